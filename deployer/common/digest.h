@@ -1,0 +1,35 @@
+/* digest.h - sha256 content digests ("sha256:<64 lowercase hex>").
+ * Uses libcrypto; never a hand-written hash. */
+#ifndef SHOAL_DIGEST_H
+#define SHOAL_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define DIGEST_HEX_LEN 64
+/* "sha256:" + 64 hex + NUL */
+#define DIGEST_STR_LEN (7 + DIGEST_HEX_LEN + 1)
+
+struct sha256_ctx;
+/* Streaming interface. */
+struct sha256_ctx *sha256_new(void);
+void sha256_update(struct sha256_ctx *c, const void *p, size_t n);
+/* Writes "sha256:<hex>" into out and frees c. */
+void sha256_finish(struct sha256_ctx *c, char out[DIGEST_STR_LEN]);
+
+void digest_buf(const void *p, size_t n, char out[DIGEST_STR_LEN]);
+/* Hash everything readable from fd (from its current offset); *size gets the
+ * byte count when non-NULL. */
+int digest_fd(int fd, char out[DIGEST_STR_LEN], uint64_t *size, struct err *e);
+int digest_file(const char *path, char out[DIGEST_STR_LEN], uint64_t *size,
+		struct err *e);
+
+/* "sha256:" followed by exactly 64 lowercase hex digits. */
+bool digest_valid(const char *s);
+/* Pointer to the hex part of a valid digest. */
+const char *digest_hex(const char *digest);
+
+#endif

@@ -1,0 +1,148 @@
+/* spec.h - the cluster spec, parsed once from libconfig into plain structs.
+ *
+ * Nothing but spec.c reads libconfig.  Every key is declared in one table in
+ * spec.c (name, type, default, bounds, help); the parser, `shoal check` and
+ * docs/spec.md all come from that table.
+ *
+ * Ownership: a struct spec owns every string and array under it; spec_free()
+ * releases all.  Locations (file:line) are kept for every host and service so
+ * later stages (plan, up) can name the line a problem comes from.
+ */
+#ifndef SHOAL_SPEC_H
+#define SHOAL_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define SPEC_NAME_MAX 63
+
+enum transport_kind { TRANSPORT_SSH = 0, TRANSPORT_LOCAL };
+enum spread_kind { SPREAD_HOST = 0, SPREAD_RACK, SPREAD_ZONE };
+enum runtime_kind { RUNTIME_AUTO = 0, RUNTIME_BUILTIN, RUNTIME_RUNC, RUNTIME_CRUN };
+
+struct spec_loc {
+	const char *file; /* owned by the spec (spec->files) */
+	int line;
+};
+
+struct kv {
+	char *key;
+	char *value; /* scalars are kept as their text: "7", "true", "512M" */
+	struct spec_loc loc;
+};
+
+struct kvlist {
+	struct kv *items;
+	size_t n;
+};
+
+struct spec_ssh {
+	char *user;         /* default "root" */
+	char *identity;     /* absolute path, or NULL to use ssh-agent */
+	char *known_hosts;  /* absolute path; default ~/.ssh/known_hosts */
+	int port;           /* default 22 */
+	int connect_timeout_ms;
+};
+
+struct spec_host {
+	char *name;
+	char *address;       /* IPv4/IPv6 literal or DNS name */
+	int port;            /* ssh port, default from spec_ssh */
+	char *user;          /* default from spec_ssh */
+	char *rack;          /* default "default" */
+	char *zone;          /* default "default" */
+	int cpus_milli;      /* schedulable CPU, 1000 = one core */
+	uint64_t memory;     /* schedulable bytes */
+	int reserve_cpus_milli;  /* kept back for the host itself */
+	uint64_t reserve_memory;
+	struct kvlist labels;
+	enum transport_kind transport;
+	enum runtime_kind runtime;
+	struct spec_loc loc;
+};
+
+struct spec_resources {
+	uint64_t memory;     /* per node, bytes */
+	int cpus_milli;      /* per node */
+	int pids;            /* per node pids limit, 0 = none */
+};
+
+struct spec_placement {
+	enum spread_kind spread;
+	int max_per_host;    /* 0 = no limit */
+	struct kvlist require; /* host labels that must match */
+};
+
+struct spec_service {
+	char *name;
+	char *template;      /* templates/<template>/template.cfg */
+	char *image;         /* image reference NAME[:TAG] or recipe path */
+	int nodes;           /* total nodes (masters + replicas) */
+	int replicas;        /* replicas per master (Redis); replication factor for others */
+	struct spec_resources resources;
+	struct spec_placement placement;
+	int port_base;       /* first client port; node i may get base + k */
+	struct kvlist settings; /* passed to the template */
+	enum runtime_kind runtime;
+	struct spec_loc loc;
+};
+
+struct spec_monitor {
+	int interval_ms;
+	int timeout_ms;
+	int fail_after;      /* consecutive failed probes before "down" */
+	bool respawn;
+	int reschedule_after_s;
+	char *listen;        /* "127.0.0.1:7900" */
+};
+
+struct spec {
+	char *path;          /* the spec file as given */
+	char *dir;           /* its folder (absolute); relative paths resolve here */
+	char *name;          /* cluster name */
+	struct spec_ssh ssh;
+	struct spec_host *hosts;
+	size_t nhosts;
+	struct spec_service *services;
+	size_t nservices;
+	struct spec_monitor monitor;
+	char **files;        /* every file read (main + includes), for spec_loc */
+	size_t nfiles;
+};
+
+/* One problem found while loading or checking. */
+struct spec_problem {
+	char *file;
+	int line;            /* 0 when unknown */
+	char *path;          /* key path: "services[1].placement.spread" */
+	char *msg;
+};
+
+struct spec_problems {
+	struct spec_problem *items;
+	size_t n, cap;
+};
+
+/* Load and validate a spec.  On success returns 0 and *out owns the spec.
+ * On failure returns -1, *out is NULL, every problem found is appended to
+ * probs (when non-NULL), and e summarises ("spec.cfg: 3 problems"), exit 2
+ * for bad specs, 1 when the file cannot be read. */
+int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
+	      struct err *e);
+void spec_free(struct spec *s);
+void spec_problems_free(struct spec_problems *p);
+
+const struct spec_host *spec_find_host(const struct spec *s, const char *name);
+const struct spec_service *spec_find_service(const struct spec *s,
+					     const char *name);
+/* Value of a setting or label, or def when absent. */
+const char *kvlist_get(const struct kvlist *l, const char *key, const char *def);
+
+const char *transport_kind_name(enum transport_kind k);
+const char *spread_kind_name(enum spread_kind k);
+const char *runtime_kind_name(enum runtime_kind k);
+
+#endif
