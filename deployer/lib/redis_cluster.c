@@ -1,0 +1,1402 @@
+/* redis_cluster.c - see redis_cluster.h */
+#include "redis_cluster.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define DEFAULT_TIMEOUT_MS 2000
+#define DEFAULT_SETTLE_MS 30000
+#define POLL_MS 50
+#define MAX_ARGS 8
+
+/* ---- connections and commands ------------------------------------------------ */
+
+static void cleanup_replyp(redisReply **r)
+{
+	if (*r)
+		freeReplyObject(*r);
+}
+#define _cleanup_reply_ __attribute__((cleanup(cleanup_replyp)))
+
+static int opt_timeout_ms(const struct rc_opts *o)
+{
+	return o && o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+static char *node_label(const struct rc_node *nd)
+{
+	return xasprintf("%s (%s:%d)", nd->id, nd->address, nd->port);
+}
+
+/* Turn a context error into e: "<label>: <what>: <reason>". */
+static int ctx_error(struct err *e, const redisContext *c, int tmo_ms, const char *label,
+		     const char *what)
+{
+	const char *s = c->errstr;
+
+	/* hiredis reports an expired socket timeout as EAGAIN or ETIMEDOUT. */
+	if (c->err == REDIS_ERR_IO && (strstr(s, "temporarily unavailable") || strstr(s, "timed out")))
+		return err_set(e, ETIMEDOUT, "%s: %s: timed out after %d ms", label, what, tmo_ms);
+	if (c->err == REDIS_ERR_EOF)
+		return err_set(e, ECONNRESET, "%s: %s: connection closed by the server", label, what);
+	return err_set(e, c->err == REDIS_ERR_IO ? ECONNREFUSED : EIO, "%s: %s: %s", label, what,
+		       *s ? s : "error");
+}
+
+/* The name of a command for messages: its first word, and the second for
+ * CLUSTER (never the arguments: AUTH carries the password). */
+static void command_name(int argc, const char **argv, char *out, size_t n)
+{
+	if (argc >= 2 && strcasecmp(argv[0], "CLUSTER") == 0)
+		snprintf(out, n, "%s %s", argv[0], argv[1]);
+	else
+		snprintf(out, n, "%s", argv[0]);
+}
+
+/* Run one command.  Returns its reply (caller frees), or NULL with e filled
+ * when the connection failed or Redis answered with an error. */
+static redisReply *call_argv(redisContext *c, int tmo_ms, const char *label, int argc,
+			     const char **argv, struct err *e)
+{
+	char what[64];
+	redisReply *r;
+
+	command_name(argc, argv, what, sizeof what);
+	r = redisCommandArgv(c, argc, argv, NULL);
+	if (!r) {
+		ctx_error(e, c, tmo_ms, label, what);
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		err_set(e, EIO, "%s: %s: %s", label, what, r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+#define CALL(c, tmo, label, e, ...)                                                          \
+	call_argv((c), (tmo), (label), (int)ARRAY_SIZE(((const char *[]){__VA_ARGS__})),      \
+		  (const char *[]){__VA_ARGS__}, (e))
+
+/* Connect with connect and command timeouts, and AUTH when a password is set. */
+static redisContext *connect_node(const char *label, const char *address, int port,
+				  const struct rc_opts *o, struct err *e)
+{
+	int ms = opt_timeout_ms(o);
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	redisContext *c = redisConnectWithTimeout(address, port, tv);
+	_cleanup_reply_ redisReply *r = NULL;
+
+	if (!c) {
+		err_set(e, ENOMEM, "%s: connect: cannot allocate a hiredis context", label);
+		return NULL;
+	}
+	if (c->err) {
+		ctx_error(e, c, ms, label, "connect");
+		redisFree(c);
+		return NULL;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		ctx_error(e, c, ms, label, "set timeout");
+		redisFree(c);
+		return NULL;
+	}
+	if (o && o->password && *o->password) {
+		r = CALL(c, ms, label, e, "AUTH", o->password);
+		if (!r) {
+			if (e->code == EIO) /* an error reply: WRONGPASS and the like */
+				e->code = EACCES;
+			redisFree(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static bool parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!*s || !((*s >= '0' && *s <= '9') || *s == '-'))
+		return false;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool is_node_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == RC_ID_LEN;
+}
+
+/* "ip:port@cport[,hostname]" (ip may be empty or an IPv6 address). */
+static bool parse_address(char *s, struct rc_entry *en)
+{
+	char *at, *colon, *comma;
+	long v;
+
+	if ((comma = strchr(s, ',')))
+		*comma = '\0';
+	if (!(at = strchr(s, '@')))
+		return false;
+	*at = '\0';
+	if (!parse_long(at + 1, 0, 65535, &v))
+		return false;
+	en->bus_port = (int)v;
+	if (!(colon = strrchr(s, ':')))
+		return false;
+	*colon = '\0';
+	if (!parse_long(colon + 1, 0, 65535, &v))
+		return false;
+	en->port = (int)v;
+	if (strlen(s) >= sizeof en->address)
+		return false;
+	memcpy(en->address, s, strlen(s) + 1);
+	return true;
+}
+
+static void parse_flags(char *s, struct rc_entry *en)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} names[] = {
+		{"myself", RC_F_MYSELF},       {"master", RC_F_MASTER},     {"slave", RC_F_REPLICA},
+		{"fail?", RC_F_PFAIL},         {"fail", RC_F_FAIL},         {"handshake", RC_F_HANDSHAKE},
+		{"noaddr", RC_F_NOADDR},       {"nofailover", RC_F_NOFAILOVER},
+	};
+	char *save = NULL;
+
+	for (char *f = strtok_r(s, ",", &save); f; f = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+			if (strcmp(f, names[i].name) == 0)
+				en->flags |= names[i].flag;
+}
+
+static bool parse_slot_field(const char *s, struct rc_entry *en, size_t *cap)
+{
+	char tmp[32], *dash;
+	long a, b;
+
+	if (s[0] == '[') { /* "[slot->-id]" migrating or "[slot-<-id]" importing */
+		en->migrating++;
+		return true;
+	}
+	if (strlen(s) >= sizeof tmp)
+		return false;
+	memcpy(tmp, s, strlen(s) + 1);
+	if ((dash = strchr(tmp, '-')))
+		*dash = '\0';
+	if (!parse_long(tmp, 0, RC_SLOTS - 1, &a))
+		return false;
+	b = a;
+	if (dash && !parse_long(dash + 1, a, RC_SLOTS - 1, &b))
+		return false;
+	en->ranges = xgrow(en->ranges, cap, en->nranges + 1, sizeof *en->ranges);
+	en->ranges[en->nranges++] = (struct rc_range){(int)a, (int)b};
+	en->nslots += (int)(b - a + 1);
+	return true;
+}
+
+/* One line: id addr flags master ping-sent pong-recv config-epoch link-state slot... */
+static int parse_nodes_line(char *line, int lineno, struct rc_entry *en, struct err *e)
+{
+	char *field[8], *save = NULL, *f;
+	size_t cap = 0;
+	long v;
+	int i;
+
+	memset(en, 0, sizeof *en);
+	en->plan_index = -1;
+	for (i = 0; i < 8; i++) {
+		field[i] = strtok_r(i ? NULL : line, " ", &save);
+		if (!field[i])
+			return err_set(e, EPROTO, "CLUSTER NODES line %d: %d fields, expected at least 8",
+				       lineno, i);
+	}
+	if (!is_node_id(field[0]))
+		return err_set(e, EPROTO, "CLUSTER NODES line %d: bad node id '%.60s'", lineno, field[0]);
+	memcpy(en->id, field[0], RC_ID_LEN + 1);
+	if (!parse_address(field[1], en))
+		return err_set(e, EPROTO, "CLUSTER NODES line %d: bad address", lineno);
+	parse_flags(field[2], en);
+	if (strcmp(field[3], "-") != 0) {
+		if (!is_node_id(field[3]))
+			return err_set(e, EPROTO, "CLUSTER NODES line %d: bad master id '%.60s'", lineno,
+				       field[3]);
+		memcpy(en->master_id, field[3], RC_ID_LEN + 1);
+	}
+	if (!parse_long(field[6], 0, LONG_MAX, &v))
+		return err_set(e, EPROTO, "CLUSTER NODES line %d: bad config epoch '%.30s'", lineno,
+			       field[6]);
+	en->config_epoch = (uint64_t)v;
+	if (strcmp(field[7], "connected") == 0)
+		en->connected = true;
+	else if (strcmp(field[7], "disconnected") != 0)
+		return err_set(e, EPROTO, "CLUSTER NODES line %d: bad link state '%.30s'", lineno,
+			       field[7]);
+	while ((f = strtok_r(NULL, " ", &save)))
+		if (!parse_slot_field(f, en, &cap))
+			return err_set(e, EPROTO, "CLUSTER NODES line %d: bad slot '%.30s'", lineno, f);
+	return 0;
+}
+
+void rc_entries_free(struct rc_entry *v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i].ranges);
+	free(v);
+}
+
+int rc_parse_nodes(const char *text, struct rc_entry **out, size_t *n, struct err *e)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	struct rc_entry *v = NULL;
+	size_t nv = 0, cap = 0;
+	char *save = NULL;
+	int lineno = 0;
+
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(line);
+
+		lineno++;
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (!len)
+			continue;
+		v = xgrow(v, &cap, nv + 1, sizeof *v);
+		if (parse_nodes_line(line, lineno, &v[nv], e) < 0) {
+			rc_entries_free(v, nv + 1);
+			return -1;
+		}
+		nv++;
+	}
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+/* cluster_state, cluster_slots_assigned and cluster_known_nodes of CLUSTER INFO. */
+static int parse_info(const char *text, struct rc_observer *ob, struct err *e)
+{
+	_cleanup_free_ char *copy = xstrdup(text);
+	char *save = NULL;
+	int seen = 0;
+	long v;
+
+	for (char *line = strtok_r(copy, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char *colon = strchr(line, ':');
+
+		if (!colon)
+			continue;
+		*colon = '\0';
+		if (strcmp(line, "cluster_state") == 0) {
+			ob->state_ok = strcmp(colon + 1, "ok") == 0;
+			seen |= 1;
+		} else if (strcmp(line, "cluster_slots_assigned") == 0) {
+			if (!parse_long(colon + 1, 0, RC_SLOTS, &v))
+				return err_set(e, EPROTO, "CLUSTER INFO: bad cluster_slots_assigned");
+			ob->slots_assigned = (int)v;
+			seen |= 2;
+		} else if (strcmp(line, "cluster_known_nodes") == 0) {
+			if (!parse_long(colon + 1, 0, INT_MAX, &v))
+				return err_set(e, EPROTO, "CLUSTER INFO: bad cluster_known_nodes");
+			ob->known_nodes = (int)v;
+			seen |= 4;
+		}
+	}
+	if (seen != 7)
+		return err_set(e, EPROTO, "CLUSTER INFO: cluster_state, cluster_slots_assigned or "
+				       "cluster_known_nodes missing");
+	return 0;
+}
+
+/* ---- views ----------------------------------------------------------------- */
+
+static int validate_plan(const struct rc_node *nodes, size_t n, struct err *e)
+{
+	size_t masters = 0;
+
+	if (n == 0)
+		return err_usage(e, "redis cluster: no nodes");
+	for (size_t i = 0; i < n; i++) {
+		const struct rc_node *nd = &nodes[i];
+
+		if (!nd->id || !*nd->id || !nd->address || !*nd->address)
+			return err_usage(e, "redis cluster: node %zu: id and address are required", i);
+		if (nd->port < 1 || nd->port > 65535 || nd->bus_port < 0 || nd->bus_port > 65535)
+			return err_usage(e, "%s: port %d / bus port %d out of range", nd->id, nd->port,
+					 nd->bus_port);
+		if (nd->master) {
+			masters++;
+			if (nd->master_index != -1)
+				return err_usage(e, "%s: a master has master_index -1, not %d", nd->id,
+						 nd->master_index);
+			continue;
+		}
+		if (nd->master_index < 0 || (size_t)nd->master_index >= n ||
+		    !nodes[nd->master_index].master)
+			return err_usage(e, "%s: replica's master_index %d is not a planned master",
+					 nd->id, nd->master_index);
+	}
+	if (masters == 0)
+		return err_usage(e, "redis cluster: the plan has no master");
+	if (masters > RC_SLOTS)
+		return err_usage(e, "redis cluster: %zu masters, at most %d", masters, RC_SLOTS);
+	return 0;
+}
+
+static struct rc_entry *find_entry(struct rc_entry *t, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].id, id) == 0)
+			return &t[i];
+	return NULL;
+}
+
+static const struct rc_entry *self_entry(const struct rc_observer *ob)
+{
+	for (size_t i = 0; i < ob->ntable; i++)
+		if (ob->table[i].flags & RC_F_MYSELF)
+			return &ob->table[i];
+	return NULL;
+}
+
+/* Which planned node has Redis id `id`; -1 when none answered with it. */
+static int plan_index_of(const struct rc_view *v, const char *id)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (v->obs[i].reachable && strcmp(v->obs[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void entry_copy(struct rc_entry *dst, const struct rc_entry *src)
+{
+	*dst = *src;
+	dst->ranges = NULL;
+	if (src->nranges) {
+		dst->ranges = xcalloc(src->nranges, sizeof *dst->ranges);
+		memcpy(dst->ranges, src->ranges, src->nranges * sizeof *dst->ranges);
+	}
+}
+
+/* The merged table: see struct rc_view. */
+static void merge_nodes(struct rc_view *v)
+{
+	size_t cap = 0;
+	struct rc_entry *m;
+	uint8_t *covered = xcalloc(RC_SLOTS, 1);
+
+	for (size_t i = 0; i < v->n; i++) {
+		const struct rc_entry *me;
+
+		if (!v->obs[i].reachable || !(me = self_entry(&v->obs[i])))
+			continue;
+		v->nodes = xgrow(v->nodes, &cap, v->nnodes + 1, sizeof *v->nodes);
+		entry_copy(&v->nodes[v->nnodes++], me);
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+
+		for (size_t j = 0; ob->reachable && j < ob->ntable; j++) {
+			const struct rc_entry *en = &ob->table[j];
+
+			if (en->flags & RC_F_HANDSHAKE)
+				continue;
+			if (!(m = find_entry(v->nodes, v->nnodes, en->id))) {
+				v->nodes = xgrow(v->nodes, &cap, v->nnodes + 1, sizeof *v->nodes);
+				m = &v->nodes[v->nnodes++];
+				entry_copy(m, en);
+				m->flags &= ~(unsigned)RC_F_MYSELF;
+				continue;
+			}
+			if (en->flags & RC_F_MYSELF)
+				continue;
+			m->flags |= en->flags & (RC_F_PFAIL | RC_F_FAIL);
+			m->connected = m->connected && en->connected;
+			if (!*m->address && *en->address)
+				memcpy(m->address, en->address, sizeof m->address);
+		}
+	}
+	v->slots_covered = 0;
+	for (size_t i = 0; i < v->nnodes; i++) {
+		m = &v->nodes[i];
+		m->flags &= ~(unsigned)RC_F_MYSELF;
+		m->plan_index = plan_index_of(v, m->id);
+		if (!(m->flags & RC_F_MASTER))
+			continue;
+		for (size_t r = 0; r < m->nranges; r++)
+			for (int s = m->ranges[r].first; s <= m->ranges[r].last; s++)
+				if (!covered[s]) {
+					covered[s] = 1;
+					v->slots_covered++;
+				}
+	}
+	free(covered);
+}
+
+void rc_view_free(struct rc_view *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n; i++) {
+		free(v->obs[i].label);
+		free(v->obs[i].error);
+		rc_entries_free(v->obs[i].table, v->obs[i].ntable);
+	}
+	free(v->obs);
+	rc_entries_free(v->nodes, v->nnodes);
+	free(v);
+}
+
+int rc_view_build(const struct rc_node *nodes, size_t n, const struct rc_observation *obs,
+		  struct rc_view **out, struct err *e)
+{
+	struct rc_view *v;
+
+	if (validate_plan(nodes, n, e) < 0)
+		return -1;
+	v = xcalloc(1, sizeof *v);
+	v->obs = xcalloc(n, sizeof *v->obs);
+	v->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct rc_observer *ob = &v->obs[i];
+		const struct rc_entry *me;
+
+		ob->label = node_label(&nodes[i]);
+		ob->master = nodes[i].master;
+		ob->master_index = nodes[i].master_index;
+		if (obs[i].error) {
+			ob->error = xstrdup(obs[i].error);
+			continue;
+		}
+		if (!obs[i].nodes_text || !obs[i].info_text) {
+			rc_view_free(v);
+			return err_usage(e, "%s: no CLUSTER NODES or CLUSTER INFO answer", nodes[i].id);
+		}
+		if (rc_parse_nodes(obs[i].nodes_text, &ob->table, &ob->ntable, e) < 0 ||
+		    parse_info(obs[i].info_text, ob, e) < 0) {
+			err_wrap(e, "%s", ob->label);
+			rc_view_free(v);
+			return -1;
+		}
+		if (!(me = self_entry(ob))) {
+			err_set(e, EPROTO, "%s: CLUSTER NODES has no 'myself' line", ob->label);
+			rc_view_free(v);
+			return -1;
+		}
+		memcpy(ob->id, me->id, sizeof ob->id);
+		ob->reachable = true;
+		v->reachable++;
+		v->state_ok += ob->state_ok;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < v->obs[i].ntable; j++)
+			v->obs[i].table[j].plan_index = plan_index_of(v, v->obs[i].table[j].id);
+	merge_nodes(v);
+	*out = v;
+	return 0;
+}
+
+/* Ask one node for CLUSTER NODES and CLUSTER INFO; *nodes_text and *info_text
+ * are allocated (caller frees). */
+static int ask_node(redisContext *c, int tmo, const char *label, char **nodes_text,
+		    char **info_text, struct err *e)
+{
+	_cleanup_reply_ redisReply *rn = NULL, *ri = NULL;
+
+	if (!(rn = CALL(c, tmo, label, e, "CLUSTER", "NODES")) ||
+	    !(ri = CALL(c, tmo, label, e, "CLUSTER", "INFO")))
+		return -1;
+	if (rn->type != REDIS_REPLY_STRING || ri->type != REDIS_REPLY_STRING)
+		return err_set(e, EPROTO, "%s: CLUSTER NODES/INFO: unexpected reply type", label);
+	*nodes_text = xstrndup(rn->str, rn->len);
+	*info_text = xstrndup(ri->str, ri->len);
+	return 0;
+}
+
+/* Ask every connected node (conns[i] NULL = could not connect, errors[i] says
+ * why) and build a view.  With `strict`, a node that fails to answer fails
+ * the call; otherwise it is recorded as unreachable. */
+static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, char **errors,
+		   int tmo, bool strict, struct rc_view **out, struct err *e)
+{
+	struct rc_observation *obs = xcalloc(n, sizeof *obs);
+	char **texts = xcalloc(2 * n, sizeof *texts);
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		_cleanup_free_ char *label = node_label(&nodes[i]);
+		struct err ne;
+
+		if (!conns[i]) {
+			obs[i].error = errors[i];
+			continue;
+		}
+		if (ask_node(conns[i], tmo, label, &texts[2 * i], &texts[2 * i + 1], &ne) < 0) {
+			if (strict) {
+				*e = ne;
+				rc = -1;
+				break;
+			}
+			free(errors[i]);
+			errors[i] = xstrdup(ne.msg);
+			redisFree(conns[i]);
+			conns[i] = NULL;
+			obs[i].error = errors[i];
+			continue;
+		}
+		obs[i].nodes_text = texts[2 * i];
+		obs[i].info_text = texts[2 * i + 1];
+	}
+	if (rc == 0)
+		rc = rc_view_build(nodes, n, obs, out, e);
+	for (size_t i = 0; i < 2 * n; i++)
+		free(texts[i]);
+	free(texts);
+	free(obs);
+	return rc;
+}
+
+static void free_conns(redisContext **conns, char **errors, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (conns[i])
+			redisFree(conns[i]);
+		free(errors[i]);
+	}
+	free(conns);
+	free(errors);
+}
+
+int rc_inspect(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
+	       struct rc_view **out, struct err *e)
+{
+	redisContext **conns;
+	char **errors;
+	int rc;
+
+	if (validate_plan(nodes, n, e) < 0)
+		return -1;
+	conns = xcalloc(n, sizeof *conns);
+	errors = xcalloc(n, sizeof *errors);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *label = node_label(&nodes[i]);
+		struct err ne;
+
+		if (!(conns[i] = connect_node(label, nodes[i].address, nodes[i].port, o, &ne)))
+			errors[i] = xstrdup(ne.msg);
+	}
+	rc = observe(nodes, n, conns, errors, opt_timeout_ms(o), false, out, e);
+	free_conns(conns, errors, n);
+	return rc;
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+/* "cache-0 (10.0.0.1:7000)" for a planned node, else "node 1a2b3c4d (addr:port)". */
+static void entry_name(const struct rc_view *v, const struct rc_entry *en, char *out, size_t n)
+{
+	if (en->plan_index >= 0)
+		snprintf(out, n, "%s", v->obs[en->plan_index].label);
+	else
+		snprintf(out, n, "node %.8s (%s:%d)", en->id, en->address, en->port);
+}
+
+int rc_check_slots(const struct rc_view *v, struct err *e)
+{
+	uint8_t *covered;
+	int first = -1, last = -1;
+
+	if (v->slots_covered == RC_SLOTS)
+		return 0;
+	covered = xcalloc(RC_SLOTS, 1);
+	for (size_t i = 0; i < v->nnodes; i++) {
+		if (!(v->nodes[i].flags & RC_F_MASTER))
+			continue;
+		for (size_t r = 0; r < v->nodes[i].nranges; r++)
+			memset(covered + v->nodes[i].ranges[r].first, 1,
+			       (size_t)(v->nodes[i].ranges[r].last - v->nodes[i].ranges[r].first + 1));
+	}
+	for (int s = 0; s < RC_SLOTS; s++) {
+		if (covered[s] && first >= 0)
+			break;
+		if (!covered[s]) {
+			if (first < 0)
+				first = s;
+			last = s;
+		}
+	}
+	free(covered);
+	return err_set(e, EAGAIN, "slots %d-%d are served by no master (%d of %d covered)", first,
+		       last, v->slots_covered, RC_SLOTS);
+}
+
+int rc_check_state(const struct rc_view *v, struct err *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+
+		if (!ob->reachable)
+			return err_set(e, EHOSTUNREACH, "%s: not reachable: %s", ob->label, ob->error);
+		if (!ob->state_ok)
+			return err_set(e, EAGAIN, "%s: cluster_state is not ok (%d slots assigned)",
+				       ob->label, ob->slots_assigned);
+	}
+	return 0;
+}
+
+int rc_check_roles(const struct rc_view *v, struct err *e)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		const struct rc_observer *ob = &v->obs[i], *mo;
+		const struct rc_entry *me;
+		int actual;
+
+		if (!ob->reachable)
+			return err_set(e, EHOSTUNREACH, "%s: not reachable: %s", ob->label, ob->error);
+		me = self_entry(ob);
+		if (ob->master) {
+			if (!(me->flags & RC_F_MASTER))
+				return err_set(e, EAGAIN, "%s: is a replica, planned as a master", ob->label);
+			continue;
+		}
+		mo = &v->obs[ob->master_index];
+		if (!mo->reachable)
+			return err_set(e, EHOSTUNREACH, "%s: cannot check its master: %s not reachable",
+				       ob->label, mo->label);
+		if (!(me->flags & RC_F_REPLICA))
+			return err_set(e, EAGAIN, "%s: is a master, planned as a replica of %s",
+				       ob->label, mo->label);
+		if (strcmp(me->master_id, mo->id) != 0) {
+			actual = plan_index_of(v, me->master_id);
+			return err_set(e, EAGAIN, "%s: follows %s%.40s, planned to follow %s (%s)",
+				       ob->label, actual >= 0 ? v->obs[actual].label : "node ",
+				       actual >= 0 ? "" : me->master_id, mo->label, mo->id);
+		}
+	}
+	return 0;
+}
+
+int rc_check_anti_affinity(const struct rc_view *v, struct err *e)
+{
+	char a[160], b[160];
+
+	for (size_t i = 0; i < v->nnodes; i++) {
+		const struct rc_entry *r = &v->nodes[i], *m;
+
+		if (!(r->flags & RC_F_REPLICA))
+			continue;
+		entry_name(v, r, a, sizeof a);
+		if (!(m = find_entry(v->nodes, v->nnodes, r->master_id)))
+			return err_set(e, EAGAIN, "%s: follows %.40s, which no node knows", a,
+				       r->master_id);
+		entry_name(v, m, b, sizeof b);
+		if (!*r->address || !*m->address)
+			return err_set(e, EAGAIN, "%s and its master %s: address unknown in CLUSTER NODES",
+				       a, b);
+		if (strcmp(r->address, m->address) == 0)
+			return err_set(e, EEXIST, "%s and its master %s share the address %s", a, b,
+				       r->address);
+	}
+	return 0;
+}
+
+/* ---- forming ------------------------------------------------------------------ */
+
+void rc_slot_share(int k, int nmasters, int *first, int *last)
+{
+	/* Same split as redis-cli: master k starts at round(k * 16384 / n). */
+	double per = (double)RC_SLOTS / nmasters;
+
+	*first = k == 0 ? 0 : (int)((double)k * per + 0.5);
+	*last = k == nmasters - 1 ? RC_SLOTS - 1 : (int)((double)(k + 1) * per + 0.5) - 1;
+}
+
+struct former {
+	const struct rc_node *nodes;
+	size_t n;
+	const struct rc_opts *o;
+	int tmo;
+	int settle_ms;
+	int64_t deadline;
+	redisContext **conns;
+	char **errors;
+	char **labels;
+	char (*ids)[RC_ID_LEN + 1];
+	struct rc_view *v; /* latest observation */
+};
+
+static int former_observe(struct former *f, struct err *e)
+{
+	struct rc_view *nv;
+
+	if (observe(f->nodes, f->n, f->conns, f->errors, f->tmo, true, &nv, e) < 0)
+		return -1;
+	rc_view_free(f->v);
+	f->v = nv;
+	return 0;
+}
+
+static bool knows(const struct rc_observer *ob, const char *id)
+{
+	const struct rc_entry *en = find_entry(ob->table, ob->ntable, id);
+
+	return en && !(en->flags & (RC_F_HANDSHAKE | RC_F_NOADDR));
+}
+
+static const char *plan_label_of(const struct former *f, const char *id)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->ids[i], id) == 0)
+			return f->labels[i];
+	return NULL;
+}
+
+/* Refuse what cannot be fixed safely; see rc_form.  owner[s] gets the planned
+ * node serving slot s (by its own report), -1 when none. */
+static int check_reality(struct former *f, int16_t *owner, struct err *e)
+{
+	const struct rc_view *v = f->v;
+
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(f->ids[i], f->ids[j]) == 0)
+				return err_usage(e, "%s and %s are the same Redis node (id %s)",
+						 f->labels[j], f->labels[i], f->ids[i]);
+	for (int s = 0; s < RC_SLOTS; s++)
+		owner[s] = -1;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+		const struct rc_entry *me = self_entry(ob);
+
+		for (size_t j = 0; j < ob->ntable; j++) {
+			const struct rc_entry *en = &ob->table[j];
+
+			if (!(en->flags & RC_F_HANDSHAKE) && en->plan_index < 0)
+				return err_set(e, EEXIST,
+					       "%s: already in another cluster: it knows node %s (%s:%d), "
+					       "which is not in the plan; reset that node (CLUSTER RESET "
+					       "HARD) or fix the plan",
+					       f->labels[i], en->id, en->address, en->port);
+		}
+		if (me->migrating)
+			return err_set(e, EBUSY, "%s: %d slot(s) are being migrated or imported; "
+						 "finish or cancel that first",
+				       f->labels[i], me->migrating);
+		if (ob->master && (me->flags & RC_F_REPLICA)) {
+			const char *ml = plan_label_of(f, me->master_id);
+
+			return err_set(e, EEXIST, "%s: is a replica of %s, but the plan makes it a master "
+						  "(after a failover, fail back with CLUSTER FAILOVER on it)",
+				       f->labels[i], ml ? ml : me->master_id);
+		}
+		if (!ob->master && me->nslots > 0)
+			return err_set(e, EEXIST, "%s: serves %d slots, but the plan makes it a replica "
+						  "of %s (after a failover, fail back with CLUSTER "
+						  "FAILOVER on %s)",
+				       f->labels[i], me->nslots, f->labels[ob->master_index],
+				       f->nodes[ob->master_index].id);
+		for (size_t r = 0; r < me->nranges; r++)
+			for (int s = me->ranges[r].first; s <= me->ranges[r].last; s++) {
+				if (owner[s] >= 0)
+					return err_set(e, EEXIST, "slot %d is claimed by both %s and %s", s,
+						       f->labels[owner[s]], f->labels[i]);
+				owner[s] = (int16_t)i;
+			}
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_entry *me = self_entry(&v->obs[i]);
+		_cleanup_reply_ redisReply *r = NULL;
+
+		if (me->nslots > 0 || (me->flags & RC_F_REPLICA))
+			continue;
+		if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "DBSIZE")))
+			return -1;
+		if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+			return err_set(e, ENOTEMPTY, "%s: holds %lld keys but serves no slot; shoal will not "
+						     "add it to the cluster (flush it or remove it from "
+						     "the plan)",
+				       f->labels[i], r->integer);
+	}
+	return 0;
+}
+
+/* Give every planned master the slots of its share that nobody serves. */
+static int assign_slots(struct former *f, const int16_t *owner, struct err *e)
+{
+	int nmasters = 0, k = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		nmasters += f->nodes[i].master;
+	for (size_t i = 0; i < f->n; i++) {
+		int first, last, argc = 2;
+		const char **argv;
+		char (*nums)[12];
+		redisReply *r;
+
+		if (!f->nodes[i].master)
+			continue;
+		rc_slot_share(k++, nmasters, &first, &last);
+		argv = xcalloc((size_t)(last - first + 3) + 2, sizeof *argv);
+		nums = xcalloc((size_t)(last - first + 3), sizeof *nums);
+		argv[0] = "CLUSTER";
+		argv[1] = "ADDSLOTSRANGE";
+		for (int s = first; s <= last; s++) {
+			int t = s;
+
+			if (owner[s] >= 0)
+				continue;
+			while (t < last && owner[t + 1] < 0)
+				t++;
+			snprintf(nums[argc - 2], sizeof nums[0], "%d", s);
+			argv[argc] = nums[argc - 2];
+			argc++;
+			snprintf(nums[argc - 2], sizeof nums[0], "%d", t);
+			argv[argc] = nums[argc - 2];
+			argc++;
+			s = t;
+		}
+		r = argc > 2 ? call_argv(f->conns[i], f->tmo, f->labels[i], argc, argv, e) : NULL;
+		free(argv);
+		free(nums);
+		if (argc > 2 && !r)
+			return -1;
+		if (r)
+			freeReplyObject(r);
+	}
+	return 0;
+}
+
+/* On a fresh set of nodes, give each a distinct config epoch (as redis-cli
+ * does) so that masters need no epoch collision rounds after meeting. */
+static int set_config_epochs(struct former *f, struct err *e)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_entry *me = self_entry(&f->v->obs[i]);
+
+		if (f->v->obs[i].known_nodes != 1 || me->config_epoch != 0)
+			return 0;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		_cleanup_reply_ redisReply *r = NULL;
+		char epoch[24];
+
+		snprintf(epoch, sizeof epoch, "%zu", i + 1);
+		if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "SET-CONFIG-EPOCH", epoch)))
+			return -1;
+	}
+	return 0;
+}
+
+/* Introduce every pair of nodes where neither knows the other yet (the
+ * lower-indexed one meets the higher, so each pair is introduced once). */
+static int meet(struct former *f, struct err *e)
+{
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t j = i + 1; j < f->n; j++) {
+			const struct rc_node *nj = &f->nodes[j];
+			_cleanup_reply_ redisReply *r = NULL;
+			char port[12], bus[12];
+
+			if (knows(&f->v->obs[i], f->ids[j]) || knows(&f->v->obs[j], f->ids[i]))
+				continue;
+			snprintf(port, sizeof port, "%d", nj->port);
+			snprintf(bus, sizeof bus, "%d", nj->bus_port ? nj->bus_port : nj->port + 10000);
+			if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "MEET", nj->address,
+				       port, bus)))
+				return err_wrap(e, "introducing %s", f->labels[j]);
+		}
+	return 0;
+}
+
+/* A condition rc_form waits for: true when it holds, else why not in `why`. */
+typedef bool (*settled_fn)(const struct former *f, char *why, size_t n);
+
+static bool all_know_all(const struct former *f, char *why, size_t n)
+{
+	for (size_t i = 0; i < f->n; i++)
+		for (size_t j = 0; j < f->n; j++)
+			if (!knows(&f->v->obs[i], f->ids[j])) {
+				snprintf(why, n, "%s does not know %s yet", f->labels[i], f->labels[j]);
+				return false;
+			}
+	return true;
+}
+
+static bool formed(const struct former *f, char *why, size_t n)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_observer *ob = &f->v->obs[i];
+
+		if (!ob->state_ok || ob->slots_assigned != RC_SLOTS) {
+			snprintf(why, n, "%s reports cluster_state %s, %d slots assigned", f->labels[i],
+				 ob->state_ok ? "ok" : "fail", ob->slots_assigned);
+			return false;
+		}
+		for (size_t j = 0; j < f->n; j++) {
+			const struct rc_entry *en = find_entry(ob->table, ob->ntable, f->ids[j]);
+			const struct rc_node *pj = &f->nodes[j];
+
+			if (!en) {
+				snprintf(why, n, "%s does not know %s", f->labels[i], f->labels[j]);
+				return false;
+			}
+			if (pj->master ? !(en->flags & RC_F_MASTER)
+				       : !(en->flags & RC_F_REPLICA) ||
+						 strcmp(en->master_id, f->ids[pj->master_index]) != 0) {
+				snprintf(why, n, "%s does not yet see %s as %s%s", f->labels[i],
+					 f->labels[j], pj->master ? "a master" : "a replica of ",
+					 pj->master ? "" : f->labels[pj->master_index]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static int wait_for(struct former *f, settled_fn done, const char *what, struct err *e)
+{
+	char why[512] = "";
+
+	for (;;) {
+		if (former_observe(f, e) < 0)
+			return -1;
+		if (done(f, why, sizeof why))
+			return 0;
+		if (now_ms() >= f->deadline)
+			return err_set(e, ETIMEDOUT, "%s: not done within %d ms: %s", what, f->settle_ms,
+				       why);
+		sleep_ms(POLL_MS);
+	}
+}
+
+/* Point every planned replica that does not follow its planned master at it. */
+static int replicate(struct former *f, struct err *e)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_entry *me = self_entry(&f->v->obs[i]);
+		const char *want;
+		_cleanup_reply_ redisReply *r = NULL;
+
+		if (f->nodes[i].master)
+			continue;
+		want = f->ids[f->nodes[i].master_index];
+		if ((me->flags & RC_F_REPLICA) && strcmp(me->master_id, want) == 0)
+			continue;
+		if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "REPLICATE", want)))
+			return -1;
+	}
+	return 0;
+}
+
+static int form(struct former *f, struct err *e)
+{
+	_cleanup_free_ int16_t *owner = xcalloc(RC_SLOTS, sizeof *owner);
+
+	for (size_t i = 0; i < f->n; i++) {
+		f->labels[i] = node_label(&f->nodes[i]);
+		if (!(f->conns[i] = connect_node(f->labels[i], f->nodes[i].address, f->nodes[i].port,
+						 f->o, e)))
+			return -1;
+	}
+	if (former_observe(f, e) < 0)
+		return -1;
+	for (size_t i = 0; i < f->n; i++)
+		memcpy(f->ids[i], f->v->obs[i].id, sizeof f->ids[i]);
+	if (check_reality(f, owner, e) < 0 || set_config_epochs(f, e) < 0 ||
+	    assign_slots(f, owner, e) < 0 || meet(f, e) < 0)
+		return -1;
+	if (wait_for(f, all_know_all, "nodes meeting each other", e) < 0)
+		return -1;
+	/* The nodes may have changed since the first look (another operator,
+	 * a failover): check again before pointing replicas. */
+	if (check_reality(f, owner, e) < 0 || replicate(f, e) < 0)
+		return -1;
+	return wait_for(f, formed, "cluster formation", e);
+}
+
+int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
+	    char (*out_node_ids)[RC_ID_LEN + 1], struct err *e)
+{
+	struct former f = {.nodes = nodes, .n = n, .o = o, .tmo = opt_timeout_ms(o)};
+	int rc;
+
+	if (validate_plan(nodes, n, e) < 0)
+		return -1;
+	f.settle_ms = o && o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS;
+	f.deadline = now_ms() + f.settle_ms;
+	f.conns = xcalloc(n, sizeof *f.conns);
+	f.errors = xcalloc(n, sizeof *f.errors);
+	f.labels = xcalloc(n, sizeof *f.labels);
+	f.ids = xcalloc(n, sizeof *f.ids);
+	rc = form(&f, e);
+	if (rc == 0)
+		memcpy(out_node_ids, f.ids, n * sizeof *f.ids);
+	rc_view_free(f.v);
+	free_conns(f.conns, f.errors, n);
+	for (size_t i = 0; i < n; i++)
+		free(f.labels[i]);
+	free(f.labels);
+	free(f.ids);
+	return rc;
+}
+
+/* ---- cluster-aware writes and reads ---------------------------------------------- */
+
+int rc_key_slot(const char *key, size_t len)
+{
+	const char *open = memchr(key, '{', len), *close;
+	uint16_t crc = 0;
+
+	/* Only the part inside the first {...} is hashed, when it is not empty. */
+	if (open && (close = memchr(open + 1, '}', len - (size_t)(open + 1 - key))) &&
+	    close > open + 1) {
+		key = open + 1;
+		len = (size_t)(close - key);
+	}
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (uint16_t)((unsigned char)key[i] << 8);
+		for (int b = 0; b < 8; b++)
+			crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+	}
+	return crc & (RC_SLOTS - 1);
+}
+
+struct kv_node {
+	char address[64];
+	int port;
+	char label[96];
+	redisContext *c;
+};
+
+struct kv_client {
+	const struct rc_opts *o;
+	int tmo;
+	struct kv_node *nodes;
+	size_t n, cap;
+	int slot_node[RC_SLOTS]; /* index into nodes, -1 when no master is known */
+};
+
+static int kv_node_index(struct kv_client *k, const char *address, int port)
+{
+	for (size_t i = 0; i < k->n; i++)
+		if (k->nodes[i].port == port && strcmp(k->nodes[i].address, address) == 0)
+			return (int)i;
+	k->nodes = xgrow(k->nodes, &k->cap, k->n + 1, sizeof *k->nodes);
+	memset(&k->nodes[k->n], 0, sizeof k->nodes[k->n]);
+	snprintf(k->nodes[k->n].address, sizeof k->nodes[k->n].address, "%s", address);
+	k->nodes[k->n].port = port;
+	snprintf(k->nodes[k->n].label, sizeof k->nodes[k->n].label, "%s:%d", address, port);
+	return (int)k->n++;
+}
+
+static redisContext *kv_conn(struct kv_client *k, int idx, struct err *e)
+{
+	struct kv_node *kn = &k->nodes[idx];
+
+	if (!kn->c)
+		kn->c = connect_node(kn->label, kn->address, kn->port, k->o, e);
+	return kn->c;
+}
+
+static void kv_drop(struct kv_client *k, int idx)
+{
+	if (k->nodes[idx].c)
+		redisFree(k->nodes[idx].c);
+	k->nodes[idx].c = NULL;
+}
+
+/* Fill the slot map from CLUSTER SLOTS of node idx. */
+static int kv_load_slots(struct kv_client *k, int idx, struct err *e)
+{
+	_cleanup_reply_ redisReply *r = NULL;
+	redisContext *c = kv_conn(k, idx, e);
+	char label[96];
+
+	if (!c)
+		return -1;
+	snprintf(label, sizeof label, "%s", k->nodes[idx].label);
+	if (!(r = CALL(c, k->tmo, label, e, "CLUSTER", "SLOTS"))) {
+		kv_drop(k, idx);
+		return -1;
+	}
+	if (r->type != REDIS_REPLY_ARRAY)
+		return err_set(e, EPROTO, "%s: CLUSTER SLOTS: unexpected reply", label);
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *s = r->element[i], *m;
+		char addr[64];
+		int to;
+
+		if (s->type != REDIS_REPLY_ARRAY || s->elements < 3 ||
+		    s->element[0]->type != REDIS_REPLY_INTEGER ||
+		    s->element[1]->type != REDIS_REPLY_INTEGER ||
+		    (m = s->element[2])->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+		    m->element[0]->type != REDIS_REPLY_STRING ||
+		    m->element[1]->type != REDIS_REPLY_INTEGER || s->element[0]->integer < 0 ||
+		    s->element[1]->integer >= RC_SLOTS || s->element[0]->integer > s->element[1]->integer)
+			return err_set(e, EPROTO, "%s: CLUSTER SLOTS: malformed entry %zu", label, i);
+		/* An empty or "?" address means "the address you reached me at". */
+		snprintf(addr, sizeof addr, "%.*s", (int)m->element[0]->len, m->element[0]->str);
+		if (!*addr || strcmp(addr, "?") == 0)
+			snprintf(addr, sizeof addr, "%s", k->nodes[idx].address);
+		to = kv_node_index(k, addr, (int)m->element[1]->integer);
+		for (long long sl = s->element[0]->integer; sl <= s->element[1]->integer; sl++)
+			k->slot_node[sl] = to;
+	}
+	return 0;
+}
+
+/* "MOVED 3999 10.0.0.2:7001" / "ASK 3999 10.0.0.2:7001" -> node index. */
+static int kv_redirect_target(struct kv_client *k, const char *msg)
+{
+	const char *sp = strrchr(msg, ' '), *colon;
+	char addr[64];
+	long port;
+
+	if (!sp || !(colon = strrchr(sp, ':')) || colon - sp - 1 <= 0 ||
+	    (size_t)(colon - sp - 1) >= sizeof addr || !parse_long(colon + 1, 1, 65535, &port))
+		return -1;
+	snprintf(addr, sizeof addr, "%.*s", (int)(colon - sp - 1), sp + 1);
+	return kv_node_index(k, addr, (int)port);
+}
+
+enum kv_op { KV_SET, KV_GET };
+
+struct kv_job {
+	int key;  /* key number */
+	int node; /* node index it goes to */
+	bool asking;
+};
+
+struct kv_run {
+	const char *token;
+	enum kv_op op;
+	uint8_t *acked;   /* per key: SET answered OK */
+	uint8_t *present; /* per key: GET returned the written value */
+	struct rc_check_result *res;
+};
+
+static void kv_key(const struct kv_run *run, int i, char *key, size_t kn, char *val, size_t vn)
+{
+	snprintf(key, kn, "shoal:check:%s:%d", run->token, i);
+	snprintf(val, vn, "%s:%d", run->token, i);
+}
+
+/* Handle one reply to job j; returns true when the job must be retried. */
+static bool kv_reply(struct kv_client *k, struct kv_run *run, struct kv_job *j, const redisReply *r)
+{
+	char key[96], val[64];
+
+	kv_key(run, j->key, key, sizeof key, val, sizeof val);
+	if (r->type == REDIS_REPLY_ERROR) {
+		bool moved = strncmp(r->str, "MOVED ", 6) == 0, ask = strncmp(r->str, "ASK ", 4) == 0;
+		int to;
+
+		if ((moved || ask) && (to = kv_redirect_target(k, r->str)) >= 0) {
+			run->res->redirects++;
+			if (moved)
+				k->slot_node[rc_key_slot(key, strlen(key))] = to;
+			j->node = to;
+			j->asking = ask;
+			return true;
+		}
+		if (strncmp(r->str, "TRYAGAIN", 8) == 0)
+			return true;
+		run->res->errors++;
+		return false;
+	}
+	j->asking = false;
+	if (run->op == KV_SET) {
+		if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
+			run->acked[j->key] = 1;
+			run->res->acknowledged++;
+		} else {
+			run->res->errors++;
+		}
+	} else if (r->type == REDIS_REPLY_STRING && r->len == strlen(val) &&
+		   memcmp(r->str, val, r->len) == 0) {
+		run->present[j->key] = 1;
+	}
+	return false;
+}
+
+/* Send the jobs of one node pipelined and read the answers.  Jobs to retry
+ * are moved to the front of `jobs`; returns how many. */
+static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, struct kv_job *jobs,
+			    size_t nj, struct kv_job *retry, size_t nretry)
+{
+	struct err e;
+	redisContext *c = kv_conn(k, node, &e);
+	size_t sent = 0, got = 0;
+	bool broken = !c;
+
+	for (size_t i = 0; i < nj && !broken; i++) {
+		char key[96], val[64];
+		const char *argv[3] = {run->op == KV_SET ? "SET" : "GET", key, val};
+
+		kv_key(run, jobs[i].key, key, sizeof key, val, sizeof val);
+		if (jobs[i].asking && redisAppendCommand(c, "ASKING") != REDIS_OK)
+			broken = true;
+		else if (redisAppendCommandArgv(c, run->op == KV_SET ? 3 : 2, argv, NULL) != REDIS_OK)
+			broken = true;
+		else
+			sent++;
+	}
+	for (size_t i = 0; i < sent && !broken; i++) {
+		redisReply *r = NULL;
+
+		if (jobs[i].asking) {
+			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+				broken = true;
+				break;
+			}
+			freeReplyObject(r);
+			r = NULL;
+		}
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			broken = true;
+			break;
+		}
+		got++;
+		if (kv_reply(k, run, &jobs[i], r))
+			retry[nretry++] = jobs[i];
+		freeReplyObject(r);
+	}
+	if (broken) {
+		run->res->errors += (int)(nj - got);
+		kv_drop(k, node);
+	}
+	return nretry;
+}
+
+/* Run op over keys [from, to), following redirections for a few rounds. */
+static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int to)
+{
+	size_t nj = (size_t)(to - from), nretry;
+	struct kv_job *jobs = xcalloc(nj, sizeof *jobs), *retry = xcalloc(nj, sizeof *retry);
+	struct kv_job *per = xcalloc(nj, sizeof *per);
+
+	for (int i = from; i < to; i++) {
+		char key[96], val[64];
+
+		kv_key(run, i, key, sizeof key, val, sizeof val);
+		jobs[i - from] = (struct kv_job){.key = i, .node = k->slot_node[rc_key_slot(key, strlen(key))]};
+	}
+	for (int round = 0; round < 5 && nj > 0; round++) {
+		nretry = 0;
+		for (size_t i = 0; i < nj; i++)
+			run->res->errors += jobs[i].node < 0; /* no master serves its slot */
+		for (size_t node = 0; node < k->n; node++) {
+			size_t np = 0;
+
+			for (size_t i = 0; i < nj; i++)
+				if (jobs[i].node == (int)node)
+					per[np++] = jobs[i];
+			if (np)
+				nretry = kv_node_batch(k, run, (int)node, per, np, retry, nretry);
+		}
+		memcpy(jobs, retry, nretry * sizeof *jobs);
+		nj = nretry;
+	}
+	run->res->errors += (int)nj;
+	free(jobs);
+	free(retry);
+	free(per);
+}
+
+static void random_token(char *out, size_t n)
+{
+	unsigned char b[8];
+
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+		uint64_t x = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32);
+
+		memcpy(b, &x, sizeof b);
+	}
+	snprintf(out, n, "%02x%02x%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+		 b[7]);
+}
+
+int rc_write_read_check(const struct rc_node *seed, const struct rc_opts *o, int nkeys,
+			struct rc_check_result *res, struct err *e)
+{
+	enum { BATCH = 2000 };
+	struct kv_client *k;
+	struct kv_run run = {.res = res};
+	char token[20];
+	int rc = 0;
+
+	memset(res, 0, sizeof *res);
+	if (nkeys < 0)
+		return err_usage(e, "write/read check: negative key count %d", nkeys);
+	k = xcalloc(1, sizeof *k);
+	k->o = o;
+	k->tmo = opt_timeout_ms(o);
+	for (int s = 0; s < RC_SLOTS; s++)
+		k->slot_node[s] = -1;
+	if (kv_load_slots(k, kv_node_index(k, seed->address, seed->port), e) < 0) {
+		err_wrap(e, "%s: reading the slot map", seed->id ? seed->id : "seed");
+		rc = -1;
+		goto out;
+	}
+	random_token(token, sizeof token);
+	run.token = token;
+	run.acked = xcalloc((size_t)nkeys + 1, 1);
+	run.present = xcalloc((size_t)nkeys + 1, 1);
+	run.op = KV_SET;
+	for (int i = 0; i < nkeys; i += BATCH)
+		kv_run_range(k, &run, i, i + BATCH < nkeys ? i + BATCH : nkeys);
+	res->attempted = nkeys;
+	run.op = KV_GET;
+	for (int i = 0; i < nkeys; i += BATCH)
+		kv_run_range(k, &run, i, i + BATCH < nkeys ? i + BATCH : nkeys);
+	for (int i = 0; i < nkeys; i++) {
+		if (run.acked[i] && run.present[i])
+			res->verified++;
+		else if (run.acked[i])
+			res->lost++;
+		else if (run.present[i])
+			res->unacked_present++;
+	}
+	free(run.acked);
+	free(run.present);
+out:
+	for (size_t i = 0; i < k->n; i++)
+		kv_drop(k, (int)i);
+	free(k->nodes);
+	free(k);
+	return rc;
+}

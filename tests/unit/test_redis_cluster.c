@@ -1,0 +1,769 @@
+/* test_redis_cluster.c - redis_cluster: parsing, checks, and forming real
+ * clusters of redis-server processes on 127.0.0.1.
+ *
+ * Each cluster test starts its own redis-server children (cluster-enabled,
+ * cluster-node-timeout 2000, requirepass + masterauth, a temp dir each) in its
+ * setup and kills them and removes the dirs in its teardown, which cmocka runs
+ * even when the test fails; the children also die with this process
+ * (PR_SET_PDEATHSIG) if it crashes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "redis_cluster.h"
+#include "util.h"
+
+#define PASSWORD "t3st-Pa55word"
+#define MAX_NODES 12
+
+/* ---- redis-server children ------------------------------------------------- */
+
+struct server {
+	pid_t pid;
+	int port;
+	char dir[64];
+	char id[32];
+};
+
+struct fleet {
+	struct server s[MAX_NODES];
+	size_t n;
+	struct rc_node nodes[MAX_NODES];
+	struct rc_opts opts;
+};
+
+static bool port_free(int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* A port p with p and p + 10000 (the bus port) free and unused by this run. */
+static int pick_port(void)
+{
+	static int next;
+
+	if (!next)
+		next = 20000 + (int)(getpid() % 2000) * 4;
+	for (int tries = 0; tries < 20000; tries++) {
+		int p = next++;
+
+		if (next >= 30000)
+			next = 20000;
+		if (port_free(p) && port_free(p + 10000))
+			return p;
+	}
+	fail_msg("no free port pair in 20000-29999");
+	return -1;
+}
+
+static redisContext *connect_auth(int port)
+{
+	struct timeval tv = {1, 0};
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+	redisReply *r;
+
+	if (!c || c->err) {
+		if (c)
+			redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, tv);
+	r = redisCommand(c, "AUTH %s", PASSWORD);
+	if (!r || r->type == REDIS_REPLY_ERROR) {
+		if (r)
+			freeReplyObject(r);
+		redisFree(c);
+		return NULL;
+	}
+	freeReplyObject(r);
+	return c;
+}
+
+static void start_server(struct server *sv)
+{
+	char port[12];
+	int64_t until;
+
+	sv->port = pick_port();
+	snprintf(sv->dir, sizeof sv->dir, "/tmp/shoal-rc.XXXXXX");
+	assert_non_null(mkdtemp(sv->dir));
+	snprintf(port, sizeof port, "%d", sv->port);
+	sv->pid = fork();
+	assert_true(sv->pid >= 0);
+	if (sv->pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
+		       "--dir", sv->dir, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+		       "--cluster-config-file", "nodes.conf", "--requirepass", PASSWORD,
+		       "--masterauth", PASSWORD, "--daemonize", "no", "--save", "", "--appendonly",
+		       "no", "--loglevel", "warning", (char *)NULL);
+		_exit(127);
+	}
+	until = now_ms() + 10000;
+	for (;;) {
+		redisContext *c = connect_auth(sv->port);
+
+		if (c) {
+			redisFree(c);
+			return;
+		}
+		assert_true(waitpid(sv->pid, NULL, WNOHANG) == 0); /* still running */
+		assert_true(now_ms() < until);
+		usleep(20000);
+	}
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+static void stop_fleet(struct fleet *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->s[i].pid > 0) {
+			kill(f->s[i].pid, SIGKILL);
+			waitpid(f->s[i].pid, NULL, 0);
+		}
+		if (f->s[i].dir[0])
+			nftw(f->s[i].dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	free(f);
+}
+
+/* n servers; the plan is filled by the test. */
+static struct fleet *start_fleet(size_t n)
+{
+	struct fleet *f = xcalloc(1, sizeof *f);
+
+	f->n = n;
+	for (size_t i = 0; i < n; i++) {
+		start_server(&f->s[i]);
+		snprintf(f->s[i].id, sizeof f->s[i].id, "cache-%u", (unsigned)i);
+		f->nodes[i] = (struct rc_node){.id = f->s[i].id, .address = "127.0.0.1",
+					       .port = f->s[i].port, .master = true,
+					       .master_index = -1};
+	}
+	f->opts = (struct rc_opts){.password = PASSWORD, .timeout_ms = 2000, .settle_ms = 30000};
+	return f;
+}
+
+static void plan_replica(struct fleet *f, size_t i, int master)
+{
+	f->nodes[i].master = false;
+	f->nodes[i].master_index = master;
+}
+
+static int setup_6(void **state)
+{
+	struct fleet *f = start_fleet(6);
+
+	/* 3 masters, then replica i follows master i. */
+	for (size_t i = 3; i < 6; i++)
+		plan_replica(f, i, (int)i - 3);
+	*state = f;
+	return 0;
+}
+
+static int setup_12(void **state)
+{
+	struct fleet *f = start_fleet(12);
+
+	/* 4 masters, 2 replicas each, interleaved so that no simple rule (the
+	 * next node, redis-cli's pairing) would give the same result. */
+	static const int master_of[8] = {2, 0, 3, 1, 1, 3, 0, 2};
+	for (size_t i = 4; i < 12; i++)
+		plan_replica(f, i, master_of[i - 4]);
+	*state = f;
+	return 0;
+}
+
+static int setup_3(void **state)
+{
+	*state = start_fleet(3);
+	return 0;
+}
+
+static int teardown_fleet(void **state)
+{
+	stop_fleet(*state);
+	return 0;
+}
+
+/* Run a command on server i (test side, plain hiredis). */
+static redisReply *vcmd(struct fleet *f, size_t i, const char *fmt, va_list ap)
+{
+	redisContext *c = connect_auth(f->s[i].port);
+	redisReply *r;
+
+	assert_non_null(c);
+	r = redisvCommand(c, fmt, ap);
+	redisFree(c);
+	assert_non_null(r);
+	return r;
+}
+
+static redisReply *cmd(struct fleet *f, size_t i, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static redisReply *cmd(struct fleet *f, size_t i, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = vcmd(f, i, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Run a command on server i that must succeed. */
+static void cmd_ok(struct fleet *f, size_t i, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cmd_ok(struct fleet *f, size_t i, const char *fmt, ...)
+{
+	redisReply *r;
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = vcmd(f, i, fmt, ap);
+	va_end(ap);
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(msg, sizeof msg, "%s", r->str);
+		freeReplyObject(r);
+		fail_msg("%s on node %zu: %s", fmt, i, msg);
+	}
+	freeReplyObject(r);
+}
+
+/* Wait until server i reports cluster_state:ok. */
+static void wait_state_ok(struct fleet *f, size_t i)
+{
+	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+		redisReply *r = cmd(f, i, "CLUSTER INFO");
+		bool ok = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+
+		freeReplyObject(r);
+		if (ok)
+			return;
+		assert_true(now_ms() < until);
+	}
+}
+
+/* Calls of the commands that change cluster membership, over all nodes. */
+static long long write_calls(struct fleet *f)
+{
+	static const char *cmds[] = {"cluster|meet", "cluster|addslotsrange", "cluster|addslots",
+				     "cluster|replicate", "cluster|set-config-epoch"};
+	long long total = 0;
+
+	for (size_t i = 0; i < f->n; i++) {
+		redisReply *r = cmd(f, i, "INFO commandstats");
+
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		for (size_t k = 0; k < ARRAY_SIZE(cmds); k++) {
+			char pat[64];
+			const char *p;
+
+			snprintf(pat, sizeof pat, "cmdstat_%s:calls=", cmds[k]);
+			if ((p = strstr(r->str, pat)))
+				total += atoll(p + strlen(pat));
+		}
+		freeReplyObject(r);
+	}
+	return total;
+}
+
+/* ---- asserting a formed cluster --------------------------------------------- */
+
+/* From the view (CLUSTER NODES and CLUSTER INFO of every node) check that the
+ * cluster is exactly the plan: roles, masters, the even slot split. */
+static void assert_formed_as_planned(struct fleet *f, char (*ids)[RC_ID_LEN + 1])
+{
+	struct rc_view *v = NULL;
+	struct err e;
+	int nmasters = 0, k = 0;
+
+	assert_int_equal(rc_inspect(f->nodes, f->n, &f->opts, &v, &e), 0);
+	if (rc_check_slots(v, &e) < 0 || rc_check_state(v, &e) < 0 || rc_check_roles(v, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(v->slots_covered, RC_SLOTS);
+	assert_int_equal(v->reachable, (int)f->n);
+	assert_int_equal(v->state_ok, (int)f->n);
+	assert_int_equal(v->nnodes, f->n);
+	for (size_t i = 0; i < f->n; i++)
+		nmasters += f->nodes[i].master;
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+
+		assert_string_equal(ob->id, ids[i]);
+		assert_int_equal(ob->known_nodes, (int)f->n);
+		/* Every node's own CLUSTER NODES shows every node in its planned role. */
+		for (size_t j = 0; j < ob->ntable; j++) {
+			const struct rc_entry *en = &ob->table[j];
+			int p = en->plan_index;
+
+			assert_true(p >= 0);
+			assert_string_equal(en->id, ids[p]);
+			assert_true(en->connected);
+			if (f->nodes[p].master) {
+				assert_true(en->flags & RC_F_MASTER);
+			} else {
+				assert_true(en->flags & RC_F_REPLICA);
+				assert_string_equal(en->master_id, ids[f->nodes[p].master_index]);
+				assert_int_equal(en->nslots, 0);
+			}
+		}
+		if (f->nodes[i].master) {
+			int first, last;
+			const struct rc_entry *me = NULL;
+
+			for (size_t j = 0; j < ob->ntable; j++)
+				if (ob->table[j].flags & RC_F_MYSELF)
+					me = &ob->table[j];
+			assert_non_null(me);
+			rc_slot_share(k++, nmasters, &first, &last);
+			assert_int_equal(me->nranges, 1);
+			assert_int_equal(me->ranges[0].first, first);
+			assert_int_equal(me->ranges[0].last, last);
+		}
+	}
+	/* All nodes share 127.0.0.1, so the anti-affinity check must object. */
+	assert_int_equal(rc_check_anti_affinity(v, &e), -1);
+	assert_non_null(strstr(e.msg, "share the address 127.0.0.1"));
+	rc_view_free(v);
+}
+
+/* ---- pure functions ------------------------------------------------------------ */
+
+static void test_slot_share(void **state)
+{
+	int first, last;
+
+	(void)state;
+	rc_slot_share(0, 3, &first, &last);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 5460);
+	rc_slot_share(1, 3, &first, &last);
+	assert_int_equal(first, 5461);
+	assert_int_equal(last, 10922);
+	rc_slot_share(2, 3, &first, &last);
+	assert_int_equal(first, 10923);
+	assert_int_equal(last, 16383);
+	for (int n = 1; n <= 200; n++) {
+		int next = 0;
+
+		for (int k = 0; k < n; k++) {
+			rc_slot_share(k, n, &first, &last);
+			assert_int_equal(first, next);
+			assert_true(last >= first);
+			assert_true(last - first + 1 >= RC_SLOTS / n);
+			assert_true(last - first + 1 <= RC_SLOTS / n + 1);
+			next = last + 1;
+		}
+		assert_int_equal(next, RC_SLOTS);
+	}
+	rc_slot_share(RC_SLOTS - 1, RC_SLOTS, &first, &last);
+	assert_int_equal(first, RC_SLOTS - 1);
+	assert_int_equal(last, RC_SLOTS - 1);
+}
+
+static void test_key_slot(void **state)
+{
+	(void)state;
+	/* The cluster spec's CRC16 check value, and its hash tag examples. */
+	assert_int_equal(rc_key_slot("123456789", 9), 0x31C3 & (RC_SLOTS - 1));
+	assert_int_equal(rc_key_slot("{user1000}.following", 20), rc_key_slot("user1000", 8));
+	assert_int_equal(rc_key_slot("foo{}{bar}", 10), rc_key_slot("foo{}{bar}", 10));
+	assert_int_not_equal(rc_key_slot("foo{}{bar}", 10), rc_key_slot("bar", 3));
+	assert_int_equal(rc_key_slot("foo{{bar}}zap", 13), rc_key_slot("{bar", 4));
+	assert_int_equal(rc_key_slot("foo", 3), 12182);
+	assert_int_equal(rc_key_slot("", 0), 0);
+}
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ID_C "cccccccccccccccccccccccccccccccccccccccc"
+#define ID_D "dddddddddddddddddddddddddddddddddddddddd"
+
+static void test_parse_nodes(void **state)
+{
+	const char *text =
+		ID_A " 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 [5461->-" ID_B "]\n"
+		ID_B " 10.0.0.2:7001@17001,cache-1 master - 0 1700000000000 2 connected 5461-16382 16383\r\n"
+		ID_C " :7002@0 slave,fail?,noaddr " ID_A " 0 0 1 disconnected\n"
+		ID_D " [::1]:7003@17003 handshake,nofailover - 0 0 0 connected\n";
+	const char *bad[] = {
+		"xyz 10.0.0.1:7000@17000 master - 0 0 1 connected\n",
+		ID_A " 10.0.0.1:7000 master - 0 0 1 connected\n",
+		ID_A " 10.0.0.1:7000@17000 master - 0 0 1 connected 5-2\n",
+		ID_A " 10.0.0.1:7000@17000 master - 0 0 1 connected 16384\n",
+		ID_A " 10.0.0.1:7000@17000 master - 0 0 1 weird\n",
+		ID_A " 10.0.0.1:7000@17000 master nope 0 0 1 connected\n",
+		ID_A " 10.0.0.1:7000@17000 master -\n",
+		ID_A " 10.0.0.1:99999@17000 master - 0 0 1 connected\n",
+	};
+	struct rc_entry *v;
+	size_t n;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(rc_parse_nodes(text, &v, &n, &e), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0].address, "10.0.0.1");
+	assert_int_equal(v[0].port, 7000);
+	assert_int_equal(v[0].bus_port, 17000);
+	assert_int_equal(v[0].flags, RC_F_MYSELF | RC_F_MASTER);
+	assert_int_equal(v[0].nslots, 5461);
+	assert_int_equal(v[0].migrating, 1);
+	assert_int_equal(v[0].config_epoch, 1);
+	assert_string_equal(v[0].master_id, "");
+	assert_int_equal(v[1].nranges, 2);
+	assert_int_equal(v[1].nslots, 16384 - 5461);
+	assert_int_equal(v[1].ranges[1].first, 16383);
+	assert_string_equal(v[1].address, "10.0.0.2");
+	assert_string_equal(v[2].address, "");
+	assert_int_equal(v[2].flags, RC_F_REPLICA | RC_F_PFAIL | RC_F_NOADDR);
+	assert_string_equal(v[2].master_id, ID_A);
+	assert_false(v[2].connected);
+	assert_string_equal(v[3].address, "[::1]");
+	assert_int_equal(v[3].flags, RC_F_HANDSHAKE | RC_F_NOFAILOVER);
+	assert_int_equal(v[3].plan_index, -1);
+	rc_entries_free(v, n);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char two[512];
+
+		/* The bad line second, so the message must name line 2. */
+		snprintf(two, sizeof two, ID_B " 10.0.0.2:7001@17001 master - 0 0 2 connected\n%s", bad[i]);
+		if (rc_parse_nodes(two, &v, &n, &e) == 0)
+			fail_msg("accepted: %s", bad[i]);
+		assert_non_null(strstr(e.msg, "line 2"));
+	}
+	assert_int_equal(rc_parse_nodes("", &v, &n, &e), 0);
+	assert_int_equal(n, 0);
+	rc_entries_free(v, n);
+}
+
+/* A synthetic 2 masters + 2 replicas on three hosts, as each node would
+ * answer: cache-0 (a) and cache-1 (b) masters, cache-2 (c) follows a, and
+ * cache-3 (d), on host `d_host`, follows `d_master`; b serves 8192-b_last. */
+static struct rc_view *synthetic_view(const char *d_host, const char *d_master, int b_last)
+{
+	static const struct rc_node plan[] = {
+		{.id = "cache-0", .address = "10.0.0.1", .port = 7000, .master = true, .master_index = -1},
+		{.id = "cache-1", .address = "10.0.0.2", .port = 7000, .master = true, .master_index = -1},
+		{.id = "cache-2", .address = "10.0.0.3", .port = 7000, .master_index = 0},
+		{.id = "cache-3", .address = "10.0.0.1", .port = 7001, .master_index = 1},
+	};
+	static const char info[] =
+		"cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:4\r\n";
+	char texts[4][1024];
+	struct rc_observation obs[4];
+	struct rc_view *v = NULL;
+	struct err e;
+
+	for (int i = 0; i < 4; i++) {
+		const char *me[4];
+
+		for (int j = 0; j < 4; j++)
+			me[j] = i == j ? "myself," : "";
+		snprintf(texts[i], sizeof texts[i],
+			 ID_A " 10.0.0.1:7000@17000 %smaster - 0 0 1 connected 0-8191\n"
+			 ID_B " 10.0.0.2:7000@17000 %smaster - 0 0 2 connected 8192-%d\n"
+			 ID_C " 10.0.0.3:7000@17000 %sslave " ID_A " 0 0 1 connected\n"
+			 ID_D " %s:7001@17001 %sslave %s 0 0 2 connected\n",
+			 me[0], me[1], b_last, me[2], d_host, me[3], d_master);
+		obs[i] = (struct rc_observation){.nodes_text = texts[i], .info_text = info};
+	}
+	if (rc_view_build(plan, 4, obs, &v, &e) < 0)
+		fail_msg("%s", e.msg);
+	return v;
+}
+
+static void test_checks_on_synthetic_views(void **state)
+{
+	struct rc_view *v;
+	struct err e;
+
+	(void)state;
+	v = synthetic_view("10.0.0.4", ID_B, 16383);
+	assert_int_equal(rc_check_slots(v, &e), 0);
+	assert_int_equal(rc_check_state(v, &e), 0);
+	assert_int_equal(rc_check_roles(v, &e), 0);
+	assert_int_equal(rc_check_anti_affinity(v, &e), 0);
+	assert_int_equal(v->nnodes, 4);
+	rc_view_free(v);
+
+	/* Replica cache-3 on the host of its master cache-1 (10.0.0.2), by
+	 * CLUSTER NODES; the plan's address (10.0.0.1) is not consulted. */
+	v = synthetic_view("10.0.0.2", ID_B, 16383);
+	assert_int_equal(rc_check_anti_affinity(v, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-3 (10.0.0.1:7001) and its master cache-1 (10.0.0.2:7000) "
+				      "share the address 10.0.0.2"));
+	rc_view_free(v);
+
+	/* cache-3 follows cache-0 instead of cache-1. */
+	v = synthetic_view("10.0.0.4", ID_A, 16383);
+	assert_int_equal(rc_check_roles(v, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-3 (10.0.0.1:7001): follows cache-0"));
+	assert_non_null(strstr(e.msg, "planned to follow cache-1"));
+	assert_int_equal(rc_check_anti_affinity(v, &e), 0);
+	rc_view_free(v);
+
+	/* Slots 16000-16383 unserved. */
+	v = synthetic_view("10.0.0.4", ID_B, 15999);
+	assert_int_equal(v->slots_covered, 16000);
+	assert_int_equal(rc_check_slots(v, &e), -1);
+	assert_non_null(strstr(e.msg, "slots 16000-16383"));
+	rc_view_free(v);
+}
+
+static void test_view_unreachable_and_bad_plan(void **state)
+{
+	const struct rc_node plan[] = {
+		{.id = "cache-0", .address = "10.0.0.1", .port = 7000, .master = true, .master_index = -1},
+		{.id = "cache-1", .address = "10.0.0.2", .port = 7000, .master_index = 0},
+	};
+	const struct rc_node bad[] = {
+		{.id = "cache-0", .address = "10.0.0.1", .port = 7000, .master = true, .master_index = -1},
+		{.id = "cache-1", .address = "10.0.0.2", .port = 7000, .master_index = 1},
+	};
+	struct rc_observation obs[2] = {
+		{.nodes_text = ID_A " 10.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n",
+		 .info_text = "cluster_state:ok\r\ncluster_slots_assigned:16384\r\ncluster_known_nodes:1\r\n"},
+		{.error = "cache-1 (10.0.0.2:7000): connect: Connection refused"},
+	};
+	struct rc_view *v;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(rc_view_build(plan, 2, obs, &v, &e), 0);
+	assert_int_equal(v->reachable, 1);
+	assert_int_equal(rc_check_slots(v, &e), 0);
+	assert_int_equal(rc_check_state(v, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-1 (10.0.0.2:7000): not reachable: "));
+	assert_int_equal(rc_check_roles(v, &e), -1);
+	rc_view_free(v);
+
+	assert_int_equal(rc_view_build(bad, 2, obs, &v, &e), -1);
+	assert_int_equal(e.exit, ERR_EXIT_USAGE);
+	assert_non_null(strstr(e.msg, "cache-1: replica's master_index 1"));
+
+	obs[1] = (struct rc_observation){.nodes_text = "garbage\n", .info_text = ""};
+	assert_int_equal(rc_view_build(plan, 2, obs, &v, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-1 (10.0.0.2:7000): CLUSTER NODES line 1"));
+}
+
+/* ---- real clusters --------------------------------------------------------------- */
+
+static void test_form_3_masters_3_replicas(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1], again[MAX_NODES][RC_ID_LEN + 1];
+	struct rc_check_result res;
+	long long calls, keys = 0;
+	struct err e;
+
+	if (rc_form(f->nodes, f->n, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form: %s", e.msg);
+	assert_formed_as_planned(f, ids);
+
+	/* A second run finds nothing to do and sends no membership command. */
+	calls = write_calls(f);
+	if (rc_form(f->nodes, f->n, &f->opts, again, &e) < 0)
+		fail_msg("second rc_form: %s", e.msg);
+	assert_memory_equal(ids, again, f->n * sizeof ids[0]);
+	assert_int_equal(write_calls(f), calls);
+	assert_formed_as_planned(f, ids);
+
+	if (rc_write_read_check(&f->nodes[4], &f->opts, 10000, &res, &e) < 0)
+		fail_msg("write/read: %s", e.msg);
+	assert_int_equal(res.attempted, 10000);
+	assert_int_equal(res.acknowledged, 10000);
+	assert_int_equal(res.verified, 10000);
+	assert_int_equal(res.lost, 0);
+	assert_int_equal(res.errors, 0);
+	/* Seeded at a replica, every write was redirected or mapped to masters,
+	 * and each master holds its share. */
+	for (size_t i = 0; i < 3; i++) {
+		redisReply *r = cmd(f, i, "DBSIZE");
+
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		assert_true(r->integer > 2000);
+		keys += r->integer;
+		freeReplyObject(r);
+	}
+	assert_int_equal(keys, 10000);
+}
+
+static void test_form_12_nodes_2_replicas_from_partial(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1];
+	struct rc_check_result res;
+	redisReply *r;
+	struct err e;
+
+	/* Left half-done by an earlier, interrupted run: cache-0 already serves
+	 * its share, cache-5 and cache-6 know each other and cache-1. */
+	cmd_ok(f, 0, "CLUSTER ADDSLOTSRANGE 0 4095");
+	cmd_ok(f, 5, "CLUSTER MEET %s %d %d", "127.0.0.1", f->s[6].port, f->s[6].port + 10000);
+	cmd_ok(f, 5, "CLUSTER MEET %s %d %d", "127.0.0.1", f->s[1].port, f->s[1].port + 10000);
+
+	if (rc_form(f->nodes, f->n, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form: %s", e.msg);
+	assert_formed_as_planned(f, ids);
+	r = cmd(f, 0, "CLUSTER MYID");
+	assert_string_equal(r->str, ids[0]);
+	freeReplyObject(r);
+
+	if (rc_write_read_check(&f->nodes[0], &f->opts, 2000, &res, &e) < 0)
+		fail_msg("write/read: %s", e.msg);
+	assert_int_equal(res.verified, 2000);
+	assert_int_equal(res.lost, 0);
+}
+
+static void test_refusals(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1];
+	struct rc_opts o = f->opts;
+	struct rc_node plan[2];
+	char label0[64], label1[64];
+	struct err e;
+	int silent_fd, silent_port;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof a;
+
+	snprintf(label0, sizeof label0, "cache-0 (127.0.0.1:%d)", f->s[0].port);
+	snprintf(label1, sizeof label1, "cache-1 (127.0.0.1:%d)", f->s[1].port);
+	/* cache-0 master, cache-1 its replica. */
+	plan[0] = f->nodes[0];
+	plan[1] = f->nodes[1];
+	plan[1].master = false;
+	plan[1].master_index = 0;
+
+	/* Wrong password: the first node refuses AUTH. */
+	o.password = "wrong";
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	assert_non_null(strstr(e.msg, label0));
+	assert_non_null(strstr(e.msg, "AUTH"));
+	assert_int_equal(e.code, EACCES);
+
+	/* No password at all: the first command is refused (NOAUTH). */
+	o.password = NULL;
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	assert_non_null(strstr(e.msg, label0));
+	assert_non_null(strstr(e.msg, "NOAUTH"));
+
+	/* Nothing listens on cache-1's port. */
+	o = f->opts;
+	plan[1].port = pick_port();
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	snprintf(label1, sizeof label1, "cache-1 (127.0.0.1:%d): connect:", plan[1].port);
+	assert_non_null(strstr(e.msg, label1));
+
+	/* cache-1 accepts connections but never answers: the command timeout. */
+	silent_fd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(silent_fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(silent_fd, 4), 0);
+	assert_int_equal(getsockname(silent_fd, (struct sockaddr *)&a, &alen), 0);
+	silent_port = ntohs(a.sin_port);
+	plan[1].port = silent_port;
+	o.timeout_ms = 300;
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	snprintf(label1, sizeof label1, "cache-1 (127.0.0.1:%d): AUTH: timed out after 300 ms",
+		 silent_port);
+	assert_non_null(strstr(e.msg, label1));
+	assert_int_equal(e.code, ETIMEDOUT);
+	close(silent_fd);
+
+	/* The same node twice in the plan. */
+	o = f->opts;
+	plan[1].port = f->s[0].port;
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	assert_int_equal(e.exit, ERR_EXIT_USAGE);
+	assert_non_null(strstr(e.msg, "are the same Redis node"));
+
+	/* cache-1 holds a key but no slot (it served all slots once). */
+	plan[1].port = f->s[1].port;
+	cmd_ok(f, 1, "CLUSTER ADDSLOTSRANGE 0 16383");
+	wait_state_ok(f, 1);
+	cmd_ok(f, 1, "SET k12 v");
+	cmd_ok(f, 1, "CLUSTER DELSLOTSRANGE 0 16383");
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-1 ("));
+	assert_non_null(strstr(e.msg, "holds 1 keys but serves no slot"));
+	cmd_ok(f, 1, "FLUSHALL");
+
+	/* cache-0 is in another cluster: it knows cache-2, which this plan
+	 * leaves out. */
+	cmd_ok(f, 0, "CLUSTER MEET %s %d %d", "127.0.0.1", f->s[2].port, f->s[2].port + 10000);
+	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+		redisReply *r = cmd(f, 0, "CLUSTER NODES");
+		char needle[32];
+		bool met;
+
+		snprintf(needle, sizeof needle, ":%d@", f->s[2].port);
+		met = !strstr(r->str, "handshake") && strstr(r->str, needle);
+
+		freeReplyObject(r);
+		if (met)
+			break;
+		assert_true(now_ms() < until);
+	}
+	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
+	assert_non_null(strstr(e.msg, label0));
+	assert_non_null(strstr(e.msg, "already in another cluster"));
+	assert_int_equal(e.code, EEXIST);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slot_share),
+		cmocka_unit_test(test_key_slot),
+		cmocka_unit_test(test_parse_nodes),
+		cmocka_unit_test(test_checks_on_synthetic_views),
+		cmocka_unit_test(test_view_unreachable_and_bad_plan),
+		cmocka_unit_test_setup_teardown(test_form_3_masters_3_replicas, setup_6, teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_form_12_nodes_2_replicas_from_partial, setup_12,
+						teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_refusals, setup_3, teardown_fleet),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
