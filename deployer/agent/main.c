@@ -1,25 +1,148 @@
-/* main.c - shoal-agent entry point: dispatch on the first argument. */
+/* main.c - shoal-agent entry point: dispatch on the first argument.
+ *
+ *   shoal-agent version
+ *   shoal-agent serve --stdio [--root DIR]   one session on stdin/stdout
+ *   shoal-agent connect [--root DIR]         start the daemon if needed, then
+ *                                            bridge stdio to its socket
+ *   shoal-agent daemon [--root DIR]          run the daemon in the foreground
+ */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "agent.h"
+#include "daemon.h"
+#include "log.h"
 #include "version.h"
+
+struct agent_opts {
+	const char *root;
+	const char *run_dir;
+	bool stdio;
+};
+
+static int parse_opts(int argc, char **argv, struct agent_opts *o)
+{
+	static const struct option longopts[] = {
+		{"root", required_argument, NULL, 'r'},
+		{"run-dir", required_argument, NULL, 'R'},
+		{"stdio", no_argument, NULL, 's'},
+		{"verbose", no_argument, NULL, 'v'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	o->root = AGENT_DEFAULT_ROOT;
+	o->run_dir = AGENT_RUN_DIR;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'r': o->root = optarg; break;
+		case 'R': o->run_dir = optarg; break;
+		case 's': o->stdio = true; break;
+		case 'v': log_set_level(LOG_DEBUG); break;
+		default: return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "shoal-agent %s: unexpected argument '%s'\n", argv[0],
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("shoal-agent %s (protocol %d)\n", SHOAL_VERSION,
+	       AGENT_PROTOCOL_VERSION);
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct agent_opts o = {0};
+	struct agent a;
+	struct err e = {0};
+	int rc;
+
+	if (parse_opts(argc, argv, &o) < 0 || !o.stdio) {
+		fprintf(stderr, "usage: shoal-agent serve --stdio [--root DIR]\n");
+		return 2;
+	}
+	if (agent_init(&a, o.root, &e) < 0) {
+		fprintf(stderr, "shoal-agent: %s\n", e.msg);
+		agent_fini(&a);
+		return e.exit ? e.exit : 1;
+	}
+	a.one_session = true;
+	agent_add_session(&a, 0, 1);
+	rc = agent_run(&a, &e);
+	if (rc < 0)
+		fprintf(stderr, "shoal-agent: %s\n", e.msg);
+	agent_fini(&a);
+	return rc < 0 ? 1 : 0;
+}
+
+/* connect and daemon take the same options and differ in what they run. */
+static int run_daemon_cmd(int argc, char **argv,
+			  int (*fn)(const char *root, const char *run_dir,
+				    struct err *e))
+{
+	struct agent_opts o = {0};
+	struct err e = {0};
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		fprintf(stderr, "usage: shoal-agent %s [--root DIR] [--run-dir DIR]\n",
+			argv[0]);
+		return 2;
+	}
+	if (fn(o.root, o.run_dir, &e) < 0) {
+		fprintf(stderr, "shoal-agent %s: %s\n", argv[0], e.msg);
+		return e.exit ? e.exit : 1;
+	}
+	return 0;
+}
+
+static int cmd_connect(int argc, char **argv)
+{
+	return run_daemon_cmd(argc, argv, daemon_connect);
+}
+
+static int cmd_daemon(int argc, char **argv)
+{
+	return run_daemon_cmd(argc, argv, daemon_run);
+}
 
 static int usage(FILE *f)
 {
-	fprintf(f, "usage: shoal-agent --version\n");
+	fprintf(f, "usage: shoal-agent version\n"
+		   "       shoal-agent serve --stdio [--root DIR]\n"
+		   "       shoal-agent connect [--root DIR] [--run-dir DIR]\n"
+		   "       shoal-agent daemon [--root DIR] [--run-dir DIR]\n");
 	return f == stdout ? 0 : 2;
 }
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{"version", cmd_version},
+	{"--version", cmd_version},
+	{"serve", cmd_serve},
+	{"connect", cmd_connect},
+	{"daemon", cmd_daemon},
+};
 
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage(stderr);
-	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("shoal-agent %s\n", SHOAL_VERSION);
-		return 0;
-	}
-	if (!strcmp(argv[1], "--help"))
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
 		return usage(stdout);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
 	fprintf(stderr, "shoal-agent: unknown command '%s'\n", argv[1]);
-	return 2;
+	return usage(stderr);
 }

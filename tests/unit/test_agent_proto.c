@@ -1,0 +1,302 @@
+/* test_agent_proto.c - the agent protocol end to end: a real shoal-agent
+ * (`serve --stdio` with a temporary --root) driven through agent_client, plus
+ * raw lines that no well-behaved client would send. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent_client.h"
+#include "digest.h"
+#include "jsonl.h"
+#include "transport.h"
+#include "util.h"
+
+struct fx {
+	char root[64];
+	struct tchan *ch;          /* raw tests */
+	struct agent_client *c;    /* client tests */
+};
+
+static char *agent_bin(void)
+{
+	const char *b = getenv("SHOAL_BUILD");
+
+	return path_join(b && *b ? b : "build/asan", "shoal-agent");
+}
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof *f);
+	_cleanup_free_ char *bin = agent_bin();
+	const char *argv[] = {bin, "serve", "--stdio", "--root", f->root, NULL};
+	struct err e;
+
+	snprintf(f->root, sizeof f->root, "/tmp/shoal-test-agent.XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	assert_int_equal(tchan_spawn_local("agent", argv, &f->ch, &e), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	const char *argv[] = {"/bin/rm", "-rf", "--", f->root, NULL};
+	struct tchan *rm;
+	struct err e;
+
+	if (f->c)
+		agent_client_free(f->c);
+	else if (f->ch)
+		tchan_close(f->ch, NULL, &e);
+	if (tchan_spawn_local("rm", argv, &rm, &e) == 0)
+		tchan_close(rm, NULL, &e);
+	free(f);
+	return 0;
+}
+
+static struct agent_client *client(struct fx *f)
+{
+	f->c = agent_client_new(f->ch);
+	f->ch = NULL;
+	return f->c;
+}
+
+/* Send raw bytes and read one answer line. */
+static json_t *raw_exchange(struct fx *f, const char *bytes, size_t n)
+{
+	struct jsonl_reader rd;
+	struct err e;
+	char *line = NULL, tmp[4096];
+	json_t *v;
+
+	assert_int_equal(tchan_write(f->ch, bytes, n, &e), 0);
+	jsonl_reader_init(&rd, JSONL_LINE_MAX);
+	while (jsonl_next(&rd, &line, &e) <= 0) {
+		ssize_t r = tchan_read(f->ch, tmp, sizeof tmp, 10000, &e);
+
+		assert_true(r > 0);
+		jsonl_feed(&rd, tmp, (size_t)r);
+	}
+	jsonl_reader_free(&rd);
+	v = jsonl_parse(line, &e);
+	free(line);
+	assert_non_null(v);
+	return v;
+}
+
+static const char *err_code(json_t *ans)
+{
+	return json_string_value(json_object_get(json_object_get(ans, "error"), "code"));
+}
+
+static void test_hello(void **state)
+{
+	struct agent_client *c = client(*state);
+	json_t *r = NULL;
+	struct err e;
+
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:i}", "op", "hello",
+						 "protocol", 1), &r, 10000, &e), 0);
+	assert_string_equal(json_string_value(json_object_get(r, "agent")), "shoal-agent");
+	assert_int_equal(json_integer_value(json_object_get(r, "protocol")), 1);
+	json_decref(r);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:i}", "op", "hello",
+						 "protocol", 99), &r, 10000, &e), -1);
+	assert_int_equal(e.code, EPROTONOSUPPORT);
+}
+
+static void test_malformed_lines(void **state)
+{
+	struct fx *f = *state;
+	const char *bad[] = {"not json\n", "[1,2]\n", "{\"op\":\"hello\"}\n",
+			     "{\"id\":-4,\"op\":\"hello\"}\n", "{\"id\":1}\n",
+			     "{\"id\":1,\"op\":7}\n", "\n",
+			     "{\"id\":1,\"op\":\"hello\",\"id\":2}\n",
+			     "{\"id\":1,\"op\":\"a\\u0000b\"}\n"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		json_t *a = raw_exchange(f, bad[i], strlen(bad[i]));
+
+		assert_true(json_is_false(json_object_get(a, "ok")));
+		assert_string_equal(err_code(a), "EINVAL");
+		json_decref(a);
+	}
+	/* Still serving afterwards. */
+	json_t *a = raw_exchange(f, "{\"id\":9,\"op\":\"hello\"}\n", 22);
+
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(a, "id")), 9);
+	json_decref(a);
+}
+
+static void test_oversized_line(void **state)
+{
+	struct fx *f = *state;
+	size_t n = JSONL_LINE_MAX + 4096;
+	char *big = xmalloc(n + 1);
+	json_t *a;
+
+	memset(big, 'x', n);
+	big[0] = '{';
+	big[n] = '\n';
+	a = raw_exchange(f, big, n + 1);
+	free(big);
+	assert_true(json_is_false(json_object_get(a, "ok")));
+	assert_string_equal(err_code(a), "EMSGSIZE");
+	json_decref(a);
+	a = raw_exchange(f, "{\"id\":3,\"op\":\"hello\"}\n", 22);
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+}
+
+static void test_unknown_op(void **state)
+{
+	struct agent_client *c = client(*state);
+	struct err e;
+
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "rm -rf /"), NULL,
+				    10000, &e), -1);
+	assert_int_equal(e.code, ENOSYS);
+	assert_non_null(strstr(e.msg, "unknown op"));
+}
+
+/* Write content to <root>/blobs/tmp/<name>. */
+static void put_tmp(struct fx *f, const char *name, const char *content)
+{
+	_cleanup_free_ char *p = xasprintf("%s/blobs/tmp/%s", f->root, name);
+	struct err e;
+
+	assert_int_equal(write_file_atomic(p, content, strlen(content), 0600, &e), 0);
+}
+
+static void test_blob_commit_and_verify(void **state)
+{
+	struct fx *f = *state;
+	struct agent_client *c = client(f);
+	char d[DIGEST_STR_LEN], other[DIGEST_STR_LEN];
+	_cleanup_free_ char *stored = NULL, *tmp = NULL;
+	json_t *r = NULL;
+	struct err e;
+
+	digest_buf("layer bytes", 11, d);
+	digest_buf("other", 5, other);
+	/* The agent's folders exist once it answered anything. */
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "hello"), NULL, 10000, &e), 0);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.has", "digest", d),
+				    &r, 10000, &e), 0);
+	assert_true(json_is_false(json_object_get(r, "present")));
+	json_decref(r);
+
+	/* A wrong digest is refused and the upload discarded. */
+	put_tmp(f, "up1", "layer bytes");
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", other, "tmp", "up1"),
+				    NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EBADMSG);
+	tmp = xasprintf("%s/blobs/tmp/up1", f->root);
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	put_tmp(f, "up2", "layer bytes");
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", d, "tmp", "up2"),
+				    &r, 10000, &e), 0);
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 11);
+	json_decref(r);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.has", "digest", d),
+				    &r, 10000, &e), 0);
+	assert_true(json_is_true(json_object_get(r, "present")));
+	json_decref(r);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.verify", "digest", d),
+				    NULL, 10000, &e), 0);
+
+	/* Corrupt the stored blob: verify says so. */
+	stored = xasprintf("%s/blobs/sha256/%s", f->root, digest_hex(d));
+	assert_int_equal(write_file_atomic(stored, "tampered", 8, 0600, &e), 0);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.verify", "digest", d),
+				    NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EBADMSG);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.verify",
+						 "digest", other), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, ENOENT);
+}
+
+static void test_blob_hostile_fields(void **state)
+{
+	struct fx *f = *state;
+	struct agent_client *c = client(f);
+	const char *names[] = {"..", "a/b", "-rf", ".hidden", "", "../../etc/passwd"};
+	const char *digests[] = {"sha256:../../../etc", "md5:abc", "",
+				 "sha256:ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"};
+	char d[DIGEST_STR_LEN];
+	struct err e;
+
+	digest_buf("x", 1, d);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+							 "digest", d, "tmp", names[i]),
+					    NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(digests); i++) {
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.has",
+							 "digest", digests[i]),
+					    NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+	}
+	/* A symlink planted as an upload is not followed. */
+	_cleanup_free_ char *link = xasprintf("%s/blobs/tmp/evil", f->root);
+	assert_int_equal(symlink("/etc/hostname", link), 0);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", d, "tmp", "evil"),
+				    NULL, 10000, &e), -1);
+	assert_int_equal(e.code, ELOOP);
+}
+
+static void test_host_facts(void **state)
+{
+	struct agent_client *c = client(*state);
+	json_t *r = NULL, *rt;
+	struct err e;
+	size_t i;
+	bool builtin = false;
+
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "host.facts"), &r,
+				    20000, &e), 0);
+	assert_true(json_integer_value(json_object_get(r, "cpus")) >= 1);
+	assert_true(json_integer_value(json_object_get(r, "memory")) > 0);
+	assert_non_null(json_string_value(json_object_get(json_object_get(r, "cgroup"),
+							  "version")));
+	json_array_foreach(json_object_get(r, "runtimes"), i, rt) {
+		/* Every runtime says whether it is usable; unusable ones say why. */
+		assert_true(json_is_boolean(json_object_get(rt, "usable")));
+		if (json_is_false(json_object_get(rt, "usable")))
+			assert_non_null(json_string_value(json_object_get(rt, "reason")));
+		builtin |= !strcmp(json_string_value(json_object_get(rt, "name")), "builtin");
+	}
+	assert_true(builtin);
+	json_decref(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_commit_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_hostile_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_facts, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
