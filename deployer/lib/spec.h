@@ -79,12 +79,14 @@ struct spec_placement {
 struct spec_service {
 	char *name;
 	char *template;      /* templates/<template>/template.cfg */
-	char *image;         /* image reference NAME[:TAG] or recipe path */
+	char *image;         /* image reference NAME[:TAG], or an absolute recipe
+			      * path (*.cfg); NULL = the template's image */
 	int nodes;           /* total nodes (masters + replicas) */
 	int replicas;        /* replicas per master (Redis); replication factor for others */
 	struct spec_resources resources;
 	struct spec_placement placement;
-	int port_base;       /* first client port; node i may get base + k */
+	int port_base;       /* first client port; node i may get base + k;
+			      * 0 = the template's ports.client */
 	struct kvlist settings; /* passed to the template */
 	enum runtime_kind runtime;
 	struct spec_loc loc;
@@ -129,7 +131,11 @@ struct spec_problems {
 /* Load and validate a spec.  On success returns 0 and *out owns the spec.
  * On failure returns -1, *out is NULL, every problem found is appended to
  * probs (when non-NULL), and e summarises ("spec.cfg: 3 problems"), exit 2
- * for bad specs, 1 when the file cannot be read. */
+ * for bad specs (including a missing file, a directory, a file over 1 MiB),
+ * 1 when an existing file cannot be read (permission, I/O error).
+ * Relative paths (ssh.identity, ssh.known_hosts, image recipes) resolve
+ * against the folder of the file the key is written in; `~` is $HOME.
+ * @include "FILE" is relative to the including file, at most 8 deep. */
 int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
 	      struct err *e);
 void spec_free(struct spec *s);
@@ -140,6 +146,10 @@ const struct spec_service *spec_find_service(const struct spec *s,
 					     const char *name);
 /* Value of a setting or label, or def when absent. */
 const char *kvlist_get(const struct kvlist *l, const char *key, const char *def);
+
+/* The key table as a Markdown table (docs/spec.md embeds it; `shoal check
+ * --keys-markdown` prints it).  Caller frees. */
+char *spec_keys_markdown(void);
 
 const char *transport_kind_name(enum transport_kind k);
 const char *spread_kind_name(enum spread_kind k);
