@@ -1,0 +1,97 @@
+/* probe.h - protocol-level readiness and health probes.
+ *
+ * Kinds (one backend each, behind struct probe_ops in probe.c):
+ *   tcp    connect succeeds;
+ *   redis  hiredis: AUTH when a password is given, PING must answer PONG (a
+ *          LOADING error means "not ready yet"); with `cluster` set, CLUSTER
+ *          INFO must say cluster_state:ok (its slot counts are reported);
+ *   http   libcurl GET http://host:port/path must answer 200 with the body
+ *          `expect` when set (Riak: GET /ping -> "OK");
+ *   cql    Cassandra native protocol v4: OPTIONS must answer SUPPORTED.
+ *
+ * Every probe has a connect timeout and a read timeout and never blocks:
+ * probe_start() opens a non-blocking connection; the caller waits until
+ * probe_fd() is ready for probe_events() (or probe_timeout_ms() passes) and
+ * calls probe_step(), until it returns something other than PROBE_PENDING.
+ * That is how a libevent loop drives many probes at once (one event per
+ * probe, re-armed after each step).  probe_run() is the same loop done
+ * synchronously with poll(2).
+ *
+ * Probes only ever connect where they are told; they send fixed requests and
+ * parse replies with hiredis / libcurl / a bounded frame reader.
+ */
+#ifndef SHOAL_PROBE_H
+#define SHOAL_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+enum probe_kind { PROBE_TCP = 0, PROBE_REDIS, PROBE_HTTP, PROBE_CQL };
+
+const char *probe_kind_name(enum probe_kind k);
+/* -1 when unknown. */
+int probe_kind_parse(const char *s);
+
+enum probe_result {
+	PROBE_PENDING = -1, /* probe_step(): not finished, wait again */
+	PROBE_OK = 0,
+	PROBE_REFUSED,       /* connection refused / unreachable */
+	PROBE_TIMEOUT,       /* connect or read timeout */
+	PROBE_LOADING,       /* redis is loading its dataset: alive, not ready */
+	PROBE_AUTH,          /* authentication refused */
+	PROBE_CLUSTER_DOWN,  /* redis cluster_state is not ok */
+	PROBE_BAD_REPLY,     /* the peer answered something else */
+	PROBE_ERROR,         /* local failure (socket, resolve) */
+};
+
+/* "ok", "refused", "timeout", "loading", "auth", "cluster-down",
+ * "bad-reply", "error" ("pending" for PROBE_PENDING). */
+const char *probe_result_name(enum probe_result r);
+
+struct probe_target {
+	enum probe_kind kind;
+	const char *host;       /* IP literal or name */
+	int port;
+	int connect_timeout_ms; /* <= 0: 1000 */
+	int read_timeout_ms;    /* <= 0: 1000 */
+	const char *password;   /* redis: AUTH when non-NULL and non-empty */
+	bool cluster;           /* redis: also require cluster_state:ok */
+	const char *path;       /* http: default "/" */
+	const char *expect;     /* http: body must equal this (after trimming
+				 * trailing whitespace); NULL: any body */
+};
+
+/* What a finished probe saw. */
+struct probe_report {
+	enum probe_result result;
+	char detail[256];       /* "PONG", "cluster_state:fail", "HTTP 500"... */
+	int64_t elapsed_ms;
+	/* redis with cluster set: parsed from CLUSTER INFO */
+	int slots_assigned, slots_ok, known_nodes, cluster_size;
+};
+
+struct probe;
+
+/* Start a probe.  Returns NULL only on bad arguments (e filled); a failure to
+ * connect is a probe result, not an error. */
+struct probe *probe_start(const struct probe_target *t, struct err *e);
+/* The descriptor to wait on, and POLLIN/POLLOUT; -1 when none (the next
+ * probe_step() finishes without waiting). */
+int probe_fd(const struct probe *p);
+short probe_events(const struct probe *p);
+/* Milliseconds until the current phase times out (>= 0). */
+int probe_timeout_ms(const struct probe *p);
+/* Advance; returns PROBE_PENDING or the final result (then see
+ * probe_report()). Calling it after a timeout finishes with PROBE_TIMEOUT. */
+enum probe_result probe_step(struct probe *p);
+const struct probe_report *probe_report(const struct probe *p);
+void probe_free(struct probe *p);
+
+/* Run one probe to completion synchronously; fills r.  Returns 0 when the
+ * probe ran (whatever its result), -1 with e on bad arguments. */
+int probe_run(const struct probe_target *t, struct probe_report *r,
+	      struct err *e);
+
+#endif

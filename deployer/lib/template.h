@@ -1,0 +1,143 @@
+/* template.h - what makes a database a cluster: templates/<name>/template.cfg.
+ *
+ * A template is data: the node image, config files to render, the start
+ * command, how to stop, readiness and health probes and lifecycle hooks
+ * (form, join, leave, replace).  The format is documented in
+ * docs/templates.md; every key is in one table in template.c, and unknown or
+ * ill-typed keys are errors naming template.cfg:line.
+ *
+ * Rendering is a deliberately small language: `{{ name }}` is replaced by the
+ * value of `name` from a variable table, and nothing else happens.  Names are
+ * [A-Za-z0-9_.]+; an unknown name is an error naming file:line; a value is
+ * inserted verbatim and never rendered again (no recursion, no code); a value
+ * holding a control character (newline, CR, tab, NUL, DEL...) is refused, so
+ * no value can inject a line into a config file.
+ */
+#ifndef SHOAL_TEMPLATE_H
+#define SHOAL_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "plan.h"
+#include "probe.h"
+#include "spec.h"
+
+enum hook_kind { HOOK_FORM = 0, HOOK_JOIN, HOOK_LEAVE, HOOK_REPLACE, HOOK_COUNT };
+
+const char *hook_kind_name(enum hook_kind k);
+
+/* A config file to render into the node. */
+struct tmpl_file {
+	char *source;   /* absolute path of the .tmpl file on the operator */
+	char *dest;     /* absolute path inside the node */
+	mode_t mode;
+	int line;       /* of its entry in template.cfg */
+};
+
+struct tmpl_probe {
+	enum probe_kind kind;
+	int connect_timeout_ms;
+	int read_timeout_ms;
+	int interval_ms;
+	int64_t deadline_ms;  /* readiness: give up after this; 0 = none */
+	char *path;           /* http only; NULL otherwise */
+	char *expect;         /* http only: expected body ("OK"), or NULL */
+	int port;             /* 0: the node's client port */
+};
+
+/* A lifecycle hook: either argv run inside a node's container (each word
+ * rendered with the node's variables) or a built-in step named
+ * "builtin:<name>" for what the database's tools cannot express. */
+struct tmpl_hook {
+	char *builtin;  /* "redis-form"... (without "builtin:"), or NULL */
+	char **argv;    /* NULL-terminated, or NULL when builtin */
+	int line;
+};
+
+struct template {
+	char *name;          /* folder name: "redis" */
+	char *dir;           /* absolute folder */
+	char *path;          /* .../template.cfg */
+	char *kind;          /* "redis", "cassandra", "riak" */
+	char *image;         /* default image recipe, relative to the data dir */
+	int client_port;
+	int bus_offset;      /* 0: no bus port */
+	char *data_dir;      /* inside the node */
+	struct tmpl_file *files;
+	size_t nfiles;
+	char **start;        /* NULL-terminated argv (rendered per node) */
+	int stop_signal;
+	int64_t stop_grace_ms;
+	struct kv *settings; /* defaults for settings.* */
+	size_t nsettings;
+	char **secrets;      /* names of generated secrets, NULL-terminated */
+	size_t nsecrets;
+	struct tmpl_probe readiness, health;
+	struct tmpl_hook hooks[HOOK_COUNT];
+};
+
+/* Load <root>/templates/<name>/template.cfg (root NULL: shoal_data_dir()).
+ * name must be a safe name.  On failure *out is NULL and e names
+ * "template.cfg:LINE" (exit 2) or the unreadable file (exit 1). */
+int template_load(const char *root, const char *name, struct template **out,
+		  struct err *e);
+void template_free(struct template *t);
+
+/* The planner's view of a template. */
+void template_plan_traits(const struct template *t, struct plan_traits *out);
+
+/* ---- variables ------------------------------------------------------------ */
+
+struct tmpl_vars {
+	char **keys;
+	char **vals;
+	size_t n, cap;
+};
+
+/* Set (or replace) a variable; both strings are copied. */
+void tmpl_vars_set(struct tmpl_vars *v, const char *key, const char *value);
+/* NULL when absent. */
+const char *tmpl_vars_get(const struct tmpl_vars *v, const char *key);
+/* Frees and zeroes every value (they may hold secrets). */
+void tmpl_vars_free(struct tmpl_vars *v);
+
+/* Everything a node's files and hooks may use:
+ *   cluster.name  service.name  service.seeds (addresses of the service's
+ *   seed/master nodes, comma separated)  service.seed_endpoints (addr:port,..)
+ *   node.id  node.index  node.host  node.address  node.port  node.bus_port
+ *   node.rack  node.zone  node.role  node.data_dir  node.memory (bytes)
+ *   settings.<key>  (template defaults, overridden by the service's settings)
+ *   secret.<name>   (from `secrets`, a list of name=value; only the names
+ *                    the template declares)
+ * Fails when a declared secret is missing or a value has control chars. */
+int template_node_vars(const struct template *t, const struct spec *s,
+		       const struct plan *p, const struct plan_node *n,
+		       const struct kvlist *secrets, struct tmpl_vars *out,
+		       struct err *e);
+
+/* ---- rendering ------------------------------------------------------------ */
+
+/* Render text (len bytes; may hold no NUL) from `file` (for messages).
+ * *out is NUL-terminated, caller frees.  Errors: "file:LINE: unknown
+ * variable 'x'", "file:LINE: unterminated '{{'", "file:LINE: value of 'x'
+ * has a control character". */
+int template_render(const char *text, size_t len, const char *file,
+		    const struct tmpl_vars *v, char **out, size_t *outlen,
+		    struct err *e);
+
+/* Render t->files[i] (read from disk, at most 1 MiB). */
+int template_render_file(const struct template *t, size_t i,
+			 const struct tmpl_vars *v, char **out, size_t *outlen,
+			 struct err *e);
+
+/* Render an argv (start command or a hook's argv) word by word; *out is
+ * NULL-terminated, free with template_argv_free(). */
+int template_render_argv(const struct template *t, char *const *argv, int line,
+			 const struct tmpl_vars *v, char ***out, struct err *e);
+void template_argv_free(char **argv);
+
+#endif
