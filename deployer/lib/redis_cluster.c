@@ -16,7 +16,7 @@
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_SETTLE_MS 30000
 #define POLL_MS 50
-#define MAX_ARGS 8
+#define FAILOVER_RETRY_MS 6000 /* Redis gives a manual failover 5 s */
 
 /* ---- connections and commands ------------------------------------------------ */
 
@@ -785,11 +785,43 @@ static const char *plan_label_of(const struct former *f, const char *id)
 	return NULL;
 }
 
+/* The planned replica that planned master m follows (by its own report)
+ * while serving slots itself: the two swapped roles in a failover.  -1 when
+ * m is not in that state. */
+static int swapped_with(const struct former *f, size_t m)
+{
+	const struct rc_entry *me = self_entry(&f->v->obs[m]);
+
+	if (!f->nodes[m].master || !(me->flags & RC_F_REPLICA))
+		return -1;
+	for (size_t r = 0; r < f->n; r++)
+		if (!f->nodes[r].master && f->nodes[r].master_index == (int)m &&
+		    strcmp(f->ids[r], me->master_id) == 0 &&
+		    (self_entry(&f->v->obs[r])->flags & RC_F_MASTER))
+			return (int)r;
+	return -1;
+}
+
+/* A node some planned node knows that is not in the plan. */
+static int refuse_foreign(const struct former *f, size_t i, const struct rc_entry *en, struct err *e)
+{
+	for (size_t j = 0; j < f->n; j++)
+		if (f->nodes[j].port == en->port && strcmp(f->nodes[j].address, en->address) == 0)
+			return err_set(e, EEXIST, "%s: knows node %s at the address of %s, which now has id "
+						  "%s (a replaced node's old identity); CLUSTER FORGET %s "
+						  "on every node first",
+				       f->labels[i], en->id, f->labels[j], f->ids[j], en->id);
+	return err_set(e, EEXIST, "%s: already in another cluster: it knows node %s (%s:%d), which is "
+				  "not in the plan; reset that node (CLUSTER RESET HARD) or fix the plan",
+		       f->labels[i], en->id, en->address, en->port);
+}
+
 /* Refuse what cannot be fixed safely; see rc_form.  owner[s] gets the planned
  * node serving slot s (by its own report), -1 when none. */
 static int check_reality(struct former *f, int16_t *owner, struct err *e)
 {
 	const struct rc_view *v = f->v;
+	bool fail_back = f->o && f->o->fail_back;
 
 	for (size_t i = 0; i < f->n; i++)
 		for (size_t j = 0; j < i; j++)
@@ -802,33 +834,32 @@ static int check_reality(struct former *f, int16_t *owner, struct err *e)
 		const struct rc_observer *ob = &v->obs[i];
 		const struct rc_entry *me = self_entry(ob);
 
-		for (size_t j = 0; j < ob->ntable; j++) {
-			const struct rc_entry *en = &ob->table[j];
-
-			if (!(en->flags & RC_F_HANDSHAKE) && en->plan_index < 0)
-				return err_set(e, EEXIST,
-					       "%s: already in another cluster: it knows node %s (%s:%d), "
-					       "which is not in the plan; reset that node (CLUSTER RESET "
-					       "HARD) or fix the plan",
-					       f->labels[i], en->id, en->address, en->port);
-		}
+		for (size_t j = 0; j < ob->ntable; j++)
+			if (!(ob->table[j].flags & RC_F_HANDSHAKE) && ob->table[j].plan_index < 0)
+				return refuse_foreign(f, i, &ob->table[j], e);
 		if (me->migrating)
 			return err_set(e, EBUSY, "%s: %d slot(s) are being migrated or imported; "
 						 "finish or cancel that first",
 				       f->labels[i], me->migrating);
 		if (ob->master && (me->flags & RC_F_REPLICA)) {
 			const char *ml = plan_label_of(f, me->master_id);
+			int r = swapped_with(f, i);
 
-			return err_set(e, EEXIST, "%s: is a replica of %s, but the plan makes it a master "
-						  "(after a failover, fail back with CLUSTER FAILOVER on it)",
-				       f->labels[i], ml ? ml : me->master_id);
+			if (r < 0)
+				return err_set(e, EEXIST, "%s: is a replica of %s, but the plan makes it a "
+							  "master",
+					       f->labels[i], ml ? ml : me->master_id);
+			if (!fail_back)
+				return err_set(e, EEXIST, "%s: is a replica of %s after a failover, but the "
+							  "plan makes it the master; allow fail-back (CLUSTER "
+							  "FAILOVER on %s) to restore the plan",
+					       f->labels[i], ml, f->nodes[i].id);
 		}
-		if (!ob->master && me->nslots > 0)
+		if (!ob->master && me->nslots > 0 &&
+		    !(fail_back && swapped_with(f, (size_t)ob->master_index) == (int)i))
 			return err_set(e, EEXIST, "%s: serves %d slots, but the plan makes it a replica "
-						  "of %s (after a failover, fail back with CLUSTER "
-						  "FAILOVER on %s)",
-				       f->labels[i], me->nslots, f->labels[ob->master_index],
-				       f->nodes[ob->master_index].id);
+						  "of %s",
+				       f->labels[i], me->nslots, f->labels[ob->master_index]);
 		for (size_t r = 0; r < me->nranges; r++)
 			for (int s = me->ranges[r].first; s <= me->ranges[r].last; s++) {
 				if (owner[s] >= 0)
@@ -987,7 +1018,9 @@ static bool formed(const struct former *f, char *why, size_t n)
 	return true;
 }
 
-static int wait_for(struct former *f, settled_fn done, const char *what, struct err *e)
+/* Observe until done() holds; ETIMEDOUT once `until` (ms, monotonic) passes. */
+static int wait_for(struct former *f, settled_fn done, const char *what, int64_t until,
+		    struct err *e)
 {
 	char why[512] = "";
 
@@ -996,10 +1029,102 @@ static int wait_for(struct former *f, settled_fn done, const char *what, struct 
 			return -1;
 		if (done(f, why, sizeof why))
 			return 0;
-		if (now_ms() >= f->deadline)
-			return err_set(e, ETIMEDOUT, "%s: not done within %d ms: %s", what, f->settle_ms,
-				       why);
+		if (now_ms() >= until)
+			return err_set(e, ETIMEDOUT, "%s: not done within the %d ms allowed: %s", what,
+				       f->settle_ms, why);
 		sleep_ms(POLL_MS);
+	}
+}
+
+static bool roles_restored(const struct former *f, char *why, size_t n)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct rc_entry *me = self_entry(&f->v->obs[i]);
+
+		if (f->nodes[i].master && !(me->flags & RC_F_MASTER)) {
+			snprintf(why, n, "%s is not master yet", f->labels[i]);
+			return false;
+		}
+		if (!f->nodes[i].master && me->nslots > 0) {
+			snprintf(why, n, "%s still serves %d slots", f->labels[i], me->nslots);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Whether node i's replication link to its master is up (INFO replication). */
+static int link_up(struct former *f, size_t i, bool *up, struct err *e)
+{
+	_cleanup_reply_ redisReply *r = NULL;
+
+	if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "INFO", "replication")))
+		return -1;
+	*up = r->type == REDIS_REPLY_STRING && strstr(r->str, "master_link_status:up");
+	return 0;
+}
+
+/* Whether every node sees node i as a replica of node m (a master ignores a
+ * manual failover request from a node it does not know as its replica). */
+static bool seen_as_replica(const struct former *f, size_t i, size_t m)
+{
+	for (size_t j = 0; j < f->n; j++) {
+		const struct rc_observer *ob = &f->v->obs[j];
+		const struct rc_entry *en = find_entry(ob->table, ob->ntable, f->ids[i]);
+
+		if (!en || !(en->flags & RC_F_REPLICA) || strcmp(en->master_id, f->ids[m]) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* Make every planned master that lost its role in a failover master again:
+ * once all nodes see it as a replica and its replication link is up, a
+ * coordinated CLUSTER FAILOVER (its replica hands over without losing
+ * acknowledged writes).  Redis abandons a
+ * manual failover after 5 s, so it is asked again until the settle time runs
+ * out. */
+static int fail_back(struct former *f, struct err *e)
+{
+	for (;;) {
+		int64_t until = now_ms() + FAILOVER_RETRY_MS;
+		bool any = false, issued = false, up;
+
+		for (size_t i = 0; i < f->n; i++) {
+			_cleanup_reply_ redisReply *r = NULL;
+
+			int partner = swapped_with(f, i);
+
+			if (partner < 0)
+				continue;
+			any = true;
+			if (!seen_as_replica(f, i, (size_t)partner))
+				continue;
+			if (link_up(f, i, &up, e) < 0)
+				return -1;
+			if (!up)
+				continue;
+			if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "FAILOVER")))
+				return -1;
+			issued = true;
+		}
+		if (!any)
+			return 0;
+		if (now_ms() >= f->deadline)
+			return err_set(e, ETIMEDOUT, "failing back to the planned masters: not done "
+						     "within the %d ms allowed",
+				       f->settle_ms);
+		if (!issued) { /* roles still spreading, or links still syncing */
+			sleep_ms(POLL_MS);
+			if (former_observe(f, e) < 0)
+				return -1;
+			continue;
+		}
+		if (wait_for(f, roles_restored, "failing back to the planned masters",
+			     until < f->deadline ? until : f->deadline, e) == 0)
+			return 0;
+		if (e->code != ETIMEDOUT)
+			return -1;
 	}
 }
 
@@ -1039,13 +1164,13 @@ static int form(struct former *f, struct err *e)
 	if (check_reality(f, owner, e) < 0 || set_config_epochs(f, e) < 0 ||
 	    assign_slots(f, owner, e) < 0 || meet(f, e) < 0)
 		return -1;
-	if (wait_for(f, all_know_all, "nodes meeting each other", e) < 0)
+	if (wait_for(f, all_know_all, "nodes meeting each other", f->deadline, e) < 0)
 		return -1;
 	/* The nodes may have changed since the first look (another operator,
 	 * a failover): check again before pointing replicas. */
-	if (check_reality(f, owner, e) < 0 || replicate(f, e) < 0)
+	if (check_reality(f, owner, e) < 0 || fail_back(f, e) < 0 || replicate(f, e) < 0)
 		return -1;
-	return wait_for(f, formed, "cluster formation", e);
+	return wait_for(f, formed, "cluster formation", f->deadline, e);
 }
 
 int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,

@@ -39,6 +39,9 @@ struct rc_opts {
 	int timeout_ms;       /* connect and per-command timeout; <= 0 means 2000 */
 	int settle_ms;        /* rc_form: total time allowed for the whole formation,
 				 waits included; <= 0 means 30000 */
+	bool fail_back;       /* rc_form: when a planned master follows its own planned
+				 replica (a failover happened), make it master again
+				 with CLUSTER FAILOVER instead of refusing */
 };
 
 /* ---- forming --------------------------------------------------------------- */
@@ -53,7 +56,8 @@ struct rc_opts {
  * 3 masters -> 0-5460, 5461-10922, 10923-16383) that nobody holds yet
  * (CLUSTER ADDSLOTSRANGE); introduce nodes that do not know each other
  * (CLUSTER MEET); wait until every node knows every other; point each replica
- * whose master is not the planned one at it (CLUSTER REPLICATE); wait until
+ * whose master is not the planned one at it (CLUSTER REPLICATE), after failing
+ * back swapped pairs when o->fail_back allows it (CLUSTER FAILOVER); wait until
  * every node reports cluster_state:ok with all slots assigned, every replica
  * reports its planned master, and all nodes agree on every node's role.
  *
@@ -63,9 +67,11 @@ struct rc_opts {
  *
  * Refuses (ERR_EXIT_FAIL, message naming the node) when reality contradicts
  * the plan in a way it cannot fix without losing data or breaking another
- * cluster: a node knows nodes outside the plan (it is in another cluster), two
- * nodes claim the same slot, a planned replica holds slots, a planned master is
- * a replica, a node without slots holds keys, a slot is being migrated.  Bad
+ * cluster: a node knows nodes outside the plan (it is in another cluster, or
+ * an old identity of a replaced node), two nodes claim the same slot, a
+ * planned replica holds slots or a planned master is a replica (unless it is
+ * the pair a failover swapped and o->fail_back is set), a node without slots
+ * holds keys, a slot is being migrated.  Bad
  * input (two plan entries for one node, a replica whose master_index is not a
  * master) is ERR_EXIT_USAGE.
  *

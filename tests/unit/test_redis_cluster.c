@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
@@ -272,6 +273,42 @@ static void wait_state_ok(struct fleet *f, size_t i)
 	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
 		redisReply *r = cmd(f, i, "CLUSTER INFO");
 		bool ok = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
+
+		freeReplyObject(r);
+		if (ok)
+			return;
+		assert_true(now_ms() < until);
+	}
+}
+
+/* Keys held by the planned masters, in total and (*fewest) on the emptiest. */
+static long long master_keys(struct fleet *f, long long *fewest)
+{
+	long long total = 0;
+
+	if (fewest)
+		*fewest = LLONG_MAX;
+	for (size_t i = 0; i < f->n; i++) {
+		redisReply *r;
+
+		if (!f->nodes[i].master)
+			continue;
+		r = cmd(f, i, "DBSIZE");
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		total += r->integer;
+		if (fewest && r->integer < *fewest)
+			*fewest = r->integer;
+		freeReplyObject(r);
+	}
+	return total;
+}
+
+/* Wait until INFO replication of server i contains `role` ("role:slave"). */
+static void wait_role(struct fleet *f, size_t i, const char *role)
+{
+	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+		redisReply *r = cmd(f, i, "INFO replication");
+		bool ok = r->type == REDIS_REPLY_STRING && strstr(r->str, role);
 
 		freeReplyObject(r);
 		if (ok)
@@ -592,7 +629,7 @@ static void test_form_3_masters_3_replicas(void **state)
 	struct fleet *f = *state;
 	char ids[MAX_NODES][RC_ID_LEN + 1], again[MAX_NODES][RC_ID_LEN + 1];
 	struct rc_check_result res;
-	long long calls, keys = 0;
+	long long calls, fewest;
 	struct err e;
 
 	if (rc_form(f->nodes, f->n, &f->opts, ids, &e) < 0)
@@ -614,17 +651,25 @@ static void test_form_3_masters_3_replicas(void **state)
 	assert_int_equal(res.verified, 10000);
 	assert_int_equal(res.lost, 0);
 	assert_int_equal(res.errors, 0);
-	/* Seeded at a replica, every write was redirected or mapped to masters,
-	 * and each master holds its share. */
-	for (size_t i = 0; i < 3; i++) {
-		redisReply *r = cmd(f, i, "DBSIZE");
+	/* Seeded at a replica, every write went to the masters, each of which
+	 * holds its share. */
+	assert_int_equal(master_keys(f, &fewest), 10000);
+	assert_true(fewest > 2000);
 
-		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-		assert_true(r->integer > 2000);
-		keys += r->integer;
-		freeReplyObject(r);
-	}
-	assert_int_equal(keys, 10000);
+	/* A failover swaps cache-0 and its replica cache-3: the plan no longer
+	 * holds, and rc_form refuses unless allowed to fail back. */
+	cmd_ok(f, 3, "CLUSTER FAILOVER");
+	wait_role(f, 0, "role:slave");
+	assert_int_equal(rc_form(f->nodes, f->n, &f->opts, again, &e), -1);
+	assert_non_null(strstr(e.msg, "cache-0 (127.0.0.1:"));
+	assert_non_null(strstr(e.msg, "is a replica of cache-3 (127.0.0.1:"));
+	assert_non_null(strstr(e.msg, "after a failover"));
+	f->opts.fail_back = true;
+	if (rc_form(f->nodes, f->n, &f->opts, again, &e) < 0)
+		fail_msg("rc_form with fail-back: %s", e.msg);
+	assert_memory_equal(ids, again, f->n * sizeof ids[0]);
+	assert_formed_as_planned(f, ids);
+	assert_int_equal(master_keys(f, NULL), 10000);
 }
 
 static void test_form_12_nodes_2_replicas_from_partial(void **state)
