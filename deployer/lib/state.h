@@ -1,0 +1,147 @@
+/* state.h - the cluster's recorded truth on the operator machine.
+ *
+ * Layout (docs/state.md): <state root>/<cluster>/
+ *   state.json    what shoal did: nodes (host, ports, role, image digest,
+ *                 cluster identity such as the Redis node id), generated
+ *                 secrets.  Mode 0600.  Replaced atomically (temp file,
+ *                 fsync, rename, fsync dir): a crash or kill -9 at any moment
+ *                 leaves the old or the new file, never a mix or an empty one.
+ *   events.jsonl  one JSON object per line, appended and fsynced.
+ *   lock          flock(2) + a holder record {pid, host, user, started,
+ *                 command}; the record tells a refused second operator who
+ *                 holds the cluster.
+ * The state root is $SHOAL_STATE_DIR when set, else ".shoal" in the current
+ * directory.
+ *
+ * Every write goes through a held lock (struct state_lock); reads do not need
+ * one.  Strings in struct state are owned by it; state_free() frees them and
+ * zeroes the secrets.
+ */
+#ifndef SHOAL_STATE_H
+#define SHOAL_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "err.h"
+#include "plan.h"
+#include "spec.h"
+
+#define STATE_FORMAT 1
+
+struct state_node {
+	char *id;          /* "cache-3" */
+	char *service;
+	char *host;        /* host name in the spec */
+	char *address;     /* host address the node listens on */
+	int port;
+	int bus_port;      /* 0 when none */
+	char *role;        /* node_role_name() */
+	int shard;         /* -1 when none */
+	char *master;      /* id of the master a replica follows, or NULL */
+	char *image;       /* image digest "sha256:..." or NULL before push */
+	char *cluster_id;  /* the database's own id (Redis node id), or NULL */
+	char *status;      /* lifecycle recorded by up: "created", "started",
+			    * "joined"...; free text, or NULL */
+};
+
+struct state {
+	char *cluster;
+	uint64_t serial;   /* +1 on every save */
+	char *spec;        /* the spec file last applied, or NULL */
+	char *created;     /* RFC 3339 UTC */
+	char *updated;
+	struct state_node *nodes;
+	size_t n, cap;
+	struct kv *secrets; /* name -> value (e.g. "password") */
+	size_t nsecrets, secrets_cap;
+};
+
+/* <root>/<cluster> where root is $SHOAL_STATE_DIR or ".shoal".  The cluster
+ * name must be safe (name_check).  Caller frees. */
+int state_dir(const char *cluster, char **out, struct err *e);
+
+/* ---- locking ----------------------------------------------------------------- */
+
+struct state_lock;
+
+struct lock_holder {
+	long pid;
+	char host[256];
+	char user[64];
+	char started[32];   /* RFC 3339 UTC */
+	char command[512];
+};
+
+/* Take the cluster's lock without waiting.  Creates the state folder (0700).
+ * When another live process holds it, fails (exit 1) with
+ *   "cluster 'shop' is locked by pid 4242 on ops1 (user alice, since
+ *    2026-01-01T10:00:00Z, running 'shoal up shop.cfg')"
+ * When the record names a holder that is gone (its flock is free; the pid is
+ * not alive on this machine), the lock is taken over and *stale (when
+ * non-NULL) gets the old holder so the caller can report it.
+ * `command` is recorded for others to see. */
+int state_lock(const char *cluster, const char *command, struct state_lock **out,
+	       struct lock_holder *stale, bool *was_stale, struct err *e);
+/* Release and free (NULL-safe).  The holder record is cleared. */
+void state_unlock(struct state_lock *l);
+const char *state_lock_dir(const struct state_lock *l);
+
+/* What the lock file says now (0), or -1 with ENOENT when there is none. */
+int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
+		    struct err *e);
+/* `shoal unlock`: clear a lock whose holder is gone.  When a live process
+ * holds it, refuses unless force, which removes the lock file so that new
+ * lockers use a fresh one (the old holder keeps a lock on nothing: use only
+ * when that holder is known to be dead or wedged, e.g. on another machine).
+ * *h gets the holder that was removed (h->pid 0 when there was none). */
+int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
+		       struct err *e);
+
+/* ---- state.json --------------------------------------------------------------- */
+
+/* Load <dir>/state.json.  A missing file gives an empty state for `cluster`
+ * (*out->serial == 0).  A corrupt file is an error naming it; it is never
+ * overwritten silently. */
+int state_load(const char *cluster, struct state **out, struct err *e);
+/* Write state.json atomically (mode 0600) under the lock; bumps serial and
+ * updated. */
+int state_save(struct state_lock *l, struct state *st, struct err *e);
+/* Remove state.json and events.jsonl (shoal down). */
+int state_remove(struct state_lock *l, struct err *e);
+void state_free(struct state *st);
+
+/* Serialise / parse (used by save/load, exposed for tests and --json). */
+char *state_to_json(const struct state *st);
+int state_from_json(const char *text, const char *what, struct state **out,
+		    struct err *e);
+
+struct state_node *state_find(const struct state *st, const char *id);
+/* Insert or replace the node with n->id from node n of plan p; keeps image,
+ * cluster_id and status of an existing entry. */
+struct state_node *state_put_plan_node(struct state *st, const struct plan *p,
+				       const struct plan_node *n);
+/* Remove a node by id; returns true when it was there. */
+bool state_drop(struct state *st, const char *id);
+
+/* The secret `name`; generated (32 random bytes, hex) and stored when absent.
+ * The returned string is owned by st. */
+const char *state_secret(struct state *st, const char *name, struct err *e);
+/* The secrets as a kvlist view (borrowed; valid until st changes). */
+struct kvlist state_secrets(const struct state *st);
+
+/* The recorded placement for plan_compute(); borrows st's strings, free
+ * the array with free(p->nodes) via state_placement_free(). */
+void state_placement(const struct state *st, struct placement *out);
+void state_placement_free(struct placement *p);
+
+/* ---- events.jsonl --------------------------------------------------------------- */
+
+/* Append {"time":..., "event": type, <fields>} as one line and fsync.
+ * fields is a JSON object (json_t *) or NULL; it is not consumed. */
+int state_event(struct state_lock *l, const char *type, const void *fields,
+		struct err *e);
+
+#endif
