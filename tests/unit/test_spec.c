@@ -465,9 +465,20 @@ static void test_generated_bad_files(void **state)
 	for (int i = 0; i < 70000; i++)
 		buf_puts(&b, "\n");
 	lines = tmp_write("lines.cfg", b.data);
-	buf_free(&b);
 	ps = load_bad(lines, ERR_EXIT_USAGE);
 	assert_non_null(find_problem(&ps, "lines.cfg", 65536, "more than 65535 lines"));
+	spec_problems_free(&ps);
+
+	/* Includes of empty files fanning out: bounded by a count, not by size. */
+	buf_reset(&b);
+	for (int i = 0; i < 300; i++)
+		buf_puts(&b, "@include \"nothing.cfg\"\n");
+	free(tmp_write("nothing.cfg", ""));
+	free(lines);
+	lines = tmp_write("fan.cfg", b.data);
+	buf_free(&b);
+	ps = load_bad(lines, ERR_EXIT_USAGE);
+	assert_non_null(find_problem(&ps, "fan.cfg", 257, "more than 256 @include"));
 	spec_problems_free(&ps);
 
 	/* probs may be NULL; the summary still counts. */
