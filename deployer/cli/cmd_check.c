@@ -9,17 +9,6 @@
 #include "spec.h"
 #include "util.h"
 
-/* "file:line: key.path: message", leaving out what is unknown. */
-static void print_problem(FILE *f, const struct spec_problem *p)
-{
-	fputs(p->file, f);
-	if (p->line > 0)
-		fprintf(f, ":%d", p->line);
-	if (*p->path)
-		fprintf(f, ": %s", p->path);
-	fprintf(f, ": %s\n", p->msg);
-}
-
 static json_t *problems_json(const char *file, bool ok, const struct spec_problems *ps,
 			     const struct err *e)
 {
@@ -58,8 +47,7 @@ static int check_one(const char *file)
 	} else if (rc == 0) {
 		puts("ok");
 	} else {
-		for (size_t i = 0; i < ps.n; i++)
-			print_problem(stderr, &ps.items[i]);
+		spec_problems_print(&ps, stderr);
 		if (ps.n == 0)
 			fprintf(stderr, "%s\n", e.msg);
 	}

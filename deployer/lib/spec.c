@@ -618,7 +618,8 @@ static const struct key keys[] = {
 	 .help = "Login user on every host (hosts[].user overrides).", .example = "\"root\""},
 	{"ssh", "identity", KT_PATH, 0, NULL, "none: keys from ssh-agent", 0, 0, NULL,
 	 SSH_(identity),
-	 .help = "Private key file; relative to the spec file's folder, `~` expanded.",
+	 .help = "Private key file; relative to the folder of the file it is written in, "
+		 "`~` expanded.",
 	 .example = "\"~/.ssh/id_ed25519\""},
 	{"ssh", "known_hosts", KT_PATH, 0, "~/.ssh/known_hosts", NULL, 0, 0, NULL,
 	 SSH_(known_hosts),
@@ -687,7 +688,7 @@ static const struct key keys[] = {
 	{"services[]", "image", KT_IMAGE, 0, NULL, "the template's image", 0, 0, NULL,
 	 SV_(image),
 	 .help = "Image NAME[:TAG] in the local store, or a recipe file ending in .cfg "
-		 "(relative to the spec file's folder).",
+		 "(relative to the folder of the file it is written in).",
 	 .example = "\"../node-images/redis.cfg\""},
 	{"services[]", "nodes", KT_INT, KEY_REQUIRED, NULL, NULL, 1, 1000, NULL, SV_(nodes),
 	 .help = "Total nodes, masters and replicas.", .example = "6"},
@@ -2173,6 +2174,20 @@ void spec_problems_free(struct spec_problems *p)
 	free(p->items);
 	p->items = NULL;
 	p->n = p->cap = 0;
+}
+
+void spec_problems_print(const struct spec_problems *p, FILE *f)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct spec_problem *it = &p->items[i];
+
+		fputs(it->file, f);
+		if (it->line > 0)
+			fprintf(f, ":%d", it->line);
+		if (*it->path)
+			fprintf(f, ": %s", it->path);
+		fprintf(f, ": %s\n", it->msg);
+	}
 }
 
 const struct spec_host *spec_find_host(const struct spec *s, const char *name)

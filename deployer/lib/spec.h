@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 
@@ -140,6 +141,10 @@ int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
 	      struct err *e);
 void spec_free(struct spec *s);
 void spec_problems_free(struct spec_problems *p);
+/* Print each problem as "file:line: key.path: message" (line and path left
+ * out when unknown), one per line - the format of `shoal check`.  Commands
+ * that load a spec should print its problems with this. */
+void spec_problems_print(const struct spec_problems *p, FILE *f);
 
 const struct spec_host *spec_find_host(const struct spec *s, const char *name);
 const struct spec_service *spec_find_service(const struct spec *s,
