@@ -1652,10 +1652,20 @@ static bool template_known(struct load *L, const char *name)
 /* What the checks need from a template (docs/templates.md): its kind and
  * ports.  Zeroes when the template is unknown or says nothing. */
 struct tmpl_info {
+	bool found;
 	char kind[32];
 	int client_port;
 	int bus_offset;
+	char **settings;   /* the settings it declares (with defaults) */
+	size_t nsettings;
 };
+
+static void tmpl_info_release(struct tmpl_info *t)
+{
+	for (size_t i = 0; i < t->nsettings; i++)
+		free(t->settings[i]);
+	free(t->settings);
+}
 
 static void template_info(struct load *L, const char *name, struct tmpl_info *t)
 {
@@ -1673,6 +1683,14 @@ static void template_info(struct load *L, const char *name, struct tmpl_info *t)
 	config_init(&c);
 	config_set_include_dir(&c, "/dev/null");
 	if (config_read_string(&c, text) == CONFIG_TRUE) {
+		const config_setting_t *set = config_lookup(&c, "settings");
+		int n = set && config_setting_is_group(set) ? config_setting_length(set) : 0;
+
+		t->found = true;
+		t->settings = xcalloc((size_t)n + 1, sizeof *t->settings);
+		for (int i = 0; i < n; i++)
+			t->settings[t->nsettings++] =
+				xstrdup(config_setting_name(config_setting_get_elem(set, (unsigned)i)));
 		if (config_lookup_string(&c, "kind", &kind) == CONFIG_TRUE)
 			snprintf(t->kind, sizeof t->kind, "%s", kind);
 		if (config_lookup_int(&c, "ports.client", &v) == CONFIG_TRUE && v > 0 &&
@@ -1753,6 +1771,41 @@ static void check_shards(struct load *L, size_t i, const struct tmpl_info *t)
 	else if (sv->replicas > sv->nodes)
 		problem(L, &at, path, "replication factor %d needs at least %d nodes, not %d",
 			sv->replicas, sv->replicas, sv->nodes);
+}
+
+/* A service may only set what its template declares in its settings group
+ * (every setting a template's files use has a default there), so a typo
+ * cannot be silently ignored. */
+static void check_settings(struct load *L, size_t i, const struct tmpl_info *t)
+{
+	const struct spec_service *sv = &L->s->services[i];
+
+	if (!t->found)
+		return;
+	for (size_t k = 0; k < sv->settings.n; k++) {
+		const struct kv *kv = &sv->settings.items[k];
+		const char *sug;
+		struct buf known = {0};
+		char path[128];
+		bool ok = false;
+
+		for (size_t j = 0; j < t->nsettings; j++)
+			ok = ok || !strcmp(kv->key, t->settings[j]);
+		if (ok)
+			continue;
+		for (size_t j = 0; j < t->nsettings; j++)
+			buf_printf(&known, "%s%s", j ? ", " : "", t->settings[j]);
+		snprintf(path, sizeof path, "services[%zu].settings.%s", i, kv->key);
+		sug = closest(kv->key, (const char *const *)t->settings, t->nsettings);
+		if (sug)
+			problem(L, &kv->loc, path,
+				"template '%s' has no setting '%s'; did you mean '%s'?",
+				sv->template, kv->key, sug);
+		else
+			problem(L, &kv->loc, path, "template '%s' has no setting '%s' (it has: %s)",
+				sv->template, kv->key, known.len ? known.data : "none");
+		buf_free(&known);
+	}
 }
 
 static void check_placement(struct load *L, size_t i)
@@ -1995,6 +2048,7 @@ static void check_services(struct load *L, const struct tmpl_info *ti)
 		}
 		check_template(L, i);
 		check_shards(L, i, &ti[i]);
+		check_settings(L, i, &ti[i]);
 		check_placement(L, i);
 	}
 }
@@ -2092,6 +2146,8 @@ int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
 			check_capacity(&L);
 			check_ports(&L, ti);
 			check_monitor(&L);
+			for (size_t i = 0; i < s->nservices; i++)
+				tmpl_info_release(&ti[i]);
 			free(ti);
 		}
 	}
