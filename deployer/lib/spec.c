@@ -25,7 +25,6 @@
 #include <inttypes.h>
 #include <libconfig.h>
 #include <limits.h>
-#include <math.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1171,6 +1170,16 @@ static void store_string(struct load *L, const struct key *k, const struct raw *
 	*dst = v;
 }
 
+/* Cores -> millicores, rounded to nearest; values beyond 1e12 cores (and
+ * NaN) saturate so that the bound check refuses them. */
+static int64_t cores_to_milli(double d)
+{
+	if (!(d > -1e12 && d < 1e12))
+		return d < 0 ? INT64_MIN : INT64_MAX;
+	d *= 1000.0;
+	return d < 0 ? -(int64_t)(0.5 - d) : (int64_t)(d + 0.5);
+}
+
 /* "500m", "1.5", "2" -> milli-CPUs. */
 static int parse_cpus(const char *s, int64_t *out)
 {
@@ -1190,9 +1199,9 @@ static int parse_cpus(const char *s, int64_t *out)
 	}
 	errno = 0;
 	d = strtod(s, &end);
-	if (errno || *end || !isfinite(d) || d < 0 || d > 1e9)
+	if (errno || *end || !(d >= 0 && d <= 1e9))
 		return -1;
-	*out = llround(d * 1000.0);
+	*out = cores_to_milli(d);
 	return 0;
 }
 
@@ -1292,10 +1301,7 @@ static void store_value(struct load *L, const struct key *k, const struct raw *r
 			else
 				v = r->i * 1000;
 		} else if (r->kind == RAW_FLOAT) {
-			if (!isfinite(r->f) || fabs(r->f) > 1e12)
-				v = INT64_MAX;
-			else
-				v = llround(r->f * 1000.0);
+			v = cores_to_milli(r->f);
 		} else if (r->kind == RAW_STRING) {
 			if (parse_cpus(r->s, &v) < 0) {
 				problem(L, &r->loc, path,
