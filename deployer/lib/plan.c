@@ -323,6 +323,8 @@ struct planner {
 	struct lset *inner;      /* [ndom] */
 	uint16_t *port_cursor;   /* [nhosts] next offset from base_port */
 	uint32_t chosen_host;
+	bool strict;             /* also keep a shard's members on distinct
+				  * spread domains (first choice, not a must) */
 };
 
 static void problem(struct planner *pl, const char *node, const char *fmt, ...)
@@ -515,8 +517,8 @@ static uint32_t domain_key(const struct planner *pl, enum spread_kind sp,
 }
 
 /* May node n (of service si) go on host h, given the members of its shard
- * placed so far?  Checks host anti-affinity, the replica rack rule and, for
- * rack/zone spread, distinct domains. */
+ * placed so far?  Checks host anti-affinity, the replica rack rule and, when
+ * pl->strict with rack/zone spread, distinct domains. */
 static bool shard_allows(const struct planner *pl, const struct svcinfo *si,
 			 const struct plan_node *n, uint32_t h)
 {
@@ -535,7 +537,7 @@ static bool shard_allows(const struct planner *pl, const struct svcinfo *si,
 			continue;
 		if (m->host_index == h)
 			return false;
-		if (sp != SPREAD_HOST &&
+		if (pl->strict && sp != SPREAD_HOST &&
 		    domain_key(pl, sp, (uint32_t)m->host_index) == domain_key(pl, sp, h))
 			return false;
 	}
@@ -771,7 +773,7 @@ static bool try_domain(void *vctx, uint32_t d)
 	uint32_t j;
 
 	c->dom = d;
-	if (pl->cur->tr.sharded && pl->spread != SPREAD_HOST) {
+	if (pl->strict && pl->cur->tr.sharded && pl->spread != SPREAD_HOST) {
 		size_t first, end;
 
 		shard_range(pl, pl->cur, pl->node, &first, &end);
@@ -859,7 +861,14 @@ static void place_new(struct planner *pl, struct svcinfo *si, struct plan_node *
 			pref = (pl->dom_of_host[m->host_index] +
 				(uint32_t)(n->index % si->shard_size)) % pl->ndom;
 	}
+	/* First try to give each member of a shard its own rack (zone); when
+	 * the fleet cannot, settle for the hard rules alone. */
+	pl->strict = true;
 	d = lset_find(&pl->outer, pref, try_domain, &c);
+	if (d == NONE && si->tr.sharded && pl->spread != SPREAD_HOST) {
+		pl->strict = false;
+		d = lset_find(&pl->outer, pref, try_domain, &c);
+	}
 	if (d == NONE) {
 		explain(pl, si, n);
 		return;

@@ -19,10 +19,12 @@
  *  - placement.max_per_host: nodes of one service per host;
  *  - placement.spread host|rack|zone: nodes of a service are spread as evenly
  *    over those domains as capacity allows; with rack or zone spread the
- *    members of one shard are on distinct racks (zones), and an unplaceable
- *    shard says "rack spread needs 3 racks, hosts give 2";
- *  - anti-affinity: no two members of a shard share a host, and a replica is
- *    on another rack than its master when the service's hosts span >= 2 racks;
+ *    members of one shard go to distinct racks (zones) whenever the fleet
+ *    has room for that (a preference, not a rule);
+ *  - anti-affinity (rules): no two members of a shard share a host, and a
+ *    replica is on another rack than its master when the service's hosts
+ *    span >= 2 racks.  A shard that cannot be placed says why, e.g.
+ *    "cache-5: rack spread needs 3 racks, hosts give 2";
  *  - ports: client port from port_base upward and, when the service has a
  *    bus, bus port = client port + bus_offset; no two ports collide on a host.
  *

@@ -537,6 +537,38 @@ void template_plan_traits(const struct template *t, struct plan_traits *out)
 	out->bus_offset = t->bus_offset;
 }
 
+int template_traits_for_spec(const struct spec *s, const char *root,
+			     struct plan_traits **out, char ***images, struct err *e)
+{
+	struct plan_traits *tr = xcalloc(s->nservices ? s->nservices : 1, sizeof *tr);
+	char **img = xcalloc(s->nservices + 1, sizeof *img);
+
+	*out = NULL;
+	if (images)
+		*images = NULL;
+	for (size_t k = 0; k < s->nservices; k++) {
+		const struct spec_service *svc = &s->services[k];
+		struct template *t;
+
+		if (template_load(root, svc->template, &t, e) < 0) {
+			free(tr);
+			free_argv(img);
+			return err_wrap(e, "%s:%d: service '%s'",
+					svc->loc.file ? svc->loc.file : s->path, svc->loc.line,
+					svc->name);
+		}
+		template_plan_traits(t, &tr[k]);
+		img[k] = xstrdup(svc->image ? svc->image : t->image);
+		template_free(t);
+	}
+	*out = tr;
+	if (images)
+		*images = img;
+	else
+		free_argv(img);
+	return 0;
+}
+
 /* ---- variables ---------------------------------------------------------------- */
 
 void tmpl_vars_set(struct tmpl_vars *v, const char *key, const char *value)

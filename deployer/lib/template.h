@@ -89,6 +89,14 @@ void template_free(struct template *t);
 
 /* The planner's view of a template. */
 void template_plan_traits(const struct template *t, struct plan_traits *out);
+/* Load the template of every service of s (root as for template_load) and
+ * fill *out with one plan_traits per service (caller frees).  When images is
+ * non-NULL, *images gets per service the image to run: the service's image,
+ * else its template's default (free with template_argv_free(); it has
+ * nservices entries plus a NULL).  Errors name the service and its spec
+ * line. */
+int template_traits_for_spec(const struct spec *s, const char *root,
+			     struct plan_traits **out, char ***images, struct err *e);
 
 /* ---- variables ------------------------------------------------------------ */
 

@@ -1,0 +1,237 @@
+/* test_actions.c - plan vs state vs observed -> ordered actions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "actions.h"
+#include "util.h"
+
+struct world {
+	struct spec s;
+	struct spec_host hosts[3];
+	struct spec_service svc;
+	struct plan *p;
+	struct state *st;
+	struct actions a;
+};
+
+static void world_init(struct world *w, int nodes)
+{
+	static char *names[] = {"h1", "h2", "h3"};
+	static char *addrs[] = {"10.213.0.11", "10.213.0.12", "10.213.0.13"};
+	static char *racks[] = {"r1", "r2", "r3"};
+	struct err e;
+
+	memset(w, 0, sizeof *w);
+	w->s.name = "shop";
+	w->s.path = "shop.cfg";
+	for (int i = 0; i < 3; i++)
+		w->hosts[i] = (struct spec_host){.name = names[i], .address = addrs[i], .rack = racks[i]};
+	w->s.hosts = w->hosts;
+	w->s.nhosts = 3;
+	w->svc = (struct spec_service){.name = "cache", .template = "redis", .image = "redis:7",
+				       .nodes = nodes, .replicas = 1, .port_base = 7000};
+	w->s.services = &w->svc;
+	w->s.nservices = 1;
+	w->st = xcalloc(1, sizeof *w->st);
+	w->st->cluster = xstrdup("shop");
+	assert_int_equal(plan_compute(&w->s, NULL, NULL, &w->p, NULL, &e), 0);
+}
+
+static void replan(struct world *w)
+{
+	struct placement prev;
+	struct err e;
+
+	plan_free(w->p);
+	state_placement(w->st, &prev);
+	assert_int_equal(plan_compute(&w->s, NULL, &prev, &w->p, NULL, &e), 0);
+	state_placement_free(&prev);
+}
+
+static void record_all(struct world *w)
+{
+	for (size_t i = 0; i < w->p->n; i++)
+		state_put_plan_node(w->st, w->p, &w->p->nodes[i]);
+}
+
+static void diff(struct world *w, const char *const *images, const struct observed *obs)
+{
+	struct err e;
+
+	actions_free(&w->a);
+	assert_int_equal(actions_diff(&w->s, w->p, w->st, images, obs, &w->a, &e), 0);
+}
+
+static char *printed(const struct actions *a)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	actions_print(a, f);
+	fclose(f);
+	return text;
+}
+
+static void world_free(struct world *w)
+{
+	actions_free(&w->a);
+	plan_free(w->p);
+	state_free(w->st);
+}
+
+static void test_fresh_cluster(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 6);
+	diff(&w, NULL, NULL);
+	/* 3 pushes (one per host), 6 creates (masters first), 1 form */
+	assert_int_equal(w.a.n, 10);
+	assert_int_equal(w.a.creates, 6);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(w.a.items[i].kind, ACT_PUSH);
+	for (int i = 3; i < 6; i++)
+		assert_int_equal(w.a.items[i].want->role, ROLE_MASTER);
+	for (int i = 6; i < 9; i++)
+		assert_int_equal(w.a.items[i].want->role, ROLE_REPLICA);
+	assert_int_equal(w.a.items[9].kind, ACT_FORM);
+	char *text = printed(&w.a);
+	const struct plan_node *n = plan_find(w.p, "cache-3");
+	char want[128];
+	snprintf(want, sizeof want, "+ create cache-3 on %s (%s:%d), replica of cache-2\n",
+		 n->host->name, n->host->address, n->port);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "+ push redis:7 to h1\n"));
+	assert_non_null(strstr(text, "+ form cache, 3 masters, 3 replicas\n"));
+	assert_non_null(strstr(text, "Plan: 6 to create, 0 to change, 0 to remove.\n"));
+	free(text);
+
+	/* once recorded, nothing is left to do */
+	record_all(&w);
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_true(actions_empty(&w.a));
+	text = printed(&w.a);
+	assert_string_equal(text, "No changes: the cluster matches the spec.\n");
+	free(text);
+	world_free(&w);
+}
+
+static void test_scale_and_move(void **state)
+{
+	struct world w;
+	struct err e;
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+
+	/* grow by a shard: two creates that join, masters first */
+	w.svc.nodes = 8;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_int_equal(w.a.creates, 2);
+	assert_int_equal(w.a.changes, 0);
+	size_t joins = 0;
+	for (size_t i = 0; i < w.a.n; i++) {
+		joins += w.a.items[i].kind == ACT_JOIN;
+		assert_int_not_equal(w.a.items[i].kind, ACT_FORM);
+	}
+	assert_int_equal(joins, 2);
+
+	/* shrink by a shard: leave, stop, remove the two last nodes */
+	w.svc.nodes = 4;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_int_equal(w.a.removes, 2);
+	assert_int_equal(w.a.n, 6);
+	assert_int_equal(w.a.items[0].kind, ACT_LEAVE);
+	assert_int_equal(w.a.items[2].kind, ACT_STOP);
+	assert_int_equal(w.a.items[4].kind, ACT_REMOVE);
+	assert_string_equal(w.a.items[4].node, "cache-4");
+
+	/* a recorded host that left the spec: its nodes move (change + join) */
+	w.svc.nodes = 6;
+	struct state_node *sn = state_find(w.st, "cache-0");
+	free(sn->host);
+	sn->host = xstrdup("h9");
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_int_equal(w.a.changes, 1);
+	char *text = printed(&w.a);
+	const struct plan_node *n = plan_find(w.p, "cache-0");
+	char want[128];
+	snprintf(want, sizeof want, "~ change cache-0 on %s (%s:%d): host h9 -> %s\n",
+		 n->host->name, n->host->address, n->port, n->host->name);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "+ join cache-0 to cache, master of shard 0\n"));
+	free(text);
+
+	/* a new image digest: every node changes, with a push per host */
+	record_all(&w);
+	replan(&w);
+	for (size_t i = 0; i < w.st->n; i++)
+		w.st->nodes[i].image = xstrdup("sha256:1111111111111111111111111111111111111111111111111111111111111111");
+	const char *images[] = {"sha256:2222222222222222222222222222222222222222222222222222222222222222"};
+	diff(&w, images, NULL);
+	assert_int_equal(w.a.changes, 6);
+	assert_int_equal(w.a.items[0].kind, ACT_PUSH);
+	assert_string_equal(w.a.items[0].image, images[0]);
+	(void)e;
+	world_free(&w);
+}
+
+static void test_observed(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+	struct observed_node on[7];
+	for (int i = 0; i < 6; i++)
+		on[i] = (struct observed_node){.id = w.p->nodes[i].id,
+					       .host = w.p->nodes[i].host->name, .running = true};
+	struct observed obs = {.nodes = on, .n = 6};
+	diff(&w, NULL, &obs);
+	assert_true(actions_empty(&w.a));
+
+	on[1].running = false;                        /* stopped */
+	on[2].host = "h-elsewhere";                   /* missing where recorded */
+	on[6] = (struct observed_node){.id = "cache-99", .host = "h2", .running = true}; /* orphan */
+	obs.n = 7;
+	diff(&w, NULL, &obs);
+	char *text = printed(&w.a);
+	const struct plan_node *n1 = &w.p->nodes[1], *n2 = &w.p->nodes[2];
+	char want[160];
+	snprintf(want, sizeof want, "~ start cache-1 on %s (%s:%d), stopped on its host\n",
+		 n1->host->name, n1->host->address, n1->port);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof want, "+ create cache-2 on %s (%s:%d), master of shard 1; recorded but missing on %s\n",
+		 n2->host->name, n2->host->address, n2->port, n2->host->name);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "+ join cache-2 to cache"));
+	assert_non_null(strstr(text, "- remove cache-99 from h2, orphan"));
+	assert_non_null(strstr(text, "- remove cache-2 from h-elsewhere, orphan"));
+	free(text);
+	world_free(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fresh_cluster),
+		cmocka_unit_test(test_scale_and_move),
+		cmocka_unit_test(test_observed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
