@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define DEFAULT_TIMEOUT_MS 2000
@@ -751,7 +752,7 @@ struct former {
 	const struct rc_opts *o;
 	int tmo;
 	int settle_ms;
-	int64_t deadline;
+	int64_t start, deadline; /* now_ms() */
 	redisContext **conns;
 	char **errors;
 	char **labels;
@@ -1161,16 +1162,25 @@ static int form(struct former *f, struct err *e)
 		return -1;
 	for (size_t i = 0; i < f->n; i++)
 		memcpy(f->ids[i], f->v->obs[i].id, sizeof f->ids[i]);
+	/* Slots go first: a master serving no slot counts itself in a minority,
+	 * and holds cluster_state:ok back for a node timeout (at least 500 ms)
+	 * after it gets slots; assigning them before meeting overlaps that wait
+	 * with the meeting. */
 	if (check_reality(f, owner, e) < 0 || set_config_epochs(f, e) < 0 ||
 	    assign_slots(f, owner, e) < 0 || meet(f, e) < 0)
 		return -1;
 	if (wait_for(f, all_know_all, "nodes meeting each other", f->deadline, e) < 0)
 		return -1;
+	log_debug("all nodes know each other after %lld ms", (long long)(now_ms() - f->start));
 	/* The nodes may have changed since the first look (another operator,
 	 * a failover): check again before pointing replicas. */
 	if (check_reality(f, owner, e) < 0 || fail_back(f, e) < 0 || replicate(f, e) < 0)
 		return -1;
-	return wait_for(f, formed, "cluster formation", f->deadline, e);
+	log_debug("replicas pointed at their masters after %lld ms", (long long)(now_ms() - f->start));
+	if (wait_for(f, formed, "cluster formation", f->deadline, e) < 0)
+		return -1;
+	log_debug("formed after %lld ms", (long long)(now_ms() - f->start));
+	return 0;
 }
 
 int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
@@ -1182,7 +1192,8 @@ int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
 	if (validate_plan(nodes, n, e) < 0)
 		return -1;
 	f.settle_ms = o && o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS;
-	f.deadline = now_ms() + f.settle_ms;
+	f.start = now_ms();
+	f.deadline = f.start + f.settle_ms;
 	f.conns = xcalloc(n, sizeof *f.conns);
 	f.errors = xcalloc(n, sizeof *f.errors);
 	f.labels = xcalloc(n, sizeof *f.labels);
@@ -1233,6 +1244,7 @@ struct kv_client {
 	struct kv_node *nodes;
 	size_t n, cap;
 	int slot_node[RC_SLOTS]; /* index into nodes, -1 when no master is known */
+	bool stale;              /* a node failed: reload the slot map */
 };
 
 static int kv_node_index(struct kv_client *k, const char *address, int port)
@@ -1423,8 +1435,22 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 	if (broken) {
 		run->res->errors += (int)(nj - got);
 		kv_drop(k, node);
+		k->stale = true;
 	}
 	return nretry;
+}
+
+/* After a node failed, take the slot map from the first node that answers
+ * (a replica may have taken over); keep the old map when none does. */
+static void kv_refresh(struct kv_client *k)
+{
+	struct err e;
+
+	for (size_t i = 0; i < k->n; i++)
+		if (kv_load_slots(k, (int)i, &e) == 0) {
+			k->stale = false;
+			return;
+		}
 }
 
 /* Run op over keys [from, to), following redirections for a few rounds. */
@@ -1434,6 +1460,8 @@ static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int 
 	struct kv_job *jobs = xcalloc(nj, sizeof *jobs), *retry = xcalloc(nj, sizeof *retry);
 	struct kv_job *per = xcalloc(nj, sizeof *per);
 
+	if (k->stale)
+		kv_refresh(k);
 	for (int i = from; i < to; i++) {
 		char key[96], val[64];
 
