@@ -6,8 +6,9 @@
  *      line map back to file:line;
  *   2. keys: libconfig parses that text; the key table keys[] drives the
  *      conversion into struct spec: types, bounds, defaults, unknown keys;
- *   3. checks: rules across keys (duplicates, templates, shards, capacity,
- *      ports, transports).
+ *   3. checks: rules across keys (duplicates, templates and their settings,
+ *      shard shape, placement, capacity, ports, transports, monitor); the
+ *      templates come from template_load() (template.h).
  *
  * libconfig 1.5 (Debian 12) has no include hook: it resolves @include against
  * one fixed folder, with no size limit and no loop message.  Step 1 therefore
@@ -33,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "template.h"
 #include "util.h"
 
 #define SPEC_FILE_MAX (1u << 20)   /* one spec or include file */
@@ -1655,73 +1657,29 @@ static bool template_known(struct load *L, const char *name)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* What the checks need from a template (docs/templates.md): its kind and
- * ports.  Zeroes when the template is unknown or says nothing. */
-struct tmpl_info {
-	bool found;
-	char kind[32];
-	int client_port;
-	int bus_offset;
-	char **settings;   /* the settings it declares (with defaults) */
-	size_t nsettings;
-};
-
-static void tmpl_info_release(struct tmpl_info *t)
-{
-	for (size_t i = 0; i < t->nsettings; i++)
-		free(t->settings[i]);
-	free(t->settings);
-}
-
-static void template_info(struct load *L, const char *name, struct tmpl_info *t)
-{
-	_cleanup_free_ char *p = NULL, *text = NULL;
-	const char *kind = NULL;
-	config_t c;
-	int v;
-
-	memset(t, 0, sizeof *t);
-	if (!name || !template_known(L, name))
-		return;
-	p = xasprintf("%s/templates/%s/template.cfg", L->data_dir, name);
-	if (read_file(p, SPEC_FILE_MAX, &text, NULL, NULL) < 0)
-		return;
-	config_init(&c);
-	config_set_include_dir(&c, "/dev/null");
-	if (config_read_string(&c, text) == CONFIG_TRUE) {
-		const config_setting_t *set = config_lookup(&c, "settings");
-		int n = set && config_setting_is_group(set) ? config_setting_length(set) : 0;
-
-		t->found = true;
-		t->settings = xcalloc((size_t)n + 1, sizeof *t->settings);
-		for (int i = 0; i < n; i++)
-			t->settings[t->nsettings++] =
-				xstrdup(config_setting_name(config_setting_get_elem(set, (unsigned)i)));
-		if (config_lookup_string(&c, "kind", &kind) == CONFIG_TRUE)
-			snprintf(t->kind, sizeof t->kind, "%s", kind);
-		if (config_lookup_int(&c, "ports.client", &v) == CONFIG_TRUE && v > 0 &&
-		    v <= 65535)
-			t->client_port = v;
-		if (config_lookup_int(&c, "ports.bus_offset", &v) == CONFIG_TRUE && v > 0 &&
-		    v <= 65535)
-			t->bus_offset = v;
-	}
-	config_destroy(&c);
-}
-
-static void check_template(struct load *L, size_t i)
+/* Load the template of service i into *t, or report why it cannot be used
+ * (*t stays NULL and the checks that need it are skipped). */
+static void check_template(struct load *L, size_t i, struct template **t)
 {
 	const struct spec_service *sv = &L->s->services[i];
 	struct spec_loc at = key_loc(L, &sv->loc, "services.[%zu].template", i);
 	_cleanup_free_ char *tdir = path_join(L->data_dir, "templates");
 	const char *names[64], *sug = NULL;
+	struct err e = {0};
 	struct dirent *de;
 	size_t n = 0;
 	char path[64];
 	DIR *d;
 
-	if (!sv->template || template_known(L, sv->template))
+	if (!sv->template)
 		return;
+	snprintf(path, sizeof path, "services[%zu].template", i);
+	if (template_known(L, sv->template)) {
+		if (template_load(L->data_dir, sv->template, t, &e) < 0)
+			problem(L, &at, path, "template '%s' cannot be used: %s", sv->template,
+				e.msg);
+		return;
+	}
 	d = opendir(tdir);
 	while (d && (de = readdir(d)) && n < ARRAY_SIZE(names))
 		if (de->d_name[0] != '.' && template_known(L, de->d_name))
@@ -1729,7 +1687,6 @@ static void check_template(struct load *L, size_t i)
 	if (d)
 		closedir(d);
 	sug = closest(sv->template, names, n);
-	snprintf(path, sizeof path, "services[%zu].template", i);
 	if (sug)
 		problem(L, &at, path,
 			"unknown template '%s' (no %s/%s/template.cfg); did you mean '%s'?",
@@ -1741,7 +1698,7 @@ static void check_template(struct load *L, size_t i)
 		free((char *)names[k]);
 }
 
-static void check_shards(struct load *L, size_t i, const struct tmpl_info *t)
+static void check_shards(struct load *L, size_t i, const struct template *t)
 {
 	const struct spec_service *sv = &L->s->services[i];
 	struct spec_loc at = key_loc(L, &sv->loc, "services.[%zu].nodes", i);
@@ -1749,7 +1706,7 @@ static void check_shards(struct load *L, size_t i, const struct tmpl_info *t)
 	char path[64];
 
 	snprintf(path, sizeof path, "services[%zu].nodes", i);
-	if (!t->kind[0] || !sv->nodes)
+	if (!t || !t->kind || !sv->nodes)
 		return;
 	if (!strcmp(t->kind, "redis")) {
 		if (sv->nodes < per) {
@@ -1782,12 +1739,16 @@ static void check_shards(struct load *L, size_t i, const struct tmpl_info *t)
 /* A service may only set what its template declares in its settings group
  * (every setting a template's files use has a default there), so a typo
  * cannot be silently ignored. */
-static void check_settings(struct load *L, size_t i, const struct tmpl_info *t)
+static void check_settings(struct load *L, size_t i, const struct template *t)
 {
 	const struct spec_service *sv = &L->s->services[i];
+	const char *names[SPEC_MAP_MAX];
+	size_t nnames = 0;
 
-	if (!t->found)
+	if (!t)
 		return;
+	for (size_t j = 0; j < t->nsettings && nnames < ARRAY_SIZE(names); j++)
+		names[nnames++] = t->settings[j].key;
 	for (size_t k = 0; k < sv->settings.n; k++) {
 		const struct kv *kv = &sv->settings.items[k];
 		const char *sug;
@@ -1795,14 +1756,14 @@ static void check_settings(struct load *L, size_t i, const struct tmpl_info *t)
 		char path[128];
 		bool ok = false;
 
-		for (size_t j = 0; j < t->nsettings; j++)
-			ok = ok || !strcmp(kv->key, t->settings[j]);
+		for (size_t j = 0; j < nnames; j++)
+			ok = ok || !strcmp(kv->key, names[j]);
 		if (ok)
 			continue;
-		for (size_t j = 0; j < t->nsettings; j++)
-			buf_printf(&known, "%s%s", j ? ", " : "", t->settings[j]);
+		for (size_t j = 0; j < nnames; j++)
+			buf_printf(&known, "%s%s", j ? ", " : "", names[j]);
 		snprintf(path, sizeof path, "services[%zu].settings.%s", i, kv->key);
-		sug = closest(kv->key, (const char *const *)t->settings, t->nsettings);
+		sug = closest(kv->key, names, nnames);
 		if (sug)
 			problem(L, &kv->loc, path,
 				"template '%s' has no setting '%s'; did you mean '%s'?",
@@ -1953,19 +1914,19 @@ struct port_range {
 	const char *what;
 };
 
-static int service_ranges(const struct spec_service *sv, const struct tmpl_info *t,
+static int service_ranges(const struct spec_service *sv, const struct template *t,
 			  struct port_range r[2])
 {
 	int span = sv->placement.max_per_host && sv->placement.max_per_host < sv->nodes
 			   ? sv->placement.max_per_host
 			   : sv->nodes;
-	int base = sv->port_base ? sv->port_base : t->client_port;
+	int base = sv->port_base ? sv->port_base : t ? t->client_port : 0;
 	int n = 0;
 
 	if (!base || !span)
 		return 0;
 	r[n++] = (struct port_range){base, base + span - 1, "client"};
-	if (t->bus_offset)
+	if (t && t->bus_offset)
 		r[n++] = (struct port_range){base + t->bus_offset,
 					     base + t->bus_offset + span - 1, "bus"};
 	return n;
@@ -1980,14 +1941,14 @@ static bool share_a_host(const struct spec *s, const struct spec_service *a,
 	return false;
 }
 
-static void check_ports(struct load *L, const struct tmpl_info *ti)
+static void check_ports(struct load *L, struct template *const *tm)
 {
 	const struct spec *s = L->s;
 
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct spec_service *sv = &s->services[i];
 		struct port_range r[2], o[2];
-		int nr = service_ranges(sv, &ti[i], r);
+		int nr = service_ranges(sv, tm[i], r);
 		struct spec_loc at = key_loc(L, &sv->loc, "services.[%zu].ports.base", i);
 		char path[64];
 
@@ -2016,7 +1977,7 @@ static void check_ports(struct load *L, const struct tmpl_info *ti)
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct spec_service *ov = &s->services[j];
-			int no = service_ranges(ov, &ti[j], o);
+			int no = service_ranges(ov, tm[j], o);
 
 			if (!share_a_host(s, sv, ov))
 				continue;
@@ -2033,7 +1994,8 @@ static void check_ports(struct load *L, const struct tmpl_info *ti)
 	}
 }
 
-static void check_services(struct load *L, const struct tmpl_info *ti)
+/* Also loads each service's template into tm[i] (NULL when unusable). */
+static void check_services(struct load *L, struct template **tm)
 {
 	const struct spec *s = L->s;
 
@@ -2052,9 +2014,9 @@ static void check_services(struct load *L, const struct tmpl_info *ti)
 					sv->name, o->loc.file, o->loc.line);
 			}
 		}
-		check_template(L, i);
-		check_shards(L, i, &ti[i]);
-		check_settings(L, i, &ti[i]);
+		check_template(L, i, &tm[i]);
+		check_shards(L, i, tm[i]);
+		check_settings(L, i, tm[i]);
 		check_placement(L, i);
 	}
 }
@@ -2139,22 +2101,20 @@ int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
 		} else {
 			struct spec_loc top = {s->files[0], 0};
 
-			struct tmpl_info *ti;
+			struct template **tm;
 
 			L.data_dir = shoal_data_dir();
 			parse_section(&L, "", config_root_setting(&L.cfg), s, "", &top);
-			ti = xcalloc(s->nservices + 1, sizeof *ti);
-			for (size_t i = 0; i < s->nservices; i++)
-				template_info(&L, s->services[i].template, &ti[i]);
+			tm = xcalloc(s->nservices + 1, sizeof *tm);
 			check_cluster(&L);
 			check_hosts(&L);
-			check_services(&L, ti);
+			check_services(&L, tm);
 			check_capacity(&L);
-			check_ports(&L, ti);
+			check_ports(&L, tm);
 			check_monitor(&L);
 			for (size_t i = 0; i < s->nservices; i++)
-				tmpl_info_release(&ti[i]);
-			free(ti);
+				template_free(tm[i]);
+			free(tm);
 		}
 	}
 	config_destroy(&L.cfg);
