@@ -1,0 +1,35 @@
+/* ssh.h - the `ssh` transport backend (libssh2).  transport_ssh_open() is
+ * declared in transport.h; this header holds what only the backend and its
+ * tests need.
+ *
+ * One non-blocking libssh2 session per host, driven with poll(): every
+ * operation runs against a wall-clock deadline (connect: the connect timeout
+ * covers TCP connect, handshake, host key check and authentication; after
+ * that each operation fails when it makes no progress for op_timeout_ms), so
+ * a server that accepts TCP and never speaks, or a host that vanishes
+ * mid-transfer, fails within the timeout instead of hanging.  Keepalives are
+ * sent every SSH_KEEPALIVE_S seconds while we wait.
+ *
+ * Remote programs are started with "exec" and one command line built by
+ * shell_quote_argv() (shellquote.h) from the argv.
+ */
+#ifndef SHOAL_SSH_H
+#define SHOAL_SSH_H
+
+#define SSH_KEEPALIVE_S 15
+
+/* Cipher and MAC preference, fastest first among what libssh2 supports here
+ * (measured: docs/performance.md).  Unsupported names are skipped. */
+#define SSH_CIPHER_PREF \
+	"aes128-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr,aes192-ctr"
+#define SSH_MAC_PREF \
+	"hmac-sha2-256-etm@openssh.com,hmac-sha2-256,hmac-sha1,hmac-sha2-512"
+#define SSH_HOSTKEY_PREF \
+	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa"
+
+/* Bytes of SFTP write requests kept in flight (libssh2 splits them into
+ * 30000-byte packets and pipelines them).  $SHOAL_SFTP_WINDOW overrides it
+ * (bench/push_bench.sh measures the effect). */
+#define SSH_SFTP_WINDOW (4u << 20)
+
+#endif

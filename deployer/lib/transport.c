@@ -1,0 +1,268 @@
+/* transport.c - backend choice and the operations every backend shares:
+ * checked runs, atomic file puts and the agent bootstrap (see transport.h). */
+#include "transport.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "digest.h"
+#include "log.h"
+#include "spec.h"
+#include "version.h"
+
+int transport_open(const struct spec *s, const struct spec_host *h,
+		   const struct transport_opts *o, struct transport **out,
+		   struct err *e)
+{
+	*out = NULL;
+	switch (h->transport) {
+	case TRANSPORT_LOCAL:
+		return transport_local_open(h, o, out, e);
+	case TRANSPORT_SSH:
+		return transport_ssh_open(s, h, o, out, e);
+	}
+	return err_usage(e, "%s: unknown transport %d", h->name, h->transport);
+}
+
+void transport_close(struct transport *t)
+{
+	if (!t)
+		return;
+	free(t->host);
+	free(t->label);
+	free(t->agent_path);
+	free(t->agent_version);
+	t->ops->free(t);
+}
+
+void run_output_free(struct run_output *o)
+{
+	buf_free(&o->out);
+	buf_free(&o->err);
+}
+
+void buf_keep_tail(struct buf *b, size_t max)
+{
+	if (b->len > max) {
+		memmove(b->data, b->data + (b->len - max), max + 1);
+		b->len = max;
+	}
+}
+
+/* The last line of a program's stderr, for error messages. */
+static const char *stderr_line(struct buf *b)
+{
+	char *end, *start;
+
+	if (!b->data || !b->len)
+		return "";
+	end = b->data + b->len;
+	while (end > b->data && (end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	start = end;
+	while (start > b->data && start[-1] != '\n')
+		start--;
+	return start;
+}
+
+int transport_run_ok(struct transport *t, const char *const argv[],
+		     const struct run_io *io, struct run_output *out,
+		     struct err *e)
+{
+	struct run_output local = {0};
+	struct run_output *o = out ? out : &local;
+	int rc;
+
+	rc = transport_run(t, argv, io, o, e);
+	if (rc == 0 && (o->res.exit_signal || o->res.exit_code)) {
+		const char *why = stderr_line(&o->err);
+
+		if (o->res.exit_signal)
+			rc = err_set(e, EIO, "%s: %s killed by signal %d%s%s",
+				     t->label, argv[0], o->res.exit_signal,
+				     *why ? ": " : "", why);
+		else
+			rc = err_set(e, EIO, "%s: %s exited with %d%s%s",
+				     t->label, argv[0], o->res.exit_code,
+				     *why ? ": " : "", why);
+	}
+	if (!out)
+		run_output_free(&local);
+	return rc;
+}
+
+void transport_nonce(char out[17])
+{
+	unsigned char r[8];
+	size_t got = 0;
+
+	while (got < sizeof r) {
+		ssize_t n = getrandom(r + got, sizeof r - got, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			abort(); /* the kernel's entropy source is gone */
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof r; i++) {
+		out[2 * i] = "0123456789abcdef"[r[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+int transport_put_file(struct transport *t, const char *local,
+		       const char *remote, mode_t mode, struct err *e)
+{
+	_cleanup_free_ char *tmp = NULL;
+	struct err ignore;
+	char nonce[17];
+
+	transport_nonce(nonce);
+	tmp = xasprintf("%s.tmp.%s", remote, nonce);
+	if (transport_write_file(t, local, tmp, mode, NULL, NULL, e) < 0 ||
+	    transport_rename(t, tmp, remote, e) < 0) {
+		transport_remove(t, tmp, &ignore);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the agent ------------------------------------------------------------- */
+
+int transport_agent_path(char **out, struct err *e)
+{
+	const char *env = getenv("SHOAL_AGENT");
+	_cleanup_free_ char *self = NULL, *dir = NULL;
+	char exe[4096];
+	ssize_t n;
+
+	*out = NULL;
+	if (env && *env) {
+		if (access(env, X_OK) != 0)
+			return err_sys(e, errno, "$SHOAL_AGENT %s", env);
+		*out = xstrdup(env);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n < 0)
+		return err_sys(e, errno, "readlink /proc/self/exe");
+	exe[n] = '\0';
+	dir = path_dirname(exe);
+	self = path_join(dir, "shoal-agent");
+	if (access(self, X_OK) != 0)
+		return err_sys(e, errno,
+			       "shoal-agent not found next to shoal (%s; set $SHOAL_AGENT)",
+			       self);
+	*out = steal_pointer(&self);
+	return 0;
+}
+
+/* Write the agent to its content-addressed path unless it is there. */
+static int agent_install(struct transport *t, const char *local,
+			 const char *digest, uint64_t size, const char *path,
+			 struct err *e)
+{
+	_cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
+	struct run_output out = {0};
+	struct remote_stat st;
+	struct err ignore;
+	char nonce[17];
+	int rc;
+
+	if (transport_stat(t, path, &st, e) < 0)
+		return -1;
+	if (st.exists && st.regular && st.size == size && (st.mode & 0111)) {
+		log_debug("%s: agent %s already installed", t->label, path);
+		return 0;
+	}
+	if (transport_mkdirs(t, dir, 0755, e) < 0)
+		return -1;
+	transport_nonce(nonce);
+	tmp = xasprintf("%s.tmp.%s", path, nonce);
+	log_info("%s: installing shoal-agent (%s)", t->label, digest);
+	if (transport_write_file(t, local, tmp, 0755, NULL, NULL, e) < 0)
+		goto fail;
+	{
+		const char *argv[] = {"sha256sum", "--", tmp, NULL};
+		const char *hex = digest_hex(digest);
+
+		if (transport_run_ok(t, argv, NULL, &out, e) < 0)
+			goto fail;
+		if (out.out.len < DIGEST_HEX_LEN ||
+		    memcmp(out.out.data, hex, DIGEST_HEX_LEN) != 0) {
+			err_set(e, EIO, "%s: shoal-agent arrived corrupted at %s",
+				t->label, tmp);
+			goto fail;
+		}
+	}
+	if (transport_rename(t, tmp, path, e) < 0)
+		goto fail;
+	run_output_free(&out);
+	return 0;
+fail:
+	rc = -1;
+	run_output_free(&out);
+	transport_remove(t, tmp, &ignore);
+	return rc;
+}
+
+int transport_bootstrap_agent(struct transport *t, struct err *e)
+{
+	_cleanup_free_ char *local = NULL, *path = NULL;
+	struct run_output out = {0};
+	char digest[DIGEST_STR_LEN], want[64];
+	uint64_t size;
+	char *nl;
+
+	if (t->agent_path)
+		return 0;
+	if (transport_agent_path(&local, e) < 0 ||
+	    digest_file(local, digest, &size, e) < 0)
+		return err_wrap(e, "%s: agent bootstrap", t->label);
+	path = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR,
+			 digest_hex(digest));
+	if (agent_install(t, local, digest, size, path, e) < 0)
+		return err_wrap(e, "agent bootstrap");
+	{
+		const char *argv[] = {path, "version", NULL};
+		struct run_io io = {.out_max = 4096};
+
+		if (transport_run_ok(t, argv, &io, &out, e) < 0) {
+			run_output_free(&out);
+			return err_wrap(e, "agent bootstrap");
+		}
+	}
+	nl = out.out.data ? strchr(out.out.data, '\n') : NULL;
+	if (nl)
+		*nl = '\0';
+	snprintf(want, sizeof want, "shoal-agent %s", SHOAL_VERSION);
+	if (!out.out.data || strcmp(out.out.data, want) != 0) {
+		err_set(e, EPROTO,
+			"%s: agent bootstrap: %s printed \"%s\", expected \"%s\"",
+			t->label, path, out.out.data ? out.out.data : "", want);
+		run_output_free(&out);
+		return -1;
+	}
+	t->agent_version = buf_steal(&out.out);
+	t->agent_path = steal_pointer(&path);
+	run_output_free(&out);
+	return 0;
+}
+
+int transport_open_agent(struct transport *t, struct tchan **out,
+			 struct err *e)
+{
+	const char *argv[3];
+
+	*out = NULL;
+	if (transport_bootstrap_agent(t, e) < 0)
+		return -1;
+	argv[0] = t->agent_path;
+	argv[1] = "connect";
+	argv[2] = NULL;
+	return transport_open_chan(t, argv, out, e);
+}
