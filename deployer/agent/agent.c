@@ -11,6 +11,8 @@
 
 #include "agent.h"
 #include "log.h"
+#include "exec.h"
+#include "node.h"
 #include "version.h"
 
 /* The closed set of requests the agent accepts. */
@@ -24,6 +26,16 @@ static const struct {
 	{"blob.has", op_blob_has},
 	{"blob.commit", op_blob_commit},
 	{"blob.verify", op_blob_verify},
+	{"image.unpack", op_image_unpack},
+	{"node.create", op_node_create},
+	{"node.start", op_node_start},
+	{"node.stop", op_node_stop},
+	{"node.kill", op_node_kill},
+	{"node.remove", op_node_remove},
+	{"node.list", op_node_list},
+	{"node.inspect", op_node_inspect},
+	{"logs", op_logs},
+	{"exec", op_exec},
 };
 
 /* ---- sessions -------------------------------------------------------------- */
@@ -61,6 +73,7 @@ static void session_kill(struct session *s)
 	if (s->out_fd >= 0 && s->out_fd != s->in_fd)
 		close(s->out_fd);
 	s->in_fd = s->out_fd = -1;
+	node_session_gone(s->agent, s);
 }
 
 static void session_flush(struct session *s)
@@ -365,7 +378,7 @@ int agent_init(struct agent *a, const char *root, struct err *e)
 	if (!a->overlay_ok)
 		log_warn("overlayfs unavailable under %s: node rootfs will be copies",
 			 root);
-	return 0;
+	return node_load_all(a, e);
 }
 
 void agent_fini(struct agent *a)
@@ -379,6 +392,8 @@ void agent_fini(struct agent *a)
 		buf_free(&s->out);
 		free(s);
 	}
+	exec_free_all(a);
+	node_free_all(a);
 	cgroup_fini(&a->cg);
 	loop_free(a->loop);
 	free(a->root);

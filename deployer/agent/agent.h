@@ -27,6 +27,7 @@
 #define SESSION_OUT_MAX (16u * 1024 * 1024)
 
 struct node;
+struct exec_job;
 
 struct session {
 	struct agent *agent;
@@ -46,6 +47,7 @@ struct agent {
 	struct session *sessions;
 	struct node **nodes;
 	size_t n_nodes, cap_nodes;
+	struct exec_job *execs; /* running exec requests (ops_exec.c) */
 	struct cgroup cg;       /* detected cgroup layout */
 	bool overlay_ok;        /* overlayfs usable under root */
 	bool one_session;       /* serve --stdio: exit when the session ends */
@@ -120,7 +122,7 @@ int req_int_opt(json_t *req, const char *key, int64_t min, int64_t max,
 		int64_t *out, struct err *e);
 /* An optional boolean. */
 int req_bool_opt(json_t *req, const char *key, bool *out, struct err *e);
-/* An optional array of 1..max strings each at most maxlen bytes, no NUL;
+/* An optional array of 0..max strings each at most maxlen bytes, no NUL;
  * *out (NULL-terminated, strings point into req) is malloc'd, caller frees
  * the array only.  *out = NULL when absent. */
 int req_strv_opt(json_t *req, const char *key, size_t max, size_t maxlen,

@@ -148,6 +148,14 @@ static char *self_cgroup_path(const char *ctrl)
 	return NULL;
 }
 
+/* mnt + rel, where rel is an absolute path in the hierarchy ("/" = root). */
+static char *under_mount(const char *mnt, const char *rel)
+{
+	while (*rel == '/')
+		rel++;
+	return *rel ? path_join(mnt, rel) : xstrdup(mnt);
+}
+
 /* Mount point of the v1 hierarchy carrying ctrl, or of cgroup2 (ctrl NULL). */
 static char *mount_of(const char *ctrl)
 {
@@ -178,7 +186,7 @@ static int detect_v1(struct cgroup *cg, struct err *e)
 			return err_set(e, ENOENT,
 				       "cgroup v1: controller %s not mounted",
 				       ctrl_names[i]);
-		cg->base[i] = path_join(mnt, rel);
+		cg->base[i] = under_mount(mnt, rel);
 		if (i == CG_MEMORY)
 			cg->rel = xstrdup(rel);
 	}
@@ -194,7 +202,7 @@ static int detect_v2(struct cgroup *cg, const char *mnt, struct err *e)
 
 	if (!rel)
 		return err_set(e, ENOENT, "cgroup v2: no unified entry in /proc/self/cgroup");
-	base = path_join(mnt, rel);
+	base = under_mount(mnt, rel);
 	last = strrchr(base, '/');
 	if (last && !strcmp(last + 1, "shoal-agent"))
 		base[last - base] = '\0';

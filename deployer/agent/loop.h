@@ -6,6 +6,7 @@
 #ifndef SHOAL_AGENT_LOOP_H
 #define SHOAL_AGENT_LOOP_H
 
+#include <poll.h>
 #include <stdint.h>
 
 #include "err.h"

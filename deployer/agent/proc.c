@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,4 +87,41 @@ int proc_run(const char *const argv[], int timeout_ms, struct buf *out,
 		return err_set(e, ETIMEDOUT, "%s: no answer within %d ms; killed",
 			       argv[0], timeout_ms);
 	return status;
+}
+
+int proc_pidfd_open(pid_t pid, struct err *e)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return err_sys(e, errno, "pidfd_open %d", (int)pid);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+int proc_pidfd_signal(int pidfd, int sig, struct err *e)
+{
+	if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
+		return err_sys(e, errno, "signal %d", sig);
+	return 0;
+}
+
+uint64_t proc_start_ticks(pid_t pid)
+{
+	char path[64], *text = NULL, *p;
+	uint64_t ticks = 0;
+	struct err e;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (read_file(path, 4096, &text, NULL, &e) < 0)
+		return 0;
+	/* The command name may hold spaces and ')': fields follow the last ')'. */
+	p = strrchr(text, ')');
+	for (int field = 2; p && *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (p && *p)
+		ticks = strtoull(p, NULL, 10);
+	free(text);
+	return ticks;
 }

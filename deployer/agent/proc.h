@@ -3,6 +3,7 @@
 #ifndef SHOAL_AGENT_PROC_H
 #define SHOAL_AGENT_PROC_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -18,5 +19,14 @@ char *proc_which(const char *name);
  * helper.  Returns the exit status as waitpid() reports it, or -1. */
 int proc_run(const char *const argv[], int timeout_ms, struct buf *out,
 	     struct err *e);
+
+/* pidfd_open(2): a descriptor that becomes readable when pid exits and
+ * always names that process (never a later one with the same number). */
+int proc_pidfd_open(pid_t pid, struct err *e);
+/* pidfd_send_signal(2). */
+int proc_pidfd_signal(int pidfd, int sig, struct err *e);
+/* Start time of pid (clock ticks since boot, /proc/<pid>/stat field 22):
+ * with the pid it identifies one process across pid reuse.  0 = gone. */
+uint64_t proc_start_ticks(pid_t pid);
 
 #endif

@@ -100,10 +100,9 @@ int req_strv_opt(json_t *req, const char *key, size_t max, size_t maxlen,
 	*out = NULL;
 	if (!v)
 		return 0;
-	if (!json_is_array(v) || json_array_size(v) == 0 ||
-	    json_array_size(v) > max)
+	if (!json_is_array(v) || json_array_size(v) > max)
 		return err_set(e, EINVAL,
-			       "field '%s': expected an array of 1..%zu strings",
+			       "field '%s': expected an array of at most %zu strings",
 			       key, max);
 	arr = xcalloc(json_array_size(v) + 1, sizeof *arr);
 	json_array_foreach(v, i, it) {

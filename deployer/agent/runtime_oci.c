@@ -1,8 +1,31 @@
-/* runtime_oci.c - nodes run by an OCI runtime (runc, crun) from a bundle. */
+/* runtime_oci.c - nodes run by an OCI runtime (runc, crun).
+ *
+ * The node description becomes an OCI runtime bundle: <node>/bundle/
+ * config.json with the same namespaces (no network namespace), mounts,
+ * masked and read-only paths, capabilities, rlimits, no_new_privs, cgroup
+ * limits and seccomp deny list as the builtin runtime.  The root is the
+ * node's overlay, mounted by the agent at <node>/rootfs.  `<rt> run` stays in
+ * the foreground as the agent's child: its exit status is the node's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent.h"
+#include "log.h"
+#include "node.h"
+#include "proc.h"
+#include "rootfs.h"
 #include "runtime.h"
+#include "sandbox.h"
+
+#define PIDFILE_WAIT_MS 15000
+#define HELPER_TIMEOUT_MS 10000
 
 const char *runtime_oci_unusable(const struct agent *a, const char *name)
 {
@@ -11,3 +34,309 @@ const char *runtime_oci_unusable(const struct agent *a, const char *name)
 		       "unified hierarchy): 'cgroups in hybrid mode not supported'";
 	return NULL;
 }
+
+const struct runtime_ops *runtime_find(const struct agent *a, const char *name,
+				       struct err *e)
+{
+	const struct runtime_ops *oci = !strcmp(name, "runc") ? &runtime_runc :
+					!strcmp(name, "crun") ? &runtime_crun : NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *why;
+
+	if (!oci) {
+		if (geteuid() != 0)
+			return err_set(e, ENOTSUP, "runtime builtin needs root"), NULL;
+		return &runtime_builtin;
+	}
+	path = proc_which(name);
+	if (!path)
+		return err_set(e, ENOTSUP, "runtime %s is not installed on this host",
+			       name), NULL;
+	why = runtime_oci_unusable(a, name);
+	if (why)
+		return err_set(e, ENOTSUP, "runtime %s: %s", name, why), NULL;
+	return oci;
+}
+
+/* ---- config.json ----------------------------------------------------------- */
+
+static json_t *str_array(const char *const *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static json_t *mount_entry(const char *dest, const char *type, const char *src,
+			   const char *const *opts)
+{
+	return json_pack("{s:s,s:s,s:s,s:o}", "destination", dest, "type", type,
+			 "source", src, "options", str_array(opts));
+}
+
+static json_t *oci_caps(const struct node *n)
+{
+	json_t *keep = json_array();
+
+	for (size_t i = 0; n->spec.uid == 0 && n->spec.caps && n->spec.caps[i]; i++) {
+		const char *c = n->spec.caps[i];
+		_cleanup_free_ char *up = xasprintf("%s%s", strncasecmp(c, "cap_", 4) ? "CAP_" : "", c);
+
+		for (char *p = up; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		json_array_append_new(keep, json_string(up));
+	}
+	return json_pack("{s:O,s:O,s:O,s:[],s:[]}", "bounding", keep, "effective",
+			 keep, "permitted", keep, "inheritable", "ambient");
+}
+
+static json_t *oci_seccomp(void)
+{
+	static const char *const ns_flags[][2] = {
+		{"CLONE_NEWNS", "131072"}, {"CLONE_NEWUTS", "67108864"},
+		{"CLONE_NEWIPC", "134217728"}, {"CLONE_NEWUSER", "268435456"},
+		{"CLONE_NEWPID", "536870912"}, {"CLONE_NEWNET", "1073741824"},
+		{"CLONE_NEWCGROUP", "33554432"},
+	};
+	json_t *rules = json_array();
+
+	json_array_append_new(rules, json_pack("{s:o,s:s,s:i}", "names",
+					       str_array(sandbox_denied_syscalls),
+					       "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM));
+	for (size_t i = 0; i < ARRAY_SIZE(ns_flags); i++) {
+		json_int_t f = strtoll(ns_flags[i][1], NULL, 10);
+
+		json_array_append_new(rules, json_pack(
+			"{s:[s],s:s,s:i,s:[{s:i,s:I,s:I,s:s}]}", "names", "clone",
+			"action", "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", "index", 0,
+			"value", f, "valueTwo", f, "op", "SCMP_CMP_MASKED_EQ"));
+	}
+	json_array_append_new(rules, json_pack("{s:[s],s:s,s:i}", "names", "clone3",
+					       "action", "SCMP_ACT_ERRNO", "errnoRet",
+					       ENOSYS));
+	return json_pack("{s:s,s:[s,s,s],s:o}", "defaultAction", "SCMP_ACT_ALLOW",
+			 "architectures", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
+			 "SCMP_ARCH_X32", "syscalls", rules);
+}
+
+static json_t *oci_config(const struct agent *a, const struct node *n,
+			  const char *rootfs)
+{
+	static const char *const proc_opts[] = {"nosuid", "noexec", "nodev", NULL};
+	static const char *const dev_opts[] = {"nosuid", "strictatime", "mode=755",
+					       "size=65536k", NULL};
+	static const char *const pts_opts[] = {"nosuid", "noexec", "newinstance",
+					       "ptmxmode=0666", "mode=0620", NULL};
+	static const char *const shm_opts[] = {"nosuid", "noexec", "nodev",
+					       "mode=1777", "size=65536k", NULL};
+	static const char *const sys_opts[] = {"nosuid", "noexec", "nodev", "ro", NULL};
+	static const char *const bind_opts[] = {"rbind", "rw", NULL};
+	static const char *const masked[] = {
+		"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
+		"/proc/latency_stats", "/proc/timer_stats", "/proc/acpi",
+		"/proc/scsi", "/sys/firmware", NULL};
+	static const char *const readonly[] = {"/proc/asound", "/proc/bus", "/proc/fs",
+					       "/proc/irq", "/proc/sys",
+					       "/proc/sysrq-trigger", NULL};
+	const struct node_spec *sp = &n->spec;
+	_cleanup_free_ char *data = path_join(n->dir, "data");
+	_cleanup_free_ char *cgpath = cgroup_node_oci_path(&a->cg, n->id);
+	json_t *mounts = json_array(), *res = json_object();
+
+	json_array_append_new(mounts, mount_entry("/proc", "proc", "proc", proc_opts));
+	json_array_append_new(mounts, mount_entry("/dev", "tmpfs", "tmpfs", dev_opts));
+	json_array_append_new(mounts, mount_entry("/dev/pts", "devpts", "devpts", pts_opts));
+	json_array_append_new(mounts, mount_entry("/dev/shm", "tmpfs", "shm", shm_opts));
+	json_array_append_new(mounts, mount_entry("/sys", "sysfs", "sysfs", sys_opts));
+	json_array_append_new(mounts, mount_entry(sp->data_path, "bind", data, bind_opts));
+	if (sp->limits.memory)
+		json_object_set_new(res, "memory", json_pack("{s:I,s:I}", "limit",
+				    (json_int_t)sp->limits.memory, "swap",
+				    (json_int_t)sp->limits.memory));
+	if (sp->limits.cpu_millis)
+		json_object_set_new(res, "cpu", json_pack("{s:I,s:I}", "quota",
+				    (json_int_t)sp->limits.cpu_millis * 100, "period",
+				    (json_int_t)100000));
+	if (sp->limits.pids)
+		json_object_set_new(res, "pids", json_pack("{s:I}", "limit",
+				    (json_int_t)sp->limits.pids));
+	return json_pack(
+		"{s:s,s:{s:b,s:{s:I,s:I,s:[I]},s:o,s:o,s:s,s:o,s:[{s:s,s:I,s:I}],s:b},"
+		"s:{s:s,s:b},s:s,s:o,"
+		"s:{s:[{s:s},{s:s},{s:s},{s:s}],s:s,s:o,s:o,s:o,s:o}}",
+		"ociVersion", "1.0.2",
+		"process", "terminal", 0, "user", "uid", (json_int_t)sp->uid, "gid",
+		(json_int_t)sp->gid, "additionalGids", (json_int_t)sp->gid,
+		"args", str_array((const char *const *)sp->argv),
+		"env", str_array((const char *const *)sp->env), "cwd", sp->workdir,
+		"capabilities", oci_caps(n), "rlimits", "type", "RLIMIT_NOFILE",
+		"hard", (json_int_t)sp->nofile, "soft", (json_int_t)sp->nofile,
+		"noNewPrivileges", 1,
+		"root", "path", rootfs, "readonly", 0,
+		"hostname", sp->hostname, "mounts", mounts,
+		"linux", "namespaces", "type", "pid", "type", "ipc", "type", "uts",
+		"type", "mount", "cgroupsPath", cgpath, "resources", res,
+		"maskedPaths", str_array(masked), "readonlyPaths", str_array(readonly),
+		"seccomp", oci_seccomp());
+}
+
+/* ---- running --------------------------------------------------------------- */
+
+static void oci_delete(const char *rt, const char *id)
+{
+	_cleanup_free_ char *path = proc_which(rt);
+	struct err e;
+
+	if (path)
+		proc_run((const char *[]){path, "delete", "--force", id, NULL},
+			 HELPER_TIMEOUT_MS, NULL, &e);
+}
+
+/* Wait for <rt> run to write the pid file, or to end first (a failure). */
+static pid_t wait_pidfile(const char *pidfile, int rt_pidfd, struct err *e)
+{
+	int64_t deadline = now_ms() + PIDFILE_WAIT_MS;
+
+	while (now_ms() < deadline) {
+		_cleanup_free_ char *text = NULL;
+		struct pollfd p = {rt_pidfd, POLLIN, 0};
+		struct err ig;
+
+		if (read_file(pidfile, 64, &text, NULL, &ig) == 0 && atoi(text) > 1)
+			return (pid_t)atoi(text);
+		if (poll(&p, 1, 5) > 0)
+			return err_set(e, EIO, "runtime exited before starting the node");
+	}
+	return err_set(e, ETIMEDOUT, "runtime did not start the node within %d ms",
+		       PIDFILE_WAIT_MS);
+}
+
+static int oci_start(struct agent *a, struct node *n, int log_fd,
+		     struct runtime_proc *p, const char *rt, struct err *e)
+{
+	_cleanup_free_ char *bundle = path_join(n->dir, "bundle");
+	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
+	_cleanup_free_ char *cfg_path = path_join(bundle, "config.json");
+	_cleanup_free_ char *pidfile = path_join(bundle, "pid");
+	_cleanup_free_ char *rt_log = path_join(bundle, "runtime.log");
+	_cleanup_free_ char *bin = proc_which(rt);
+	json_t *cfg;
+	char *text;
+	pid_t pid;
+	int rc, pidfd;
+
+	if (!bin)
+		return err_set(e, ENOTSUP, "runtime %s is not installed", rt);
+	if (rootfs_prepare(a, n, e) < 0 || mkdir_p(bundle, 0700, e) < 0)
+		return -1;
+	rootfs_unmount(rootfs);
+	oci_delete(rt, n->id);
+	unlink(pidfile);
+	unlink(rt_log);
+	if (rootfs_mount(a, n, rootfs, e) < 0)
+		return -1;
+	cfg = oci_config(a, n, rootfs);
+	text = json_dumps(cfg, JSON_INDENT(2));
+	json_decref(cfg);
+	rc = write_file_atomic(cfg_path, text, strlen(text), 0600, e);
+	free(text);
+	if (rc < 0)
+		goto fail;
+	pid = fork();
+	if (pid < 0) {
+		err_sys(e, errno, "fork");
+		goto fail;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 ||
+		    dup2(log_fd, 2) < 0)
+			_exit(127);
+		sandbox_close_fds_from(3);
+		execl(bin, rt, "--log", rt_log, "run", "--bundle", bundle, "--pid-file",
+		      pidfile, n->id, (char *)NULL);
+		_exit(127);
+	}
+	pidfd = proc_pidfd_open(pid, e);
+	if (pidfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		goto fail;
+	}
+	p->pid = wait_pidfile(pidfile, pidfd, e);
+	if (p->pid < 0) {
+		_cleanup_free_ char *log = NULL;
+		struct err ig;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		if (read_file(rt_log, 64 * 1024, &log, NULL, &ig) == 0 && *log) {
+			/* The last line of the runtime's own log says why. */
+			char *end = log + strlen(log);
+
+			while (end > log && end[-1] == '\n')
+				*--end = '\0';
+			char *last = strrchr(log, '\n');
+
+			err_wrap(e, "%s: %.400s", rt, last ? last + 1 : log);
+		}
+		goto fail;
+	}
+	p->waiter = pid;
+	p->waiter_fd = pidfd;
+	return 0;
+fail:
+	rootfs_unmount(rootfs);
+	return -1;
+}
+
+static void oci_cleanup(struct agent *a, struct node *n, const char *rt)
+{
+	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
+
+	oci_delete(rt, n->id);
+	rootfs_unmount(rootfs);
+}
+
+static int runc_start(struct agent *a, struct node *n, int log_fd,
+		      struct runtime_proc *p, struct err *e)
+{
+	return oci_start(a, n, log_fd, p, "runc", e);
+}
+
+static void runc_cleanup(struct agent *a, struct node *n)
+{
+	oci_cleanup(a, n, "runc");
+}
+
+static int crun_start(struct agent *a, struct node *n, int log_fd,
+		      struct runtime_proc *p, struct err *e)
+{
+	return oci_start(a, n, log_fd, p, "crun", e);
+}
+
+static void crun_cleanup(struct agent *a, struct node *n)
+{
+	oci_cleanup(a, n, "crun");
+}
+
+const struct runtime_ops runtime_runc = {
+	.name = "runc",
+	.start = runc_start,
+	.cleanup = runc_cleanup,
+};
+
+const struct runtime_ops runtime_crun = {
+	.name = "crun",
+	.start = crun_start,
+	.cleanup = crun_cleanup,
+};

@@ -1,0 +1,1034 @@
+/* node.c - node description, folder, process, supervision, logs (node.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "digest.h"
+#include "exec.h"
+#include "extract.h"
+#include "imgstore.h"
+#include "log.h"
+#include "node.h"
+#include "proc.h"
+#include "runtime.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RUN_MS 60000
+#define UNHEALTHY_FAILURES 5
+#define LOG_PIPE_SIZE (1024 * 1024)
+#define NODE_JSON_MAX (1024 * 1024)
+
+struct node_waiter {
+	struct session *s;
+	json_int_t id;
+	struct node_waiter *next;
+};
+
+struct node_follower {
+	struct session *s;
+	json_int_t id;
+	struct node_follower *next;
+};
+
+static const char *const policy_names[] = {"always", "on-failure", "never"};
+static const char *const state_names[] = {"created", "running", "stopping",
+					  "stopped", "exited", "backoff"};
+
+/* ---- the description ------------------------------------------------------- */
+
+static char **strv_dup(const char **v)
+{
+	size_t n = 0;
+	char **out;
+
+	while (v && v[n])
+		n++;
+	out = xcalloc(n + 1, sizeof *out);
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static json_t *strv_json(char *const *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; v && v[i]; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* An absolute path inside a node: "/" then safe components, no "..". */
+int node_path_check(const char *p, const char *what, struct err *e)
+{
+	_cleanup_free_ char *copy = NULL;
+
+	if (!p || p[0] != '/' || strlen(p) > 1024)
+		return err_set(e, EINVAL, "%s '%s': must be an absolute path", what,
+			       p ? p : "");
+	copy = xstrdup(p);
+	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c;
+	     c = strtok_r(NULL, "/", &save))
+		if (!strcmp(c, "..") || !strcmp(c, "."))
+			return err_set(e, EINVAL, "%s '%s': '.' or '..' component",
+				       what, p);
+	return 0;
+}
+
+int node_signal_field(json_t *j, const char *key, int *sig, struct err *e)
+{
+	json_t *v = json_object_get(j, key);
+	const char *name = json_string_value(v);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+	    json_integer_value(v) <= 64) {
+		*sig = (int)json_integer_value(v);
+		return 0;
+	}
+	if (name) {
+		if (!strncmp(name, "SIG", 3))
+			name += 3;
+		for (int i = 1; i < 32; i++)
+			if (sigabbrev_np(i) && !strcmp(sigabbrev_np(i), name)) {
+				*sig = i;
+				return 0;
+			}
+	}
+	return err_set(e, EINVAL, "field '%s': expected a signal (1..64 or a name)", key);
+}
+
+/* Every field of node.create / node.json, checked. */
+int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
+{
+	const char *cluster, *name, *image, *str;
+	_cleanup_free_ const char **argv = NULL, **env = NULL, **caps = NULL;
+	int64_t v;
+	json_t *mem;
+
+	memset(s, 0, sizeof *s);
+	if (req_name(j, "cluster", &cluster, e) < 0 || req_name(j, "node", &name, e) < 0 ||
+	    req_digest(j, "image", &image, e) < 0)
+		return -1;
+	s->cluster = xstrdup(cluster);
+	s->name = xstrdup(name);
+	s->image = xstrdup(image);
+	if (req_strv_opt(j, "argv", 256, 4096, &argv, e) < 0 ||
+	    req_strv_opt(j, "env", 256, 8192, &env, e) < 0 ||
+	    req_strv_opt(j, "caps", 64, 64, &caps, e) < 0)
+		return -1;
+	if (argv && !argv[0])
+		return err_set(e, EINVAL, "field 'argv': must not be empty");
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strchr(env[i], '=') || env[i][0] == '=')
+			return err_set(e, EINVAL, "field 'env'[%zu]: expected NAME=value", i);
+	if (sandbox_caps_valid(caps, e) < 0)
+		return -1;
+	s->argv = argv ? strv_dup(argv) : NULL;
+	s->env = strv_dup(env);
+	s->caps = strv_dup(caps);
+
+	if (req_str_opt(j, "workdir", &str, e) < 0)
+		return -1;
+	s->workdir = xstrdup(str ? str : "/");
+	if (node_path_check(s->workdir, "workdir", e) < 0)
+		return -1;
+	if (req_str_opt(j, "data_path", &str, e) < 0)
+		return -1;
+	s->data_path = xstrdup(str ? str : "/data");
+	if (node_path_check(s->data_path, "data_path", e) < 0)
+		return -1;
+	if (!strcmp(s->data_path, "/") || !strncmp(s->data_path, "/proc", 5) ||
+	    !strncmp(s->data_path, "/dev", 4) || !strncmp(s->data_path, "/sys", 4))
+		return err_set(e, EINVAL, "data_path '%s': not allowed", s->data_path);
+	if (req_str_opt(j, "user", &str, e) < 0)
+		return -1;
+	s->user = xstrdup(str ? str : "");
+	if (strlen(s->user) > 64)
+		return err_set(e, EINVAL, "field 'user': too long");
+	if (req_str_opt(j, "hostname", &str, e) < 0)
+		return -1;
+	if (str && name_check(str, 63, "hostname", e) < 0)
+		return e->code = EINVAL, -1;
+	s->hostname = xstrdup(str ? str : name);
+
+	v = 0;
+	if (req_int_opt(j, "uid", 0, 65535 * 65536LL, &v, e) < 0)
+		return -1;
+	s->uid = (uid_t)v;
+	v = 0;
+	if (req_int_opt(j, "gid", 0, 65535 * 65536LL, &v, e) < 0)
+		return -1;
+	s->gid = (gid_t)v;
+
+	mem = json_object_get(j, "memory");
+	if (json_is_string(mem)) {
+		if (parse_size(json_string_value(mem), &s->limits.memory) < 0)
+			return err_set(e, EINVAL, "field 'memory': bad size '%s'",
+				       json_string_value(mem));
+	} else {
+		v = 0;
+		if (req_int_opt(j, "memory", 0, INT64_MAX, &v, e) < 0)
+			return -1;
+		s->limits.memory = (uint64_t)v;
+	}
+	if (s->limits.memory && s->limits.memory < 4 * 1024 * 1024)
+		return err_set(e, EINVAL, "field 'memory': at least 4 MiB");
+	if (req_int_opt(j, "cpu_millis", 0, 1024 * 1000, &s->limits.cpu_millis, e) < 0 ||
+	    req_int_opt(j, "pids", 0, 4194304, &s->limits.pids, e) < 0)
+		return -1;
+	s->nofile = 65536;
+	if (req_int_opt(j, "nofile", 16, 1048576, &s->nofile, e) < 0)
+		return -1;
+
+	if (req_str_opt(j, "restart", &str, e) < 0)
+		return -1;
+	s->restart = RESTART_ALWAYS;
+	if (str) {
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(policy_names); i++)
+			if (!strcmp(str, policy_names[i]))
+				break;
+		if (i == ARRAY_SIZE(policy_names))
+			return err_set(e, EINVAL, "field 'restart': '%s' is not "
+				       "always, on-failure or never", str);
+		s->restart = (enum restart_policy)i;
+	}
+	s->stop_signal = SIGTERM;
+	if (node_signal_field(j, "stop_signal", &s->stop_signal, e) < 0)
+		return -1;
+	s->stop_grace_ms = 10000;
+	if (req_int_opt(j, "stop_grace_ms", 0, 3600 * 1000, &s->stop_grace_ms, e) < 0)
+		return -1;
+	if (req_str_opt(j, "runtime", &str, e) < 0)
+		return -1;
+	s->runtime = xstrdup(str ? str : "auto");
+	if (strcmp(s->runtime, "auto") && strcmp(s->runtime, "builtin") &&
+	    strcmp(s->runtime, "runc") && strcmp(s->runtime, "crun"))
+		return err_set(e, EINVAL, "field 'runtime': '%s' is not builtin, "
+			       "runc, crun or auto", s->runtime);
+	s->log_max = 8 * 1024 * 1024;
+	if (req_int_opt(j, "log_max", 4096, 1LL << 40, &s->log_max, e) < 0)
+		return -1;
+	return 0;
+}
+
+json_t *node_spec_to_json(const struct node_spec *s)
+{
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
+			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I}",
+			 "cluster", s->cluster, "node", s->name, "image", s->image,
+			 "argv", strv_json(s->argv), "env", strv_json(s->env),
+			 "workdir", s->workdir, "user", s->user, "hostname", s->hostname,
+			 "data_path", s->data_path, "uid", (json_int_t)s->uid,
+			 "gid", (json_int_t)s->gid, "caps", strv_json(s->caps),
+			 "memory", (json_int_t)s->limits.memory,
+			 "cpu_millis", (json_int_t)s->limits.cpu_millis,
+			 "pids", (json_int_t)s->limits.pids, "nofile", (json_int_t)s->nofile,
+			 "restart", policy_names[s->restart], "stop_signal", s->stop_signal,
+			 "stop_grace_ms", (json_int_t)s->stop_grace_ms,
+			 "runtime", s->runtime, "log_max", (json_int_t)s->log_max);
+}
+
+void node_spec_free(struct node_spec *s)
+{
+	free(s->cluster);
+	free(s->name);
+	free(s->image);
+	strv_free(s->argv);
+	strv_free(s->env);
+	strv_free(s->caps);
+	free(s->workdir);
+	free(s->user);
+	free(s->hostname);
+	free(s->data_path);
+	free(s->runtime);
+	memset(s, 0, sizeof *s);
+}
+
+void node_sandbox(const struct node *n, struct sandbox *sb)
+{
+	sb->uid = n->spec.uid;
+	sb->gid = n->spec.gid;
+	sb->caps = (const char *const *)n->spec.caps;
+	sb->nofile = n->spec.nofile;
+	sb->nproc = 0;
+}
+
+/* ---- node structs and node.json ------------------------------------------- */
+
+static struct node *node_new(struct agent *a, struct node_spec *spec)
+{
+	struct node *n = xcalloc(1, sizeof *n);
+	_cleanup_free_ char *rel = xasprintf("nodes/%s/%s", spec->cluster, spec->name);
+
+	n->agent = a;
+	n->spec = *spec;
+	memset(spec, 0, sizeof *spec);
+	n->id = xasprintf("shoal.%s.%s", n->spec.cluster, n->spec.name);
+	n->dir = agent_path(a, rel);
+	n->lower = image_rootfs(a, n->spec.image);
+	n->waiter_fd = n->log_rfd = n->log_hold_fd = n->log_fd = -1;
+	n->exit_code = n->exit_signal = -1;
+	a->nodes = xgrow(a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof *a->nodes);
+	a->nodes[a->n_nodes++] = n;
+	return n;
+}
+
+static void node_free(struct node *n)
+{
+	struct agent *a = n->agent;
+
+	for (size_t i = 0; i < a->n_nodes; i++)
+		if (a->nodes[i] == n) {
+			a->nodes[i] = a->nodes[--a->n_nodes];
+			break;
+		}
+	loop_cancel(a->loop, n->timer);
+	if (n->waiter_fd >= 0) {
+		loop_unwatch(a->loop, n->waiter_fd);
+		close(n->waiter_fd);
+	}
+	if (n->log_rfd >= 0) {
+		loop_unwatch(a->loop, n->log_rfd);
+		close(n->log_rfd);
+	}
+	if (n->log_hold_fd >= 0)
+		close(n->log_hold_fd);
+	if (n->log_fd >= 0)
+		close(n->log_fd);
+	while (n->waiters) {
+		struct node_waiter *w = n->waiters;
+
+		n->waiters = w->next;
+		session_unref(w->s);
+		free(w);
+	}
+	while (n->followers) {
+		struct node_follower *f = n->followers;
+
+		n->followers = f->next;
+		session_unref(f->s);
+		free(f);
+	}
+	node_spec_free(&n->spec);
+	free(n->id);
+	free(n->dir);
+	free(n->lower);
+	free(n);
+}
+
+void node_free_all(struct agent *a)
+{
+	while (a->n_nodes)
+		node_free(a->nodes[a->n_nodes - 1]);
+	free(a->nodes);
+	a->nodes = NULL;
+	a->cap_nodes = 0;
+}
+
+struct node *node_find(struct agent *a, const char *cluster, const char *name)
+{
+	for (size_t i = 0; i < a->n_nodes; i++)
+		if (!strcmp(a->nodes[i]->spec.cluster, cluster) &&
+		    !strcmp(a->nodes[i]->spec.name, name))
+			return a->nodes[i];
+	return NULL;
+}
+
+/* What node.json says should happen to the node after an agent restart. */
+static const char *desired(const struct node *n)
+{
+	switch (n->state) {
+	case NODE_CREATED: return "created";
+	case NODE_STOPPING:
+	case NODE_STOPPED: return "stopped";
+	case NODE_EXITED: return "exited";
+	case NODE_RUNNING:
+	case NODE_BACKOFF: break;
+	}
+	return "running";
+}
+
+static int node_save(struct node *n, struct err *e)
+{
+	_cleanup_free_ char *path = path_join(n->dir, "node.json");
+	json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:i,s:s?}", "spec",
+			      node_spec_to_json(&n->spec), "desired", desired(n),
+			      "pid", (json_int_t)n->pid,
+			      "start_ticks", (json_int_t)n->start_ticks,
+			      "restarts", n->restarts,
+			      "runtime", n->rt ? n->rt->name : NULL);
+	char *text = json_dumps(j, JSON_INDENT(1));
+	int rc = write_file_atomic(path, text, strlen(text), 0600, e);
+
+	free(text);
+	json_decref(j);
+	return rc;
+}
+
+static void node_save_or_warn(struct node *n)
+{
+	struct err e;
+
+	if (node_save(n, &e) < 0)
+		log_warn("node %s/%s: %s", n->spec.cluster, n->spec.name, e.msg);
+}
+
+json_t *node_record(const struct node *n)
+{
+	json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:i,s:b,s:o}",
+			      "cluster", n->spec.cluster, "node", n->spec.name,
+			      "image", n->spec.image,
+			      "runtime", n->rt ? n->rt->name : n->spec.runtime,
+			      "state", state_names[n->state], "pid", (json_int_t)n->pid,
+			      "restarts", n->restarts, "oom", n->oom,
+			      "spec", node_spec_to_json(&n->spec));
+
+	if (n->exit_signal > 0)
+		json_object_set_new(r, "signal", json_integer(n->exit_signal));
+	else if (n->exit_code >= 0)
+		json_object_set_new(r, "exit_code", json_integer(n->exit_code));
+	if (n->state == NODE_RUNNING)
+		json_object_set_new(r, "uptime_ms", json_integer(now_ms() - n->started_ms));
+	return r;
+}
+
+static void node_event(struct node *n, const char *name, json_t *fields)
+{
+	json_object_set_new(fields, "cluster", json_string(n->spec.cluster));
+	json_object_set_new(fields, "node", json_string(n->spec.name));
+	agent_event(n->agent, name, fields);
+}
+
+/* ---- logs ------------------------------------------------------------------ */
+
+static int log_open_current(struct node *n, struct err *e)
+{
+	_cleanup_free_ char *path = path_join(n->dir, "logs/current");
+	struct stat st;
+
+	n->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			 0600);
+	if (n->log_fd < 0 || fstat(n->log_fd, &st) < 0)
+		return err_sys(e, errno, "open %s", path);
+	n->log_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void log_rotate(struct node *n)
+{
+	_cleanup_free_ char *cur = path_join(n->dir, "logs/current");
+	_cleanup_free_ char *old = path_join(n->dir, "logs/current.1");
+	struct err e;
+
+	close(n->log_fd);
+	n->log_fd = -1;
+	if (rename(cur, old) < 0)
+		log_warn("node %s: rotate log: %s", n->id, strerror(errno));
+	if (log_open_current(n, &e) < 0)
+		log_warn("node %s: %s", n->id, e.msg);
+}
+
+static void log_forward(struct node *n, const char *p, size_t len)
+{
+	for (struct node_follower *f = n->followers; f; f = f->next) {
+		json_t *m = json_pack("{s:I,s:s,s:o}", "id", f->id, "stream", "log",
+				      "data", jsonl_text(p, len));
+
+		session_send(f->s, m);
+	}
+}
+
+static void on_log(void *arg, int fd, short revents)
+{
+	struct node *n = arg;
+	char tmp[65536];
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t r = read(fd, tmp, sizeof tmp);
+
+		if (r <= 0)
+			return;
+		if (n->log_fd >= 0 && write(n->log_fd, tmp, (size_t)r) != r)
+			log_warn("node %s: log write: %s", n->id, strerror(errno));
+		n->log_size += (uint64_t)r;
+		log_forward(n, tmp, (size_t)r);
+		if (n->log_size > (uint64_t)n->spec.log_max)
+			log_rotate(n);
+	}
+}
+
+/* The FIFO the node writes to.  The agent keeps a write end open itself so
+ * the read end never reports end-of-file between two runs of the node. */
+static int log_pipe_open(struct node *n, struct err *e)
+{
+	_cleanup_free_ char *dir = path_join(n->dir, "logs");
+	_cleanup_free_ char *fifo = path_join(dir, "pipe");
+	struct stat st;
+
+	if (n->log_rfd >= 0)
+		return 0;
+	if (mkdir_p(dir, 0700, e) < 0)
+		return -1;
+	if (mkfifo(fifo, 0600) < 0 && errno != EEXIST)
+		return err_sys(e, errno, "mkfifo %s", fifo);
+	if (lstat(fifo, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return err_set(e, EINVAL, "%s: not a FIFO", fifo);
+	n->log_rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (n->log_rfd < 0)
+		return err_sys(e, errno, "open %s", fifo);
+	n->log_hold_fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (n->log_hold_fd < 0)
+		return err_sys(e, errno, "open %s", fifo);
+	fcntl(n->log_rfd, F_SETPIPE_SZ, LOG_PIPE_SIZE);
+	if (log_open_current(n, e) < 0)
+		return -1;
+	loop_watch(n->agent->loop, n->log_rfd, POLLIN, on_log, n);
+	return 0;
+}
+
+/* A fresh blocking write end for the node's stdout and stderr. */
+static int log_writer(struct node *n, struct err *e)
+{
+	_cleanup_free_ char *fifo = path_join(n->dir, "logs/pipe");
+	int fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return err_sys(e, errno, "open %s", fifo);
+	return fd;
+}
+
+/* Up to max bytes from the end of path, starting at a line boundary. */
+static void tail_file(const char *path, size_t max, struct buf *out)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	off_t off;
+	char *p;
+	ssize_t r;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	off = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
+	p = xmalloc(max + 1);
+	r = pread(fd, p, max, off);
+	if (r > 0) {
+		const char *start = p;
+
+		if (off > 0) {
+			const char *nl = memchr(p, '\n', (size_t)r);
+
+			start = nl ? nl + 1 : p + r;
+		}
+		buf_append(out, start, (size_t)(p + r - start));
+	}
+	free(p);
+}
+
+/* The last `lines` lines of the node's log (current.1, then current). */
+static char *log_tail(struct node *n, int64_t lines, size_t *len)
+{
+	_cleanup_free_ char *cur = path_join(n->dir, "logs/current");
+	_cleanup_free_ char *old = path_join(n->dir, "logs/current.1");
+	const size_t max = 128 * 1024;
+	struct buf b = {0};
+	const char *p;
+	int64_t seen = 0;
+
+	tail_file(old, max, &b);
+	tail_file(cur, max, &b);
+	if (!b.len) {
+		*len = 0;
+		return xstrdup("");
+	}
+	/* Count back `lines` newlines (a final newline ends the last line). */
+	p = b.data + b.len;
+	if (b.len && p[-1] == '\n')
+		p--;
+	while (p > b.data && seen < lines) {
+		p--;
+		if (*p == '\n')
+			seen++;
+	}
+	if (seen == lines && p < b.data + b.len && *p == '\n')
+		p++;
+	if (b.len - (size_t)(p - b.data) > max)
+		p = b.data + b.len - max;
+	char *out = xstrndup(p, b.len - (size_t)(p - b.data));
+
+	*len = b.len - (size_t)(p - b.data);
+	buf_free(&b);
+	return out;
+}
+
+/* ---- process lifecycle ----------------------------------------------------- */
+
+static void on_exit_fd(void *arg, int fd, short revents);
+static void restart_due(void *arg);
+
+static void answer_waiters(struct node *n)
+{
+	while (n->waiters) {
+		struct node_waiter *w = n->waiters;
+
+		n->waiters = w->next;
+		session_reply(w->s, w->id, node_record(n));
+		session_unref(w->s);
+		free(w);
+	}
+}
+
+static void watch_process(struct node *n)
+{
+	loop_watch(n->agent->loop, n->waiter_fd, POLLIN, on_exit_fd, n);
+}
+
+/* Start the node's process now.  On success the node is RUNNING. */
+static int node_spawn(struct node *n, struct err *e)
+{
+	struct runtime_proc p = {0};
+	_cleanup_close_ int wfd = -1;
+	int rc;
+
+	n->rt = runtime_find(n->agent, n->spec.runtime, e);
+	if (!n->rt || log_pipe_open(n, e) < 0)
+		return -1;
+	wfd = log_writer(n, e);
+	if (wfd < 0)
+		return -1;
+	n->oom_base = cgroup_node_oom_kills(&n->agent->cg, n->id);
+	p.waiter_fd = -1;
+	rc = n->rt->start(n->agent, n, wfd, &p, e);
+	if (rc < 0)
+		return err_wrap(e, "start %s/%s", n->spec.cluster, n->spec.name);
+	n->pid = p.pid;
+	n->waiter = p.waiter;
+	n->waiter_fd = p.waiter_fd;
+	n->adopted = false;
+	n->start_ticks = proc_start_ticks(p.pid);
+	n->started_ms = now_ms();
+	n->state = NODE_RUNNING;
+	watch_process(n);
+	node_save_or_warn(n);
+	node_event(n, "started", json_pack("{s:I,s:i}", "pid", (json_int_t)n->pid,
+					   "restarts", n->restarts));
+	return 0;
+}
+
+/* Decide what follows an exit (or a failed restart) of a supervised node. */
+static void supervise(struct node *n, bool failed)
+{
+	int64_t delay;
+
+	if (n->spec.restart == RESTART_NEVER ||
+	    (n->spec.restart == RESTART_ON_FAILURE && !failed)) {
+		n->state = NODE_EXITED;
+		node_save_or_warn(n);
+		return;
+	}
+	if (n->started_ms && now_ms() - n->started_ms >= HEALTHY_RUN_MS)
+		n->failures = 0;
+	delay = 0;
+	if (n->failures > 0) {
+		delay = BACKOFF_FIRST_MS;
+		for (int i = 1; i < n->failures && delay < BACKOFF_MAX_MS; i++)
+			delay *= 2;
+		if (delay > BACKOFF_MAX_MS)
+			delay = BACKOFF_MAX_MS;
+	}
+	n->failures++;
+	n->restarts++;
+	if (n->failures == UNHEALTHY_FAILURES)
+		node_event(n, "unhealthy", json_pack("{s:i}", "restarts", n->restarts));
+	node_event(n, "restarting", json_pack("{s:I,s:i}", "delay_ms", (json_int_t)delay,
+					      "restarts", n->restarts));
+	n->state = NODE_BACKOFF;
+	n->started_ms = 0;
+	n->timer = loop_timer(n->agent->loop, delay, restart_due, n);
+	node_save_or_warn(n);
+}
+
+static void restart_due(void *arg)
+{
+	struct node *n = arg;
+	struct err e = {0};
+
+	n->timer = 0;
+	if (n->state != NODE_BACKOFF)
+		return;
+	if (node_spawn(n, &e) < 0) {
+		log_warn("%s", e.msg);
+		node_event(n, "exited", json_pack("{s:s,s:i}", "error", e.msg,
+						  "restarts", n->restarts));
+		supervise(n, true);
+	}
+}
+
+/* The node's process ended: collect how, then supervise. */
+static void node_ended(struct node *n)
+{
+	siginfo_t si;
+	json_t *ev;
+	uint64_t ooms;
+	bool failed;
+
+	memset(&si, 0, sizeof si);
+	loop_unwatch(n->agent->loop, n->waiter_fd);
+	n->exit_code = n->exit_signal = -1;
+	if (!n->adopted &&
+	    waitid((idtype_t)P_PIDFD, (id_t)n->waiter_fd, &si, WEXITED) == 0) {
+		if (si.si_code == CLD_EXITED)
+			n->exit_code = si.si_status;
+		else
+			n->exit_signal = si.si_status;
+	}
+	close(n->waiter_fd);
+	n->waiter_fd = -1;
+	if (n->rt)
+		n->rt->cleanup(n->agent, n);
+	ooms = cgroup_node_oom_kills(&n->agent->cg, n->id);
+	n->oom = ooms > n->oom_base;
+	if (n->oom)
+		node_event(n, "oom", json_pack("{s:I}", "kills",
+					       (json_int_t)(ooms - n->oom_base)));
+	ev = json_pack("{s:b,s:i}", "oom", n->oom, "restarts", n->restarts);
+	if (n->exit_signal > 0)
+		json_object_set_new(ev, "signal", json_integer(n->exit_signal));
+	else if (n->exit_code >= 0)
+		json_object_set_new(ev, "exit_code", json_integer(n->exit_code));
+	else
+		json_object_set_new(ev, "status", json_string("unknown (adopted)"));
+	node_event(n, "exited", ev);
+	n->pid = 0;
+	n->start_ticks = 0;
+	failed = n->exit_code != 0 || n->oom;
+	if (n->state == NODE_STOPPING || n->state == NODE_STOPPED) {
+		loop_cancel(n->agent->loop, n->timer);
+		n->timer = 0;
+		n->state = NODE_STOPPED;
+		node_save_or_warn(n);
+	} else {
+		supervise(n, failed);
+	}
+	answer_waiters(n);
+}
+
+static void on_exit_fd(void *arg, int fd, short revents)
+{
+	node_ended(arg);
+}
+
+/* ---- loading and adopting -------------------------------------------------- */
+
+static int node_load(struct agent *a, const char *path, struct err *e)
+{
+	_cleanup_free_ char *text = NULL;
+	struct node_spec spec;
+	json_error_t je;
+	json_t *j, *sj;
+	struct node *n;
+	_cleanup_free_ char *want = NULL;
+	pid_t pid;
+	uint64_t ticks;
+
+	if (read_file(path, NODE_JSON_MAX, &text, NULL, e) < 0)
+		return -1;
+	j = json_loads(text, 0, &je);
+	if (!j)
+		return err_from_json(e, &je, path);
+	sj = json_object_get(j, "spec");
+	if (!json_is_object(sj) || node_spec_from_json(sj, &spec, e) < 0) {
+		if (!json_is_object(sj))
+			err_set(e, EINVAL, "no 'spec' object");
+		node_spec_free(&spec);
+		json_decref(j);
+		return err_wrap(e, "%s", path);
+	}
+	if (node_find(a, spec.cluster, spec.name)) {
+		node_spec_free(&spec);
+		json_decref(j);
+		return err_set(e, EEXIST, "%s: duplicate node", path);
+	}
+	n = node_new(a, &spec);
+	want = xstrdup(json_string_value(json_object_get(j, "desired")) ?: "created");
+	pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+	ticks = (uint64_t)json_integer_value(json_object_get(j, "start_ticks"));
+	n->restarts = (int)json_integer_value(json_object_get(j, "restarts"));
+	json_decref(j);
+	n->state = NODE_CREATED;
+	if (!strcmp(want, "created"))
+		return 0;
+	if (!strcmp(want, "stopped") || !strcmp(want, "exited")) {
+		n->state = !strcmp(want, "stopped") ? NODE_STOPPED : NODE_EXITED;
+		return 0;
+	}
+	n->rt = runtime_find(a, n->spec.runtime, e);
+	if (!n->rt)
+		return err_wrap(e, "node %s", n->id);
+	if (pid > 1 && ticks && proc_start_ticks(pid) == ticks) {
+		n->waiter_fd = proc_pidfd_open(pid, e);
+		if (n->waiter_fd < 0)
+			return err_wrap(e, "adopt node %s", n->id);
+		n->pid = n->waiter = pid;
+		n->start_ticks = ticks;
+		n->adopted = true;
+		n->state = NODE_RUNNING;
+		n->started_ms = now_ms();
+		n->oom_base = cgroup_node_oom_kills(&a->cg, n->id);
+		if (log_pipe_open(n, e) < 0)
+			return err_wrap(e, "adopt node %s", n->id);
+		watch_process(n);
+		log_info("node %s: adopted pid %d", n->id, (int)pid);
+		node_event(n, "adopted", json_pack("{s:I}", "pid", (json_int_t)pid));
+		return 0;
+	}
+	/* Not running (reboot, or it ended while no agent watched). */
+	n->pid = 0;
+	n->state = NODE_RUNNING;
+	supervise(n, true);
+	return 0;
+}
+
+int node_load_all(struct agent *a, struct err *e)
+{
+	_cleanup_free_ char *nodes = agent_path(a, "nodes");
+	DIR *top = opendir(nodes);
+	struct dirent *c;
+
+	if (!top)
+		return err_sys(e, errno, "open %s", nodes);
+	while ((c = readdir(top))) {
+		_cleanup_free_ char *cdir = NULL;
+		DIR *sub;
+		struct dirent *d;
+
+		if (!name_is_safe(c->d_name, 63))
+			continue;
+		cdir = path_join(nodes, c->d_name);
+		sub = opendir(cdir);
+		while (sub && (d = readdir(sub))) {
+			_cleanup_free_ char *p = NULL;
+			struct err le = {0};
+
+			if (!name_is_safe(d->d_name, 63))
+				continue;
+			p = xasprintf("%s/%s/node.json", cdir, d->d_name);
+			if (access(p, F_OK) == 0 && node_load(a, p, &le) < 0)
+				log_warn("%s", le.msg);
+		}
+		if (sub)
+			closedir(sub);
+	}
+	closedir(top);
+	return 0;
+}
+
+void node_session_gone(struct agent *a, struct session *s)
+{
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		struct node *n = a->nodes[i];
+		struct node_waiter **wp = &n->waiters;
+		struct node_follower **fp = &n->followers;
+
+		while (*wp) {
+			struct node_waiter *w = *wp;
+
+			if (w->s == s) {
+				*wp = w->next;
+				session_unref(s);
+				free(w);
+			} else {
+				wp = &w->next;
+			}
+		}
+		while (*fp) {
+			struct node_follower *f = *fp;
+
+			if (f->s == s) {
+				*fp = f->next;
+				session_unref(s);
+				free(f);
+			} else {
+				fp = &f->next;
+			}
+		}
+	}
+	exec_session_gone(a, s);
+}
+
+/* ---- lifecycle used by the requests ---------------------------------------- */
+
+struct node *node_create(struct agent *a, struct node_spec *spec, struct err *e)
+{
+	static const char *const dirs[] = {"upper", "work", "rootfs", "data", "logs"};
+	_cleanup_free_ char *data = NULL;
+	struct node *n;
+
+	if (node_find(a, spec->cluster, spec->name))
+		return err_set(e, EEXIST, "node %s/%s exists", spec->cluster,
+			       spec->name), NULL;
+	n = node_new(a, spec);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *p = path_join(n->dir, dirs[i]);
+
+		if (mkdir_p(p, 0700, e) < 0)
+			goto fail;
+	}
+	/* The node's user owns its data; the rest stays root's. */
+	data = path_join(n->dir, "data");
+	if (chown(data, n->spec.uid, n->spec.gid) < 0 || chmod(data, 0750) < 0 ||
+	    chmod(n->dir, 0711) < 0) {
+		err_sys(e, errno, "chown %s", data);
+		goto fail;
+	}
+	n->state = NODE_CREATED;
+	if (log_pipe_open(n, e) < 0 || node_save(n, e) < 0)
+		goto fail;
+	return n;
+fail:
+	node_free(n);
+	return NULL;
+}
+
+int node_start(struct node *n, struct err *e)
+{
+	if (n->state == NODE_RUNNING || n->state == NODE_STOPPING)
+		return err_set(e, EBUSY, "node %s/%s is already running",
+			       n->spec.cluster, n->spec.name);
+	loop_cancel(n->agent->loop, n->timer);
+	n->timer = 0;
+	n->restarts = 0;
+	n->failures = 0;
+	return node_spawn(n, e);
+}
+
+int node_signal(struct node *n, int sig, struct err *e)
+{
+	_cleanup_close_ int fd = -1;
+
+	if (!n->pid || proc_start_ticks(n->pid) != n->start_ticks)
+		return err_set(e, ESRCH, "node %s/%s is not running", n->spec.cluster,
+			       n->spec.name);
+	fd = proc_pidfd_open(n->pid, e);
+	if (fd < 0 || proc_pidfd_signal(fd, sig, e) < 0)
+		return err_wrap(e, "node %s/%s", n->spec.cluster, n->spec.name);
+	return 0;
+}
+
+static void stop_grace_due(void *arg)
+{
+	struct node *n = arg;
+	struct err e;
+
+	n->timer = 0;
+	if (n->state == NODE_STOPPING && node_signal(n, SIGKILL, &e) < 0)
+		log_warn("%s", e.msg);
+}
+
+int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id,
+	      struct err *e)
+{
+	struct node_waiter *w;
+
+	if (n->state == NODE_BACKOFF || n->state == NODE_CREATED ||
+	    n->state == NODE_EXITED || n->state == NODE_STOPPED) {
+		loop_cancel(n->agent->loop, n->timer);
+		n->timer = 0;
+		if (n->state != NODE_CREATED)
+			n->state = NODE_STOPPED;
+		node_save_or_warn(n);
+		return 0;
+	}
+	if (n->state == NODE_RUNNING) {
+		n->state = NODE_STOPPING;
+		node_save_or_warn(n);
+		if (node_signal(n, grace_ms ? n->spec.stop_signal : SIGKILL, e) < 0)
+			log_warn("%s", e->msg);
+		n->timer = loop_timer(n->agent->loop, grace_ms, stop_grace_due, n);
+	}
+	w = xcalloc(1, sizeof *w);
+	w->s = s;
+	w->id = id;
+	w->next = n->waiters;
+	n->waiters = w;
+	session_ref(s);
+	return 1;
+}
+
+int node_remove(struct node *n, bool force, struct err *e)
+{
+	struct agent *a = n->agent;
+	_cleanup_free_ char *cdir = path_dirname(n->dir);
+	_cleanup_close_ int cfd = -1;
+
+	if ((n->state == NODE_RUNNING || n->state == NODE_STOPPING) && !force)
+		return err_set(e, EBUSY, "node %s/%s is running (stop it, or force)",
+			       n->spec.cluster, n->spec.name);
+	if (n->state == NODE_RUNNING || n->state == NODE_STOPPING) {
+		struct pollfd p = {n->waiter_fd, POLLIN, 0};
+
+		n->state = NODE_STOPPING;
+		if (node_signal(n, SIGKILL, e) < 0)
+			log_warn("%s", e->msg);
+		if (poll(&p, 1, 10000) <= 0)
+			return err_set(e, ETIMEDOUT, "node %s/%s did not end after SIGKILL",
+				       n->spec.cluster, n->spec.name);
+		node_ended(n);
+	}
+	if (cgroup_node_remove(&a->cg, n->id, e) < 0)
+		return err_wrap(e, "remove %s/%s", n->spec.cluster, n->spec.name);
+	cfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (cfd < 0)
+		return err_sys(e, errno, "open %s", cdir);
+	if (extract_remove_tree(cfd, n->spec.name, e) < 0)
+		return err_wrap(e, "remove %s/%s", n->spec.cluster, n->spec.name);
+	rmdir(cdir);   /* the cluster folder, once empty */
+	while (n->followers) {
+		struct node_follower *f = n->followers;
+
+		n->followers = f->next;
+		session_reply(f->s, f->id, json_pack("{s:s}", "ended", "removed"));
+		session_unref(f->s);
+		free(f);
+	}
+	node_free(n);
+	return 0;
+}
+
+char *node_log_tail(struct node *n, int64_t lines, size_t *len)
+{
+	return log_tail(n, lines, len);
+}
+
+void node_follow(struct node *n, struct session *s, json_int_t id)
+{
+	struct node_follower *f = xcalloc(1, sizeof *f);
+
+	f->s = s;
+	f->id = id;
+	f->next = n->followers;
+	n->followers = f;
+	session_ref(s);
+}
