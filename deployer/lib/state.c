@@ -662,6 +662,24 @@ const char *state_secret(struct state *st, const char *name, struct err *e)
 	return st->secrets[st->nsecrets++].value;
 }
 
+const char *state_service_secret(struct state *st, const char *service,
+				 const char *name, struct err *e)
+{
+	char *key = xasprintf("%s.%s", service, name);
+	const char *v = state_secret(st, key, e);
+
+	free(key);
+	return v;
+}
+
+const char *state_secret_get(const struct state *st, const char *key)
+{
+	for (size_t i = 0; i < st->nsecrets; i++)
+		if (!strcmp(st->secrets[i].key, key))
+			return st->secrets[i].value;
+	return NULL;
+}
+
 struct kvlist state_secrets(const struct state *st)
 {
 	return (struct kvlist){.items = st->secrets, .n = st->nsecrets};

@@ -129,6 +129,12 @@ bool state_drop(struct state *st, const char *id);
 /* The secret `name`; generated (32 random bytes, hex) and stored when absent.
  * The returned string is owned by st. */
 const char *state_secret(struct state *st, const char *name, struct err *e);
+/* A template's secret for one service is stored as "<service>.<name>"
+ * (e.g. "cache.password"); this is state_secret() of that key. */
+const char *state_service_secret(struct state *st, const char *service,
+				 const char *name, struct err *e);
+/* Look up without generating; NULL when absent. */
+const char *state_secret_get(const struct state *st, const char *key);
 /* The secrets as a kvlist view (borrowed; valid until st changes). */
 struct kvlist state_secrets(const struct state *st);
 

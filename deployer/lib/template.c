@@ -674,12 +674,17 @@ int template_node_vars(const struct template *t, const struct spec *s,
 		free(k);
 	}
 	for (size_t i = 0; i < t->nsecrets; i++) {
-		const char *val = secrets ? kvlist_get(secrets, t->secrets[i], NULL) : NULL;
+		char *key = xasprintf("%s.%s", svc->name, t->secrets[i]);
+		const char *val = secrets ? kvlist_get(secrets, key, NULL) : NULL;
 		char *k;
 
-		if (!val)
-			return err_set(e, ENOENT, "%s: secret '%s' (declared by %s) is not in the state",
-				       n->id, t->secrets[i], t->path);
+		if (!val) {
+			err_set(e, ENOENT, "%s: secret '%s' (declared by %s) is not in the state",
+				n->id, key, t->path);
+			free(key);
+			return -1;
+		}
+		free(key);
 		k = xasprintf("secret.%s", t->secrets[i]);
 		tmpl_vars_set(out, k, val);
 		free(k);

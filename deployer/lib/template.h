@@ -119,8 +119,9 @@ void tmpl_vars_free(struct tmpl_vars *v);
  *   node.id  node.index  node.host  node.address  node.port  node.bus_port
  *   node.rack  node.zone  node.role  node.data_dir  node.memory (bytes)
  *   settings.<key>  (template defaults, overridden by the service's settings)
- *   secret.<name>   (from `secrets`, a list of name=value; only the names
- *                    the template declares)
+ *   secret.<name>   (from `secrets`, entries "<service>.<name>" = value as
+ *                    state_service_secret() stores them; only the names the
+ *                    template declares)
  * Fails when a declared secret is missing or a value has control chars. */
 int template_node_vars(const struct template *t, const struct spec *s,
 		       const struct plan *p, const struct plan_node *n,

@@ -102,6 +102,12 @@ static void test_roundtrip(void **state)
 	assert_int_equal(strlen(pw), 64);
 	char *pw_copy = xstrdup(pw);
 	assert_ptr_equal(state_secret(st, "password", &e), pw); /* generated once */
+	const char *cpw = state_service_secret(st, "cache", "password", &e);
+	assert_non_null(cpw);
+	assert_ptr_equal(state_secret_get(st, "cache.password"), cpw);
+	assert_string_not_equal(cpw, pw);
+	assert_null(state_secret_get(st, "cache.cookie"));
+	assert_null(state_secret(st, "bad name", &e));
 	assert_int_equal(state_save(l, st, &e), 0);
 	assert_int_equal(st->serial, 1);
 	assert_int_equal(state_save(l, st, &e), 0);

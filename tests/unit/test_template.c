@@ -58,8 +58,8 @@ static struct world *world_new(const char *tmpl, int nodes, int replicas)
 	w->svc.resources.memory = 256 << 20;
 	w->s.services = &w->svc;
 	w->s.nservices = 1;
-	w->secret_items[0] = (struct kv){.key = "password", .value = "s3cr'et pw"};
-	w->secret_items[1] = (struct kv){.key = "cookie", .value = "c00kie"};
+	w->secret_items[0] = (struct kv){.key = "svc.password", .value = "s3cr'et pw"};
+	w->secret_items[1] = (struct kv){.key = "svc.cookie", .value = "c00kie"};
 	w->secrets.items = w->secret_items;
 	w->secrets.n = 2;
 	assert_int_equal(template_load(top(), tmpl, &w->t, &e), 0);
