@@ -49,7 +49,7 @@ static int ctx_error(struct err *e, const redisContext *c, int tmo_ms, const cha
 		return err_set(e, ETIMEDOUT, "%s: %s: timed out after %d ms", label, what, tmo_ms);
 	if (c->err == REDIS_ERR_EOF)
 		return err_set(e, ECONNRESET, "%s: %s: connection closed by the server", label, what);
-	return err_set(e, c->err == REDIS_ERR_IO ? ECONNREFUSED : EIO, "%s: %s: %s", label, what,
+	return err_set(e, strstr(s, "refused") ? ECONNREFUSED : EIO, "%s: %s: %s", label, what,
 		       *s ? s : "error");
 }
 
@@ -115,7 +115,7 @@ static redisContext *connect_node(const char *label, const char *address, int po
 	if (o && o->password && *o->password) {
 		r = CALL(c, ms, label, e, "AUTH", o->password);
 		if (!r) {
-			if (e->code == EIO) /* an error reply: WRONGPASS and the like */
+			if (e && e->code == EIO) /* an error reply: WRONGPASS and the like */
 				e->code = EACCES;
 			redisFree(c);
 			return NULL;
@@ -568,7 +568,8 @@ static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, 
 		}
 		if (ask_node(conns[i], tmo, label, &texts[2 * i], &texts[2 * i + 1], &ne) < 0) {
 			if (strict) {
-				*e = ne;
+				if (e)
+					*e = ne;
 				rc = -1;
 				break;
 			}
@@ -683,8 +684,8 @@ int rc_check_roles(const struct rc_view *v, struct err *e)
 {
 	for (size_t i = 0; i < v->n; i++) {
 		const struct rc_observer *ob = &v->obs[i], *mo;
-		const struct rc_entry *me;
-		int actual;
+		const struct rc_entry *me, *am;
+		char actual[160];
 
 		if (!ob->reachable)
 			return err_set(e, EHOSTUNREACH, "%s: not reachable: %s", ob->label, ob->error);
@@ -702,10 +703,12 @@ int rc_check_roles(const struct rc_view *v, struct err *e)
 			return err_set(e, EAGAIN, "%s: is a master, planned as a replica of %s",
 				       ob->label, mo->label);
 		if (strcmp(me->master_id, mo->id) != 0) {
-			actual = plan_index_of(v, me->master_id);
-			return err_set(e, EAGAIN, "%s: follows %s%.40s, planned to follow %s (%s)",
-				       ob->label, actual >= 0 ? v->obs[actual].label : "node ",
-				       actual >= 0 ? "" : me->master_id, mo->label, mo->id);
+			if ((am = find_entry(v->nodes, v->nnodes, me->master_id)))
+				entry_name(v, am, actual, sizeof actual);
+			else
+				snprintf(actual, sizeof actual, "node %s", me->master_id);
+			return err_set(e, EAGAIN, "%s: follows %s, planned to follow %s (%s)", ob->label,
+				       actual, mo->label, mo->id);
 		}
 	}
 	return 0;
