@@ -77,6 +77,14 @@ static json_t *strv_json(char *const *v)
 	return a;
 }
 
+/* p is dir itself or below it. */
+static bool path_is_under(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strncmp(p, dir, n) && (p[n] == '\0' || p[n] == '/');
+}
+
 /* An absolute path inside a node: "/" then safe components, no "..". */
 int node_path_check(const char *p, const char *what, struct err *e)
 {
@@ -158,9 +166,10 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 	s->data_path = xstrdup(str ? str : "/data");
 	if (node_path_check(s->data_path, "data_path", e) < 0)
 		return -1;
-	if (!strcmp(s->data_path, "/") || !strncmp(s->data_path, "/proc", 5) ||
-	    !strncmp(s->data_path, "/dev", 4) || !strncmp(s->data_path, "/sys", 4))
-		return err_set(e, EINVAL, "data_path '%s': not allowed", s->data_path);
+	if (!strcmp(s->data_path, "/") || path_is_under(s->data_path, "/proc") ||
+	    path_is_under(s->data_path, "/dev") || path_is_under(s->data_path, "/sys"))
+		return err_set(e, EINVAL, "data_path '%s': not allowed (the runtime "
+			       "mounts there)", s->data_path);
 	if (req_str_opt(j, "user", &str, e) < 0)
 		return -1;
 	s->user = xstrdup(str ? str : "");
@@ -883,7 +892,7 @@ void node_session_gone(struct agent *a, struct session *s)
 struct node *node_create(struct agent *a, struct node_spec *spec, struct err *e)
 {
 	static const char *const dirs[] = {"upper", "work", "rootfs", "data", "logs"};
-	_cleanup_free_ char *data = NULL;
+	_cleanup_free_ char *data = NULL, *upper = NULL;
 	struct node *n;
 
 	if (node_find(a, spec->cluster, spec->name))
@@ -896,8 +905,14 @@ struct node *node_create(struct agent *a, struct node_spec *spec, struct err *e)
 		if (mkdir_p(p, 0700, e) < 0)
 			goto fail;
 	}
-	/* The node's user owns its data; the rest stays root's. */
+	/* The node's user owns its data; the rest stays root's.  upper is
+	 * the root folder the node sees: it must be enterable by any user. */
 	data = path_join(n->dir, "data");
+	upper = path_join(n->dir, "upper");
+	if (chmod(upper, 0755) < 0) {
+		err_sys(e, errno, "chmod %s", upper);
+		goto fail;
+	}
 	if (chown(data, n->spec.uid, n->spec.gid) < 0 || chmod(data, 0750) < 0 ||
 	    chmod(n->dir, 0711) < 0) {
 		err_sys(e, errno, "chown %s", data);

@@ -43,6 +43,7 @@ int rootfs_prepare(struct agent *a, struct node *n, struct err *e)
 		return 0;
 	log_info("node %s: overlayfs unavailable, copying the image", n->id);
 	if (copy_tree(n->lower, rootfs, e) < 0 || copy_tree(upper, rootfs, e) < 0 ||
+	    chmod(rootfs, 0755) < 0 ||
 	    write_file_atomic(done, "", 0, 0600, e) < 0)
 		return err_wrap(e, "node %s root", n->id);
 	return 0;

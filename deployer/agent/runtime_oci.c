@@ -12,6 +12,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/capability.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -121,6 +123,18 @@ static json_t *oci_seccomp(void)
 			 "SCMP_ARCH_X32", "syscalls", rules);
 }
 
+static bool has_sys_resource(void)
+{
+	cap_t c = cap_get_proc();
+	cap_flag_value_t v = CAP_CLEAR;
+
+	if (c) {
+		cap_get_flag(c, CAP_SYS_RESOURCE, CAP_EFFECTIVE, &v);
+		cap_free(c);
+	}
+	return v == CAP_SET;
+}
+
 static json_t *oci_config(const struct agent *a, const struct node *n,
 			  const char *rootfs)
 {
@@ -142,9 +156,16 @@ static json_t *oci_config(const struct agent *a, const struct node *n,
 					       "/proc/sysrq-trigger", NULL};
 	const struct node_spec *sp = &n->spec;
 	_cleanup_free_ char *data = path_join(n->dir, "data");
+	struct rlimit hard;
+	json_int_t nofile = sp->nofile;
 	_cleanup_free_ char *cgpath = cgroup_node_oci_path(&a->cg, n->id);
 	json_t *mounts = json_array(), *res = json_object();
 
+	/* As in the builtin runtime: without CAP_SYS_RESOURCE the agent's own
+	 * hard limit is the ceiling. */
+	if (getrlimit(RLIMIT_NOFILE, &hard) == 0 && hard.rlim_max != RLIM_INFINITY &&
+	    (geteuid() != 0 || !has_sys_resource()) && (rlim_t)nofile > hard.rlim_max)
+		nofile = (json_int_t)hard.rlim_max;
 	json_array_append_new(mounts, mount_entry("/proc", "proc", "proc", proc_opts));
 	json_array_append_new(mounts, mount_entry("/dev", "tmpfs", "tmpfs", dev_opts));
 	json_array_append_new(mounts, mount_entry("/dev/pts", "devpts", "devpts", pts_opts));
@@ -172,7 +193,7 @@ static json_t *oci_config(const struct agent *a, const struct node *n,
 		"args", str_array((const char *const *)sp->argv),
 		"env", str_array((const char *const *)sp->env), "cwd", sp->workdir,
 		"capabilities", oci_caps(n), "rlimits", "type", "RLIMIT_NOFILE",
-		"hard", (json_int_t)sp->nofile, "soft", (json_int_t)sp->nofile,
+		"hard", nofile, "soft", nofile,
 		"noNewPrivileges", 1,
 		"root", "path", rootfs, "readonly", 0,
 		"hostname", sp->hostname, "mounts", mounts,

@@ -118,8 +118,23 @@ static bool cap_kept(const char *const *caps, cap_value_t v)
 	return false;
 }
 
-/* Reduce every capability set to sb->caps (none for non-root users). */
-static int drop_caps(const struct sandbox *sb, struct err *e)
+/* Capabilities in two steps around the uid change: the bounding and
+ * ambient sets are cut while we still hold CAP_SETPCAP (as root), the
+ * effective, permitted and inheritable sets after it. */
+static int drop_bounding(const struct sandbox *sb, struct err *e)
+{
+	int max = (int)cap_max_bits();
+
+	for (cap_value_t v = 0; v < max; v++)
+		if (!(sb->uid == 0 && cap_kept(sb->caps, v)) && cap_drop_bound(v) < 0 &&
+		    errno != EINVAL)
+			return err_sys(e, errno, "drop bounding capability %d", v);
+	if (cap_reset_ambient() < 0 && errno != EINVAL)
+		return err_sys(e, errno, "clear ambient capabilities");
+	return 0;
+}
+
+static int set_caps(const struct sandbox *sb, struct err *e)
 {
 	cap_t c = cap_init();   /* all sets empty */
 	int max = (int)cap_max_bits();
@@ -127,22 +142,11 @@ static int drop_caps(const struct sandbox *sb, struct err *e)
 
 	if (!c)
 		return err_sys(e, errno, "cap_init");
-	for (cap_value_t v = 0; v < max; v++) {
-		bool keep = sb->uid == 0 && cap_kept(sb->caps, v);
-
-		if (!keep && cap_drop_bound(v) < 0 && errno != EINVAL) {
-			cap_free(c);
-			return err_sys(e, errno, "drop bounding capability %d", v);
-		}
-		if (keep) {
+	for (cap_value_t v = 0; v < max; v++)
+		if (sb->uid == 0 && cap_kept(sb->caps, v)) {
 			cap_set_flag(c, CAP_EFFECTIVE, 1, &v, CAP_SET);
 			cap_set_flag(c, CAP_PERMITTED, 1, &v, CAP_SET);
 		}
-	}
-	if (cap_reset_ambient() < 0 && errno != EINVAL) {
-		cap_free(c);
-		return err_sys(e, errno, "clear ambient capabilities");
-	}
 	r = cap_set_proc(c);   /* inheritable stays empty */
 	cap_free(c);
 	if (r < 0)
@@ -175,13 +179,15 @@ int sandbox_enter(const struct sandbox *sb, struct err *e)
 		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
 			return err_sys(e, errno, "setrlimit nproc");
 	}
+	if (drop_bounding(sb, e) < 0)
+		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1) < 0)
 		return err_sys(e, errno, "keepcaps");
 	if (setgroups(1, &sb->gid) < 0 || setresgid(sb->gid, sb->gid, sb->gid) < 0)
 		return err_sys(e, errno, "set group %u", (unsigned)sb->gid);
 	if (setresuid(sb->uid, sb->uid, sb->uid) < 0)
 		return err_sys(e, errno, "set user %u", (unsigned)sb->uid);
-	if (drop_caps(sb, e) < 0)
+	if (set_caps(sb, e) < 0)
 		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_sys(e, errno, "no_new_privs");

@@ -16,7 +16,7 @@
 AGENT_BIN="$SHOAL_BUILD/shoal-agent"
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 APPLETS="sh ash ps ls cat echo sleep mount umount id grep head tail dd touch mkdir
-rm env true false kill hostname wc ln stat readlink tr sed seq yes"
+rm env true false kill hostname wc ln stat readlink tr sed seq yes unshare"
 
 agent_start() {
 	AGENT_TMP=$(mktemp -d /tmp/shoal-agent-test.XXXXXX)

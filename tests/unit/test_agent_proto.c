@@ -286,6 +286,92 @@ static void test_host_facts(void **state)
 	json_decref(r);
 }
 
+static void test_node_hostile_fields(void **state)
+{
+	struct agent_client *c = client(*state);
+	const char *names[] = {"..", ".", "a/b", "-rf", "", "../../etc", "a b", "$(id)"};
+	char d[DIGEST_STR_LEN];
+	struct err e;
+
+	digest_buf("no such image", 13, d);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s}", "op", "node.create",
+							 "cluster", names[i], "node", "n1",
+							 "image", d), NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s}", "op", "node.create",
+							 "cluster", "c1", "node", names[i],
+							 "image", d), NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "node.inspect",
+							 "cluster", "c1", "node", names[i]),
+					    NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+	}
+	/* Paths inside the node must be absolute and free of "..". */
+	const char *paths[] = {"data", "/data/../../etc", "/./x", "/proc", "/"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s,s:s}", "op",
+							 "node.create", "cluster", "c1", "node",
+							 "n1", "image", d, "data_path", paths[i]),
+					    NULL, 10000, &e), -1);
+		assert_int_equal(e.code, EINVAL);
+	}
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "node.create",
+						 "cluster", "c1", "node", "n1", "image", d,
+						 "restart", "sometimes"), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EINVAL);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s,s:[s]}", "op", "node.create",
+						 "cluster", "c1", "node", "n1", "image", d,
+						 "caps", "CAP_WHATEVER"), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EINVAL);
+	/* Nothing was created for any of them. */
+	json_t *r = NULL;
+
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "node.list"), &r, 10000, &e), 0);
+	assert_int_equal(json_array_size(json_object_get(r, "nodes")), 0);
+	json_decref(r);
+}
+
+static void test_node_missing_or_corrupt_image(void **state)
+{
+	struct fx *f = *state;
+	struct agent_client *c = client(f);
+	char d[DIGEST_STR_LEN], layer[DIGEST_STR_LEN];
+	_cleanup_free_ char *manifest = NULL, *stored = NULL;
+	struct err e;
+
+	digest_buf("absent", 6, d);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s,s:s}", "op", "node.create",
+						 "cluster", "c1", "node", "n1", "image", d),
+				    NULL, 10000, &e), -1);
+	assert_int_equal(e.code, ENOENT);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "image.unpack",
+						 "digest", d), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, ENOENT);
+
+	/* A manifest whose layer blob is corrupt on disk. */
+	digest_buf("layer", 5, layer);
+	put_tmp(f, "layer", "layer");
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", layer, "tmp", "layer"),
+				    NULL, 10000, &e), 0);
+	stored = xasprintf("%s/blobs/sha256/%s", f->root, digest_hex(layer));
+	assert_int_equal(write_file_atomic(stored, "LAYER", 5, 0600, &e), 0);
+	manifest = xasprintf("{\"schemaVersion\":2,\"config\":{\"digest\":\"%s\"},"
+			     "\"layers\":[{\"digest\":\"%s\"}]}", layer, layer);
+	digest_buf(manifest, strlen(manifest), d);
+	put_tmp(f, "manifest", manifest);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", d, "tmp", "manifest"),
+				    NULL, 10000, &e), 0);
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "image.unpack",
+						 "digest", d), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EBADMSG);
+	assert_non_null(strstr(e.msg, "corrupt"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +382,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blob_commit_and_verify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_hostile_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_facts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_hostile_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_missing_or_corrupt_image, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

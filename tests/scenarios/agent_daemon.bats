@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# The agent daemon: nodes outlive the operator's session and the agent
+# itself (kill -9: the restarted agent adopts them); only one daemon runs;
+# after a "power cycle" (every process gone) the next contact restarts the
+# daemon and it starts the nodes its node.json says should run.
+
+load agent_helpers
+
+setup_file() {
+	agent_start
+	IMG=$(agent_busybox_image)
+	export IMG
+}
+
+teardown_file() {
+	agent_stop
+}
+
+@test "closing the operator's session leaves nodes running" {
+	agent_node_create d n1 "$IMG" '{"restart":"always"}' | agent_ok
+	pid=$(agent_inspect d n1 | jq -r .pid)
+	# Each agent_call was its own `connect` session, now closed.
+	kill -0 "$pid"
+	[ "$(agent_inspect d n1 | jq -r .pid)" = "$pid" ]
+}
+
+@test "a second daemon refuses to start while one runs" {
+	run timeout 10 "$AGENT_BIN" daemon --root "$AGENT_ROOT" --run-dir "$AGENT_RUN"
+	[ "$status" -ne 0 ]
+	echo "$output" | grep -q 'another agent runs'
+	[ "$(stat -c %a "$AGENT_RUN/agent.sock")" = 600 ]
+}
+
+@test "agent killed with -9: nodes keep running and the next agent adopts them" {
+	pid=$(agent_inspect d n1 | jq -r .pid)
+	old=$(agent_daemon_pid)
+	kill -9 "$old"
+	sleep 0.2
+	kill -0 "$pid"
+	# The next contact starts a new daemon, which adopts the live node.
+	out=$(agent_inspect d n1)
+	[ "$(agent_daemon_pid)" != "$old" ]
+	jq -e ".state == \"running\" and .pid == $pid" <<<"$out"
+	grep -q "adopted pid $pid" "$AGENT_ROOT/agent.log"
+	# Supervision works on the adopted node: kill it, it comes back.
+	kill -9 "$pid"
+	for _ in $(seq 100); do
+		new=$(agent_inspect d n1 | jq -r 'select(.state == "running") | .pid')
+		[ -n "$new" ] && [ "$new" != "$pid" ] && break
+		sleep 0.1
+	done
+	[ "$new" != "$pid" ]
+	# Logs written while no agent ran are not lost (the FIFO kept them).
+	agent_exec d n1 sh -c 'echo after-adoption > /proc/1/fd/1'
+	sleep 0.3
+	agent_call '{"op":"logs","cluster":"d","node":"n1"}' | jq -r .data | grep -q after-adoption
+}
+
+@test "power cycle: with every process gone, the next contact brings the daemon and the nodes back" {
+	agent_node_create d n2 "$IMG" '{"restart":"never"}' | agent_ok
+	agent_node_create d n3 "$IMG" '{"restart":"always"}' | agent_ok
+	agent_call '{"op":"node.stop","cluster":"d","node":"n3","grace_ms":0}' | agent_ok
+	p1=$(agent_inspect d n1 | jq -r .pid)
+	p2=$(agent_inspect d n2 | jq -r .pid)
+	kill -9 "$(agent_daemon_pid)" "$p1" "$p2"
+	sleep 0.3
+	out=$(agent_call '{"op":"node.list","cluster":"d"}')
+	# n1 (always) is started again; n2 (never) stays down; n3 stays stopped.
+	for _ in $(seq 50); do
+		[ "$(agent_inspect d n1 | jq -r .state)" = running ] && break
+		sleep 0.1
+	done
+	[ "$(agent_inspect d n1 | jq -r .state)" = running ]
+	[ "$(agent_inspect d n1 | jq -r .pid)" != "$p1" ]
+	[ "$(agent_inspect d n2 | jq -r .state)" = exited ]
+	[ "$(agent_inspect d n3 | jq -r .state)" = stopped ]
+}
