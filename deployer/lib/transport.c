@@ -3,6 +3,7 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -210,21 +211,69 @@ fail:
 	return rc;
 }
 
+/* The local agent binary and its digest, computed once per process. */
+static pthread_mutex_t local_agent_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	bool done;
+	char *path;
+	char digest[DIGEST_STR_LEN];
+	uint64_t size;
+} local_agent;
+
+static int local_agent_get(const char **path, const char **digest,
+			   uint64_t *size, struct err *e)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&local_agent_lock);
+	if (!local_agent.done) {
+		char *p = NULL;
+
+		rc = transport_agent_path(&p, e);
+		if (rc == 0)
+			rc = digest_file(p, local_agent.digest, &local_agent.size, e);
+		if (rc == 0) {
+			local_agent.path = p;
+			local_agent.done = true;
+		} else {
+			free(p);
+		}
+	}
+	pthread_mutex_unlock(&local_agent_lock);
+	if (rc < 0)
+		return -1;
+	*path = local_agent.path;
+	*digest = local_agent.digest;
+	*size = local_agent.size;
+	return 0;
+}
+
+int transport_agent_remote_path(char **out, struct err *e)
+{
+	const char *local, *digest;
+	uint64_t size;
+
+	*out = NULL;
+	if (local_agent_get(&local, &digest, &size, e) < 0)
+		return -1;
+	*out = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR, digest_hex(digest));
+	return 0;
+}
+
 int transport_bootstrap_agent(struct transport *t, struct err *e)
 {
-	_cleanup_free_ char *local = NULL, *path = NULL;
+	_cleanup_free_ char *path = NULL;
 	struct run_output out = {0};
-	char digest[DIGEST_STR_LEN], want[64];
+	const char *local, *digest;
+	char want[64];
 	uint64_t size;
 	char *nl;
 
 	if (t->agent_path)
 		return 0;
-	if (transport_agent_path(&local, e) < 0 ||
-	    digest_file(local, digest, &size, e) < 0)
+	if (local_agent_get(&local, &digest, &size, e) < 0)
 		return err_wrap(e, "%s: agent bootstrap", t->label);
-	path = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR,
-			 digest_hex(digest));
+	path = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR, digest_hex(digest));
 	if (agent_install(t, local, digest, size, path, e) < 0)
 		return err_wrap(e, "agent bootstrap");
 	{
@@ -240,7 +289,10 @@ int transport_bootstrap_agent(struct transport *t, struct err *e)
 	if (nl)
 		*nl = '\0';
 	snprintf(want, sizeof want, "shoal-agent %s", SHOAL_VERSION);
-	if (!out.out.data || strcmp(out.out.data, want) != 0) {
+	/* "shoal-agent X.Y.Z", optionally followed by " (details)". */
+	if (!out.out.data || strncmp(out.out.data, want, strlen(want)) != 0 ||
+	    (out.out.data[strlen(want)] != '\0' &&
+	     out.out.data[strlen(want)] != ' ')) {
 		err_set(e, EPROTO,
 			"%s: agent bootstrap: %s printed \"%s\", expected \"%s\"",
 			t->label, path, out.out.data ? out.out.data : "", want);

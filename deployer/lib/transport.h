@@ -282,6 +282,9 @@ void transport_nonce(char out[17]);
 /* The local shoal-agent binary to push: $SHOAL_AGENT, else shoal-agent next
  * to the running program (dirname of /proc/self/exe).  Caller frees. */
 int transport_agent_path(char **out, struct err *e);
+/* Where this build of the agent lives on every host (no I/O on the host;
+ * the local binary is hashed once per process).  Caller frees. */
+int transport_agent_remote_path(char **out, struct err *e);
 /* Push (when needed) and check the agent; sets t->agent_path and
  * t->agent_version.  Idempotent per transport. */
 int transport_bootstrap_agent(struct transport *t, struct err *e);

@@ -1,0 +1,288 @@
+/* cmd_hosts.c - `shoal hosts SPEC` (reach every host of a spec over its
+ * transport, bootstrap the agent there, report what was found) and
+ * `shoal push SPEC FILE...` (copy files, content addressed, to every host's
+ * blob store).  Both drive push_blobs() (push.h) and share their options. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "log.h"
+#include "push.h"
+#include "spec.h"
+
+/* Options shared by `hosts` and `push`; returns 0, or the exit code of a
+ * usage error. */
+static int parse_opts(const char *cmd, int argc, char **argv, bool push,
+		      struct push_opts *po, const char **only)
+{
+	static const struct option opts[] = {
+		{"accept-new-host-keys", no_argument, NULL, 'a'},
+		{"hosts", required_argument, NULL, 'H'},
+		{"parallel", required_argument, NULL, 'p'},
+		{"verify", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			po->transport.accept_new_host_keys = true;
+			break;
+		case 'H':
+			*only = optarg;
+			break;
+		case 'p':
+			po->parallel = atoi(optarg);
+			if (po->parallel < 1 || po->parallel > 256)
+				return cli_usage_error(cmd, "--parallel takes 1..256");
+			break;
+		case 'V':
+			if (push) {
+				po->verify = true;
+				break;
+			}
+			/* fall through */
+		default:
+			return cli_usage_error(cmd, "unknown option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	return 0;
+}
+
+/* Load the spec and pick the hosts; returns 0 or an exit code. */
+static int load_hosts(const char *path, const char *only, struct spec **s,
+		      const struct spec_host ***hosts, size_t *n)
+{
+	struct err e = {0};
+
+	if (spec_load(path, s, NULL, &e) < 0)
+		return cli_fail(&e);
+	if (push_select_hosts(*s, only, hosts, n, &e) < 0) {
+		spec_free(*s);
+		*s = NULL;
+		return cli_fail(&e);
+	}
+	return 0;
+}
+
+/* Print a JSON document on stdout and free it. */
+static void put_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+/* The exit code for push_blobs' outcome. */
+static int finish(int rc, const struct err *e)
+{
+	if (rc == 0)
+		return 0;
+	if (!cli_json())
+		return cli_fail(e);
+	return e->exit ? e->exit : ERR_EXIT_FAIL;
+}
+
+static json_t *host_json(const struct push_host_result *r)
+{
+	json_t *j = json_pack("{s:s,s:s,s:b,s:I}", "name", r->host->name,
+			      "address", r->info.address[0] ? r->info.address :
+			      r->host->address, "ok", r->rc == 0, "ms",
+			      (json_int_t)r->ms);
+
+	if (r->rc < 0) {
+		json_object_set_new(j, "error", json_string(r->err.msg));
+		return j;
+	}
+	json_object_set_new(j, "transport", json_string(transport_kind_name(r->host->transport)));
+	if (r->info.hostkey_fp[0])
+		json_object_set_new(j, "host_key",
+				    json_pack("{s:s,s:s}", "type", r->info.hostkey_type,
+					      "fingerprint", r->info.hostkey_fp));
+	if (r->info.cipher[0]) {
+		json_object_set_new(j, "cipher", json_string(r->info.cipher));
+		json_object_set_new(j, "mac", json_string(r->info.mac));
+	}
+	json_object_set_new(j, "agent", json_string(r->agent_version));
+	json_object_set_new(j, "connect_ms", json_integer(r->info.connect_ms));
+	json_object_set_new(j, "rtt_ms", json_integer(r->rtt_ms));
+	return j;
+}
+
+static void print_table(const struct push_host_result *res, size_t n)
+{
+	printf("%-10s %-22s %-62s %-12s %-18s %s\n", "HOST", "ADDRESS", "HOST KEY",
+	       "CIPHER", "AGENT", "RTT");
+	for (size_t i = 0; i < n; i++) {
+		const struct push_host_result *r = &res[i];
+		char key[128];
+
+		if (r->rc < 0) {
+			printf("%-10s %-22s FAILED: %s\n", r->host->name,
+			       r->info.address[0] ? r->info.address : r->host->address,
+			       r->err.msg);
+			continue;
+		}
+		snprintf(key, sizeof key, "%s %s", r->info.hostkey_type,
+			 r->info.hostkey_fp);
+		printf("%-10s %-22s %-62s %-12s %-18s %lld ms\n", r->host->name,
+		       r->info.address, r->info.hostkey_fp[0] ? key : "-",
+		       r->info.cipher[0] ? r->info.cipher : "-", r->agent_version,
+		       (long long)r->rtt_ms);
+	}
+}
+
+static int cmd_hosts_run(int argc, char **argv)
+{
+	struct push_opts po = {0};
+	_cleanup_free_ const struct spec_host **hosts = NULL;
+	_cleanup_free_ struct push_host_result *res = NULL;
+	const char *only = NULL;
+	struct spec *s = NULL;
+	struct err e = {0};
+	size_t n = 0;
+	int rc;
+
+	if ((rc = parse_opts("hosts", argc, argv, false, &po, &only)) != 0)
+		return rc;
+	if (optind != argc - 1)
+		return cli_usage_error("hosts", "expected one spec file");
+	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0)
+		return rc;
+	res = xcalloc(n ? n : 1, sizeof *res);
+	rc = push_blobs(s, hosts, n, NULL, 0, &po, res, &e);
+	if (cli_json()) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, host_json(&res[i]));
+		put_json(json_pack("{s:b,s:o}", "ok", rc == 0, "hosts", arr));
+	} else {
+		print_table(res, n);
+	}
+	spec_free(s);
+	return finish(rc, &e);
+}
+
+static const struct cli_command cmd_hosts = {
+	.name = "hosts",
+	.summary = "connect to every host, install the agent, report keys and versions",
+	.usage =
+		"usage: shoal hosts [--json] [--accept-new-host-keys] [--hosts H1,H2]\n"
+		"                   [--parallel N] SPEC\n"
+		"\n"
+		"Reach every host of SPEC (or the listed ones) over its transport, in\n"
+		"parallel (N at a time, default 16): check its SSH host key against the\n"
+		"spec's ssh.known_hosts, authenticate with ssh.identity (ssh-agent when\n"
+		"none), install shoal-agent when the host lacks this exact build\n"
+		"(/var/lib/shoal/agent/<sha256>/shoal-agent) and check its version.\n"
+		"Prints per host: address, host key fingerprint, cipher, agent version\n"
+		"and one agent round trip.  -v also logs the negotiated cipher and MAC.\n"
+		"\n"
+		"Host keys are checked strictly.  An unknown key is refused with its\n"
+		"SHA256 fingerprint: compare it with `ssh-keygen -lf` on the host, then\n"
+		"run again with --accept-new-host-keys to record it in known_hosts.  A\n"
+		"changed key is always refused, with or without that option.\n"
+		"\n"
+		"Exit status: 0 every host ok, 1 any host failed, 2 bad usage or spec.\n",
+	.run = cmd_hosts_run,
+};
+CLI_COMMAND(cmd_hosts)
+
+static json_t *result_json(const struct push_host_result *r)
+{
+	json_t *j = json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I}", "name", r->host->name,
+			      "ok", r->rc == 0, "sent", (json_int_t)r->sent,
+			      "present", (json_int_t)r->skipped, "repaired",
+			      (json_int_t)r->repaired, "bytes", (json_int_t)r->bytes,
+			      "ms", (json_int_t)r->ms);
+
+	if (r->rc < 0)
+		json_object_set_new(j, "error", json_string(r->err.msg));
+	else if (r->info.cipher[0])
+		json_object_set_new(j, "cipher", json_string(r->info.cipher));
+	return j;
+}
+
+static int cmd_push_run(int argc, char **argv)
+{
+	struct push_opts po = {.progress = log_progress_enabled()};
+	_cleanup_free_ const struct spec_host **hosts = NULL;
+	_cleanup_free_ struct push_host_result *res = NULL;
+	_cleanup_free_ struct push_blob *blobs = NULL;
+	const char *only = NULL;
+	struct spec *s = NULL;
+	struct err e = {0};
+	size_t n = 0, nblobs;
+	int rc;
+
+	if ((rc = parse_opts("push", argc, argv, true, &po, &only)) != 0)
+		return rc;
+	if (argc - optind < 2)
+		return cli_usage_error("push", "expected a spec file and at least one file");
+	nblobs = (size_t)(argc - optind - 1);
+	blobs = xcalloc(nblobs, sizeof *blobs);
+	for (size_t k = 0; k < nblobs; k++)
+		if (push_blob_from_file(argv[optind + 1 + (int)k], &blobs[k], &e) < 0)
+			return cli_fail(&e);
+	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0)
+		return rc;
+	res = xcalloc(n ? n : 1, sizeof *res);
+	rc = push_blobs(s, hosts, n, blobs, nblobs, &po, res, &e);
+	if (cli_json()) {
+		json_t *arr = json_array(), *bl = json_array();
+
+		for (size_t k = 0; k < nblobs; k++)
+			json_array_append_new(bl, json_pack("{s:s,s:s,s:I}", "path",
+							    blobs[k].path, "digest",
+							    blobs[k].digest, "size",
+							    (json_int_t)blobs[k].size));
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, result_json(&res[i]));
+		put_json(json_pack("{s:b,s:o,s:o}", "ok", rc == 0, "blobs", bl,
+				   "hosts", arr));
+	} else if (!po.progress) {
+		for (size_t i = 0; i < n; i++) {
+			const struct push_host_result *r = &res[i];
+
+			if (r->rc < 0)
+				fprintf(stderr, "%s: FAILED: %s\n", r->host->name, r->err.msg);
+			else
+				printf("%s: %zu sent, %zu present, %zu repaired, %.1f MiB in %lld ms\n",
+				       r->host->name, r->sent, r->skipped, r->repaired,
+				       r->bytes / 1048576.0, (long long)r->ms);
+		}
+	}
+	spec_free(s);
+	return finish(rc, &e);
+}
+
+static const struct cli_command cmd_push = {
+	.name = "push",
+	.summary = "copy files, content addressed, to every host's blob store",
+	.usage =
+		"usage: shoal push [--json] [--accept-new-host-keys] [--hosts H1,H2]\n"
+		"                  [--parallel N] [--verify] SPEC FILE...\n"
+		"\n"
+		"Copy each FILE to /var/lib/shoal/blobs/sha256/<sha256 of FILE> on every\n"
+		"host of SPEC (or the listed ones), N hosts at a time (default 16).\n"
+		"A host that already holds a blob (same digest and size) is skipped;\n"
+		"with --verify the agent re-hashes what the host holds and a corrupt\n"
+		"blob is pushed again.  Otherwise the bytes go over SFTP with many\n"
+		"write requests in flight to blobs/tmp/, the agent hashes them on the\n"
+		"host, and only a match is renamed into blobs/sha256/: an interrupted\n"
+		"push never leaves a blob that looks complete, and running it again\n"
+		"finishes the job.  One host failing does not stop the others; each\n"
+		"failure is reported with its cause.\n"
+		"\n"
+		"On a terminal each host has a progress line (not with --json or -q).\n"
+		"Host keys are checked as for 'shoal hosts'.\n"
+		"\n"
+		"Exit status: 0 every host ok, 1 any host failed, 2 bad usage or spec.\n",
+	.run = cmd_push_run,
+};
+CLI_COMMAND(cmd_push)
