@@ -293,7 +293,7 @@ static void test_kill9_mid_write(void **state)
 	struct state *st = sample("crash");
 	char *path = xasprintf("%s/crash/state.json", root);
 	struct err e;
-	int readable = 0;
+	int readable = 0, torn = 0;
 
 	(void)state;
 	/* grow the state so a write takes a while */
@@ -309,33 +309,55 @@ static void test_kill9_mid_write(void **state)
 		n->role = xstrdup("master");
 	}
 	for (int round = 0; round < 12; round++) {
+		int sync[2];
+		char c;
+
+		assert_int_equal(pipe(sync), 0);
 		pid_t pid = fork();
 
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			struct state_lock *l;
 
+			close(sync[0]);
 			if (state_lock("crash", "writer", &l, NULL, NULL, &e) < 0)
 				_exit(1);
-			for (;;)
+			for (int saved = 0;; saved++) {
 				if (state_save(l, st, &e) < 0)
 					_exit(2);
+				if (saved == 0)
+					(void)!write(sync[1], "s", 1);
+			}
 		}
-		usleep(2000 + 3000 * (useconds_t)round);
+		close(sync[1]);
+		/* one save is done; kill the writer in a later one: at a
+		 * varying moment (odd rounds) or as soon as its temp file
+		 * appears, i.e. between create and rename (even rounds) */
+		assert_int_equal(read(sync[0], &c, 1), 1);
+		close(sync[0]);
+		char *tmp = xasprintf("%s.tmp.%ld", path, (long)pid);
+		if (round % 2)
+			usleep(1000 + 2500 * (useconds_t)round);
+		else
+			for (int i = 0; i < 20000 && access(tmp, F_OK) != 0; i++)
+				usleep(50);
 		kill(pid, SIGKILL);
 		int status;
 		waitpid(pid, &status, 0);
 		assert_true(WIFSIGNALED(status));
+		/* a temp file left behind: this kill landed inside a save */
+		torn += access(tmp, F_OK) == 0;
+		free(tmp);
 		/* the file is the old or the new one, never torn or empty */
 		struct state *back = NULL;
-		if (access(path, F_OK) == 0) {
-			assert_int_equal(state_load("crash", &back, &e), 0);
-			assert_int_equal(back->n, 3000);
-			readable++;
-			state_free(back);
-		}
+		assert_int_equal(state_load("crash", &back, &e), 0);
+		assert_int_equal(back->n, 3000);
+		assert_true(back->serial >= 1);
+		readable++;
+		state_free(back);
 	}
-	assert_true(readable > 0);
+	assert_int_equal(readable, 12);
+	assert_true(torn > 0); /* the test did hit writes in progress */
 	/* the next lock holder sweeps the temp files killed writers left */
 	struct state_lock *l;
 	assert_int_equal(state_lock("crash", "sweeper", &l, NULL, NULL, &e), 0);
