@@ -394,6 +394,13 @@ static const struct rc_entry *self_entry(const struct rc_observer *ob)
 	return NULL;
 }
 
+const struct rc_entry *rc_self(const struct rc_observer *ob)
+{
+	if (!ob->reachable)
+		return NULL;
+	return self_entry(ob);
+}
+
 /* Which planned node has Redis id `id`; -1 when none answered with it. */
 static int plan_index_of(const struct rc_view *v, const char *id)
 {

@@ -139,6 +139,10 @@ struct rc_observer {
 	size_t ntable;
 };
 
+/* Its own line (flag RC_F_MYSELF) in a reachable observer's table: its role,
+ * master and slots by its own report.  NULL when unreachable. */
+const struct rc_entry *rc_self(const struct rc_observer *ob);
+
 /* The cluster as Redis sees it, read for a plan. */
 struct rc_view {
 	struct rc_observer *obs; /* obs[i] is plan node i */

@@ -385,12 +385,10 @@ static void assert_formed_as_planned(struct fleet *f, char (*ids)[RC_ID_LEN + 1]
 		}
 		if (f->nodes[i].master) {
 			int first, last;
-			const struct rc_entry *me = NULL;
+			const struct rc_entry *me = rc_self(ob);
 
-			for (size_t j = 0; j < ob->ntable; j++)
-				if (ob->table[j].flags & RC_F_MYSELF)
-					me = &ob->table[j];
 			assert_non_null(me);
+			assert_true(me->flags & RC_F_MYSELF);
 			rc_slot_share(k++, nmasters, &first, &last);
 			assert_int_equal(me->nranges, 1);
 			assert_int_equal(me->ranges[0].first, first);
@@ -613,6 +611,8 @@ static void test_view_unreachable_and_bad_plan(void **state)
 	assert_int_equal(rc_check_state(v, &e), -1);
 	assert_non_null(strstr(e.msg, "cache-1 (10.0.0.2:7000): not reachable: "));
 	assert_int_equal(rc_check_roles(v, &e), -1);
+	assert_null(rc_self(&v->obs[1]));
+	assert_string_equal(rc_self(&v->obs[0])->id, ID_A);
 	rc_view_free(v);
 
 	assert_int_equal(rc_view_build(bad, 2, obs, &v, &e), -1);
