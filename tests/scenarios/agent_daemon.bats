@@ -7,9 +7,7 @@
 load agent_helpers
 
 setup_file() {
-	agent_start
-	IMG=$(agent_busybox_image)
-	export IMG
+	agent_setup_file
 }
 
 teardown_file() {
@@ -44,12 +42,7 @@ teardown_file() {
 	grep -q "adopted pid $pid" "$AGENT_ROOT/agent.log"
 	# Supervision works on the adopted node: kill it, it comes back.
 	kill -9 "$pid"
-	for _ in $(seq 100); do
-		new=$(agent_inspect d n1 | jq -r 'select(.state == "running") | .pid')
-		[ -n "$new" ] && [ "$new" != "$pid" ] && break
-		sleep 0.1
-	done
-	[ "$new" != "$pid" ]
+	agent_wait_restart d n1 "$pid"
 	# Logs written while no agent ran are not lost (the FIFO kept them).
 	agent_exec d n1 sh -c 'echo after-adoption > /proc/1/fd/1'
 	sleep 0.3

@@ -10,6 +10,8 @@
 #   agent_call JSON              one request; prints the final answer line
 #   agent_call_all JSON          prints every line (streams, then the answer)
 #   agent_busybox_image          prints the manifest digest of the test image
+#   agent_setup_file             agent_start + the image in $IMG
+#   agent_wait_restart C N PID   wait until the node runs under a new pid
 #   agent_wait_state C N STATE [SECS]   wait for a node state
 
 : "${SHOAL_BUILD:?SHOAL_BUILD must point at the build folder}"
@@ -24,6 +26,29 @@ agent_start() {
 	AGENT_RUN="$AGENT_TMP/run"
 	export AGENT_TMP AGENT_ROOT AGENT_RUN
 	agent_call '{"op":"hello"}' >/dev/null
+}
+
+# For setup_file: daemon up, test image committed ($IMG).
+agent_setup_file() {
+	agent_start
+	IMG=$(agent_busybox_image)
+	export IMG
+}
+
+# agent_wait_restart CLUSTER NODE OLD-PID: prints the new pid once the node
+# runs again under another pid (10 s at most).
+agent_wait_restart() {
+	local new
+	for _ in $(seq 100); do
+		new=$(agent_inspect "$1" "$2" | jq -r 'select(.state == "running") | .pid')
+		if [ -n "$new" ] && [ "$new" != "$3" ]; then
+			echo "$new"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "node $1/$2 did not restart" >&2
+	return 1
 }
 
 agent_daemon_pid() {

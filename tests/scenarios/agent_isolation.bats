@@ -9,9 +9,7 @@ load agent_helpers
 RUNTIME=${AGENT_TEST_RUNTIME:-builtin}
 
 setup_file() {
-	agent_start
-	IMG=$(agent_busybox_image)
-	export IMG
+	agent_setup_file
 	agent_node_create iso n1 "$IMG" \
 		"{\"runtime\":\"$RUNTIME\",\"caps\":[\"CAP_NET_BIND_SERVICE\"],\"pids\":64}" | agent_ok
 	agent_node_create iso n2 "$IMG" "{\"runtime\":\"$RUNTIME\",\"user\":\"app\"}" | agent_ok

@@ -5,9 +5,7 @@
 load agent_helpers
 
 setup_file() {
-	agent_start
-	IMG=$(agent_busybox_image)
-	export IMG
+	agent_setup_file
 }
 
 teardown_file() {

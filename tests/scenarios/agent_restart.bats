@@ -5,22 +5,11 @@
 load agent_helpers
 
 setup_file() {
-	agent_start
-	IMG=$(agent_busybox_image)
-	export IMG
+	agent_setup_file
 }
 
 teardown_file() {
 	agent_stop
-}
-
-wait_new_pid() {   # CLUSTER NODE OLD-PID
-	for _ in $(seq 100); do
-		new=$(agent_inspect "$1" "$2" | jq -r 'select(.state == "running") | .pid')
-		[ -n "$new" ] && [ "$new" != "$3" ] && { echo "$new"; return 0; }
-		sleep 0.1
-	done
-	return 1
 }
 
 @test "kill -9 of a node: restarted at once, data dir intact" {
@@ -28,7 +17,7 @@ wait_new_pid() {   # CLUSTER NODE OLD-PID
 	agent_exec rs n1 sh -c 'echo precious > /data/p'
 	pid=$(agent_inspect rs n1 | jq -r .pid)
 	kill -9 "$pid"
-	new=$(wait_new_pid rs n1 "$pid")
+	agent_wait_restart rs n1 "$pid"
 	[ "$(agent_inspect rs n1 | jq -r .restarts)" -eq 1 ]
 	[ "$(agent_inspect rs n1 | jq -r .signal)" -eq 9 ]
 	run agent_exec rs n1 cat /data/p

@@ -7,9 +7,7 @@ load agent_helpers
 
 setup_file() {
 	command -v runc >/dev/null || skip "runc is not installed"
-	agent_start
-	IMG=$(agent_busybox_image)
-	export IMG
+	agent_setup_file
 	agent_node_create oci n1 "$IMG" \
 		'{"runtime":"runc","caps":["CAP_NET_BIND_SERVICE"],"restart":"always"}' | agent_ok
 }
@@ -40,12 +38,7 @@ teardown_file() {
 	agent_exec oci n1 sh -c 'echo keep > /data/k'
 	pid=$(agent_inspect oci n1 | jq -r .pid)
 	kill -9 "$pid"
-	for _ in $(seq 100); do
-		new=$(agent_inspect oci n1 | jq -r 'select(.state == "running") | .pid')
-		[ -n "$new" ] && [ "$new" != "$pid" ] && break
-		sleep 0.1
-	done
-	[ -n "$new" ] && [ "$new" != "$pid" ]
+	agent_wait_restart oci n1 "$pid"
 	[ "$(agent_inspect oci n1 | jq -r .restarts)" -ge 1 ]
 	run agent_exec oci n1 cat /data/k
 	[ "$output" = keep ]
