@@ -674,6 +674,34 @@ static void test_form_3_masters_3_replicas(void **state)
 	assert_int_equal(master_keys(f, NULL), 10000);
 }
 
+/* rc_form killed with SIGKILL at random moments (as `shoal up` may be), then
+ * run to the end: it completes the cluster exactly as planned. */
+static void test_form_killed_midway_then_completed(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1];
+	struct err e;
+
+	srand(7); /* the same moments every run */
+	for (int round = 0; round < 6; round++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char child_ids[MAX_NODES][RC_ID_LEN + 1];
+
+			_exit(rc_form(f->nodes, f->n, &f->opts, child_ids, &e) < 0);
+		}
+		/* Within 2 ms, 4 ms, ... 64 ms: formation's commands take 10-200 ms. */
+		usleep((useconds_t)(rand() % (2000 << round)));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (rc_form(f->nodes, f->n, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form after interruptions: %s", e.msg);
+	assert_formed_as_planned(f, ids);
+}
+
 static void test_form_12_nodes_2_replicas_from_partial(void **state)
 {
 	struct fleet *f = *state;
@@ -823,6 +851,8 @@ int main(void)
 		cmocka_unit_test(test_checks_on_synthetic_views),
 		cmocka_unit_test(test_view_unreachable_and_bad_plan),
 		cmocka_unit_test_setup_teardown(test_form_3_masters_3_replicas, setup_6, teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_form_killed_midway_then_completed, setup_6,
+						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_form_12_nodes_2_replicas_from_partial, setup_12,
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_refusals, setup_3, teardown_fleet),
