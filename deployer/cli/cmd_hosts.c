@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "cli.h"
@@ -22,8 +23,10 @@ static int parse_opts(const char *cmd, int argc, char **argv, bool push,
 		{"hosts", required_argument, NULL, 'H'},
 		{"parallel", required_argument, NULL, 'p'},
 		{"verify", no_argument, NULL, 'V'},
+		{"timeout", required_argument, NULL, 't'},
 		{NULL, 0, NULL, 0},
 	};
+	int64_t ms;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -38,6 +41,14 @@ static int parse_opts(const char *cmd, int argc, char **argv, bool push,
 			po->parallel = atoi(optarg);
 			if (po->parallel < 1 || po->parallel > 256)
 				return cli_usage_error(cmd, "--parallel takes 1..256");
+			break;
+		case 't':
+			if (parse_duration_ms(optarg, &ms) < 0 || ms < 100 ||
+			    ms > 3600 * 1000)
+				return cli_usage_error(cmd, "--timeout takes 100ms..1h, not '%s'",
+						       optarg);
+			po->transport.op_timeout_ms = (int)ms;
+			po->transport.connect_timeout_ms = (int)ms;
 			break;
 		case 'V':
 			if (push) {
@@ -173,7 +184,7 @@ static const struct cli_command cmd_hosts = {
 	.summary = "connect to every host, install the agent, report keys and versions",
 	.usage =
 		"usage: shoal hosts [--json] [--accept-new-host-keys] [--hosts H1,H2]\n"
-		"                   [--parallel N] SPEC\n"
+		"                   [--parallel N] [--timeout T] SPEC\n"
 		"\n"
 		"Reach every host of SPEC (or the listed ones) over its transport, in\n"
 		"parallel (N at a time, default 16): check its SSH host key against the\n"
@@ -187,6 +198,10 @@ static const struct cli_command cmd_hosts = {
 		"SHA256 fingerprint: compare it with `ssh-keygen -lf` on the host, then\n"
 		"run again with --accept-new-host-keys to record it in known_hosts.  A\n"
 		"changed key is always refused, with or without that option.\n"
+		"\n"
+		"--timeout T (\"5s\", \"500ms\"): give up on a host that does not\n"
+		"answer the connection within T, or any later step that makes no\n"
+		"progress for T (default: ssh.connect_timeout_ms, then 60s).\n"
 		"\n"
 		"Exit status: 0 every host ok, 1 any host failed, 2 bad usage or spec.\n",
 	.run = cmd_hosts_run,
@@ -266,7 +281,7 @@ static const struct cli_command cmd_push = {
 	.summary = "copy files, content addressed, to every host's blob store",
 	.usage =
 		"usage: shoal push [--json] [--accept-new-host-keys] [--hosts H1,H2]\n"
-		"                  [--parallel N] [--verify] SPEC FILE...\n"
+		"                  [--parallel N] [--verify] [--timeout T] SPEC FILE...\n"
 		"\n"
 		"Copy each FILE to /var/lib/shoal/blobs/sha256/<sha256 of FILE> on every\n"
 		"host of SPEC (or the listed ones), N hosts at a time (default 16).\n"
@@ -286,3 +301,68 @@ static const struct cli_command cmd_push = {
 	.run = cmd_push_run,
 };
 CLI_COMMAND(cmd_push)
+
+static int cmd_run_run(int argc, char **argv)
+{
+	struct push_opts po = {0};
+	_cleanup_free_ const struct spec_host **hosts = NULL;
+	const char *only = NULL;
+	struct spec *s = NULL;
+	int rc, status = 0;
+	size_t n = 0;
+
+	if ((rc = parse_opts("run", argc, argv, false, &po, &only)) != 0)
+		return rc;
+	if (argc - optind < 2)
+		return cli_usage_error("run", "expected a spec file and a command");
+	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		struct run_io io = {.out_max = SIZE_MAX / 2};
+		struct run_output out = {0};
+		struct transport *t = NULL;
+		struct err e = {0};
+
+		if (transport_open(s, hosts[i], &po.transport, &t, &e) < 0 ||
+		    transport_run(t, (const char *const *)argv + optind + 1, &io,
+				  &out, &e) < 0) {
+			fprintf(stderr, "shoal: %s\n", e.msg);
+			status = ERR_EXIT_FAIL;
+		} else {
+			fwrite(out.out.data ? out.out.data : "", 1, out.out.len, stdout);
+			fwrite(out.err.data ? out.err.data : "", 1, out.err.len, stderr);
+			if (out.res.exit_signal || out.res.exit_code) {
+				log_warn("%s: %s ended with %s %d", t->label,
+					 argv[optind + 1], out.res.exit_signal ?
+					 "signal" : "exit code", out.res.exit_signal ?
+					 out.res.exit_signal : out.res.exit_code);
+				status = ERR_EXIT_FAIL;
+			}
+		}
+		fflush(stdout);
+		run_output_free(&out);
+		transport_close(t);
+	}
+	spec_free(s);
+	return status;
+}
+
+static const struct cli_command cmd_run = {
+	.name = "run",
+	.summary = "run one command (an argv, no shell) on hosts, one after another",
+	.usage =
+		"usage: shoal run [--accept-new-host-keys] [--hosts H1,H2] [--timeout T]\n"
+		"                 SPEC -- PROGRAM [ARG...]\n"
+		"\n"
+		"Run PROGRAM with exactly these arguments on every host of SPEC (or the\n"
+		"listed ones), one host after another, as the spec's SSH user.  Each\n"
+		"argument reaches the host byte for byte: over SSH every word is\n"
+		"single-quoted for the remote shell, nothing is ever interpreted.  The\n"
+		"program's stdout and stderr are copied through (the last 4 KiB of\n"
+		"stderr).  Host keys are checked as for 'shoal hosts'.\n"
+		"\n"
+		"Exit status: 0 when the program exited 0 everywhere, 1 otherwise,\n"
+		"2 bad usage or spec.\n",
+	.run = cmd_run_run,
+};
+CLI_COMMAND(cmd_run)
