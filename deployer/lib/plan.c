@@ -385,13 +385,12 @@ static void intern(const struct spec *s, bool zone, struct hostinfo *hi)
 	free(refs);
 }
 
-static const struct spec *sort_spec; /* qsort has no context argument */
-
-static int cmp_host_name(const void *a, const void *b)
+static int cmp_host_name(const void *a, const void *b, void *ctx)
 {
+	const struct spec *s = ctx;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
-	return strcmp(sort_spec->hosts[x].name, sort_spec->hosts[y].name);
+	return strcmp(s->hosts[x].name, s->hosts[y].name);
 }
 
 static uint32_t host_by_name(const struct planner *pl, const char *name)
@@ -537,13 +536,16 @@ static bool shard_allows(const struct planner *pl, const struct svcinfo *si,
 			continue;
 		if (m->host_index == h)
 			return false;
+		/* the rack rule binds a master and each of its replicas, in
+		 * whichever order they are placed (kept replicas may come
+		 * before a master that has to move) */
+		if ((m == master || n == master) && si->nracks >= 2 &&
+		    pl->hosts[m->host_index].rack == pl->hosts[h].rack)
+			return false;
 		if (pl->strict && sp != SPREAD_HOST &&
 		    domain_key(pl, sp, (uint32_t)m->host_index) == domain_key(pl, sp, h))
 			return false;
 	}
-	if (n != master && master->host && si->nracks >= 2 &&
-	    pl->hosts[master->host_index].rack == pl->hosts[h].rack)
-		return false;
 	return true;
 }
 
@@ -559,13 +561,12 @@ static void place(struct planner *pl, struct plan_node *n, uint32_t h, int port,
 
 /* ---- keep pass -------------------------------------------------------------- */
 
-static const struct placement *sort_prev;
-
-static int cmp_prev(const void *a, const void *b)
+static int cmp_prev(const void *a, const void *b, void *ctx)
 {
+	const struct placement *prev = ctx;
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
-	return strcmp(sort_prev->nodes[x].id, sort_prev->nodes[y].id);
+	return strcmp(prev->nodes[x].id, prev->nodes[y].id);
 }
 
 static const struct placement_node *prev_find(const struct placement *prev,
@@ -598,9 +599,7 @@ static void keep_pass(struct planner *pl, const struct placement *prev)
 	order = xcalloc(prev->n, sizeof *order);
 	for (size_t i = 0; i < prev->n; i++)
 		order[i] = (uint32_t)i;
-	sort_prev = prev;
-	qsort(order, prev->n, sizeof *order, cmp_prev);
-	sort_prev = NULL;
+	qsort_r(order, prev->n, sizeof *order, cmp_prev, (void *)prev);
 
 	for (size_t si_i = 0; si_i < pl->s->nservices; si_i++) {
 		struct svcinfo *si = &pl->svcs[si_i];
@@ -1033,9 +1032,7 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 	}
 	intern(s, false, pl.hosts);
 	intern(s, true, pl.hosts);
-	sort_spec = s;
-	qsort(pl.by_name, s->nhosts, sizeof *pl.by_name, cmp_host_name);
-	sort_spec = NULL;
+	qsort_r(pl.by_name, s->nhosts, sizeof *pl.by_name, cmp_host_name, (void *)s);
 
 	pl.svcs = xcalloc(s->nservices ? s->nservices : 1, sizeof *pl.svcs);
 	for (size_t k = 0; k < s->nservices; k++) {

@@ -14,7 +14,8 @@
  *
  * Constraints (every one is checked by the unit tests over random fleets):
  *  - host capacity: cpus_milli and memory minus the host's reserves, summed
- *    over every service placed on it;
+ *    over every service placed on it (a host declaring 0 cpus or 0 memory
+ *    is not limited in that resource; spec_load requires both);
  *  - placement.require: every listed label must equal the host's label;
  *  - placement.max_per_host: nodes of one service per host;
  *  - placement.spread host|rack|zone: nodes of a service are spread as evenly

@@ -17,6 +17,9 @@
  * probe, re-armed after each step).  probe_run() is the same loop done
  * synchronously with poll(2).
  *
+ * The target host should be an IP literal: a name is resolved with a
+ * (blocking) getaddrinfo() in probe_start().
+ *
  * Probes only ever connect where they are told; they send fixed requests and
  * parse replies with hiredis / libcurl / a bounded frame reader.
  */

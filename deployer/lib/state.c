@@ -196,7 +196,7 @@ int state_lock(const char *cluster, const char *command, struct state_lock **out
 			holder_read_fd(fd, &old);
 			holder_describe(&old, &b);
 			err_set(e, EBUSY,
-				"cluster '%s' is locked by %s; wait for it to finish, or if that process is gone run 'shoal unlock SPEC'",
+				"cluster '%s' is locked by %s; wait for it to finish (if it is wedged, or runs on another machine that shares this state folder and is gone: 'shoal unlock --force SPEC')",
 				cluster, b.data);
 			buf_free(&b);
 			return -1;

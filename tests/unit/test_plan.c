@@ -399,6 +399,33 @@ static void test_replica_rack_rule(void **state)
 	fleet_free(f);
 }
 
+static void test_kept_replica_moves_master(void **state)
+{
+	struct fleet *f = fleet_new();
+	struct plan *p = NULL;
+	struct err e;
+
+	(void)state;
+	/* r0: h1 h3, r1: h2 h4.  The recorded master's host is gone, its
+	 * replica stays on h2 (r1): the master must come back on r0. */
+	for (int i = 0; i < 4; i++)
+		add_host(f, i % 2, 1, 8000, 8ULL << 30);
+	add_service(f, "cache", "redis", 2, 1, SPREAD_HOST);
+	const struct placement_node prev_nodes[] = {
+		{.id = "cache-0", .host = "h-gone", .port = 7000, .bus_port = 17000},
+		{.id = "cache-1", .host = "h2", .port = 7000, .bus_port = 17000},
+	};
+	const struct placement prev = {.nodes = prev_nodes, .n = 2};
+	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	check_plan(&f->s, p);
+	assert_true(p->nodes[1].kept);
+	assert_string_equal(p->nodes[1].host->name, "h2");
+	assert_false(p->nodes[0].kept);
+	assert_string_equal(p->nodes[0].host->rack, "r0");
+	plan_free(p);
+	fleet_free(f);
+}
+
 /* ---- random fleets ------------------------------------------------------------ */
 
 static uint64_t rng_state;
@@ -625,6 +652,7 @@ int main(void)
 		cmocka_unit_test(test_rack_spread_reason),
 		cmocka_unit_test(test_labels_and_capacity),
 		cmocka_unit_test(test_replica_rack_rule),
+		cmocka_unit_test(test_kept_replica_moves_master),
 		cmocka_unit_test(test_random_fleets_hold_constraints),
 		cmocka_unit_test(test_random_spread_is_even),
 		cmocka_unit_test(test_minimal_movement),
