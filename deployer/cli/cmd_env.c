@@ -142,8 +142,7 @@ static const struct cli_command cmd_env = {
 		"  eval \"$(shoal env cluster.cfg cache)\"\n"
 		"  redis-cli -c -h \"$SHOAL_HOST\" -p \"$SHOAL_PORT\" set k v\n"
 		"\n"
-		"This and 'shoal status --show-secrets' are the only commands that print\n"
-		"secrets.\n"
+		"Secrets are printed only here (and by status when explicitly asked).\n"
 		"\n"
 		"Exit: 0 ok; 1 nothing recorded yet (run 'shoal up') or state\n"
 		"unreadable; 2 bad usage, bad spec or unknown service.\n",
