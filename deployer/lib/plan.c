@@ -285,7 +285,6 @@ struct hostinfo {
 	int64_t cpu_free;   /* INT64_MAX when the host declares no cpus */
 	int64_t mem_free;   /* INT64_MAX when the host declares no memory */
 	uint32_t rack, zone; /* interned */
-	uint32_t placed;    /* index of this host by name (for bsearch) */
 };
 
 struct svcinfo {
@@ -804,6 +803,11 @@ static void explain(struct planner *pl, struct svcinfo *si, struct plan_node *n)
 				svc->placement.require.n > 1 ? ", ..." : "");
 		else
 			problem(pl, n->id, "the spec has no hosts");
+		return;
+	}
+	if (si->tr.sharded && (uint32_t)(n->index % si->shard_size) + 1 > si->neligible) {
+		problem(pl, n->id, "anti-affinity needs %d hosts (a master and %d replicas apart), hosts give %u",
+			si->shard_size, si->shard_size - 1, si->neligible);
 		return;
 	}
 	if (si->tr.sharded && sp != SPREAD_HOST) {

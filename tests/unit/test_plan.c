@@ -371,6 +371,21 @@ static void test_labels_and_capacity(void **state)
 	assert_non_null(strstr(probs.items[0].msg, "db-2: no host has room"));
 	plan_problems_free(&probs);
 
+	/* two eligible hosts cannot hold a master and two replicas apart */
+	svc->template = "redis";
+	svc->nodes = 3;
+	svc->replicas = 2;
+	svc->resources.cpus_milli = 100;
+	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
+	assert_int_equal(probs.n, 1);
+	assert_string_equal(probs.items[0].msg,
+			    "db-2: anti-affinity needs 3 hosts (a master and 2 replicas apart), hosts give 2");
+	plan_problems_free(&probs);
+	svc->template = "cassandra";
+	svc->nodes = 3;
+	svc->replicas = 3;
+	svc->resources.cpus_milli = 1000;
+
 	f->req[0].value = "nvme";
 	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
 	assert_int_equal(probs.n, 3);
