@@ -403,6 +403,7 @@ static int load_cfg(struct loader *L, struct template *t, const config_setting_t
 	if (config_setting_length(g) == 0)
 		return at(L, g, "'start' is an empty argv");
 	t->start = strlist(g, NULL);
+	t->start_line = (int)config_setting_source_line(g);
 	if (t->start[0][0] != '/')
 		return at(L, g, "'start[0]' must be an absolute path inside the node");
 

@@ -70,6 +70,7 @@ struct template {
 	struct tmpl_file *files;
 	size_t nfiles;
 	char **start;        /* NULL-terminated argv (rendered per node) */
+	int start_line;      /* of `start` in template.cfg, for messages */
 	int stop_signal;
 	int64_t stop_grace_ms;
 	struct kv *settings; /* defaults for settings.* */

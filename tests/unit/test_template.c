@@ -141,6 +141,7 @@ static void test_redis_template(void **state)
 	assert_string_equal(t->files[0].dest, "/etc/redis/redis.conf");
 	assert_int_equal(t->files[0].mode, 0640);
 	assert_string_equal(t->start[0], "/usr/bin/redis-server");
+	assert_true(t->start_line > 0);
 	assert_int_equal(t->stop_signal, SIGTERM);
 	assert_true(t->stop_grace_ms == 10000);
 	assert_int_equal(t->readiness.kind, PROBE_REDIS);
