@@ -23,7 +23,7 @@ N=${RUNTIME_BENCH_N:-50}
 # shellcheck source=../tests/scenarios/agent_helpers.bash
 . "$top/tests/scenarios/agent_helpers.bash"
 
-cleanup() { agent_stop; rm -rf "${BUNDLE:-}"; }
+cleanup() { set +e; agent_stop; rm -rf "${BUNDLE:-}"; }
 trap cleanup EXIT
 agent_start
 IMG=$(agent_busybox_image)

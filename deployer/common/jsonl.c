@@ -13,6 +13,9 @@ void jsonl_reader_init(struct jsonl_reader *r, size_t max)
 void jsonl_reader_free(struct jsonl_reader *r)
 {
 	buf_free(&r->pending);
+	free(r->drops);
+	r->drops = NULL;
+	r->n_drops = r->cap_drops = 0;
 }
 
 void jsonl_feed(struct jsonl_reader *r, const void *p, size_t n)
@@ -24,25 +27,34 @@ void jsonl_feed(struct jsonl_reader *r, const void *p, size_t n)
 		size_t take = nl ? (size_t)(nl - s) + 1 : n;
 
 		if (r->discarding) {
-			if (nl)
-				r->discarding = false;
+			r->discarding = !nl;
+		} else if (r->partial + take - (nl ? 1 : 0) > r->max) {
+			/* Drop the line so far; mark where it stood. */
+			r->pending.len -= r->partial;
+			if (r->pending.data)
+				r->pending.data[r->pending.len] = '\0';
+			r->partial = 0;
+			r->discarding = !nl;
+			r->drops = xgrow(r->drops, &r->cap_drops, r->n_drops + 1,
+					 sizeof *r->drops);
+			r->drops[r->n_drops++] = r->pending.len;
 		} else {
 			buf_append(&r->pending, s, take);
-			/* The part after the last newline is the unfinished line. */
-			const char *last = memrchr(r->pending.data, '\n', r->pending.len);
-			size_t tail = last ? r->pending.len - (size_t)(last - r->pending.data) - 1
-					   : r->pending.len;
-
-			if (tail > r->max) {
-				r->pending.len -= tail;
-				r->pending.data[r->pending.len] = '\0';
-				r->discarding = true;
-				r->oversize_seen = true;
-			}
+			r->partial = nl ? 0 : r->partial + take;
 		}
 		s += take;
 		n -= take;
 	}
+}
+
+/* Remove the first n bytes of pending; drop marks move with the rest. */
+static void consume(struct jsonl_reader *r, size_t n)
+{
+	memmove(r->pending.data, r->pending.data + n, r->pending.len - n);
+	r->pending.len -= n;
+	r->pending.data[r->pending.len] = '\0';
+	for (size_t i = 0; i < r->n_drops; i++)
+		r->drops[i] -= n;
 }
 
 int jsonl_next(struct jsonl_reader *r, char **line, struct err *e)
@@ -51,26 +63,17 @@ int jsonl_next(struct jsonl_reader *r, char **line, struct err *e)
 	size_t len;
 
 	*line = NULL;
+	if (r->n_drops && r->drops[0] == 0) {
+		memmove(r->drops, r->drops + 1, --r->n_drops * sizeof *r->drops);
+		return err_set(e, EMSGSIZE, "line longer than %zu bytes dropped",
+			       r->max);
+	}
 	nl = r->pending.len ? memchr(r->pending.data, '\n', r->pending.len) : NULL;
-	if (!nl) {
-		if (r->oversize_seen) {
-			r->oversize_seen = false;
-			return err_set(e, EMSGSIZE, "line longer than %zu bytes dropped",
-				       r->max);
-		}
+	if (!nl)
 		return 0;
-	}
 	len = (size_t)(nl - r->pending.data);
-	if (len > r->max) {
-		memmove(r->pending.data, nl + 1, r->pending.len - len - 1);
-		r->pending.len -= len + 1;
-		r->pending.data[r->pending.len] = '\0';
-		return err_set(e, EMSGSIZE, "line longer than %zu bytes dropped", r->max);
-	}
 	*line = xstrndup(r->pending.data, len);
-	memmove(r->pending.data, nl + 1, r->pending.len - len - 1);
-	r->pending.len -= len + 1;
-	r->pending.data[r->pending.len] = '\0';
+	consume(r, len + 1);
 	return 1;
 }
 

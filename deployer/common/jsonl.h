@@ -19,10 +19,14 @@
 #define JSONL_LINE_MAX (1024 * 1024)
 
 struct jsonl_reader {
-	struct buf pending;  /* bytes of the current, unfinished line(s) */
+	struct buf pending;  /* complete lines not yet taken, then a partial one */
 	size_t max;          /* line limit */
+	size_t partial;      /* bytes of the unfinished line at the end */
 	bool discarding;     /* inside an oversized line: drop until '\n' */
-	bool oversize_seen;  /* an oversized line must still be reported */
+	/* Offsets in pending where dropped oversized lines stood, so each is
+	 * reported in its place among the other lines. */
+	size_t *drops;
+	size_t n_drops, cap_drops;
 };
 
 void jsonl_reader_init(struct jsonl_reader *r, size_t max);

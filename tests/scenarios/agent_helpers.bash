@@ -63,15 +63,16 @@ agent_stop() {
 		done
 	fi
 	pid=$(agent_daemon_pid)
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	for _ in $(seq 50); do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	if [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	fi
 	# Anything still mounted below the root (a failed test) goes too.
-	grep -o " $AGENT_TMP[^ ]*" /proc/self/mounts | sort -r | while read -r m; do
-		umount -l "$m" 2>/dev/null
-	done
+	{ grep -o " $AGENT_TMP[^ ]*" /proc/self/mounts || true; } | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	rm -rf "$AGENT_TMP"
 	AGENT_ROOT=
 }
