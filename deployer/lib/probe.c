@@ -7,6 +7,7 @@
 #include "probe.h"
 
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis.h>
@@ -684,4 +685,84 @@ int probe_run(const struct probe_target *t, struct probe_report *r, struct err *
 	*r = *probe_report(p);
 	probe_free(p);
 	return 0;
+}
+
+/* ---- libevent --------------------------------------------------------------------- */
+
+struct probe_event {
+	struct event_base *base;
+	struct event *ev;
+	struct probe *p;
+	probe_done_fn done;
+	void *arg;
+};
+
+static void probe_event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Wait for what the probe needs next: its descriptor (when it has one) with
+ * a timeout, or the timeout alone. */
+static void probe_event_arm(struct probe_event *pe)
+{
+	int ms = probe_timeout_ms(pe->p);
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+	int fd = probe_fd(pe->p);
+	short ev = 0, pev = probe_events(pe->p);
+
+	if (pev & POLLIN)
+		ev |= EV_READ;
+	if (pev & POLLOUT)
+		ev |= EV_WRITE;
+	if (pe->ev)
+		event_free(pe->ev);
+	pe->ev = event_new(pe->base, fd >= 0 && ev ? fd : -1, fd >= 0 ? ev : 0,
+			   probe_event_cb, pe);
+	event_add(pe->ev, &tv);
+}
+
+static void probe_event_finish(struct probe_event *pe)
+{
+	pe->done(probe_report(pe->p), pe->arg);
+	probe_event_cancel(pe);
+}
+
+static void probe_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe_event *pe = arg;
+
+	(void)fd;
+	(void)what;
+	if (probe_step(pe->p) == PROBE_PENDING)
+		probe_event_arm(pe);
+	else
+		probe_event_finish(pe);
+}
+
+struct probe_event *probe_event_start(struct event_base *base,
+				      const struct probe_target *t, probe_done_fn done,
+				      void *arg, struct err *e)
+{
+	struct probe *p = probe_start(t, e);
+	struct probe_event *pe;
+
+	if (!p)
+		return NULL;
+	pe = xcalloc(1, sizeof *pe);
+	pe->base = base;
+	pe->p = p;
+	pe->done = done;
+	pe->arg = arg;
+	/* a probe that failed at once (refused, resolve) finishes on the next
+	 * loop turn, never inside this call */
+	probe_event_arm(pe);
+	return pe;
+}
+
+void probe_event_cancel(struct probe_event *pe)
+{
+	if (!pe)
+		return;
+	if (pe->ev)
+		event_free(pe->ev);
+	probe_free(pe->p);
+	free(pe);
 }

@@ -97,4 +97,19 @@ void probe_free(struct probe *p);
 int probe_run(const struct probe_target *t, struct probe_report *r,
 	      struct err *e);
 
+/* ---- on a libevent loop ------------------------------------------------------
+ * probe_event_start() runs a probe on `base` without blocking it: one event
+ * per probe, re-armed after each step (the descriptor may change, e.g. when
+ * libcurl reconnects).  When the probe finishes, done(report, arg) is called
+ * once from the loop and the probe frees itself; the report is valid during
+ * the call only.  probe_event_cancel() stops a running probe without calling
+ * done (NULL-safe; only before done has run). */
+struct event_base;
+struct probe_event;
+typedef void (*probe_done_fn)(const struct probe_report *r, void *arg);
+struct probe_event *probe_event_start(struct event_base *base,
+				      const struct probe_target *t, probe_done_fn done,
+				      void *arg, struct err *e);
+void probe_event_cancel(struct probe_event *pe);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <hiredis.h>
 #include <netinet/in.h>
@@ -321,6 +322,77 @@ static void test_many_at_once(void **state)
 	}
 }
 
+/* The same three probes on a libevent loop, plus one to a closed port. */
+struct ev_result {
+	int done;
+	enum probe_result r[4];
+};
+
+struct ev_slot {
+	struct ev_result *res;
+	int i;
+};
+
+static void on_slot_done(const struct probe_report *rep, void *arg)
+{
+	struct ev_slot *s = arg;
+
+	s->res->r[s->i] = rep->result;
+	s->res->done++;
+}
+
+static void test_libevent_loop(void **state)
+{
+	static const char pong[] = "+PONG\r\n";
+	static const char loading[] = "-LOADING Redis is loading the dataset in memory\r\n";
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK";
+	struct fake f[3] = {{0}};
+	struct ev_result res = {0};
+	struct ev_slot slot[4];
+	struct event_base *base = event_base_new();
+	struct err e;
+	int closed;
+
+	(void)state;
+	fake_start(&f[0], pong, sizeof pong - 1, 14);
+	fake_start(&f[1], loading, sizeof loading - 1, 14);
+	fake_start(&f[2], ok, sizeof ok - 1, 0);
+	close(listen_any(&closed));
+	struct probe_target t[4] = {
+		{.kind = PROBE_REDIS, .host = "127.0.0.1", .port = f[0].port},
+		{.kind = PROBE_REDIS, .host = "127.0.0.1", .port = f[1].port},
+		{.kind = PROBE_HTTP, .host = "127.0.0.1", .port = f[2].port, .path = "/ping", .expect = "OK"},
+		{.kind = PROBE_CQL, .host = "127.0.0.1", .port = closed},
+	};
+	for (int i = 0; i < 4; i++) {
+		slot[i] = (struct ev_slot){.res = &res, .i = i};
+		assert_non_null(probe_event_start(base, &t[i], on_slot_done, &slot[i], &e));
+	}
+	assert_int_equal(res.done, 0); /* nothing completes inside start */
+	event_base_dispatch(base);     /* returns when no event is left */
+	assert_int_equal(res.done, 4);
+	assert_int_equal(res.r[0], PROBE_OK);
+	assert_int_equal(res.r[1], PROBE_LOADING);
+	assert_int_equal(res.r[2], PROBE_OK);
+	assert_int_equal(res.r[3], PROBE_REFUSED);
+	for (int i = 0; i < 3; i++)
+		fake_stop(&f[i]);
+
+	/* a cancelled probe never calls back */
+	struct fake s = {0};
+	s.silent = true;
+	fake_start(&s, NULL, 0, 1);
+	t[0].port = s.port;
+	res.done = 0;
+	struct probe_event *pe = probe_event_start(base, &t[0], on_slot_done, &slot[0], &e);
+	assert_non_null(pe);
+	probe_event_cancel(pe);
+	event_base_dispatch(base);
+	assert_int_equal(res.done, 0);
+	fake_stop(&s);
+	event_base_free(base);
+}
+
 /* ---- a real redis-server ------------------------------------------------------------ */
 
 static bool port_free(int port)
@@ -464,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_http_ping),
 		cmocka_unit_test(test_tcp_refused_timeout),
 		cmocka_unit_test(test_many_at_once),
+		cmocka_unit_test(test_libevent_loop),
 		cmocka_unit_test(test_real_redis),
 	};
 
