@@ -453,26 +453,38 @@ static bool ports_free(const struct planner *pl, uint32_t h, int port, int bus)
 	return !bus || (bus != port && !portset_has(&pl->ports, h, bus));
 }
 
-/* The lowest free client port from the service's base on host h (and its bus
- * port); false when the port range is exhausted. */
-static bool pick_port(struct planner *pl, uint32_t h, const struct svcinfo *si,
-		      int *port, int *bus)
+/* The lowest free client port at or above base + *cursor on host h (and its
+ * bus port); advances *cursor past it.  False when the range is exhausted. */
+static bool free_port_from(const struct planner *pl, uint32_t h,
+			   const struct svcinfo *si, uint32_t *cursor, int *port,
+			   int *bus)
 {
 	int off = si->tr.bus_offset;
 
-	for (uint32_t k = pl->port_cursor[h];; k++) {
+	for (uint32_t k = *cursor;; k++) {
 		int p = si->base_port + (int)k;
 		int b = off ? p + off : 0;
 
 		if (p > PORT_MAX || b > PORT_MAX)
 			return false;
 		if (ports_free(pl, h, p, b)) {
-			pl->port_cursor[h] = (uint16_t)(k + 1 > UINT16_MAX ? UINT16_MAX : k + 1);
+			*cursor = k + 1;
 			*port = p;
 			*bus = b;
 			return true;
 		}
 	}
+}
+
+/* New-pass port choice: continue from the host's cursor. */
+static bool pick_port(struct planner *pl, uint32_t h, const struct svcinfo *si,
+		      int *port, int *bus)
+{
+	uint32_t k = pl->port_cursor[h];
+	bool ok = free_port_from(pl, h, si, &k, port, bus);
+
+	pl->port_cursor[h] = (uint16_t)(k > UINT16_MAX ? UINT16_MAX : k);
+	return ok;
 }
 
 static void use_ports(struct planner *pl, uint32_t h, int port, int bus)
@@ -614,12 +626,19 @@ static void keep_pass(struct planner *pl, const struct placement *prev)
 			if (h == NONE || !si->eligible[h] || !fits(pl, h, si) ||
 			    !shard_allows(pl, si, n, h))
 				continue;
-			int bus = si->tr.bus_offset ? pn->port + si->tr.bus_offset : 0;
-			if (pn->port < si->base_port || !ports_free(pl, h, pn->port, bus) ||
-			    (bus && pn->bus_port != bus))
-				continue;
+			int port = pn->port;
+			int bus = si->tr.bus_offset ? port + si->tr.bus_offset : 0;
+			/* the host stays; a port that no longer fits the spec or
+			 * collides is replaced by the lowest free one there */
+			if (port < si->base_port || !ports_free(pl, h, port, bus) ||
+			    (bus && pn->bus_port != bus)) {
+				uint32_t k = 0;
+
+				if (!free_port_from(pl, h, si, &k, &port, &bus))
+					continue;
+			}
 			take(pl, h, si);
-			place(pl, n, h, pn->port, bus);
+			place(pl, n, h, port, bus);
 			n->kept = true;
 		}
 	}

@@ -98,7 +98,8 @@ struct plan_node {
 	int master;                      /* index into plan->nodes; -1 if none */
 	int cpus_milli;
 	uint64_t memory;
-	bool kept;                       /* same host as in the previous placement */
+	bool kept;                       /* same host as in the previous placement
+					  * (its port may still have changed) */
 };
 
 struct plan {

@@ -438,6 +438,16 @@ static void test_kept_replica_moves_master(void **state)
 	assert_false(p->nodes[0].kept);
 	assert_string_equal(p->nodes[0].host->rack, "r0");
 	plan_free(p);
+
+	/* a recorded port below a raised port base: same host, new port */
+	f->s.services[0].port_base = 7100;
+	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	check_plan(&f->s, p);
+	assert_true(p->nodes[1].kept);
+	assert_string_equal(p->nodes[1].host->name, "h2");
+	assert_int_equal(p->nodes[1].port, 7100);
+	assert_int_equal(p->nodes[1].bus_port, 17100);
+	plan_free(p);
 	fleet_free(f);
 }
 
