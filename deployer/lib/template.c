@@ -467,6 +467,7 @@ int template_load(const char *root, const char *name, struct template **out,
 		return -1;
 	}
 	config_init(&cfg);
+	config_set_include_dir(&cfg, t->dir); /* @include stays in the template folder */
 	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
 		rc = err_usage(e, "%s:%d: %s", t->path, config_error_line(&cfg),
 			       config_error_text(&cfg) ? config_error_text(&cfg) : "syntax error");
