@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #define DEFAULT_SETTLE_MS 30000
 #define POLL_MS 50
 #define FAILOVER_RETRY_MS 6000 /* Redis gives a manual failover 5 s */
+#define INSPECT_THREADS 64
 
 /* ---- connections and commands ------------------------------------------------ */
 
@@ -555,11 +557,10 @@ static int ask_node(redisContext *c, int tmo, const char *label, char **nodes_te
 	return 0;
 }
 
-/* Ask every connected node (conns[i] NULL = could not connect, errors[i] says
- * why) and build a view.  With `strict`, a node that fails to answer fails
- * the call; otherwise it is recorded as unreachable. */
-static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, char **errors,
-		   int tmo, bool strict, struct rc_view **out, struct err *e)
+/* Ask every node over its connection and build a view; a node that fails to
+ * answer fails the call (rc_form needs them all). */
+static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, int tmo,
+		   struct rc_view **out, struct err *e)
 {
 	struct rc_observation *obs = xcalloc(n, sizeof *obs);
 	char **texts = xcalloc(2 * n, sizeof *texts);
@@ -567,26 +568,8 @@ static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, 
 
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		_cleanup_free_ char *label = node_label(&nodes[i]);
-		struct err ne;
 
-		if (!conns[i]) {
-			obs[i].error = errors[i];
-			continue;
-		}
-		if (ask_node(conns[i], tmo, label, &texts[2 * i], &texts[2 * i + 1], &ne) < 0) {
-			if (strict) {
-				if (e)
-					*e = ne;
-				rc = -1;
-				break;
-			}
-			free(errors[i]);
-			errors[i] = xstrdup(ne.msg);
-			redisFree(conns[i]);
-			conns[i] = NULL;
-			obs[i].error = errors[i];
-			continue;
-		}
+		rc = ask_node(conns[i], tmo, label, &texts[2 * i], &texts[2 * i + 1], e);
 		obs[i].nodes_text = texts[2 * i];
 		obs[i].info_text = texts[2 * i + 1];
 	}
@@ -599,37 +582,84 @@ static int observe(const struct rc_node *nodes, size_t n, redisContext **conns, 
 	return rc;
 }
 
-static void free_conns(redisContext **conns, char **errors, size_t n)
+static void free_conns(redisContext **conns, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if (conns[i])
 			redisFree(conns[i]);
-		free(errors[i]);
-	}
 	free(conns);
-	free(errors);
+}
+
+/* One node's part of rc_inspect, run on its own thread. */
+struct inspect_job {
+	const struct rc_node *node;
+	const struct rc_opts *o;
+	char *nodes_text, *info_text; /* its answers, or */
+	char *error;                  /* why there are none */
+};
+
+static void *inspect_one(void *arg)
+{
+	struct inspect_job *j = arg;
+	_cleanup_free_ char *label = node_label(j->node);
+	size_t ll = strlen(label);
+	redisContext *c;
+	struct err e;
+
+	if (!(c = connect_node(label, j->node->address, j->node->port, j->o, &e)) ||
+	    ask_node(c, opt_timeout_ms(j->o), label, &j->nodes_text, &j->info_text, &e) < 0)
+		/* The view names the node already: keep only the reason. */
+		j->error = xstrdup(strncmp(e.msg, label, ll) == 0 && e.msg[ll] == ':' ? e.msg + ll + 2
+										       : e.msg);
+	if (c)
+		redisFree(c);
+	return NULL;
 }
 
 int rc_inspect(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
 	       struct rc_view **out, struct err *e)
 {
-	redisContext **conns;
-	char **errors;
+	struct inspect_job *jobs;
+	struct rc_observation *obs;
+	pthread_t *threads;
+	bool *started;
 	int rc;
 
 	if (validate_plan(nodes, n, e) < 0)
 		return -1;
-	conns = xcalloc(n, sizeof *conns);
-	errors = xcalloc(n, sizeof *errors);
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ char *label = node_label(&nodes[i]);
-		struct err ne;
+	jobs = xcalloc(n, sizeof *jobs);
+	obs = xcalloc(n, sizeof *obs);
+	threads = xcalloc(n, sizeof *threads);
+	started = xcalloc(n, sizeof *started);
+	/* All nodes at once, INSPECT_THREADS at a time: a dead host costs one
+	 * timeout, not one per node on it. */
+	for (size_t first = 0; first < n; first += INSPECT_THREADS) {
+		size_t last = first + INSPECT_THREADS < n ? first + INSPECT_THREADS : n;
 
-		if (!(conns[i] = connect_node(label, nodes[i].address, nodes[i].port, o, &ne)))
-			errors[i] = xstrdup(ne.msg);
+		for (size_t i = first; i < last; i++) {
+			jobs[i] = (struct inspect_job){.node = &nodes[i], .o = o};
+			started[i] = pthread_create(&threads[i], NULL, inspect_one, &jobs[i]) == 0;
+			if (!started[i]) /* no thread to be had: ask it here */
+				inspect_one(&jobs[i]);
+		}
+		for (size_t i = first; i < last; i++)
+			if (started[i])
+				pthread_join(threads[i], NULL);
 	}
-	rc = observe(nodes, n, conns, errors, opt_timeout_ms(o), false, out, e);
-	free_conns(conns, errors, n);
+	for (size_t i = 0; i < n; i++)
+		obs[i] = (struct rc_observation){.nodes_text = jobs[i].nodes_text,
+						 .info_text = jobs[i].info_text,
+						 .error = jobs[i].error};
+	rc = rc_view_build(nodes, n, obs, out, e);
+	for (size_t i = 0; i < n; i++) {
+		free(jobs[i].nodes_text);
+		free(jobs[i].info_text);
+		free(jobs[i].error);
+	}
+	free(jobs);
+	free(obs);
+	free(threads);
+	free(started);
 	return rc;
 }
 
@@ -764,7 +794,6 @@ struct former {
 	int settle_ms;
 	int64_t start, deadline; /* now_ms() */
 	redisContext **conns;
-	char **errors;
 	char **labels;
 	char (*ids)[RC_ID_LEN + 1];
 	struct rc_view *v; /* latest observation */
@@ -774,7 +803,7 @@ static int former_observe(struct former *f, struct err *e)
 {
 	struct rc_view *nv;
 
-	if (observe(f->nodes, f->n, f->conns, f->errors, f->tmo, true, &nv, e) < 0)
+	if (observe(f->nodes, f->n, f->conns, f->tmo, &nv, e) < 0)
 		return -1;
 	rc_view_free(f->v);
 	f->v = nv;
@@ -1205,14 +1234,13 @@ int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
 	f.start = now_ms();
 	f.deadline = f.start + f.settle_ms;
 	f.conns = xcalloc(n, sizeof *f.conns);
-	f.errors = xcalloc(n, sizeof *f.errors);
 	f.labels = xcalloc(n, sizeof *f.labels);
 	f.ids = xcalloc(n, sizeof *f.ids);
 	rc = form(&f, e);
 	if (rc == 0)
 		memcpy(out_node_ids, f.ids, n * sizeof *f.ids);
 	rc_view_free(f.v);
-	free_conns(f.conns, f.errors, n);
+	free_conns(f.conns, n);
 	for (size_t i = 0; i < n; i++)
 		free(f.labels[i]);
 	free(f.labels);

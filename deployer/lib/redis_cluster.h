@@ -129,7 +129,7 @@ struct rc_observer {
 	char *label;          /* "cache-3 (10.213.0.12:7003)" */
 	bool master;          /* the plan's role ... */
 	int master_index;     /* ... and master, copied from the plan */
-	bool reachable;       /* false: `error` says why */
+	bool reachable;       /* false: `error` says why ("connect: Connection refused") */
 	char *error;
 	char id[RC_ID_LEN + 1]; /* its own id (its "myself" line) */
 	bool state_ok;        /* cluster_state:ok */
@@ -174,7 +174,9 @@ int rc_view_build(const struct rc_node *nodes, size_t n, const struct rc_observa
 		  struct rc_view **out, struct err *e);
 
 /* Ask every planned node for CLUSTER NODES and CLUSTER INFO and build the
- * view.  A node that cannot be reached or answers with an error is recorded
+ * view.  The nodes are asked at the same time (a thread each, up to 64 at
+ * once), so nodes that do not answer cost one timeout together, not one
+ * each.  A node that cannot be reached or answers with an error is recorded
  * as unreachable in the view, not a failure of the call; -1 only for bad
  * input or a malformed answer. */
 int rc_inspect(const struct rc_node *nodes, size_t n, const struct rc_opts *o,

@@ -746,6 +746,63 @@ static void test_form_12_nodes_2_replicas_from_partial(void **state)
 	assert_non_null(strstr(e.msg, "cache-1: reading the slot map: 127.0.0.1:"));
 }
 
+/* A TCP listener that never accepts or answers (a paused node); returns its
+ * fd, its port in *port. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* rc_inspect records nodes that do not answer, each with its reason, and
+ * still reads the others. */
+static void test_inspect_with_silent_and_closed_nodes(void **state)
+{
+	struct fleet *f = *state;
+	struct rc_node plan[3] = {f->nodes[0], f->nodes[1], f->nodes[2]};
+	struct rc_opts o = f->opts;
+	struct rc_view *v;
+	char want[96];
+	int fd1, fd2, port1, port2;
+	struct err e;
+
+	fd1 = silent_listener(&port1);
+	fd2 = silent_listener(&port2);
+	plan[1].port = port1;
+	plan[2].port = port2;
+	plan[2].master = false;
+	plan[2].master_index = 0;
+	o.timeout_ms = 500;
+	assert_int_equal(rc_inspect(plan, 3, &o, &v, &e), 0);
+	assert_int_equal(v->reachable, 1);
+	assert_true(v->obs[0].reachable);
+	for (int i = 1; i < 3; i++) {
+		assert_false(v->obs[i].reachable);
+		assert_string_equal(v->obs[i].error, "AUTH: timed out after 500 ms");
+	}
+	assert_int_equal(rc_check_roles(v, &e), -1);
+	snprintf(want, sizeof want, "cache-1 (127.0.0.1:%d): not reachable: AUTH: timed out", port1);
+	assert_non_null(strstr(e.msg, want));
+	rc_view_free(v);
+
+	/* Closed ports: refused at once. */
+	close(fd1);
+	close(fd2);
+	assert_int_equal(rc_inspect(plan, 3, &o, &v, &e), 0);
+	assert_int_equal(v->reachable, 1);
+	assert_string_equal(v->obs[2].error, "connect: Connection refused");
+	rc_view_free(v);
+}
+
 static void test_refusals(void **state)
 {
 	struct fleet *f = *state;
@@ -755,8 +812,6 @@ static void test_refusals(void **state)
 	char label0[64], label1[64];
 	struct err e;
 	int silent_fd, silent_port;
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t alen = sizeof a;
 
 	snprintf(label0, sizeof label0, "cache-0 (127.0.0.1:%d)", f->s[0].port);
 	snprintf(label1, sizeof label1, "cache-1 (127.0.0.1:%d)", f->s[1].port);
@@ -787,12 +842,7 @@ static void test_refusals(void **state)
 	assert_non_null(strstr(e.msg, label1));
 
 	/* cache-1 accepts connections but never answers: the command timeout. */
-	silent_fd = socket(AF_INET, SOCK_STREAM, 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(silent_fd, (struct sockaddr *)&a, sizeof a), 0);
-	assert_int_equal(listen(silent_fd, 4), 0);
-	assert_int_equal(getsockname(silent_fd, (struct sockaddr *)&a, &alen), 0);
-	silent_port = ntohs(a.sin_port);
+	silent_fd = silent_listener(&silent_port);
 	plan[1].port = silent_port;
 	o.timeout_ms = 300;
 	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
@@ -854,6 +904,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_form_killed_midway_then_completed, setup_6,
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_form_12_nodes_2_replicas_from_partial, setup_12,
+						teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_inspect_with_silent_and_closed_nodes, setup_3,
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_refusals, setup_3, teardown_fleet),
 	};
