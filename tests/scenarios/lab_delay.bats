@@ -46,7 +46,7 @@ connect_ms() {
 	[[ "$output" != *delay* ]]
 	run lab_exec h2 iptables -w -t mangle -S POSTROUTING
 	[[ "$output" != *NFQUEUE* ]]
-	! pgrep -f "^$LAB_DIR/bin/labdelay"
+	[ -z "$(pgrep -f "^$LAB_DIR/bin/labdelay")" ]
 }
 
 @test "delay refuses bad arguments" {

@@ -26,7 +26,7 @@ host_lines() { lab status | grep -c '^h[0-9]'; }
 	run lab up 2
 	[ "$status" -eq 0 ]
 	[ "$(host_lines)" = 2 ]
-	! ip netns list | grep -q "^shoal$LAB_ID-h3 "
+	[ ! -e "/run/netns/shoal$LAB_ID-h3" ]
 	run lab exec h3 true
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"h3 is not in lab"* ]]

@@ -26,7 +26,7 @@ teardown() {
 	[[ "$output" == *"10.213.$LAB_ID.0/24 is already in use"* ]]
 	[[ "$output" == *"lt${LAB_ID}x"* ]]
 	[ ! -e "/sys/class/net/shoal-br$LAB_ID" ]
-	! ip netns list | grep -q "^shoal$LAB_ID-"
+	[ -z "$(ip netns list | grep "^shoal$LAB_ID-")" ]
 	lab down
 	# The foreign interface is untouched.
 	ip -4 -o addr show dev "lt${LAB_ID}x" | grep -q "10.213.$LAB_ID.200/24"
