@@ -358,8 +358,10 @@ static bool overlay_probe(const char *root)
 	return ok;
 }
 
-int agent_init(struct agent *a, const char *root, struct err *e)
+int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 {
+	const char *root = cfg->root;
+
 	memset(a, 0, sizeof *a);
 	if (root[0] != '/')
 		return err_usage(e, "root '%s' must be an absolute path", root);
@@ -374,7 +376,7 @@ int agent_init(struct agent *a, const char *root, struct err *e)
 	signal(SIGPIPE, SIG_IGN);
 	if (cgroup_detect(&a->cg, e) < 0)
 		return -1;
-	a->overlay_ok = overlay_probe(root);
+	a->overlay_ok = !cfg->no_overlay && overlay_probe(root);
 	if (!a->overlay_ok)
 		log_warn("overlayfs unavailable under %s: node rootfs will be copies",
 			 root);

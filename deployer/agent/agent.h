@@ -29,6 +29,13 @@
 struct node;
 struct exec_job;
 
+/* How an agent process was started (command line). */
+struct agent_config {
+	const char *root;      /* AGENT_DEFAULT_ROOT unless --root */
+	const char *run_dir;   /* AGENT_RUN_DIR unless --run-dir */
+	bool no_overlay;       /* --no-overlay: give nodes copied roots */
+};
+
 struct session {
 	struct agent *agent;
 	int in_fd, out_fd;      /* the same fd for a socket */
@@ -54,10 +61,11 @@ struct agent {
 	bool quit;
 };
 
-/* Create the folder layout under root (blobs/sha256, blobs/tmp, images,
- * nodes), detect cgroups and overlayfs, and load every node.json (adopting
- * live nodes, restarting others as their policy says). */
-int agent_init(struct agent *a, const char *root, struct err *e);
+/* Create the folder layout under cfg->root (blobs/sha256, blobs/tmp,
+ * images, nodes), detect cgroups and overlayfs (unless cfg->no_overlay), and
+ * load every node.json (adopting live nodes, restarting others as their
+ * policy says). */
+int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e);
 /* Frees everything; running nodes are left running. */
 void agent_fini(struct agent *a);
 

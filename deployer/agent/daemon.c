@@ -109,8 +109,9 @@ static void on_signal(void *arg, int fd, short revents)
 	}
 }
 
-int daemon_run(const char *root, const char *run_dir, struct err *e)
+int daemon_run(const struct agent_config *cfg, struct err *e)
 {
+	const char *run_dir = cfg->run_dir;
 	_cleanup_close_ int lock = -1, lfd = -1, sfd = -1;
 	struct agent a;
 	sigset_t set;
@@ -121,7 +122,7 @@ int daemon_run(const char *root, const char *run_dir, struct err *e)
 	lock = take_lock(run_dir, e);
 	if (lock < 0)
 		return -1;
-	if (agent_init(&a, root, e) < 0) {
+	if (agent_init(&a, cfg, e) < 0) {
 		agent_fini(&a);
 		return -1;
 	}
@@ -138,7 +139,7 @@ int daemon_run(const char *root, const char *run_dir, struct err *e)
 	if (sfd >= 0)
 		loop_watch(a.loop, sfd, POLLIN, on_signal, &a);
 	loop_watch(a.loop, lfd, POLLIN, on_accept, &a);
-	log_info("agent daemon pid %d serving %s", (int)getpid(), root);
+	log_info("agent daemon pid %d serving %s", (int)getpid(), cfg->root);
 	rc = agent_run(&a, e);
 	agent_fini(&a);
 	return rc;
@@ -167,13 +168,13 @@ static int try_connect(const char *run_dir, struct err *e)
 
 /* Start `shoal-agent daemon` fully detached: it must not be our child, share
  * our session, or hold our stdio (the SSH channel). */
-static int spawn_daemon(const char *root, const char *run_dir, struct err *e)
+static int spawn_daemon(const struct agent_config *cfg, struct err *e)
 {
-	_cleanup_free_ char *log_path = path_join(root, "agent.log");
+	_cleanup_free_ char *log_path = path_join(cfg->root, "agent.log");
 	int status;
 	pid_t pid;
 
-	if (mkdir_p(root, 0700, e) < 0)
+	if (mkdir_p(cfg->root, 0700, e) < 0)
 		return -1;
 	pid = fork();
 	if (pid < 0)
@@ -192,8 +193,9 @@ static int spawn_daemon(const char *root, const char *run_dir, struct err *e)
 		close_range(3, ~0U, 0);
 		if (chdir("/") < 0)
 			_exit(127);
-		execl("/proc/self/exe", "shoal-agent", "daemon", "--root", root,
-		      "--run-dir", run_dir, (char *)NULL);
+		execl("/proc/self/exe", "shoal-agent", "daemon", "--root", cfg->root,
+		      "--run-dir", cfg->run_dir,
+		      cfg->no_overlay ? "--no-overlay" : (char *)NULL, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -203,24 +205,24 @@ static int spawn_daemon(const char *root, const char *run_dir, struct err *e)
 	return 0;
 }
 
-static int connect_or_start(const char *root, const char *run_dir, struct err *e)
+static int connect_or_start(const struct agent_config *cfg, struct err *e)
 {
 	int64_t deadline;
-	int fd = try_connect(run_dir, e);
+	int fd = try_connect(cfg->run_dir, e);
 
 	if (fd >= 0)
 		return fd;
-	if (spawn_daemon(root, run_dir, e) < 0)
+	if (spawn_daemon(cfg, e) < 0)
 		return -1;
 	deadline = now_ms() + START_WAIT_MS;
 	while (now_ms() < deadline) {
-		fd = try_connect(run_dir, e);
+		fd = try_connect(cfg->run_dir, e);
 		if (fd >= 0)
 			return fd;
 		poll(NULL, 0, 20);
 	}
 	return err_wrap(e, "agent daemon did not come up within %d ms (see %s/agent.log)",
-			START_WAIT_MS, root);
+			START_WAIT_MS, cfg->root);
 }
 
 /* Write all of p to fd (blocking). */
@@ -239,9 +241,9 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-int daemon_connect(const char *root, const char *run_dir, struct err *e)
+int daemon_connect(const struct agent_config *cfg, struct err *e)
 {
-	_cleanup_close_ int sock = connect_or_start(root, run_dir, e);
+	_cleanup_close_ int sock = connect_or_start(cfg, e);
 	bool in_open = true;
 	char tmp[65536];
 

@@ -13,14 +13,16 @@
 #ifndef SHOAL_AGENT_DAEMON_H
 #define SHOAL_AGENT_DAEMON_H
 
+#include "agent.h"
 #include "err.h"
 
 /* Run the daemon in this process until SIGTERM/SIGINT.  Fails with EEXIST
  * when another daemon holds the lock. */
-int daemon_run(const char *root, const char *run_dir, struct err *e);
+int daemon_run(const struct agent_config *cfg, struct err *e);
 
 /* Bridge stdio to the daemon, starting it (detached: double fork, setsid,
- * stdio to <root>/agent.log) when it is not running. */
-int daemon_connect(const char *root, const char *run_dir, struct err *e);
+ * stdio to <root>/agent.log, the same --root/--run-dir/--no-overlay) when it
+ * is not running. */
+int daemon_connect(const struct agent_config *cfg, struct err *e);
 
 #endif

@@ -5,6 +5,7 @@
  *   shoal-agent connect [--root DIR]         start the daemon if needed, then
  *                                            bridge stdio to its socket
  *   shoal-agent daemon [--root DIR]          run the daemon in the foreground
+ * (--run-dir DIR moves /run/shoal; --no-overlay forces copied node roots)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,8 +17,7 @@
 #include "version.h"
 
 struct agent_opts {
-	const char *root;
-	const char *run_dir;
+	struct agent_config cfg;
 	bool stdio;
 };
 
@@ -27,19 +27,21 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{"root", required_argument, NULL, 'r'},
 		{"run-dir", required_argument, NULL, 'R'},
 		{"stdio", no_argument, NULL, 's'},
+		{"no-overlay", no_argument, NULL, 'O'},
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 
-	o->root = AGENT_DEFAULT_ROOT;
-	o->run_dir = AGENT_RUN_DIR;
+	o->cfg.root = AGENT_DEFAULT_ROOT;
+	o->cfg.run_dir = AGENT_RUN_DIR;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'r': o->root = optarg; break;
-		case 'R': o->run_dir = optarg; break;
+		case 'r': o->cfg.root = optarg; break;
+		case 'R': o->cfg.run_dir = optarg; break;
 		case 's': o->stdio = true; break;
+		case 'O': o->cfg.no_overlay = true; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		default: return -1;
 		}
@@ -67,10 +69,10 @@ static int cmd_serve(int argc, char **argv)
 	int rc;
 
 	if (parse_opts(argc, argv, &o) < 0 || !o.stdio) {
-		fprintf(stderr, "usage: shoal-agent serve --stdio [--root DIR]\n");
+		fprintf(stderr, "usage: shoal-agent serve --stdio [--root DIR] [--no-overlay]\n");
 		return 2;
 	}
-	if (agent_init(&a, o.root, &e) < 0) {
+	if (agent_init(&a, &o.cfg, &e) < 0) {
 		fprintf(stderr, "shoal-agent: %s\n", e.msg);
 		agent_fini(&a);
 		return e.exit ? e.exit : 1;
@@ -86,18 +88,17 @@ static int cmd_serve(int argc, char **argv)
 
 /* connect and daemon take the same options and differ in what they run. */
 static int run_daemon_cmd(int argc, char **argv,
-			  int (*fn)(const char *root, const char *run_dir,
-				    struct err *e))
+			  int (*fn)(const struct agent_config *cfg, struct err *e))
 {
 	struct agent_opts o = {0};
 	struct err e = {0};
 
 	if (parse_opts(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: shoal-agent %s [--root DIR] [--run-dir DIR]\n",
-			argv[0]);
+		fprintf(stderr, "usage: shoal-agent %s [--root DIR] [--run-dir DIR] "
+			"[--no-overlay]\n", argv[0]);
 		return 2;
 	}
-	if (fn(o.root, o.run_dir, &e) < 0) {
+	if (fn(&o.cfg, &e) < 0) {
 		fprintf(stderr, "shoal-agent %s: %s\n", argv[0], e.msg);
 		return e.exit ? e.exit : 1;
 	}
@@ -117,9 +118,11 @@ static int cmd_daemon(int argc, char **argv)
 static int usage(FILE *f)
 {
 	fprintf(f, "usage: shoal-agent version\n"
-		   "       shoal-agent serve --stdio [--root DIR]\n"
-		   "       shoal-agent connect [--root DIR] [--run-dir DIR]\n"
-		   "       shoal-agent daemon [--root DIR] [--run-dir DIR]\n");
+		   "       shoal-agent serve --stdio [--root DIR] [--no-overlay]\n"
+		   "       shoal-agent connect [--root DIR] [--run-dir DIR] [--no-overlay]\n"
+		   "       shoal-agent daemon [--root DIR] [--run-dir DIR] [--no-overlay]\n"
+		   "\n--no-overlay gives nodes a private copy of their image instead of an\n"
+		   "overlayfs root (what the agent does by itself where overlayfs fails).\n");
 	return f == stdout ? 0 : 2;
 }
 

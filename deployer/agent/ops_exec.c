@@ -165,6 +165,16 @@ static __attribute__((noreturn)) void helper_main(struct node *n, int nsfd,
 			err_sys(&e, errno, "join cgroup");
 			report_fail(rep_fd, &e);
 		}
+	/* Keep only what the command needs, at fixed numbers: its stdio and
+	 * the report pipe (fd 3).  The helper must not hold the agent's
+	 * sockets, lock or other nodes' descriptors while it waits. */
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
+	    (rep_fd != 3 && dup3(rep_fd, 3, O_CLOEXEC) < 0)) {
+		err_sys(&e, errno, "stdio");
+		report_fail(rep_fd, &e);
+	}
+	rep_fd = 3;
+	sandbox_close_fds_from(4);
 	pid = fork();
 	if (pid < 0) {
 		err_sys(&e, errno, "fork");
@@ -173,10 +183,6 @@ static __attribute__((noreturn)) void helper_main(struct node *n, int nsfd,
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setsid();
-		if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) {
-			err_sys(&e, errno, "stdio");
-			report_fail(rep_fd, &e);
-		}
 		if (chdir(n->spec.workdir) < 0 && chdir("/") < 0) {
 			err_sys(&e, errno, "chdir");
 			report_fail(rep_fd, &e);
@@ -184,20 +190,14 @@ static __attribute__((noreturn)) void helper_main(struct node *n, int nsfd,
 		node_sandbox(n, &sb);
 		if (sandbox_enter(&sb, &e) < 0)
 			report_fail(rep_fd, &e);
-		if (rep_fd != 3) {
-			if (dup3(rep_fd, 3, O_CLOEXEC) < 0)
-				_exit(127);
-			rep_fd = 3;
-		}
-		sandbox_close_fds_from(4);
 		environ = env;
 		execvp(argv[0], argv);
 		err_sys(&e, errno, "exec %s", argv[0]);
 		report_fail(rep_fd, &e);
 	}
-	close(in_fd);
-	close(out_fd);
-	close(err_fd);
+	close(0);
+	close(1);
+	close(2);
 	while (waitpid(pid, &rep.status, 0) < 0) {
 		if (errno != EINTR)
 			_exit(125);

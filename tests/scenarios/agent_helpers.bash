@@ -1,5 +1,8 @@
 # agent_helpers.bash - shared setup for the agent_*.bats scenarios.
 #
+# AGENT_OPTS (e.g. --no-overlay) is passed to every `connect`, so to the
+# daemon it starts.
+#
 # Runs a real shoal-agent daemon ($SHOAL_BUILD/shoal-agent) with a private
 # root and run dir, builds a tiny OCI image from Debian's static busybox and
 # commits it through the protocol.  Each test talks to the daemon with
@@ -79,7 +82,8 @@ agent_stop() {
 
 agent_call_all() {
 	printf '%s\n' "$(jq -c '. + {id: 1}' <<<"$1")" |
-		timeout 60 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN"
+		timeout 60 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
+		${AGENT_OPTS:-}
 }
 
 agent_call() {

@@ -11,7 +11,8 @@ RUNTIME=${AGENT_TEST_RUNTIME:-builtin}
 setup_file() {
 	agent_setup_file
 	agent_node_create iso n1 "$IMG" \
-		"{\"runtime\":\"$RUNTIME\",\"caps\":[\"CAP_NET_BIND_SERVICE\"],\"pids\":64}" | agent_ok
+		"{\"runtime\":\"$RUNTIME\",\"caps\":[\"CAP_NET_BIND_SERVICE\"],\"pids\":64,
+		  \"files\":[{\"path\":\"/etc/node/node.conf\",\"content\":\"port=7000\\n\"}]}" | agent_ok
 	agent_node_create iso n2 "$IMG" "{\"runtime\":\"$RUNTIME\",\"user\":\"app\"}" | agent_ok
 }
 
@@ -38,6 +39,14 @@ teardown_file() {
 	echo "$output" | grep -q '^CapAmb:.*0000000000000000$'
 	echo "$output" | grep -q '^NoNewPrivs:.1$'
 	echo "$output" | grep -q '^Seccomp:.2$'
+}
+
+@test "files given at create are in the node, not in the shared image" {
+	run agent_exec iso n1 cat /etc/node/node.conf
+	[ "$output" = port=7000 ]
+	[ ! -e "$AGENT_ROOT/images/${IMG#sha256:}/rootfs/etc/node" ]
+	# The folder the file needed copies its image folder's owner and mode.
+	[ "$(stat -c %a "$AGENT_ROOT/nodes/iso/n1/upper/etc")" = 755 ]
 }
 
 @test "a non-root image user gets no capabilities at all" {
