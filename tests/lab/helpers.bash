@@ -9,6 +9,7 @@
 #   LAB_DIR          /var/tmp/shoal-lab/<ID>, the lab's state
 #   LAB_IDENTITY     the client private key every host accepts for root
 #   LAB_KNOWN_HOSTS  known_hosts with every host's ed25519 key under its address
+#   LAB_SSH_CONFIG   an ssh_config naming h1..hN (ssh -F "$LAB_SSH_CONFIG" h2)
 #   LAB_NET          the first three octets of the lab network, e.g. 10.213.0
 #   LAB_HOSTS        the host names, e.g. "h1 h2 h3"
 # and the functions below work in setup_file, setup, tests and teardown.
@@ -28,6 +29,7 @@ lab_setup() {
 	export LAB_DIR="/var/tmp/shoal-lab/$LAB_ID"
 	export LAB_IDENTITY="$LAB_DIR/keys/id_ed25519"
 	export LAB_KNOWN_HOSTS="$LAB_DIR/known_hosts"
+	export LAB_SSH_CONFIG="$LAB_DIR/ssh_config"
 	export LAB_NET="10.213.$LAB_ID"
 	LAB_HOSTS=$(seq -f 'h%g' -s ' ' 1 "$n")
 	export LAB_HOSTS

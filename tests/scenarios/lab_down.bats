@@ -52,6 +52,9 @@ traces() {
 	# A crash that lost the state folder: hosts, links and processes remain.
 	rm -rf "$LAB_DIR"
 	[ -n "$(traces)" ]
+	run lab up 2
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"run 'lab down' first"* ]]
 
 	run lab down
 	[ "$status" -eq 0 ]

@@ -14,6 +14,10 @@ teardown_file() { lab_teardown; }
 		[ "$status" -eq 0 ]
 		[ "${lines[0]}" = "$h" ]
 		[[ "${lines[1]}" == *" $(lab_addr "$h")/24 "* ]]
+		# The lab's ssh_config names the hosts for any OpenSSH-based tool.
+		run ssh -F "$LAB_SSH_CONFIG" "$h" hostname
+		[ "$status" -eq 0 ]
+		[ "$output" = "$h" ]
 	done
 }
 
