@@ -447,9 +447,7 @@ static void merge_nodes(struct rc_view *v)
 				continue;
 			if (!(m = find_entry(v->nodes, v->nnodes, en->id))) {
 				v->nodes = xgrow(v->nodes, &cap, v->nnodes + 1, sizeof *v->nodes);
-				m = &v->nodes[v->nnodes++];
-				entry_copy(m, en);
-				m->flags &= ~(unsigned)RC_F_MYSELF;
+				entry_copy(&v->nodes[v->nnodes++], en);
 				continue;
 			}
 			if (en->flags & RC_F_MYSELF)
@@ -463,7 +461,7 @@ static void merge_nodes(struct rc_view *v)
 	v->slots_covered = 0;
 	for (size_t i = 0; i < v->nnodes; i++) {
 		m = &v->nodes[i];
-		m->flags &= ~(unsigned)RC_F_MYSELF;
+		m->flags &= ~(unsigned)RC_F_MYSELF; /* the merged table is nobody's self */
 		m->plan_index = plan_index_of(v, m->id);
 		if (!(m->flags & RC_F_MASTER))
 			continue;
@@ -925,50 +923,66 @@ static int check_reality(struct former *f, int16_t *owner, struct err *e)
 	return 0;
 }
 
+/* The runs of slots in [first, last] that no node serves; out has room for
+ * (last - first) / 2 + 1 runs. */
+static size_t unserved_ranges(const int16_t *owner, int first, int last, struct rc_range *out)
+{
+	size_t n = 0;
+
+	for (int s = first; s <= last; s++) {
+		if (owner[s] >= 0)
+			continue;
+		out[n].first = s;
+		while (s < last && owner[s + 1] < 0)
+			s++;
+		out[n++].last = s;
+	}
+	return n;
+}
+
+/* CLUSTER ADDSLOTSRANGE first last [first last ...] on node i. */
+static int add_slot_ranges(struct former *f, size_t i, const struct rc_range *r, size_t nr,
+			   struct err *e)
+{
+	const char **argv = xcalloc(2 + 2 * nr, sizeof *argv);
+	char (*nums)[12] = xcalloc(2 * nr, sizeof *nums);
+	redisReply *reply;
+
+	argv[0] = "CLUSTER";
+	argv[1] = "ADDSLOTSRANGE";
+	for (size_t k = 0; k < 2 * nr; k++) {
+		snprintf(nums[k], sizeof nums[k], "%d", k % 2 ? r[k / 2].last : r[k / 2].first);
+		argv[2 + k] = nums[k];
+	}
+	reply = call_argv(f->conns[i], f->tmo, f->labels[i], (int)(2 + 2 * nr), argv, e);
+	free(argv);
+	free(nums);
+	if (!reply)
+		return -1;
+	freeReplyObject(reply);
+	return 0;
+}
+
 /* Give every planned master the slots of its share that nobody serves. */
 static int assign_slots(struct former *f, const int16_t *owner, struct err *e)
 {
-	int nmasters = 0, k = 0;
+	struct rc_range *runs = xcalloc(RC_SLOTS / 2 + 1, sizeof *runs);
+	int nmasters = 0, k = 0, rc = 0;
 
 	for (size_t i = 0; i < f->n; i++)
 		nmasters += f->nodes[i].master;
-	for (size_t i = 0; i < f->n; i++) {
-		int first, last, argc = 2;
-		const char **argv;
-		char (*nums)[12];
-		redisReply *r;
+	for (size_t i = 0; i < f->n && rc == 0; i++) {
+		int first, last;
+		size_t nr;
 
 		if (!f->nodes[i].master)
 			continue;
 		rc_slot_share(k++, nmasters, &first, &last);
-		argv = xcalloc((size_t)(last - first + 3) + 2, sizeof *argv);
-		nums = xcalloc((size_t)(last - first + 3), sizeof *nums);
-		argv[0] = "CLUSTER";
-		argv[1] = "ADDSLOTSRANGE";
-		for (int s = first; s <= last; s++) {
-			int t = s;
-
-			if (owner[s] >= 0)
-				continue;
-			while (t < last && owner[t + 1] < 0)
-				t++;
-			snprintf(nums[argc - 2], sizeof nums[0], "%d", s);
-			argv[argc] = nums[argc - 2];
-			argc++;
-			snprintf(nums[argc - 2], sizeof nums[0], "%d", t);
-			argv[argc] = nums[argc - 2];
-			argc++;
-			s = t;
-		}
-		r = argc > 2 ? call_argv(f->conns[i], f->tmo, f->labels[i], argc, argv, e) : NULL;
-		free(argv);
-		free(nums);
-		if (argc > 2 && !r)
-			return -1;
-		if (r)
-			freeReplyObject(r);
+		if ((nr = unserved_ranges(owner, first, last, runs)) > 0)
+			rc = add_slot_ranges(f, i, runs, nr, e);
 	}
-	return 0;
+	free(runs);
+	return rc;
 }
 
 /* On a fresh set of nodes, give each a distinct config epoch (as redis-cli
