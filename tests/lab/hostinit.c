@@ -10,8 +10,9 @@
  *
  * Power: the lab powers a host off by sending SIGKILL to this process from the
  * root pid namespace; the kernel then kills everything else in the namespace
- * at once.  SIGTERM and SIGINT end it the same way (the host powers off).
- * Every other signal is ignored.
+ * at once.  SIGTERM or SIGINT from outside the host's pid namespace ends it
+ * the same way.  Every other signal is ignored, and so are all signals sent
+ * from inside the host (`kill 1` on a host does not power it off).
  *
  * The lab script builds this file with cc into the lab's state directory.
  */
@@ -73,13 +74,16 @@ int main(int argc, char **argv)
 	}
 
 	for (;;) {
+		siginfo_t si;
 		int sig;
 
 		reap_all(first);
-		if (sigwait(&all, &sig) != 0)
+		sig = sigwaitinfo(&all, &si);
+		if (sig < 0)
 			continue;
-		if (sig == SIGTERM || sig == SIGINT) {
-			fprintf(stderr, "hostinit: signal %d, powering off\n", sig);
+		/* A sender outside this pid namespace shows as pid 0. */
+		if ((sig == SIGTERM || sig == SIGINT) && si.si_code == SI_USER && si.si_pid == 0) {
+			fprintf(stderr, "hostinit: signal %d from outside, powering off\n", sig);
 			return 0;
 		}
 	}

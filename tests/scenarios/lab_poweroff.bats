@@ -43,3 +43,11 @@ count() { pgrep -c -f "^labtest$LAB_ID-$1-" || true; }
 	run lab_ssh h3 true
 	[ "$status" -eq 0 ]
 }
+
+@test "a host cannot power itself off by signalling its init" {
+	run lab_ssh h1 'kill -TERM 1; kill -INT 1; kill -HUP 1; sleep 0.2; echo alive'
+	[ "$status" -eq 0 ]
+	[ "$output" = alive ]
+	run lab_ssh h1 true
+	[ "$status" -eq 0 ]
+}
