@@ -37,7 +37,7 @@ const char *const sandbox_denied_syscalls[] = {
 	/* host-wide knobs */
 	"swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog",
 	"iopl", "ioperm", "vhangup", "nfsservctl", "_sysctl", "sysfs", "ustat",
-	"uselib", "get_kernel_syms", "query_module", "personality",
+	"uselib", "get_kernel_syms", "query_module",
 	/* file handles bypass path checks */
 	"open_by_handle_at", "name_to_handle_at",
 	NULL,
