@@ -7,6 +7,7 @@
 
 load '../lab/helpers'
 load agent_helpers
+load ssh_helpers
 
 # One SSH session per request, like every operator command.
 agent_call_all() {
@@ -60,4 +61,17 @@ teardown_file() {
 	run agent_exec lab n1 cat /data/mark
 	[ "$output" = survived ]
 	[ "$(agent_inspect lab n1 | jq -r .restarts)" -ge 1 ]
+}
+
+@test "lab: shoal node --host SPEC:h1 reaches the same agent over libssh2" {
+	lab_spec "$AGENT_TMP/spec.cfg" h1
+	# The transport pushes its own agent build (content addressed) and runs
+	# its `connect`, which finds the daemon already serving h1.
+	run "$SHOAL_BUILD/shoal" node --host "$AGENT_TMP/spec.cfg:h1" ls lab
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -qE '^lab +n1 +running'
+	run "$SHOAL_BUILD/shoal" node --host "$AGENT_TMP/spec.cfg:h1" exec lab n1 -- cat /data/mark
+	[ "$output" = survived ]
+	run "$SHOAL_BUILD/shoal" node --host "$AGENT_TMP/spec.cfg:nope" ls
+	[ "$status" -eq 2 ]
 }
