@@ -8,21 +8,21 @@ load '../lab/helpers'
 setup_file() { lab_setup 3; }
 teardown_file() { lab_teardown; }
 
-# reach FROM TO: can FROM open a TCP connection to TO's sshd?  FROM "op" is
-# the operator side (the root namespace).
+# reach FROM TO [SECONDS]: can FROM open a TCP connection to TO's sshd within
+# SECONDS (default 5)?  FROM "op" is the operator side (the root namespace).
 reach() {
 	local cmd
 	cmd=": </dev/tcp/$(lab_addr "$2")/22"
 	if [ "$1" = op ]; then
-		timeout 2 bash -c "$cmd" 2>/dev/null
+		timeout "${3:-5}" bash -c "$cmd" 2>/dev/null
 	else
-		lab_exec "$1" timeout 2 bash -c "$cmd" 2>/dev/null
+		lab_exec "$1" timeout "${3:-5}" bash -c "$cmd" 2>/dev/null
 	fi
 }
 
-# cut_off FROM TO: FROM cannot reach TO.
+# cut_off FROM TO: FROM cannot reach TO (dropped packets: no answer in 2 s).
 cut_off() {
-	if reach "$1" "$2"; then
+	if reach "$1" "$2" 2; then
 		echo "$1 still reaches $2" >&2
 		return 1
 	fi
