@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static void vset(struct err *e, int code, int exitc, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+vset(struct err *e, int code, int exitc, const char *fmt, va_list ap)
 {
 	e->code = code;
 	e->exit = exitc;

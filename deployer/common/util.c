@@ -431,7 +431,7 @@ char *shoal_data_dir(void)
 	n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	if (n > 0) {
 		_cleanup_free_ char *bin = NULL;
-		const char *rel[] = {"../share/shoal", "..", "."};
+		const char *rel[] = {"../share/shoal", "..", ".", "../.."};
 
 		exe[n] = '\0';
 		bin = path_dirname(exe);

@@ -86,7 +86,8 @@ int parse_size(const char *s, uint64_t *out);
 int parse_duration_ms(const char *s, int64_t *out);
 
 /* Folder holding templates/ and node-images/: $SHOAL_DATA, else next to the
- * running binary (<bin>/../share/shoal, <bin>/.., <bin>).  Caller frees. */
+ * running binary (<bin>/../share/shoal, <bin>/.., <bin>, <bin>/../.. for
+ * build/asan/shoal in a source tree).  Caller frees. */
 char *shoal_data_dir(void);
 
 #endif

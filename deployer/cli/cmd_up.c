@@ -1,0 +1,137 @@
+/* cmd_up.c - `shoal up`, `shoal status`, `shoal down`: a cluster as a whole. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "converge.h"
+
+/* Options shared by the three commands; returns the spec path or NULL after
+ * printing a usage error (*rc set). */
+static const char *parse(const char *cmd, int argc, char **argv,
+			 struct converge_opts *o, int *rc)
+{
+	static const struct option opts[] = {
+		{"accept-new-host-keys", no_argument, NULL, 'A'},
+		{"show-secrets", no_argument, NULL, 'S'},
+		{"purge", no_argument, NULL, 'P'},
+		{"ready-timeout-ms", required_argument, NULL, 'R'},
+		{0},
+	};
+	int c;
+
+	o->json = cli_json();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			o->accept_new_host_keys = true;
+			break;
+		case 'S':
+			if (strcmp(cmd, "status"))
+				goto bad;
+			o->show_secrets = true;
+			break;
+		case 'P':
+			if (strcmp(cmd, "down"))
+				goto bad;
+			o->purge = true;
+			break;
+		case 'R':
+			if (strcmp(cmd, "up"))
+				goto bad;
+			o->ready_timeout_ms = atoi(optarg);
+			if (o->ready_timeout_ms <= 0) {
+				*rc = cli_usage_error(cmd, "--ready-timeout-ms needs a positive number");
+				return NULL;
+			}
+			break;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc - 1) {
+		*rc = cli_usage_error(cmd, "expected exactly one SPEC file");
+		return NULL;
+	}
+	return argv[optind];
+bad:
+	*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	return NULL;
+}
+
+static int run(int (*fn)(const char *, const struct converge_opts *, struct err *),
+	       const char *cmd, int argc, char **argv)
+{
+	struct converge_opts o = {0};
+	struct err e = {0};
+	int rc = 0;
+	const char *spec = parse(cmd, argc, argv, &o, &rc);
+
+	if (!spec)
+		return rc;
+	if (fn(spec, &o, &e) < 0)
+		return cli_fail(&e);
+	return 0;
+}
+
+static int up_run(int argc, char **argv) { return run(converge_up, "up", argc, argv); }
+static int status_run(int argc, char **argv) { return run(converge_status, "status", argc, argv); }
+static int down_run(int argc, char **argv) { return run(converge_down, "down", argc, argv); }
+
+static const struct cli_command cmd_up = {
+	.name = "up",
+	.summary = "bring a cluster to what its spec says",
+	.usage =
+		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout-ms N] SPEC\n"
+		"\n"
+		"Plan the nodes of SPEC, build or resolve their images, bootstrap the\n"
+		"agent on every host, push the image blobs the hosts lack, create and\n"
+		"start the missing nodes, wait until each answers its readiness probe,\n"
+		"form the cluster exactly as planned and record the result in\n"
+		".shoal/<cluster>/state.json ($SHOAL_STATE_DIR overrides .shoal).\n"
+		"\n"
+		"Running it again changes nothing when nothing changed (\"0 changes\").\n"
+		"An interrupted run is safe to repeat: what the hosts report is compared\n"
+		"with the record, so no node is created twice and none is left orphaned.\n"
+		"\n"
+		"  --accept-new-host-keys  record unknown SSH host keys (a changed key is\n"
+		"                          always refused)\n"
+		"  --ready-timeout-ms N    readiness deadline per node (default: the\n"
+		"                          template's)\n"
+		"  --json                  print the executed actions as JSON\n",
+	.run = up_run,
+};
+CLI_COMMAND(cmd_up)
+
+static const struct cli_command cmd_status = {
+	.name = "status",
+	.summary = "show every node and the cluster's health",
+	.usage =
+		"usage: shoal status [--json] [--show-secrets] SPEC\n"
+		"\n"
+		"Per node: host, address:port, container state (from the host's agent),\n"
+		"health, role and master and slot ranges (as the database reports them,\n"
+		"not as shoal recorded them), uptime and restarts.  Per service: the\n"
+		"cluster state, slots covered, whether roles are as planned and whether\n"
+		"every replica is on another host than its master.\n"
+		"\n"
+		"  --json          one JSON document (schema in docs/status.md)\n"
+		"  --show-secrets  also print the cluster's generated secrets\n",
+	.run = status_run,
+};
+CLI_COMMAND(cmd_status)
+
+static const struct cli_command cmd_down = {
+	.name = "down",
+	.summary = "stop and remove a cluster's nodes",
+	.usage =
+		"usage: shoal down [--json] [--purge] SPEC\n"
+		"\n"
+		"Stop and remove every node of the cluster on every host of SPEC (also\n"
+		"nodes an interrupted run left unrecorded).  Data directories stay on the\n"
+		"hosts, and the cluster's secrets stay in the state, unless --purge.\n",
+	.run = down_run,
+};
+CLI_COMMAND(cmd_down)

@@ -1,0 +1,1157 @@
+/* converge.c - see converge.h */
+#include "converge.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "actions.h"
+#include "fleet.h"
+#include "image.h"
+#include "log.h"
+#include "plan.h"
+#include "probe.h"
+#include "push.h"
+#include "redis_cluster.h"
+#include "spec.h"
+#include "state.h"
+#include "template.h"
+#include "util.h"
+
+#define NODE_RESTART_POLICY "always"
+
+/* Everything one command knows about a cluster. */
+struct cluster {
+	struct spec *spec;
+	struct template **tmpl;      /* per service */
+	struct plan_traits *traits;  /* per service */
+	struct state *st;
+	struct state_lock *lock;     /* NULL for read-only commands */
+	struct plan *plan;
+	struct image_info **images;  /* per service (up only) */
+	const char **image_digests;  /* per service: manifest digest or NULL */
+	struct fleet *fleet;
+	json_t **listed;             /* per host: node.list answer, or NULL */
+	struct observed_node *obs;
+	size_t nobs;
+	bool observed;               /* every host answered node.list */
+};
+
+static void cluster_free(struct cluster *c)
+{
+	if (!c->spec)
+		return;
+	for (size_t i = 0; i < c->spec->nservices; i++) {
+		if (c->tmpl)
+			template_free(c->tmpl[i]);
+		if (c->images)
+			image_info_free(c->images[i]);
+	}
+	if (c->listed)
+		for (size_t i = 0; i < c->spec->nhosts; i++)
+			json_decref(c->listed[i]);
+	free(c->listed);
+	free(c->obs);
+	free(c->tmpl);
+	free(c->traits);
+	free(c->images);
+	free(c->image_digests);
+	fleet_close(c->fleet);
+	plan_free(c->plan);
+	state_free(c->st);
+	state_unlock(c->lock);
+	spec_free(c->spec);
+	memset(c, 0, sizeof *c);
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+/* Spec, templates and state; the lock too when `command` is given. */
+static int cluster_load(const char *spec_path, const char *command,
+			struct cluster *c, struct err *e)
+{
+	struct spec_problems probs = {0};
+	struct lock_holder stale;
+	bool was_stale = false;
+
+	if (spec_load(spec_path, &c->spec, &probs, e) < 0) {
+		spec_problems_print(&probs, stderr);
+		spec_problems_free(&probs);
+		return -1;
+	}
+	spec_problems_free(&probs);
+	c->tmpl = xcalloc(c->spec->nservices + 1, sizeof *c->tmpl);
+	c->traits = xcalloc(c->spec->nservices + 1, sizeof *c->traits);
+	for (size_t i = 0; i < c->spec->nservices; i++) {
+		const struct spec_service *svc = &c->spec->services[i];
+
+		if (template_load(NULL, svc->template, &c->tmpl[i], e) < 0)
+			return err_wrap(e, "service %s", svc->name);
+		template_plan_traits(c->tmpl[i], &c->traits[i]);
+	}
+	if (command) {
+		if (state_lock(c->spec->name, command, &c->lock, &stale, &was_stale, e) < 0)
+			return -1;
+		if (was_stale)
+			log_warn("took over a stale lock of %s (pid %ld on %s, gone)",
+				 stale.command, stale.pid, stale.host);
+	}
+	return state_load(c->spec->name, &c->st, e);
+}
+
+static int cluster_plan(struct cluster *c, struct err *e)
+{
+	struct plan_problems probs = {0};
+	struct placement prev;
+	int rc;
+
+	state_placement(c->st, &prev);
+	rc = plan_compute(c->spec, c->traits, &prev, &c->plan, &probs, e);
+	state_placement_free(&prev);
+	for (size_t i = 0; i < probs.n; i++)
+		fprintf(stderr, "%s\n", probs.items[i].msg);
+	plan_problems_free(&probs);
+	return rc;
+}
+
+/* The image a service runs: a recipe (".cfg") is built into the local store
+ * (reproducibly, so an unchanged recipe gives the same digest), anything else
+ * is an image reference resolved in the store. */
+static int cluster_images(struct cluster *c, struct err *e)
+{
+	_cleanup_free_ char *store = image_store_dir();
+	_cleanup_free_ char *data = shoal_data_dir();
+
+	c->images = xcalloc(c->spec->nservices + 1, sizeof *c->images);
+	c->image_digests = xcalloc(c->spec->nservices + 1, sizeof *c->image_digests);
+	for (size_t i = 0; i < c->spec->nservices; i++) {
+		const struct spec_service *svc = &c->spec->services[i];
+		const char *ref = svc->image ? svc->image : c->tmpl[i]->image;
+		size_t len = ref ? strlen(ref) : 0;
+		int rc;
+
+		if (!ref)
+			return err_usage(e, "service %s: no image (set services.image)",
+					 svc->name);
+		if (len > 4 && !strcmp(ref + len - 4, ".cfg")) {
+			_cleanup_free_ char *path =
+				svc->image ? xstrdup(ref) : path_join(data, ref);
+
+			log_info("image: building %s", path);
+			rc = image_build(store, path, &c->images[i], e);
+		} else {
+			rc = image_resolve(store, ref, &c->images[i], e);
+		}
+		if (rc < 0)
+			return err_wrap(e, "service %s: image", svc->name);
+		c->image_digests[i] = c->images[i]->manifest_digest;
+		log_debug("service %s: image %s", svc->name,
+			  c->images[i]->manifest_digest);
+	}
+	return 0;
+}
+
+/* Hosts to reach: those the plan uses plus those the state records. */
+static bool *hosts_in_use(const struct cluster *c)
+{
+	bool *want = xcalloc(c->spec->nhosts + 1, sizeof *want);
+
+	for (size_t i = 0; i < c->spec->nhosts; i++) {
+		const char *name = c->spec->hosts[i].name;
+
+		for (size_t k = 0; c->plan && k < c->plan->n && !want[i]; k++)
+			want[i] = c->plan->nodes[k].host_index == i;
+		for (size_t k = 0; c->st && k < c->st->n && !want[i]; k++)
+			want[i] = !strcmp(c->st->nodes[k].host, name);
+	}
+	return want;
+}
+
+static int cluster_connect(struct cluster *c, const struct converge_opts *o,
+			   struct err *e)
+{
+	struct transport_opts to = {.accept_new_host_keys = o->accept_new_host_keys};
+	_cleanup_free_ bool *want = hosts_in_use(c);
+
+	return fleet_connect(c->spec, want, &to, &c->fleet, e);
+}
+
+struct list_arg {
+	struct cluster *c;
+};
+
+static int list_one(struct fleet *f, size_t i, void *p)
+{
+	struct cluster *c = ((struct list_arg *)p)->c;
+	struct fleet_host *h = &f->hosts[i];
+
+	return fleet_call(h, json_pack("{s:s, s:s}", "op", "node.list", "cluster",
+				       c->spec->name),
+			  &c->listed[i], &h->err);
+}
+
+/* Ask every connected host what it runs for this cluster. */
+static int cluster_observe(struct cluster *c, struct err *e)
+{
+	struct list_arg a = {c};
+	size_t total = 0;
+
+	c->listed = xcalloc(c->spec->nhosts + 1, sizeof *c->listed);
+	if (fleet_each(c->fleet, list_one, &a) > 0) {
+		for (size_t i = 0; i < c->fleet->n; i++)
+			if (c->fleet->hosts[i].wanted && !c->listed[i]) {
+				*e = c->fleet->hosts[i].err;
+				return err_wrap(e, "list nodes");
+			}
+	}
+	for (size_t i = 0; i < c->spec->nhosts; i++)
+		if (c->listed[i])
+			total += json_array_size(json_object_get(c->listed[i], "nodes"));
+	c->obs = xcalloc(total + 1, sizeof *c->obs);
+	for (size_t i = 0; i < c->spec->nhosts; i++) {
+		json_t *nodes = c->listed[i] ? json_object_get(c->listed[i], "nodes") : NULL;
+		size_t k;
+		json_t *rec;
+
+		json_array_foreach(nodes, k, rec) {
+			const char *state = json_string_value(json_object_get(rec, "state"));
+			struct observed_node *ob = &c->obs[c->nobs];
+
+			ob->id = json_string_value(json_object_get(rec, "node"));
+			if (!ob->id)
+				continue;
+			ob->host = c->spec->hosts[i].name;
+			ob->image = json_string_value(json_object_get(rec, "image"));
+			ob->running = state && (!strcmp(state, "running") ||
+						!strcmp(state, "backoff"));
+			c->nobs++;
+		}
+	}
+	c->observed = true;
+	return 0;
+}
+
+/* The node.list record of a node on a host, or NULL. */
+static json_t *listed_record(const struct cluster *c, const char *host,
+			     const char *node)
+{
+	for (size_t i = 0; i < c->spec->nhosts; i++) {
+		json_t *nodes, *rec;
+		size_t k;
+
+		if (!c->listed || !c->listed[i] || strcmp(c->spec->hosts[i].name, host))
+			continue;
+		nodes = json_object_get(c->listed[i], "nodes");
+		json_array_foreach(nodes, k, rec) {
+			const char *id = json_string_value(json_object_get(rec, "node"));
+
+			if (id && !strcmp(id, node))
+				return rec;
+		}
+	}
+	return NULL;
+}
+
+/* ---- node requests ---------------------------------------------------------- */
+
+static const char *runtime_for(const struct plan_node *n)
+{
+	if (n->svc->runtime != RUNTIME_AUTO)
+		return runtime_kind_name(n->svc->runtime);
+	return runtime_kind_name(n->host->runtime);
+}
+
+/* The node.create request for plan node n (docs/agent-protocol.md). */
+static int create_request(struct cluster *c, const struct plan_node *n,
+			  json_t **out, struct err *e)
+{
+	const struct template *t = c->tmpl[n->svc_index];
+	struct tmpl_vars vars = {0};
+	struct kvlist secrets = state_secrets(c->st);
+	json_t *files = json_array(), *argv = json_array();
+	char **start = NULL;
+	int rc = -1;
+
+	if (template_node_vars(t, c->spec, c->plan, n, &secrets, &vars, e) < 0)
+		goto out;
+	for (size_t i = 0; i < t->nfiles; i++) {
+		char *text = NULL;
+		size_t len = 0;
+
+		if (template_render_file(t, i, &vars, &text, &len, e) < 0)
+			goto out;
+		json_array_append_new(files,
+			json_pack("{s:s, s:s%, s:i}", "path", t->files[i].dest,
+				  "content", text, len, "mode", (int)t->files[i].mode));
+		explicit_bzero(text, len);
+		free(text);
+	}
+	if (template_render_argv(t, t->start, 0, &vars, &start, e) < 0)
+		goto out;
+	for (size_t i = 0; start[i]; i++)
+		json_array_append_new(argv, json_string(start[i]));
+	*out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:b, s:i, s:I}",
+			 "op", "node.create", "cluster", c->spec->name, "node", n->id,
+			 "image", c->image_digests[n->svc_index], "argv", argv,
+			 "files", files, "restart", NODE_RESTART_POLICY,
+			 "runtime", runtime_for(n), "start", 1,
+			 "stop_signal", t->stop_signal,
+			 "stop_grace_ms", (json_int_t)t->stop_grace_ms);
+	if (t->data_dir)
+		json_object_set_new(*out, "data_path", json_string(t->data_dir));
+	if (n->memory)
+		json_object_set_new(*out, "memory", json_integer((json_int_t)n->memory));
+	if (n->cpus_milli)
+		json_object_set_new(*out, "cpu_millis", json_integer(n->cpus_milli));
+	if (n->svc->resources.pids)
+		json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
+	rc = 0;
+out:
+	template_argv_free(start);
+	tmpl_vars_free(&vars);
+	json_decref(files);
+	json_decref(argv);
+	return rc;
+}
+
+static json_t *node_req(const char *op, const char *cluster, const char *node)
+{
+	return json_pack("{s:s, s:s, s:s}", "op", op, "cluster", cluster, "node", node);
+}
+
+/* Stop and remove a node on a host; keep its data unless purge. */
+static int remove_node(struct cluster *c, const char *host, const char *node,
+		       bool purge, struct err *e)
+{
+	struct fleet_host *h = fleet_host(c->fleet, host);
+	json_t *req;
+
+	if (!h)
+		return err_set(e, ENOENT, "%s: host %s is not in the spec", node, host);
+	req = node_req("node.remove", c->spec->name, node);
+	json_object_set_new(req, "force", json_true());
+	json_object_set_new(req, "keep_data", json_boolean(!purge));
+	if (fleet_call(h, req, NULL, e) < 0 && e->code != ENOENT)
+		return err_wrap(e, "remove %s", node);
+	return 0;
+}
+
+/* Append an event to events.jsonl; fields (stolen) may be NULL.  A failure
+ * to log is reported but does not stop the operation. */
+static void event(struct cluster *c, const char *type, json_t *fields)
+{
+	struct err e;
+
+	if (c->lock && state_event(c->lock, type, fields, &e) < 0)
+		log_warn("%s", e.msg);
+	json_decref(fields);
+}
+
+static int record(struct cluster *c, const struct plan_node *n, const char *status,
+		  struct err *e)
+{
+	struct state_node *sn = state_put_plan_node(c->st, c->plan, n);
+
+	free(sn->image);
+	sn->image = xstrdup(c->image_digests[n->svc_index]);
+	free(sn->status);
+	sn->status = xstrdup(status);
+	return state_save(c->lock, c->st, e);
+}
+
+/* ---- executing actions ------------------------------------------------------ */
+
+struct exec_ctx {
+	struct cluster *c;
+	const struct actions *acts;
+};
+
+/* Push every image some action needs on host i, through the agent's blob
+ * store (push.h); hosts that already hold a blob skip it. */
+static int push_images(struct cluster *c, const struct actions *acts,
+		       struct err *e)
+{
+	size_t nh = 0, nb = 0;
+	const struct spec_host **hosts = xcalloc(c->spec->nhosts + 1, sizeof *hosts);
+	struct push_blob *blobs = NULL;
+	size_t cap = 0;
+	struct push_host_result *res;
+	struct push_opts po = {.progress = log_progress_enabled()};
+	int rc = 0;
+
+	for (size_t i = 0; i < acts->n; i++) {
+		const struct action *a = &acts->items[i];
+		const struct spec_host *h;
+		bool seen = false;
+
+		if (a->kind != ACT_PUSH)
+			continue;
+		h = spec_find_host(c->spec, a->host);
+		for (size_t k = 0; k < nh; k++)
+			seen |= hosts[k] == h;
+		if (!seen)
+			hosts[nh++] = h;
+		for (size_t s = 0; s < c->spec->nservices; s++) {
+			const struct image_info *img = c->images[s];
+
+			if (strcmp(a->image, img->manifest_digest))
+				continue;
+			for (size_t b = 0; b < img->nblobs; b++) {
+				bool dup = false;
+
+				for (size_t k = 0; k < nb; k++)
+					dup |= !strcmp(blobs[k].digest, img->blobs[b].digest);
+				if (dup)
+					continue;
+				blobs = xgrow(blobs, &cap, nb + 1, sizeof *blobs);
+				memcpy(blobs[nb].digest, img->blobs[b].digest, DIGEST_STR_LEN);
+				blobs[nb].path = img->blobs[b].path;
+				blobs[nb].size = img->blobs[b].size;
+				nb++;
+			}
+		}
+	}
+	if (!nh) {
+		free(hosts);
+		return 0;
+	}
+	res = xcalloc(nh, sizeof *res);
+	log_info("push: %zu blobs to %zu hosts", nb, nh);
+	rc = push_blobs(c->spec, hosts, nh, blobs, nb, &po, res, e);
+	for (size_t i = 0; i < nh; i++)
+		if (res[i].rc == 0)
+			log_info("%s: %zu blobs sent, %zu already there (%lld ms)",
+				 hosts[i]->name, res[i].sent, res[i].skipped,
+				 (long long)res[i].ms);
+		else
+			log_error("%s", res[i].err.msg);
+	free(res);
+	free(blobs);
+	free(hosts);
+	return rc;
+}
+
+/* Node actions on host i, in the order they were planned. */
+static int host_actions(struct fleet *f, size_t i, void *p)
+{
+	struct exec_ctx *x = p;
+	struct cluster *c = x->c;
+	struct fleet_host *h = &f->hosts[i];
+	const char *host = h->host->name;
+
+	for (size_t k = 0; k < x->acts->n; k++) {
+		const struct action *a = &x->acts->items[k];
+		json_t *req = NULL;
+
+		switch (a->kind) {
+		case ACT_REMOVE:
+			if (strcmp(a->host, host))
+				continue;
+			log_info("%s on %s: removing (%s)", a->node, host, a->detail);
+			if (remove_node(c, host, a->node, false, &h->err) < 0)
+				return -1;
+			break;
+		case ACT_CHANGE:
+			if (a->have && !strcmp(a->have->host, host) &&
+			    remove_node(c, host, a->node, false, &h->err) < 0)
+				return -1;
+			if (strcmp(a->host, host))
+				continue;
+			/* create it where it belongs now */
+			__attribute__((fallthrough));
+		case ACT_CREATE:
+			if (strcmp(a->host, host))
+				continue;
+			if (listed_record(c, host, a->node) &&
+			    remove_node(c, host, a->node, false, &h->err) < 0)
+				return -1;
+			if (create_request(c, a->want, &req, &h->err) < 0)
+				return -1;
+			log_info("%s on %s: creating (%s)", a->node, host, a->detail);
+			if (fleet_call(h, req, NULL, &h->err) < 0)
+				return err_wrap(&h->err, "create %s", a->node);
+			break;
+		case ACT_START:
+			if (strcmp(a->host, host))
+				continue;
+			log_info("%s on %s: starting", a->node, host);
+			if (fleet_call(h, node_req("node.start", c->spec->name, a->node),
+				       NULL, &h->err) < 0 && h->err.code != EBUSY)
+				return err_wrap(&h->err, "start %s", a->node);
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* ---- readiness, formation, health ------------------------------------------- */
+
+static const char *password_of(struct cluster *c, size_t svc)
+{
+	const struct template *t = c->tmpl[svc];
+	_cleanup_free_ char *key = NULL;
+
+	for (size_t i = 0; i < t->nsecrets; i++)
+		if (!strcmp(t->secrets[i], "password")) {
+			key = xasprintf("%s.password", c->spec->services[svc].name);
+			return state_secret_get(c->st, key);
+		}
+	return NULL;
+}
+
+/* Probe every node of the plan until each answers its template's readiness
+ * probe, or the deadline passes (naming the nodes that never did). */
+static int wait_ready(struct cluster *c, const struct converge_opts *o,
+		      struct err *e)
+{
+	size_t n = c->plan->n, left = n;
+	bool *ready = xcalloc(n + 1, sizeof *ready);
+	struct probe_report *last = xcalloc(n + 1, sizeof *last);
+	int64_t start = now_ms(), deadline = 0;
+	int rc = 0;
+
+	for (size_t s = 0; s < c->spec->nservices; s++) {
+		int64_t d = o->ready_timeout_ms ? o->ready_timeout_ms
+						: c->tmpl[s]->readiness.deadline_ms;
+
+		if (d <= 0)
+			d = 60000;
+		if (d > deadline)
+			deadline = d;
+	}
+	deadline += start;
+	while (left) {
+		for (size_t i = 0; i < n; i++) {
+			const struct plan_node *pn = &c->plan->nodes[i];
+			const struct tmpl_probe *tp = &c->tmpl[pn->svc_index]->readiness;
+			struct probe_target pt = {
+				.kind = tp->kind,
+				.host = pn->host->address,
+				.port = tp->port ? tp->port : pn->port,
+				.connect_timeout_ms = tp->connect_timeout_ms,
+				.read_timeout_ms = tp->read_timeout_ms,
+				.password = password_of(c, pn->svc_index),
+				.path = tp->path,
+				.expect = tp->expect,
+			};
+
+			if (ready[i])
+				continue;
+			if (probe_run(&pt, &last[i], e) < 0) {
+				rc = err_wrap(e, "%s: readiness probe", pn->id);
+				goto out;
+			}
+			if (last[i].result == PROBE_OK) {
+				ready[i] = true;
+				left--;
+				log_info("%s on %s: ready (%lld ms)", pn->id, pn->host->name,
+					 (long long)(now_ms() - start));
+			}
+		}
+		if (!left)
+			break;
+		if (now_ms() > deadline) {
+			struct buf b = {0};
+
+			for (size_t i = 0; i < n; i++)
+				if (!ready[i])
+					buf_printf(&b, "%s%s (%s:%d: %s%s%s)", b.len ? ", " : "",
+						   c->plan->nodes[i].id,
+						   c->plan->nodes[i].host->address,
+						   c->plan->nodes[i].port,
+						   probe_result_name(last[i].result),
+						   last[i].detail[0] ? " " : "", last[i].detail);
+			rc = err_set(e, ETIMEDOUT, "%zu nodes not ready after %lld ms: %s "
+				     "(see 'shoal logs SPEC NODE')",
+				     left, (long long)(deadline - start), b.data);
+			buf_free(&b);
+			goto out;
+		}
+		usleep(200 * 1000);
+	}
+out:
+	free(ready);
+	free(last);
+	return rc;
+}
+
+/* rc_node array for the sharded service svc, in plan order. */
+static struct rc_node *redis_nodes(const struct cluster *c, size_t svc, size_t *n)
+{
+	size_t first = c->plan->svc_first[svc], last = c->plan->svc_first[svc + 1];
+	struct rc_node *v = xcalloc(last - first + 1, sizeof *v);
+
+	for (size_t i = first; i < last; i++) {
+		const struct plan_node *pn = &c->plan->nodes[i];
+		struct rc_node *r = &v[i - first];
+
+		r->id = pn->id;
+		r->address = pn->host->address;
+		r->port = pn->port;
+		r->bus_port = pn->bus_port;
+		r->master = pn->role == ROLE_MASTER;
+		r->master_index = pn->master >= 0 ? pn->master - (int)first : -1;
+	}
+	*n = last - first;
+	return v;
+}
+
+static bool uses_builtin(const struct template *t, const char *name)
+{
+	const struct tmpl_hook *h = &t->hooks[HOOK_FORM];
+
+	return h->builtin && !strcmp(h->builtin, name);
+}
+
+/* Form (or complete) the cluster of every service whose template forms with
+ * a built-in step; record each node's database id. */
+static int form_clusters(struct cluster *c, struct err *e)
+{
+	bool changed = false;
+
+	for (size_t s = 0; s < c->spec->nservices; s++) {
+		struct rc_opts ro = {.password = password_of(c, s), .timeout_ms = 3000,
+				     .settle_ms = 60000};
+		size_t n;
+		struct rc_node *nodes;
+		char (*ids)[RC_ID_LEN + 1];
+		int rc;
+
+		if (!uses_builtin(c->tmpl[s], "redis-form")) {
+			if (c->tmpl[s]->hooks[HOOK_FORM].argv)
+				return err_set(e, ENOTSUP,
+					       "service %s: template %s forms with a command hook; "
+					       "only built-in formation is supported by this version",
+					       c->spec->services[s].name, c->tmpl[s]->name);
+			continue;
+		}
+		nodes = redis_nodes(c, s, &n);
+		ids = xcalloc(n + 1, sizeof *ids);
+		log_info("%s: forming the cluster (%zu nodes)", c->spec->services[s].name, n);
+		rc = rc_form(nodes, n, &ro, ids, e);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct state_node *sn = state_find(c->st, nodes[i].id);
+
+			if (sn && (!sn->cluster_id || strcmp(sn->cluster_id, ids[i]) ||
+				   !sn->status || strcmp(sn->status, "joined"))) {
+				changed = true;
+				free(sn->cluster_id);
+				sn->cluster_id = xstrdup(ids[i]);
+				free(sn->status);
+				sn->status = xstrdup("joined");
+			}
+		}
+		free(ids);
+		free(nodes);
+		if (rc < 0)
+			return err_wrap(e, "service %s: form", c->spec->services[s].name);
+	}
+	return changed ? state_save(c->lock, c->st, e) : 0;
+}
+
+/* ---- up --------------------------------------------------------------------- */
+
+static void print_actions(const struct actions *a, bool json)
+{
+	if (json)
+		return;
+	if (actions_empty(a)) {
+		printf("0 changes: the cluster matches the spec\n");
+		return;
+	}
+	actions_print(a, stdout);
+	fflush(stdout);
+}
+
+int converge_up(const char *spec_path, const struct converge_opts *o,
+		struct err *e)
+{
+	struct cluster c = {0};
+	struct actions acts = {0};
+	struct exec_ctx x = {.c = &c, .acts = &acts};
+	int64_t t0 = now_ms();
+	int rc = -1;
+
+	if (cluster_load(spec_path, "up", &c, e) < 0)
+		goto out;
+	for (size_t s = 0; s < c.spec->nservices; s++)
+		for (size_t k = 0; k < c.tmpl[s]->nsecrets; k++)
+			if (!state_service_secret(c.st, c.spec->services[s].name,
+						  c.tmpl[s]->secrets[k], e))
+				goto out;
+	/* Secrets go to disk before any node is configured with them. */
+	if (state_save(c.lock, c.st, e) < 0)
+		goto out;
+	if (cluster_plan(&c, e) < 0 || cluster_images(&c, e) < 0)
+		goto out;
+	if (cluster_connect(&c, o, e) < 0 || cluster_observe(&c, e) < 0)
+		goto out;
+	if (actions_diff(c.spec, c.plan, c.st, c.image_digests,
+			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
+		goto out;
+	print_actions(&acts, o->json);
+	if (!actions_empty(&acts)) {
+		event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
+		if (push_images(&c, &acts, e) < 0)
+			goto out;
+		if (fleet_each(c.fleet, host_actions, &x) > 0) {
+			for (size_t i = 0; i < c.fleet->n; i++)
+				if (c.fleet->hosts[i].wanted && c.fleet->hosts[i].err.msg[0]) {
+					*e = c.fleet->hosts[i].err;
+					break;
+				}
+			goto out;
+		}
+		/* Record what now exists before waiting on it, so an interrupted
+		 * run is picked up where it stopped. */
+		for (size_t i = 0; i < acts.n; i++) {
+			const struct action *a = &acts.items[i];
+
+			if (a->kind == ACT_REMOVE && a->have)
+				state_drop(c.st, a->node);
+			if ((a->kind == ACT_CREATE || a->kind == ACT_CHANGE) && a->want &&
+			    record(&c, a->want, "started", e) < 0)
+				goto out;
+		}
+		if (state_save(c.lock, c.st, e) < 0)
+			goto out;
+	}
+	if (wait_ready(&c, o, e) < 0 || form_clusters(&c, e) < 0)
+		goto out;
+	event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
+				       (json_int_t)(now_ms() - t0)));
+	if (o->json) {
+		json_t *doc = json_pack("{s:s, s:o, s:I}", "cluster", c.spec->name,
+					"actions", actions_json(&acts),
+					"ms", (json_int_t)(now_ms() - t0));
+
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+		json_decref(doc);
+	} else {
+		printf("cluster %s is up: %zu nodes (%lld ms)\n", c.spec->name,
+		       c.plan->n, (long long)(now_ms() - t0));
+	}
+	rc = 0;
+out:
+	actions_free(&acts);
+	cluster_free(&c);
+	return rc;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+/* The rc_node array for the recorded nodes of service `svc` (state order),
+ * replicas pointing at their recorded master.  *idx maps back to st->nodes. */
+static struct rc_node *redis_nodes_recorded(const struct cluster *c, const char *svc,
+					    size_t **idx, size_t *n)
+{
+	struct rc_node *v = xcalloc(c->st->n + 1, sizeof *v);
+	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
+
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+
+		if (strcmp(sn->service, svc))
+			continue;
+		map[k] = i;
+		v[k].id = sn->id;
+		v[k].address = sn->address;
+		v[k].port = sn->port;
+		v[k].bus_port = sn->bus_port;
+		v[k].master = !sn->master;
+		v[k].master_index = -1;
+		k++;
+	}
+	for (size_t i = 0; i < k; i++) {
+		const char *m = c->st->nodes[map[i]].master;
+
+		for (size_t j = 0; m && j < k; j++)
+			if (!strcmp(v[j].id, m))
+				v[i].master_index = (int)j;
+	}
+	*idx = map;
+	*n = k;
+	return v;
+}
+
+static const char *shoal_id_of(const struct cluster *c, const char *redis_id)
+{
+	for (size_t i = 0; redis_id && *redis_id && i < c->st->n; i++)
+		if (c->st->nodes[i].cluster_id && !strcmp(c->st->nodes[i].cluster_id, redis_id))
+			return c->st->nodes[i].id;
+	return NULL;
+}
+
+/* Status of the redis service `svc`: per node fields into recs (indexed like
+ * st->nodes), one summary object returned. */
+static json_t *redis_status(struct cluster *c, size_t svc_index, json_t **recs)
+{
+	const char *svc = c->spec->services[svc_index].name;
+	struct rc_opts ro = {.password = password_of(c, svc_index), .timeout_ms = 1000};
+	size_t n, *idx;
+	struct rc_node *nodes = redis_nodes_recorded(c, svc, &idx, &n);
+	struct rc_view *v = NULL;
+	struct err e;
+	json_t *sum;
+
+	if (rc_inspect(nodes, n, &ro, &v, &e) < 0) {
+		sum = json_pack("{s:s, s:s}", "service", svc, "error", e.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+		json_t *r = recs[idx[i]];
+		const struct rc_entry *me = NULL;
+
+		for (size_t k = 0; k < ob->ntable; k++)
+			if (ob->table[k].flags & RC_F_MYSELF)
+				me = &ob->table[k];
+		if (!ob->reachable) {
+			json_object_set_new(r, "health", json_string("unreachable"));
+			json_object_set_new(r, "health_detail",
+					    json_string(ob->error ? ob->error : ""));
+			continue;
+		}
+		json_object_set_new(r, "health", json_string(ob->state_ok ? "ok" : "cluster-down"));
+		if (!me)
+			continue;
+		json_object_set_new(r, "role", json_string(me->flags & RC_F_MASTER ? "master"
+							    : me->flags & RC_F_REPLICA ? "replica"
+							    : "unknown"));
+		if (me->master_id[0]) {
+			const char *mid = shoal_id_of(c, me->master_id);
+
+			json_object_set_new(r, "master", json_string(mid ? mid : me->master_id));
+		}
+		json_t *slots = json_array();
+
+		for (size_t k = 0; k < me->nranges; k++)
+			json_array_append_new(slots, json_pack("[i,i]", me->ranges[k].first,
+							       me->ranges[k].last));
+		json_object_set_new(r, "slots", slots);
+	}
+	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b}", "service", svc,
+			"cluster_state", v->state_ok == (int)n && n ? "ok" : "fail",
+			"slots_covered", v->slots_covered,
+			"nodes", (int)n, "reachable", v->reachable,
+			"roles_as_planned", rc_check_roles(v, NULL) == 0,
+			"anti_affinity", rc_check_anti_affinity(v, NULL) == 0);
+out:
+	rc_view_free(v);
+	free(nodes);
+	free(idx);
+	return sum;
+}
+
+static void print_status_text(const struct cluster *c, json_t *doc)
+{
+	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
+	json_t *r;
+	size_t i;
+
+	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s\n", "NODE", "HOST",
+	       "ADDRESS", "STATE", "HEALTH", "ROLE", "MASTER", "SLOTS", "UPTIME", "RST");
+	json_array_foreach(nodes, i, r) {
+		char addr[64], slots[64] = "-", up[32] = "-";
+		json_t *sl = json_object_get(r, "slots"), *rg;
+		size_t k;
+		json_int_t ms = json_integer_value(json_object_get(r, "uptime_ms"));
+
+		snprintf(addr, sizeof addr, "%s:%d",
+			 json_string_value(json_object_get(r, "address")),
+			 (int)json_integer_value(json_object_get(r, "port")));
+		json_array_foreach(sl, k, rg) {
+			size_t used = k ? strlen(slots) : 0;
+
+			snprintf(slots + used, sizeof slots - used, "%s%d-%d", k ? "," : "",
+				 (int)json_integer_value(json_array_get(rg, 0)),
+				 (int)json_integer_value(json_array_get(rg, 1)));
+		}
+		if (ms > 0)
+			snprintf(up, sizeof up, "%llds", (long long)(ms / 1000));
+#define S(k) (json_string_value(json_object_get(r, k)) ? json_string_value(json_object_get(r, k)) : "-")
+		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d\n", S("node"),
+		       S("host"), addr, S("state"), S("health"), S("role"), S("master"),
+		       slots, up, (int)json_integer_value(json_object_get(r, "restarts")));
+#undef S
+	}
+	json_array_foreach(svcs, i, r) {
+		if (json_object_get(r, "error")) {
+			printf("service %s: %s\n", json_string_value(json_object_get(r, "service")),
+			       json_string_value(json_object_get(r, "error")));
+			continue;
+		}
+		printf("service %s: cluster_state:%s, slots covered %d/16384, %d/%d nodes "
+		       "answer, roles as planned: %s, replicas apart from masters: %s\n",
+		       json_string_value(json_object_get(r, "service")),
+		       json_string_value(json_object_get(r, "cluster_state")),
+		       (int)json_integer_value(json_object_get(r, "slots_covered")),
+		       (int)json_integer_value(json_object_get(r, "reachable")),
+		       (int)json_integer_value(json_object_get(r, "nodes")),
+		       json_is_true(json_object_get(r, "roles_as_planned")) ? "yes" : "no",
+		       json_is_true(json_object_get(r, "anti_affinity")) ? "yes" : "no");
+	}
+	if (!c->st->n)
+		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+}
+
+int converge_status(const char *spec_path, const struct converge_opts *o,
+		    struct err *e)
+{
+	struct cluster c = {0};
+	json_t *doc = NULL, *nodes, *svcs, **recs = NULL;
+	struct err ce = {0};
+	int rc = -1;
+
+	if (cluster_load(spec_path, NULL, &c, e) < 0)
+		goto out;
+	/* Unreachable hosts are reported per node, not a failure of status. */
+	if (c.st->n && cluster_connect(&c, o, &ce) < 0)
+		log_warn("%s", ce.msg);
+	if (c.fleet && cluster_observe(&c, &ce) < 0)
+		log_warn("%s", ce.msg);
+	nodes = json_array();
+	svcs = json_array();
+	recs = xcalloc(c.st->n + 1, sizeof *recs);
+	for (size_t i = 0; i < c.st->n; i++) {
+		const struct state_node *sn = &c.st->nodes[i];
+		json_t *lr = listed_record(&c, sn->host, sn->id);
+		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
+				      "service", sn->service, "host", sn->host,
+				      "address", sn->address, "port", sn->port,
+				      "role", sn->role ? sn->role : "");
+
+		if (sn->bus_port)
+			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
+		if (lr) {
+			json_object_set(r, "state", json_object_get(lr, "state"));
+			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
+			if (json_object_get(lr, "uptime_ms"))
+				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
+		} else {
+			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing"
+								   : "host-down"));
+			json_object_set_new(r, "restarts", json_integer(0));
+		}
+		json_object_set_new(r, "health", json_string("unknown"));
+		recs[i] = r;
+		json_array_append(nodes, r);
+	}
+	for (size_t s = 0; s < c.spec->nservices; s++)
+		if (uses_builtin(c.tmpl[s], "redis-form"))
+			json_array_append_new(svcs, redis_status(&c, s, recs));
+	doc = json_pack("{s:s, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
+			"services", svcs);
+	if (o->show_secrets) {
+		json_t *sec = json_object();
+
+		for (size_t i = 0; i < c.st->nsecrets; i++)
+			json_object_set_new(sec, c.st->secrets[i].key,
+					    json_string(c.st->secrets[i].value));
+		json_object_set_new(doc, "secrets", sec);
+	}
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		print_status_text(&c, doc);
+		if (o->show_secrets)
+			for (size_t i = 0; i < c.st->nsecrets; i++)
+				printf("secret %s: %s\n", c.st->secrets[i].key,
+				       c.st->secrets[i].value);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; recs && i < c.st->n; i++)
+		json_decref(recs[i]);
+	free(recs);
+	json_decref(doc);
+	cluster_free(&c);
+	return rc;
+}
+
+/* ---- down ------------------------------------------------------------------- */
+
+struct down_arg {
+	struct cluster *c;
+	bool purge;
+};
+
+static int down_host(struct fleet *f, size_t i, void *p)
+{
+	struct down_arg *a = p;
+	struct fleet_host *h = &f->hosts[i];
+	json_t *nodes = a->c->listed[i] ? json_object_get(a->c->listed[i], "nodes") : NULL;
+	json_t *rec;
+	size_t k;
+
+	json_array_foreach(nodes, k, rec) {
+		const char *id = json_string_value(json_object_get(rec, "node"));
+
+		if (!id)
+			continue;
+		log_info("%s on %s: stopping and removing%s", id, h->host->name,
+			 a->purge ? " (with its data)" : "");
+		if (remove_node(a->c, h->host->name, id, a->purge, &h->err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int converge_down(const char *spec_path, const struct converge_opts *o,
+		  struct err *e)
+{
+	struct cluster c = {0};
+	struct down_arg a = {.c = &c, .purge = o->purge};
+	int rc = -1;
+	size_t removed = 0;
+
+	if (cluster_load(spec_path, "down", &c, e) < 0)
+		goto out;
+	/* Every host of the spec: a node may be left from an interrupted run
+	 * that recorded nothing. */
+	if (fleet_connect(c.spec, NULL,
+			  &(struct transport_opts){.accept_new_host_keys =
+							   o->accept_new_host_keys},
+			  &c.fleet, e) < 0)
+		goto out;
+	if (cluster_observe(&c, e) < 0)
+		goto out;
+	removed = c.nobs;
+	if (fleet_each(c.fleet, down_host, &a) > 0) {
+		for (size_t i = 0; i < c.fleet->n; i++)
+			if (c.fleet->hosts[i].err.msg[0]) {
+				*e = c.fleet->hosts[i].err;
+				break;
+			}
+		goto out;
+	}
+	event(&c, "down", json_pack("{s:i, s:b}", "nodes", (int)removed, "purge", o->purge));
+	if (o->purge) {
+		if (state_remove(c.lock, e) < 0)
+			goto out;
+	} else {
+		/* Keep the secrets (the kept data needs them), forget the nodes. */
+		while (c.st->n)
+			state_drop(c.st, c.st->nodes[0].id);
+		if (state_save(c.lock, c.st, e) < 0)
+			goto out;
+	}
+	if (o->json)
+		printf("{\"cluster\":\"%s\",\"removed\":%zu,\"purged\":%s}\n", c.spec->name,
+		       removed, o->purge ? "true" : "false");
+	else
+		printf("cluster %s is down: %zu nodes removed%s\n", c.spec->name, removed,
+		       o->purge ? ", data and state purged" : ", data kept on the hosts");
+	rc = 0;
+out:
+	cluster_free(&c);
+	return rc;
+}
+
+/* ---- exec and logs ---------------------------------------------------------- */
+
+/* Connect to the host that runs `node` (from the state). */
+static int connect_node_host(struct cluster *c, const char *node,
+			     const struct converge_opts *o, struct fleet_host **out,
+			     struct err *e)
+{
+	const struct state_node *sn = state_find(c->st, node);
+	bool *want;
+	int rc;
+
+	if (!sn)
+		return err_usage(e, "no node '%s' in cluster %s (see 'shoal status')", node,
+				 c->spec->name);
+	want = xcalloc(c->spec->nhosts + 1, sizeof *want);
+	for (size_t i = 0; i < c->spec->nhosts; i++)
+		want[i] = !strcmp(c->spec->hosts[i].name, sn->host);
+	rc = fleet_connect(c->spec, want,
+			   &(struct transport_opts){.accept_new_host_keys =
+							    o->accept_new_host_keys},
+			   &c->fleet, e);
+	free(want);
+	if (rc < 0)
+		return -1;
+	*out = fleet_host(c->fleet, sn->host);
+	return *out ? 0 : err_set(e, ENOENT, "%s: host %s is not in the spec", node, sn->host);
+}
+
+static void write_stream(void *arg, json_t *msg)
+{
+	const char *stream = json_string_value(json_object_get(msg, "stream"));
+	const char *data = json_string_value(json_object_get(msg, "data"));
+	FILE *f = stream && !strcmp(stream, "stderr") ? stderr : stdout;
+
+	(void)arg;
+	if (data) {
+		fputs(data, f);
+		fflush(f);
+	}
+}
+
+int converge_exec(const char *spec_path, const char *node,
+		  const char *const *argv, const struct converge_opts *o,
+		  int *exit_code, struct err *e)
+{
+	struct cluster c = {0};
+	struct fleet_host *h;
+	json_t *req, *args = json_array(), *resp = NULL;
+	int rc = -1;
+
+	if (cluster_load(spec_path, NULL, &c, e) < 0 ||
+	    connect_node_host(&c, node, o, &h, e) < 0) {
+		json_decref(args);
+		goto out;
+	}
+	for (size_t i = 0; argv[i]; i++)
+		json_array_append_new(args, json_string(argv[i]));
+	req = json_pack("{s:s, s:s, s:s, s:o}", "op", "exec", "cluster", c.spec->name,
+			"node", node, "argv", args);
+	if (agent_call_stream(h->agent, req, write_stream, NULL, &resp, -1, e) < 0) {
+		err_wrap(e, "%s on %s", node, h->host->name);
+		goto out;
+	}
+	if (json_object_get(resp, "signal"))
+		*exit_code = 128 + (int)json_integer_value(json_object_get(resp, "signal"));
+	else
+		*exit_code = (int)json_integer_value(json_object_get(resp, "exit_code"));
+	rc = 0;
+out:
+	json_decref(resp);
+	cluster_free(&c);
+	return rc;
+}
+
+int converge_logs(const char *spec_path, const char *node, int tail,
+		  bool follow, const struct converge_opts *o, struct err *e)
+{
+	struct cluster c = {0};
+	struct fleet_host *h;
+	json_t *req, *resp = NULL;
+	int rc = -1;
+
+	if (cluster_load(spec_path, NULL, &c, e) < 0 ||
+	    connect_node_host(&c, node, o, &h, e) < 0)
+		goto out;
+	req = json_pack("{s:s, s:s, s:s, s:i, s:b}", "op", "logs", "cluster",
+			c.spec->name, "node", node, "tail", tail, "follow", follow);
+	if (agent_call_stream(h->agent, req, write_stream, NULL, &resp, -1, e) < 0) {
+		err_wrap(e, "logs of %s on %s", node, h->host->name);
+		goto out;
+	}
+	if (json_string_value(json_object_get(resp, "data")))
+		fputs(json_string_value(json_object_get(resp, "data")), stdout);
+	rc = 0;
+out:
+	json_decref(resp);
+	cluster_free(&c);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/* converge.h - what `shoal up|status|down|exec|logs` do to a cluster.
+ *
+ *   up:     spec -> plan -> (state, what the hosts run) -> actions -> executed:
+ *           images built or resolved, agents bootstrapped, blobs pushed, nodes
+ *           created and started, readiness probed, the cluster formed through
+ *           the template's hooks, health checked, state recorded.  Idempotent:
+ *           a second run finds nothing to do.  Safe to interrupt: every
+ *           finished step is recorded at once, and the next run compares the
+ *           record with what the hosts report (no duplicates, no orphans).
+ *   status: what the hosts and the database report, per node and per cluster.
+ *   down:   every node of the cluster stopped and removed (data kept unless
+ *           purge), the state removed.
+ *
+ * All of them print progress per host and node on a terminal (stderr) and,
+ * with --json, one JSON document on stdout.
+ */
+#ifndef SHOAL_CONVERGE_H
+#define SHOAL_CONVERGE_H
+
+#include <stdbool.h>
+
+#include "err.h"
+
+struct converge_opts {
+	bool accept_new_host_keys;
+	bool json;            /* machine output on stdout */
+	bool show_secrets;    /* status: include the cluster's secrets */
+	bool purge;           /* down: remove data too */
+	int ready_timeout_ms; /* up: per node readiness; 0 = the template's */
+};
+
+int converge_up(const char *spec_path, const struct converge_opts *o,
+		struct err *e);
+int converge_status(const char *spec_path, const struct converge_opts *o,
+		    struct err *e);
+int converge_down(const char *spec_path, const struct converge_opts *o,
+		  struct err *e);
+
+/* Run argv inside a node's container; its output goes to our stdout and
+ * stderr.  *exit_code gets the command's exit status (128+N for signal N). */
+int converge_exec(const char *spec_path, const char *node,
+		  const char *const *argv, const struct converge_opts *o,
+		  int *exit_code, struct err *e);
+/* Print a node's log: the last `tail` lines, then new lines when follow. */
+int converge_logs(const char *spec_path, const char *node, int tail,
+		  bool follow, const struct converge_opts *o, struct err *e);
+
+#endif

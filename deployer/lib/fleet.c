@@ -1,0 +1,182 @@
+/* fleet.c - see fleet.h */
+#include "fleet.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct pool {
+	struct fleet *f;
+	fleet_fn fn;
+	void *arg;
+	atomic_size_t next;
+	atomic_int failed;
+};
+
+static void *pool_worker(void *p)
+{
+	struct pool *pl = p;
+
+	for (;;) {
+		size_t i = atomic_fetch_add(&pl->next, 1);
+
+		if (i >= pl->f->n)
+			return NULL;
+		if (!pl->f->hosts[i].wanted)
+			continue;
+		if (pl->fn(pl->f, i, pl->arg) < 0)
+			atomic_fetch_add(&pl->failed, 1);
+	}
+}
+
+/* Run fn over every wanted host with at most FLEET_PARALLEL threads. */
+static int run_pool(struct fleet *f, fleet_fn fn, void *arg)
+{
+	struct pool pl = {.f = f, .fn = fn, .arg = arg};
+	pthread_t th[FLEET_PARALLEL];
+	size_t nthreads = 0, wanted = 0;
+
+	for (size_t i = 0; i < f->n; i++)
+		wanted += f->hosts[i].wanted;
+	if (wanted <= 1) {
+		pool_worker(&pl);
+		return atomic_load(&pl.failed);
+	}
+	for (; nthreads < FLEET_PARALLEL && nthreads < wanted; nthreads++)
+		if (pthread_create(&th[nthreads], NULL, pool_worker, &pl) != 0)
+			break;
+	if (nthreads == 0)
+		pool_worker(&pl);
+	for (size_t i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	return atomic_load(&pl.failed);
+}
+
+static int connect_one(struct fleet *f, size_t i, void *arg)
+{
+	const struct transport_opts *o = arg;
+	struct fleet_host *h = &f->hosts[i];
+	struct tchan *ch = NULL;
+	int64_t t0 = now_ms();
+	json_t *hello = NULL;
+
+	if (transport_open(f->spec, h->host, o, &h->t, &h->err) < 0)
+		goto fail;
+	if (transport_open_agent(h->t, &ch, &h->err) < 0)
+		goto fail;
+	h->agent = agent_client_new(ch);
+	if (agent_call(h->agent, json_pack("{s:s}", "op", "hello"), &hello,
+		       FLEET_CALL_TIMEOUT_MS, &h->err) < 0) {
+		err_wrap(&h->err, "%s: agent", h->host->name);
+		goto fail;
+	}
+	json_decref(hello);
+	h->connect_ms = now_ms() - t0;
+	log_debug("%s: connected in %lld ms", h->host->name,
+		  (long long)h->connect_ms);
+	return 0;
+fail:
+	h->rc = -1;
+	agent_client_free(h->agent);
+	h->agent = NULL;
+	transport_close(h->t);
+	h->t = NULL;
+	return -1;
+}
+
+int fleet_connect(const struct spec *s, const bool *want,
+		  const struct transport_opts *o, struct fleet **out,
+		  struct err *e)
+{
+	struct fleet *f = xcalloc(1, sizeof *f);
+	struct transport_opts defaults = {0};
+	size_t failed = 0, wanted = 0;
+	struct fleet_host *first = NULL;
+
+	f->spec = s;
+	f->n = s->nhosts;
+	f->hosts = xcalloc(f->n ? f->n : 1, sizeof *f->hosts);
+	for (size_t i = 0; i < f->n; i++) {
+		f->hosts[i].host = &s->hosts[i];
+		f->hosts[i].wanted = !want || want[i];
+		wanted += f->hosts[i].wanted;
+	}
+	run_pool(f, connect_one, (void *)(o ? o : &defaults));
+	*out = f;
+	for (size_t i = 0; i < f->n; i++) {
+		if (!f->hosts[i].wanted || f->hosts[i].rc == 0)
+			continue;
+		if (!first)
+			first = &f->hosts[i];
+		failed++;
+	}
+	if (!failed)
+		return 0;
+	if (failed == 1 && wanted == 1) {
+		*e = first->err;
+		return -1;
+	}
+	err_set(e, first->err.code, "%zu of %zu hosts unreachable; first: %s",
+		failed, wanted, first->err.msg);
+	return -1;
+}
+
+void fleet_close(struct fleet *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n; i++) {
+		agent_client_free(f->hosts[i].agent);
+		transport_close(f->hosts[i].t);
+	}
+	free(f->hosts);
+	free(f);
+}
+
+struct fleet_host *fleet_host(struct fleet *f, const char *name)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (!strcmp(f->hosts[i].host->name, name))
+			return &f->hosts[i];
+	return NULL;
+}
+
+int fleet_call(struct fleet_host *h, json_t *req, json_t **resp, struct err *e)
+{
+	if (!h->agent) {
+		json_decref(req);
+		if (h->rc < 0) {
+			*e = h->err;
+			return -1;
+		}
+		return err_set(e, ENOTCONN, "%s: not connected", h->host->name);
+	}
+	if (agent_call(h->agent, req, resp, FLEET_CALL_TIMEOUT_MS, e) < 0)
+		return err_wrap(e, "%s", h->host->name);
+	return 0;
+}
+
+struct each_arg {
+	fleet_fn fn;
+	void *arg;
+};
+
+static int each_connected(struct fleet *f, size_t i, void *p)
+{
+	struct each_arg *a = p;
+
+	if (!f->hosts[i].agent)
+		return 0;
+	return a->fn(f, i, a->arg);
+}
+
+int fleet_each(struct fleet *f, fleet_fn fn, void *arg)
+{
+	struct each_arg a = {fn, arg};
+
+	return run_pool(f, each_connected, &a);
+}
