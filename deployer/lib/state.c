@@ -247,20 +247,43 @@ const char *state_lock_dir(const struct state_lock *l)
 	return l->dir;
 }
 
+/* Open <state dir>/<cluster>/lock (never creating it); *path gets its name.
+ * Returns the descriptor, or -1 with errno set (e filled unless ENOENT). */
+static int lock_open_existing(const char *cluster, int flags, char **path, struct err *e)
+{
+	_cleanup_free_ char *dir = NULL;
+	int fd;
+
+	*path = NULL;
+	if (state_dir(cluster, &dir, e) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	*path = path_join(dir, "lock");
+	fd = open(*path, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT) {
+		int saved = errno;
+
+		err_sys(e, saved, "open %s", *path);
+		errno = saved;
+	}
+	return fd;
+}
+
 int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
 		    struct err *e)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
+	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 
 	memset(h, 0, sizeof *h);
 	*held = false;
-	if (state_dir(cluster, &dir, e) < 0)
+	fd = lock_open_existing(cluster, O_RDONLY, &path, e);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			err_sys(e, ENOENT, "open %s", path);
 		return -1;
-	path = path_join(dir, "lock");
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return err_sys(e, errno, "open %s", path);
+	}
 	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
 		*held = errno == EWOULDBLOCK;
 	else
@@ -272,19 +295,13 @@ int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
 int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
 		       struct err *e)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
+	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 
 	memset(h, 0, sizeof *h);
-	if (state_dir(cluster, &dir, e) < 0)
-		return -1;
-	path = path_join(dir, "lock");
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0; /* nothing to unlock */
-		return err_sys(e, errno, "open %s", path);
-	}
+	fd = lock_open_existing(cluster, O_RDWR, &path, e);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1; /* no lock file: nothing to unlock */
 	holder_read_fd(fd, h);
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 		/* nobody holds it: clear a leftover record */
