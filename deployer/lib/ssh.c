@@ -683,7 +683,16 @@ static void ssh_free(struct transport *t)
 		       libssh2_session_disconnect(s->sess, "shoal done") == EAGAIN2)
 			if (ssh_wait(s, &o, &ignore) < 0)
 				break;
-		libssh2_session_free(s->sess);
+		/* From here on nothing is sent: with the socket shut, libssh2
+		 * frees what is left (channels and SFTP handles of a dead
+		 * connection included) without waiting on the network, where a
+		 * non-blocking session_free would give up with EAGAIN. */
+		if (s->sock >= 0)
+			shutdown(s->sock, SHUT_RDWR);
+		if (s->sftp && s->broken)
+			libssh2_sftp_shutdown(s->sftp);
+		for (int i = 0; i < 100 && libssh2_session_free(s->sess) == EAGAIN2; i++)
+			;
 	}
 	if (s->sock >= 0)
 		close(s->sock);
