@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +162,9 @@ static void test_redis_template(void **state)
 	expect_kv(conf, "bind", " ", n->host->address);
 	expect_kv(conf, "port", " ", port);
 	expect_kv(conf, "protected-mode", " ", "yes");
-	expect_kv(conf, "requirepass", " ", "s3cr'et pw");
-	expect_kv(conf, "masterauth", " ", "s3cr'et pw");
+	/* double-quoted: redis.conf splits arguments on spaces */
+	expect_kv(conf, "requirepass", " ", "\"s3cr'et pw\"");
+	expect_kv(conf, "masterauth", " ", "\"s3cr'et pw\"");
 	expect_kv(conf, "dir", " ", "/data");
 	expect_kv(conf, "cluster-enabled", " ", "yes");
 	expect_kv(conf, "cluster-config-file", " ", "/data/nodes.conf");
@@ -262,6 +266,97 @@ static void test_riak_template(void **state)
 	expect_kv(conf, "listener.protobuf.internal", " = ", want);
 	expect_kv(conf, "platform_data_dir", " = ", "/var/lib/riak");
 	free(conf);
+	world_free(w);
+}
+
+/* The rendered redis.conf is one a real redis-server 7 accepts: start it
+ * (on 127.0.0.1, data in a temp folder) and probe it with the password. */
+static void test_redis_conf_runs(void **state)
+{
+	struct world *w;
+	char dir[] = "/tmp/shoal-test-redisconf.XXXXXX";
+	char *conf, *path;
+	struct err e;
+	pid_t pid;
+
+	(void)state;
+	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		skip();
+		return;
+	}
+	w = world_new("redis", 3, 0);
+	assert_non_null(mkdtemp(dir));
+	w->hosts[0].address = "127.0.0.1";
+	/* a client port p with p + 10000 free, below 55536 */
+	int port = 0;
+	for (int p = 21000 + getpid() % 20000; p < 45000 && !port; p++) {
+		struct probe_report r;
+		struct probe_target t = {.kind = PROBE_TCP, .host = "127.0.0.1", .port = p};
+		struct probe_target tb = {.kind = PROBE_TCP, .host = "127.0.0.1", .port = p + 10000};
+		if (probe_run(&t, &r, &e) == 0 && r.result == PROBE_REFUSED &&
+		    probe_run(&tb, &r, &e) == 0 && r.result == PROBE_REFUSED)
+			port = p;
+	}
+	assert_true(port > 0);
+	w->plan->nodes[0].port = port;
+	w->plan->nodes[0].bus_port = port + 10000;
+	tmpl_vars_free(&w->vars);
+	assert_int_equal(template_node_vars(w->t, &w->s, w->plan, &w->plan->nodes[0], &w->secrets,
+					    &w->vars, &e), 0);
+	tmpl_vars_set(&w->vars, "node.data_dir", dir);
+	size_t len;
+	assert_int_equal(template_render_file(w->t, 0, &w->vars, &conf, &len, &e), 0);
+	path = xasprintf("%s/redis.conf", dir);
+	assert_int_equal(write_file_atomic(path, conf, len, 0600, &e), 0);
+	free(conf);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {"/usr/bin/redis-server", path, NULL};
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	struct probe_report r = {0};
+	struct probe_target t = {.kind = PROBE_REDIS, .host = "127.0.0.1", .port = port,
+				 .password = "s3cr'et pw", .cluster = true};
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(probe_run(&t, &r, &e), 0);
+		if (r.result != PROBE_REFUSED)
+			break;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* it answered with our password, runs in cluster mode, owns no slots */
+	assert_int_equal(r.result, PROBE_CLUSTER_DOWN);
+	assert_int_equal(r.known_nodes, 1);
+	static const char *const files[] = {"redis.conf", "nodes.conf", "appendonly.aof",
+					    "appendonlydir", "dump.rdb"};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *f = xasprintf("%s/%s", dir, files[i]);
+		DIR *d = opendir(f);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char *g = xasprintf("%s/%s", f, de->d_name);
+			unlink(g);
+			free(g);
+		}
+		if (d) {
+			closedir(d);
+			rmdir(f);
+		}
+		unlink(f);
+		free(f);
+	}
+	assert_int_equal(rmdir(dir), 0);
+	free(path);
 	world_free(w);
 }
 
@@ -412,6 +507,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redis_template),
+		cmocka_unit_test(test_redis_conf_runs),
 		cmocka_unit_test(test_cassandra_template),
 		cmocka_unit_test(test_riak_template),
 		cmocka_unit_test(test_render_rules),
