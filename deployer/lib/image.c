@@ -98,8 +98,7 @@ char *store_blob_dir(const char *store, struct err *e)
 	return oci_path(store, "blobs/sha256");
 }
 
-/* An exclusive lock on the store, held while blobs are added or collected. */
-static int store_lock(const char *store, struct err *e)
+int store_lock(const char *store, struct err *e)
 {
 	_cleanup_free_ char *p = oci_path(store, ".lock");
 	int fd;

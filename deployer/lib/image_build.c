@@ -185,35 +185,43 @@ static json_t *make_config(const json_t *base, const struct recipe *r, const cha
 	return cfg;
 }
 
-/* Load the base image named by `from` (imported into the store first). */
-static int load_base(const char *store, const struct recipe *r, json_t **manifest,
-		     json_t **config, struct err *e)
+/* Import the base image named by `from` as NAME-base:VERSION (which keeps its
+ * blobs from garbage collection) and load its manifest and config.  The
+ * caller holds the store lock. */
+static int load_base(const char *store, const struct recipe *r, struct tree *t,
+		     json_t **manifest, json_t **config, struct err *e)
 {
 	struct image_info *base = NULL;
-	_cleanup_free_ char *tag = xasprintf("%s-base:%s", r->name, r->version);
-	const char *src = r->from + (r->from[0] == 'o' ? 4 : 15);
-	_cleanup_free_ char *path = xstrdup(src);
+	_cleanup_free_ char *bname = xasprintf("%s-base", r->name), *ref = NULL;
+	bool oci = !strncmp(r->from, "oci:", 4);
+	_cleanup_free_ char *path = xstrdup(r->from + (oci ? 4 : 15));
+	_cleanup_free_ char *mtext = NULL, *ctext = NULL;
 	char *pick = NULL;
 	json_error_t je;
-	_cleanup_free_ char *mtext = NULL, *ctext = NULL;
 	int rc;
 
 	/* oci:PATH:REF - the ref follows the last ':' of an OCI source */
-	if (r->from[0] == 'o' && (pick = strrchr(path, ':')))
+	if (oci && (pick = strrchr(path, ':')))
 		*pick++ = '\0';
-	rc = image_import(store, path, pick, tag, &base, e);
-	if (rc < 0)
+	if (store_import(store, path, pick, bname, r->version, e) < 0)
 		return err_wrap(e, "%s:%d: from %s", r->file, r->from_line, r->from);
+	ref = xasprintf("%s:%s", bname, r->version);
+	if (image_resolve(store, ref, &base, e) < 0)
+		return -1;
 	rc = read_file(base->blobs[0].path, 4u << 20, &mtext, NULL, e);
 	if (rc == 0)
 		rc = read_file(base->blobs[1].path, 4u << 20, &ctext, NULL, e);
+	for (size_t i = 2; i < base->nblobs && rc == 0; i++)
+		rc = tree_inherit_layer(t, base->blobs[i].path, e);
 	image_info_free(base);
 	if (rc < 0)
 		return -1;
 	*manifest = json_loads(mtext, 0, &je);
+	if (!*manifest)
+		return err_from_json(e, &je, "base image manifest");
 	*config = json_loads(ctext, 0, &je);
-	if (!*manifest || !*config)
-		return err_from_json(e, &je, "base image");
+	if (!*config)
+		return err_from_json(e, &je, "base image config");
 	return 0;
 }
 
@@ -229,28 +237,30 @@ int image_build(const char *store, const char *recipe_path, struct image_info **
 	uint64_t lsize = 0;
 	size_t clen, mlen;
 	json_t *layers;
-	int rc = -1;
+	int rc = -1, lock = -1;
+	bool own;
 
 	if (recipe_load(recipe_path, &r, e) < 0)
 		return -1;
 	blobdir = store_blob_dir(store, e);
-	if (!blobdir)
+	if (!blobdir || (lock = store_lock(store, e)) < 0)
 		goto out;
-	if (r->from && load_base(store, r, &base_m, &base_c, e) < 0)
+	if (r->from && load_base(store, r, &t, &base_m, &base_c, e) < 0)
 		goto out;
 	if (recipe_tree(&t, r, e) < 0)
 		goto out;
-	if (t.n && layer_write(&t, blobdir, r->zstd ? LAYER_ZSTD : LAYER_GZIP, image_epoch(),
+	own = tree_has_content(&t);
+	if (own && layer_write(&t, blobdir, r->zstd ? LAYER_ZSTD : LAYER_GZIP, image_epoch(),
 			       ldigest, &lsize, diff_id, e) < 0)
 		goto out;
-	cfg = make_config(base_c, r, t.n ? diff_id : NULL);
+	cfg = make_config(base_c, r, own ? diff_id : NULL);
 	ctext = json_canon_dump(cfg, &clen);
 	if (store_put_blob(store, ctext, clen, cdigest, e) < 0)
 		goto out;
 	layers = base_m ? json_deep_copy(json_object_get(base_m, "layers")) : json_array();
 	if (!json_is_array(layers))
 		layers = json_array();
-	if (t.n)
+	if (own)
 		json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
 			r->zstd ? IMAGE_MT_LAYER_ZSTD : IMAGE_MT_LAYER_GZIP, "digest", ldigest,
 			"size", (json_int_t)lsize));
@@ -266,6 +276,8 @@ int image_build(const char *store, const char *recipe_path, struct image_info **
 	ref = xasprintf("%s:%s", r->name, r->version);
 	rc = out ? image_resolve(store, ref, out, e) : 0;
 out:
+	if (lock >= 0)
+		close(lock);
 	tree_free(&t);
 	recipe_free(r);
 	return rc;

@@ -100,6 +100,7 @@ struct tnode {
 	char *target;          /* TN_LINK */
 	mode_t mode;
 	uint32_t uid, gid;
+	bool inherited;        /* a symlink of the base image: resolves, not written */
 };
 
 struct tree {
@@ -121,6 +122,11 @@ int tree_add_dir(struct tree *t, const char *path, mode_t mode, uint32_t uid,
 		 uint32_t gid, struct err *e);
 int tree_add_link(struct tree *t, const char *path, const char *target,
 		  struct err *e);
+/* Learn the symlinks a base image's layer leaves (later layers and whiteouts
+ * override earlier ones), so recipe paths resolve through them. */
+int tree_inherit_layer(struct tree *t, const char *layer_path, struct err *e);
+/* True when the tree has something of its own to write. */
+bool tree_has_content(const struct tree *t);
 void tree_free(struct tree *t);
 
 enum layer_compression { LAYER_GZIP, LAYER_ZSTD };
@@ -143,6 +149,13 @@ int store_put_blob(const char *store, const void *data, size_t len,
 int store_tag(const char *store, const char *name, const char *tag,
 	      const char *manifest_digest, uint64_t manifest_size,
 	      struct err *e);
+/* An exclusive flock on <store>/oci/.lock, held by build, import and rm so
+ * that garbage collection never removes blobs of an image being added.
+ * Returns the fd to close, or -1. */
+int store_lock(const char *store, struct err *e);
+/* image_import() for a caller that already holds the store lock. */
+int store_import(const char *store, const char *path, const char *pick,
+		 const char *name, const char *tag, struct err *e);
 /* SOURCE_DATE_EPOCH, or 0. */
 time_t image_epoch(void);
 /* Canonical JSON bytes (compact, keys sorted), so equal content gives equal

@@ -394,20 +394,16 @@ static int open_source(const char *store, const char *path, char **tmpdir, struc
 	return fd < 0 ? err_sys(e, errno, "open %s", dest) : fd;
 }
 
-int image_import(const char *store, const char *path, const char *pick,
-		 const char *name_tag, struct image_info **out, struct err *e)
+int store_import(const char *store, const char *path, const char *pick,
+		 const char *name, const char *tag, struct err *e)
 {
-	_cleanup_free_ char *name = NULL, *tag = NULL, *tmpdir = NULL, *ref = NULL;
+	_cleanup_free_ char *tmpdir = NULL;
 	_cleanup_close_ int rootfd = -1;
 	char mdigest[DIGEST_STR_LEN];
 	uint64_t msize = 0;
 	struct stat st;
 	int rc;
 
-	if (image_parse_ref(name_tag, &name, &tag, e) < 0)
-		return -1;
-	if (!tag)
-		tag = xstrdup("latest");
 	rootfd = open_source(store, path, &tmpdir, e);
 	if (rootfd < 0)
 		rc = -1;
@@ -428,7 +424,21 @@ int image_import(const char *store, const char *path, const char *pick,
 	}
 	if (rc < 0)
 		return err_wrap(e, "import %s", path);
-	if (store_tag(store, name, tag, mdigest, msize, e) < 0)
+	return store_tag(store, name, tag, mdigest, msize, e);
+}
+
+int image_import(const char *store, const char *path, const char *pick,
+		 const char *name_tag, struct image_info **out, struct err *e)
+{
+	_cleanup_free_ char *name = NULL, *tag = NULL, *ref = NULL;
+	_cleanup_close_ int lock = -1;
+
+	if (image_parse_ref(name_tag, &name, &tag, e) < 0)
+		return -1;
+	if (!tag)
+		tag = xstrdup("latest");
+	lock = store_lock(store, e);
+	if (lock < 0 || store_import(store, path, pick, name, tag, e) < 0)
 		return -1;
 	ref = xasprintf("%s:%s", name, tag);
 	return out ? image_resolve(store, ref, out, e) : 0;

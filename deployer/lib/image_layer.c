@@ -109,6 +109,8 @@ static int tree_resolve_parent(struct tree *t, const char *path, char **out,
 	return err_usage(e, "path '%s': too many symlinks in the image", path);
 }
 
+static void drop_inherited(struct tree *t, const char *path, bool under);
+
 static struct tnode *tree_put(struct tree *t, const char *path, enum tnode_type type)
 {
 	struct tnode *n;
@@ -134,7 +136,9 @@ int tree_add_link(struct tree *t, const char *path, const char *target,
 	if (!*p)
 		return err_usage(e, "symlink '%s' would replace the image root", path);
 	n = tree_find(t, p);
-	if (n) {
+	if (n && n->inherited)
+		drop_inherited(t, p, false);
+	else if (n) {
 		if (n->type == TN_LINK && !strcmp(n->target, target))
 			return 0;
 		return err_usage(e, "'%s' is added twice with different content", path);
@@ -276,6 +280,92 @@ int tree_add_host(struct tree *t, const char *host_path, struct err *e)
 	return add_host(t, host_path, 0, e);
 }
 
+bool tree_has_content(const struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!t->v[i].inherited)
+			return true;
+	return false;
+}
+
+static void tree_drop(struct tree *t, size_t i)
+{
+	free(t->v[i].path);
+	free(t->v[i].src);
+	free(t->v[i].data);
+	free(t->v[i].target);
+	t->v[i] = t->v[--t->n];
+}
+
+/* Forget inherited links at path, or under it when `under` is set. */
+static void drop_inherited(struct tree *t, const char *path, bool under)
+{
+	size_t n = strlen(path);
+
+	for (size_t i = t->n; i-- > 0;) {
+		const char *p = t->v[i].path;
+		bool hit = under ? (!n || (!strncmp(p, path, n) && p[n] == '/')) : !strcmp(p, path);
+
+		if (t->v[i].inherited && hit)
+			tree_drop(t, i);
+	}
+}
+
+static void inherit_entry(struct tree *t, struct archive_entry *ae)
+{
+	_cleanup_free_ char *p = NULL, *dir = NULL;
+	const char *base;
+	struct err ignored;
+
+	if (!archive_entry_pathname(ae) ||
+	    normalize_image_path(archive_entry_pathname(ae), &p, &ignored) < 0 || !*p)
+		return;
+	dir = path_dirname(p);
+	if (!strcmp(dir, "."))
+		dir[0] = '\0';
+	base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
+	if (!strcmp(base, ".wh..wh..opq")) {
+		drop_inherited(t, dir, true);
+	} else if (!strncmp(base, ".wh.", 4)) {
+		_cleanup_free_ char *victim = *dir ? xasprintf("%s/%s", dir, base + 4)
+						   : xstrdup(base + 4);
+
+		drop_inherited(t, victim, false);
+		drop_inherited(t, victim, true);
+	} else {
+		drop_inherited(t, p, false);
+		if (archive_entry_filetype(ae) == AE_IFLNK && !archive_entry_hardlink(ae) &&
+		    archive_entry_symlink(ae)) {
+			struct tnode *n = tree_put(t, p, TN_LINK);
+
+			n->target = xstrdup(archive_entry_symlink(ae));
+			n->inherited = true;
+		}
+	}
+}
+
+int tree_inherit_layer(struct tree *t, const char *layer_path, struct err *e)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	int r;
+
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open_filename(a, layer_path, 1 << 16) != ARCHIVE_OK) {
+		err_from_archive(e, a, layer_path);
+		archive_read_free(a);
+		return -1;
+	}
+	while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN)
+		inherit_entry(t, ae);
+	if (r != ARCHIVE_EOF)
+		err_from_archive(e, a, layer_path);
+	archive_read_free(a);
+	return r == ARCHIVE_EOF ? 0 : -1;
+}
+
 void tree_free(struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
@@ -366,6 +456,8 @@ static int add_parents(struct tree *t, struct err *e)
 		_cleanup_free_ char *p = xstrdup(t->v[i].path);
 		char *slash = p;
 
+		if (t->v[i].inherited)
+			continue;
 		while ((slash = strchr(slash, '/'))) {
 			struct tnode *d;
 
@@ -472,7 +564,7 @@ int layer_write(struct tree *t, const char *blobdir, enum layer_compression c,
 	if (open_writer(&w[0], &raw, false, c, e) < 0 || open_writer(&w[1], &out, true, c, e) < 0)
 		goto done;
 	for (size_t i = 0; i < t->n; i++)
-		if (write_entry(w, &t->v[i], epoch, e) < 0)
+		if (!t->v[i].inherited && write_entry(w, &t->v[i], epoch, e) < 0)
 			goto done;
 	for (int i = 0; i < 2; i++)
 		if (archive_write_close(w[i]) != ARCHIVE_OK) {

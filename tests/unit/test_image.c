@@ -294,6 +294,53 @@ static void test_export_import_rm(void **state)
 	fx_teardown(&f);
 }
 
+/* from = "oci:ARCHIVE:TAG": the base's layers, then one layer of the recipe's
+ * files; the config's env is merged (a recipe KEY replaces the base's). */
+static void test_from_base_image(void **state)
+{
+	struct fx f;
+	_cleanup_free_ char *recipe = NULL, *out = NULL, *upper = NULL, *rootfs = NULL;
+	_cleanup_free_ char *p = NULL, *cfg = NULL;
+	struct image_info *a = NULL, *b = NULL;
+	struct err e;
+
+	(void)state;
+	fx_setup(&f);
+	free(put(&f, "hello.txt", "hello\n"));
+	free(put(&f, "extra.txt", "extra\n"));
+	recipe = put(&f, "tiny.cfg", good_recipe);
+	assert_int_equal(image_build(f.store, recipe, &a, &e), 0);
+	out = path_join(f.tmp, "tiny.tar");
+	assert_int_equal(image_export(f.store, "tiny:1", out, &e), 0);
+	{
+		_cleanup_free_ char *text = xasprintf(
+			"name = \"upper\";\nversion = \"2\";\nfrom = \"oci:%s:1\";\n"
+			"files = ( { src = \"extra.txt\"; dest = \"/bin/extra\"; } );\n"
+			"env = [\"A=2\"];\n", out);
+
+		upper = put(&f, "upper.cfg", text);
+	}
+	if (image_build(f.store, upper, &b, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_int_equal(b->nblobs, 4);
+	assert_string_equal(a->blobs[2].digest, b->blobs[2].digest);
+	rootfs = path_join(f.tmp, "rootfs");
+	assert_int_equal(image_unpack(f.store, "upper:2", rootfs, &e), 0);
+	p = path_join(rootfs, "etc/hello");
+	assert_int_equal(access(p, F_OK), 0);
+	free(p);
+	/* "/bin/extra" went through the base's bin -> usr/bin symlink */
+	p = path_join(rootfs, "usr/bin/extra");
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(read_file(b->blobs[1].path, 1 << 20, &cfg, NULL, &e), 0);
+	assert_non_null(strstr(cfg, "\"A=2\""));
+	assert_null(strstr(cfg, "\"A=1\""));
+	assert_non_null(strstr(cfg, "\"Entrypoint\":[\"/bin/true\"]"));
+	image_info_free(a);
+	image_info_free(b);
+	fx_teardown(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_build_reproducible),
 		cmocka_unit_test(test_corrupt_blob_detected),
 		cmocka_unit_test(test_export_import_rm),
+		cmocka_unit_test(test_from_base_image),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
