@@ -16,6 +16,7 @@
 
 #include "extract.h"
 #include "image.h"
+#include "image_int.h"
 #include "util.h"
 
 struct fx {
@@ -341,6 +342,37 @@ static void test_from_base_image(void **state)
 	fx_teardown(&f);
 }
 
+/* The closure of a dynamic binary holds its interpreter and libc, found from
+ * the ELF headers alone; a static binary needs nothing. */
+static void test_elf_closure(void **state)
+{
+	const char *bins[] = {"/bin/true"};
+	char **libs = NULL;
+	size_t n = 0;
+	bool interp = false, libc = false;
+	struct err e;
+
+	(void)state;
+	if (elf_closure(bins, 1, &libs, &n, &e) < 0)
+		fail_msg("%s", e.msg);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(libs[i]);
+
+		interp |= strstr(libs[i], "ld-linux") != NULL && libs[i][0] == '/';
+		libc |= len >= 10 && !strcmp(libs[i] + len - 10, "/libc.so.6");
+		free(libs[i]);
+	}
+	free(libs);
+	assert_true(interp);
+	assert_true(libc);
+	bins[0] = "/bin/busybox";
+	if (access(bins[0], F_OK) == 0) {
+		assert_int_equal(elf_closure(bins, 1, &libs, &n, &e), 0);
+		assert_int_equal(n, 0);
+		free(libs);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_corrupt_blob_detected),
 		cmocka_unit_test(test_export_import_rm),
 		cmocka_unit_test(test_from_base_image),
+		cmocka_unit_test(test_elf_closure),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
