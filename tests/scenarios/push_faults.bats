@@ -14,6 +14,7 @@ setup_file() {
 	export HEX=$(sha256sum "$D/blob" | cut -c1-64)
 	lab_spec "$D/spec.cfg"
 	shoal hosts --accept-new-host-keys "$D/spec.cfg" >/dev/null
+	export LSAN_OPTIONS="suppressions=$BATS_TEST_DIRNAME/push_lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 }
 
 teardown_file() {
@@ -43,6 +44,12 @@ wait_upload() {
 no_blob() {
 	run lab_exec "$1" test -e "$(blob_path "$HEX")"
 	[ "$status" -ne 0 ]
+}
+
+# clean_exit FILE: the failed push left no sanitizer report (ASan builds).
+clean_exit() {
+	run grep -c -E 'Sanitizer|runtime error' "$1"
+	[ "$output" = 0 ] || { cat "$1"; return 1; }
 }
 
 host_field() {
@@ -75,6 +82,7 @@ host_field() {
 	wait_upload h2
 	lab poweroff h2
 	wait "$pid" || true
+	clean_exit "$D/err"
 	output=$(cat "$D/out")
 	[ "$(host_field h1 ok)" = true ]
 	[ "$(host_field h2 ok)" = false ]
@@ -96,6 +104,7 @@ host_field() {
 	# every packet h3 sends is dropped: the operator hears nothing more
 	lab delay h3 100ms loss 100%
 	wait "$pid" || true
+	clean_exit "$D/err"
 	output=$(cat "$D/out")
 	[ "$(host_field h1 ok)" = true ]
 	[ "$(host_field h3 ok)" = false ]
