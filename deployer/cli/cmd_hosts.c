@@ -2,11 +2,13 @@
  * transport, bootstrap the agent there, report what was found) and
  * `shoal push SPEC FILE...` (copy files, content addressed, to every host's
  * blob store).  Both drive push_blobs() (push.h) and share their options. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -240,10 +242,15 @@ static int cmd_push_run(int argc, char **argv)
 	if (argc - optind < 2)
 		return cli_usage_error("push", "expected a spec file and at least one file");
 	nblobs = (size_t)(argc - optind - 1);
+	/* Hashed by push_blobs while the hosts connect. */
 	blobs = xcalloc(nblobs, sizeof *blobs);
-	for (size_t k = 0; k < nblobs; k++)
-		if (push_blob_from_file(argv[optind + 1 + (int)k], &blobs[k], &e) < 0)
+	for (size_t k = 0; k < nblobs; k++) {
+		blobs[k].path = argv[optind + 1 + (int)k];
+		if (access(blobs[k].path, R_OK) != 0) {
+			err_sys(&e, errno, "%s", blobs[k].path);
 			return cli_fail(&e);
+		}
+	}
 	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0)
 		return rc;
 	res = xcalloc(n ? n : 1, sizeof *res);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent_client.h"
 #include "log.h"
@@ -93,14 +94,53 @@ struct job {
 	const struct spec *spec;
 	const struct spec_host *const *hosts;
 	size_t nhosts;
-	const struct push_blob *blobs;
+	struct push_blob *blobs;
 	size_t nblobs;
 	const struct push_opts *o;
 	struct push_host_result *res;
 	struct progress prog;
 	pthread_mutex_t lock;
 	size_t next;
+	/* Local hashing of blobs given without a digest. */
+	pthread_cond_t hashed_cond;
+	bool hashed;
+	int hash_rc;
+	struct err hash_err;
 };
+
+/* Hash every blob that came without a digest; wakes the hosts waiting. */
+static void *hash_blobs(void *arg)
+{
+	struct job *j = arg;
+	struct err e = {0};
+	int rc = 0;
+
+	for (size_t k = 0; k < j->nblobs && rc == 0; k++)
+		if (!j->blobs[k].digest[0])
+			rc = digest_file(j->blobs[k].path, j->blobs[k].digest,
+					 &j->blobs[k].size, &e);
+	pthread_mutex_lock(&j->lock);
+	j->hashed = true;
+	j->hash_rc = rc;
+	j->hash_err = e;
+	pthread_cond_broadcast(&j->hashed_cond);
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+static int wait_hashed(struct job *j, struct err *e)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->lock);
+	while (!j->hashed)
+		pthread_cond_wait(&j->hashed_cond, &j->lock);
+	rc = j->hash_rc;
+	if (rc < 0)
+		*e = j->hash_err;
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
 
 struct host_ctx {
 	struct job *job;
@@ -263,16 +303,48 @@ fail:
 	return -1;
 }
 
+/* Fast path without the agent: the blob is in the host's store with the
+ * right size (one SFTP stat).  Only the agent puts files there, and only
+ * after hashing them, so a file under its digest name was whole when it was
+ * committed; --verify re-hashes it. */
+static int store_has(struct host_ctx *h, const struct push_blob *b, bool *has,
+		     struct err *e)
+{
+	_cleanup_free_ char *path = xasprintf("%s/blobs/sha256/%s", PUSH_HOST_ROOT,
+					      digest_hex(b->digest));
+	struct remote_stat st;
+
+	*has = false;
+	if (transport_stat(h->t, path, &st, e) < 0)
+		return -1;
+	*has = st.exists && st.regular && st.size == b->size;
+	return 0;
+}
+
 static int push_host(struct host_ctx *h, struct err *e)
 {
 	struct job *j = h->job;
 	struct push_host_result *r = &j->res[h->i];
+	_cleanup_free_ bool *present = xcalloc(j->nblobs ? j->nblobs : 1, sizeof *present);
+	bool need_agent = !j->nblobs || j->o->verify;
 	uint64_t base = 0;
 
 	set_phase(&j->prog, h->i, PH_CONNECT);
 	if (transport_open(j->spec, r->host, &j->o->transport, &h->t, e) < 0)
 		return -1;
 	r->info = h->t->info;
+	if (wait_hashed(j, e) < 0)
+		return -1;
+	set_phase(&j->prog, h->i, PH_CHECK);
+	for (size_t k = 0; k < j->nblobs && !j->o->verify; k++) {
+		if (store_has(h, &j->blobs[k], &present[k], e) < 0)
+			return err_wrap(e, "blob %s", j->blobs[k].digest);
+		need_agent |= !present[k];
+	}
+	if (!need_agent) {
+		r->skipped = j->nblobs;
+		return 0;
+	}
 	if (agent_session(h, e) < 0)
 		return -1;
 	{
@@ -283,10 +355,9 @@ static int push_host(struct host_ctx *h, struct err *e)
 			return -1;
 		r->rtt_ms = now_ms() - t0;
 	}
-	set_phase(&j->prog, h->i, PH_CHECK);
 	for (size_t k = 0; k < j->nblobs; k++) {
 		const struct push_blob *b = &j->blobs[k];
-		int has = host_has(h, b, e);
+		int has = present[k] ? 1 : host_has(h, b, e);
 
 		if (has < 0)
 			return err_wrap(e, "blob %s", b->digest);
@@ -333,6 +404,14 @@ static void *worker(void *arg)
 	}
 }
 
+/* Size of a local file for progress totals (0 when unknown). */
+static uint64_t file_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
 int push_select_hosts(const struct spec *s, const char *list,
 		      const struct spec_host ***out, size_t *n, struct err *e)
 {
@@ -366,17 +445,8 @@ int push_select_hosts(const struct spec *s, const char *list,
 	return 0;
 }
 
-int push_blob_from_file(const char *path, struct push_blob *b, struct err *e)
-{
-	memset(b, 0, sizeof *b);
-	if (digest_file(path, b->digest, &b->size, e) < 0)
-		return -1;
-	b->path = path;
-	return 0;
-}
-
 int push_blobs(const struct spec *s, const struct spec_host *const *hosts,
-	       size_t nhosts, const struct push_blob *blobs, size_t nblobs,
+	       size_t nhosts, struct push_blob *blobs, size_t nblobs,
 	       const struct push_opts *o, struct push_host_result *res,
 	       struct err *e)
 {
@@ -384,16 +454,23 @@ int push_blobs(const struct spec *s, const struct spec_host *const *hosts,
 			.blobs = blobs, .nblobs = nblobs, .o = o, .res = res};
 	size_t nthreads = o->parallel > 0 ? (size_t)o->parallel : PUSH_PARALLEL;
 	_cleanup_free_ pthread_t *th = NULL;
+	pthread_t hasher;
+	bool hasher_started = false;
 	uint64_t total = 0;
 	size_t failed = 0, started = 0;
 	const struct push_host_result *first = NULL;
 
 	if (nthreads > nhosts)
 		nthreads = nhosts;
-	for (size_t k = 0; k < nblobs; k++)
-		total += blobs[k].size;
 	memset(res, 0, nhosts * sizeof *res);
 	pthread_mutex_init(&j.lock, NULL);
+	pthread_cond_init(&j.hashed_cond, NULL);
+	if (pthread_create(&hasher, NULL, hash_blobs, &j) == 0)
+		hasher_started = true;
+	else
+		hash_blobs(&j);
+	for (size_t k = 0; k < nblobs; k++)
+		total += blobs[k].size ? blobs[k].size : file_size(blobs[k].path);
 	pthread_mutex_init(&j.prog.lock, NULL);
 	j.prog.on = o->progress;
 	j.prog.n = nhosts;
@@ -415,12 +492,15 @@ int push_blobs(const struct spec *s, const struct spec_host *const *hosts,
 		worker(&j); /* no thread could start: do the work here */
 	for (size_t k = 0; k < started; k++)
 		pthread_join(th[k], NULL);
+	if (hasher_started)
+		pthread_join(hasher, NULL);
 	pthread_mutex_lock(&j.prog.lock);
 	draw_locked(&j.prog, true);
 	pthread_mutex_unlock(&j.prog.lock);
 	free(j.prog.phase);
 	free(j.prog.done);
 	free(j.prog.total);
+	pthread_cond_destroy(&j.hashed_cond);
 	pthread_mutex_destroy(&j.lock);
 	pthread_mutex_destroy(&j.prog.lock);
 	for (size_t i = 0; i < nhosts; i++) {
@@ -429,6 +509,10 @@ int push_blobs(const struct spec *s, const struct spec_host *const *hosts,
 			if (!first)
 				first = &res[i];
 		}
+	}
+	if (j.hash_rc < 0) {
+		*e = j.hash_err;
+		return -1;
 	}
 	if (failed)
 		return err_set(e, first->err.code, "%zu of %zu hosts failed; first: %s",

@@ -1,10 +1,11 @@
 /* push.h - content-addressed blobs to many hosts at once.
  *
  * Per host (one thread and one transport each, at most `parallel` hosts at a
- * time): connect, bootstrap the agent (transport_open_agent), then for each
- * blob ask the agent `blob.has`; a blob the host holds with the right size
- * is skipped (with `verify`, the agent re-hashes it first: `blob.verify`,
- * and a corrupt one is pushed again).  Otherwise the bytes go over SFTP
+ * time): connect, and SFTP-stat each blob in the host's store; when every
+ * blob is there with the right size, that is all (no agent needed).
+ * Otherwise, or with `verify`, start the agent (installing it first when the
+ * host lacks this build) and ask it `blob.has` (with `verify`: `blob.verify`,
+ * which re-hashes; a corrupt or wrong-size blob is pushed again).  Otherwise the bytes go over SFTP
  * (pipelined: many write requests in flight) to
  *   /var/lib/shoal/blobs/tmp/<hex>.<nonce>
  * and `blob.commit` hashes them on the host and only on a match renames them
@@ -26,19 +27,20 @@
 #include "transport.h"
 
 #define PUSH_PARALLEL 16
+/* The agent's default root on every host (shoal-agent --root). */
+#define PUSH_HOST_ROOT "/var/lib/shoal"
 
 struct spec;
 struct spec_host;
 
-/* One blob: a local file holding exactly the bytes its digest names. */
+/* One blob: a local file holding exactly the bytes its digest names.  An
+ * empty digest ("") asks push_blobs() to hash the file itself, while the
+ * hosts connect; it then fills digest and size. */
 struct push_blob {
-	char digest[DIGEST_STR_LEN]; /* "sha256:<hex>" */
+	char digest[DIGEST_STR_LEN]; /* "sha256:<hex>", or "" */
 	const char *path;            /* borrowed */
 	uint64_t size;
 };
-
-/* Hash a local file into b (b->path borrows path). */
-int push_blob_from_file(const char *path, struct push_blob *b, struct err *e);
 
 struct push_opts {
 	int parallel;                  /* hosts at once; <= 0: PUSH_PARALLEL */
@@ -67,11 +69,13 @@ int push_select_hosts(const struct spec *s, const char *list,
 		      const struct spec_host ***out, size_t *n, struct err *e);
 
 /* Push blobs (nblobs may be 0: connect and bootstrap only) to every host.
+ * Blobs with an empty digest are hashed first (in parallel with connecting);
+ * a file that cannot be read fails every host with that cause.
  * res must hold nhosts entries; each is filled whatever happens.  Returns 0
  * when every host succeeded, else -1 with e summarising ("2 of 8 hosts
  * failed; first: h3 (...): ..."). */
 int push_blobs(const struct spec *s, const struct spec_host *const *hosts,
-	       size_t nhosts, const struct push_blob *blobs, size_t nblobs,
+	       size_t nhosts, struct push_blob *blobs, size_t nblobs,
 	       const struct push_opts *o, struct push_host_result *res,
 	       struct err *e);
 
