@@ -138,8 +138,11 @@ static int elf_read(const char *path, struct elf *f, struct err *e)
 							 ph[i].p_offset + ph[i].p_filesz)
 						: NULL;
 
-			if (!s || s[0] != '/')
+			if (!s || s[0] != '/') {
+				elf_free(f);
 				return err_usage(e, "%s: bad PT_INTERP", path);
+			}
+			free(f->interp);
 			f->interp = xstrdup(s);
 		} else if (ph[i].p_type == PT_DYNAMIC) {
 			dyn = &ph[i];
