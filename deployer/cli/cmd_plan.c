@@ -7,6 +7,7 @@
 
 #include "actions.h"
 #include "cli.h"
+#include "converge.h"
 #include "plan.h"
 #include "spec.h"
 #include "state.h"
@@ -41,6 +42,8 @@ static int cmd_plan_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"detailed-exitcode", no_argument, NULL, 'd'},
+		{"offline", no_argument, NULL, 'o'},
+		{"accept-new-host-keys", no_argument, NULL, 'A'},
 		{NULL, 0, NULL, 0},
 	};
 	struct plan_problems pp = {0};
@@ -52,12 +55,21 @@ static int cmd_plan_run(int argc, char **argv)
 	struct plan *p = NULL;
 	struct spec *s = NULL;
 	struct err e = {0};
-	bool detailed = false;
+	struct observation obs = {0};
+	bool detailed = false, offline = false, accept_new = false;
 	int c, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'd') {
 			detailed = true;
+			continue;
+		}
+		if (c == 'o') {
+			offline = true;
+			continue;
+		}
+		if (c == 'A') {
+			accept_new = true;
 			continue;
 		}
 		return cli_usage_error("plan", "unknown option '%s'", argv[optind - 1]);
@@ -81,7 +93,14 @@ static int cmd_plan_run(int argc, char **argv)
 		}
 		goto out;
 	}
-	actions_diff(s, p, st, (const char *const *)images, NULL, &acts, &e);
+	/* What the hosts really run: orphans, stopped and vanished nodes. */
+	if (!offline && converge_observe(s, p, st, accept_new, &obs, &e) < 0) {
+		err_wrap(&e, "ask the hosts (--offline plans from the record alone)");
+		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
+		goto out;
+	}
+	actions_diff(s, p, st, (const char *const *)images, offline ? NULL : &obs.list,
+		     &acts, &e);
 	if (cli_json()) {
 		json_t *j = actions_json(&acts);
 
@@ -96,6 +115,7 @@ static int cmd_plan_run(int argc, char **argv)
 	if (detailed && !actions_empty(&acts))
 		rc = EXIT_CHANGES;
 out:
+	converge_observation_free(&obs);
 	actions_free(&acts);
 	plan_free(p);
 	plan_problems_free(&pp);
@@ -111,12 +131,13 @@ static const struct cli_command cmd_plan = {
 	.name = "plan",
 	.summary = "show what 'up' would change, without changing anything",
 	.usage =
-		"usage: shoal plan [--json] [--detailed-exitcode] SPEC\n"
+		"usage: shoal plan [--json] [--detailed-exitcode] [--offline] SPEC\n"
 		"\n"
 		"Place the spec's nodes on its hosts (keeping recorded nodes where they\n"
 		"are while they still fit) and print, in the order 'up' runs them, the\n"
 		"actions that would bring the cluster from its recorded state\n"
-		"(<state dir>/<cluster>/state.json, see docs/state.md) to the spec:\n"
+		"(<state dir>/<cluster>/state.json, see docs/state.md) and what its\n"
+		"hosts' agents report (stopped, vanished and orphan nodes) to the spec:\n"
 		"\n"
 		"  + push IMAGE to h2\n"
 		"  + create cache-3 on h2 (10.213.0.12:7003), replica of cache-2\n"
@@ -135,6 +156,8 @@ static const struct cli_command cmd_plan = {
 		"                       \"create\":N,\"change\":N,\"remove\":N,\"changes\":B}; on\n"
 		"                       failure {\"ok\":false,\"error\":E,\"problems\":[{\"node\",\"message\"}]}\n"
 		"  --detailed-exitcode  exit 3 when changes are pending (0 when none)\n"
+		"  --offline            do not ask the hosts; plan from the record alone\n"
+		"  --accept-new-host-keys  record unknown SSH host keys (never changed ones)\n"
 		"\n"
 		"Exit: 0 ok (no changes, or changes without --detailed-exitcode);\n"
 		"3 changes pending (--detailed-exitcode); 2 bad usage, bad spec or a\n"

@@ -234,6 +234,43 @@ static int cluster_observe(struct cluster *c, struct err *e)
 	return 0;
 }
 
+int converge_observe(const struct spec *s, const struct plan *p,
+		     const struct state *st, bool accept_new_host_keys,
+		     struct observation *out, struct err *e)
+{
+	struct cluster *c = xcalloc(1, sizeof *c);
+	struct converge_opts o = {.accept_new_host_keys = accept_new_host_keys};
+
+	/* Borrowed: cluster_free() of this one frees only what it made. */
+	c->spec = (struct spec *)s;
+	c->plan = (struct plan *)p;
+	c->st = (struct state *)st;
+	memset(out, 0, sizeof *out);
+	out->priv = c;
+	if (cluster_connect(c, &o, e) < 0 || cluster_observe(c, e) < 0)
+		return -1;
+	out->list.nodes = c->obs;
+	out->list.n = c->nobs;
+	return 0;
+}
+
+void converge_observation_free(struct observation *o)
+{
+	struct cluster *c = o ? o->priv : NULL;
+
+	if (!c)
+		return;
+	c->plan = NULL;
+	c->st = NULL;
+	for (size_t i = 0; c->listed && i < c->spec->nhosts; i++)
+		json_decref(c->listed[i]);
+	free(c->listed);
+	free(c->obs);
+	fleet_close(c->fleet);
+	free(c);
+	o->priv = NULL;
+}
+
 /* The node.list record of a node on a host, or NULL. */
 static json_t *listed_record(const struct cluster *c, const char *host,
 			     const char *node)

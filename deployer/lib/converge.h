@@ -19,7 +19,11 @@
 
 #include <stdbool.h>
 
+#include "actions.h"
 #include "err.h"
+#include "plan.h"
+#include "spec.h"
+#include "state.h"
 
 struct converge_opts {
 	bool accept_new_host_keys;
@@ -35,6 +39,18 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		    struct err *e);
 int converge_down(const char *spec_path, const struct converge_opts *o,
 		  struct err *e);
+
+/* What the hosts report for a cluster: node.list on every host that the plan
+ * (may be NULL) or the state uses, for `shoal plan` to diff against.  Fails
+ * when a host cannot be reached (its error names it). */
+struct observation {
+	struct observed list;   /* borrowed from priv */
+	void *priv;
+};
+int converge_observe(const struct spec *s, const struct plan *p,
+		     const struct state *st, bool accept_new_host_keys,
+		     struct observation *out, struct err *e);
+void converge_observation_free(struct observation *o);
 
 /* Run argv inside a node's container; its output goes to our stdout and
  * stderr.  *exit_code gets the command's exit status (128+N for signal N). */

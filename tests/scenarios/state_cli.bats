@@ -41,16 +41,16 @@ record_plan() {
 }
 
 @test "plan: fresh cluster, recorded cluster, exit codes and JSON" {
-	run --separate-stderr "$SHOAL" plan "$SPEC"
+	run --separate-stderr "$SHOAL" plan --offline "$SPEC"
 	[ "$status" -eq 0 ]
 	[ "$(grep -c '^+ create cache-' <<<"$output")" -eq 6 ]
 	grep -qx '+ form cache, 3 masters, 3 replicas' <<<"$output"
 	grep -qx 'Plan: 6 to create, 0 to change, 0 to remove.' <<<"$output"
 
-	run "$SHOAL" plan --detailed-exitcode "$SPEC"
+	run "$SHOAL" plan --offline --detailed-exitcode "$SPEC"
 	[ "$status" -eq 3 ]
 
-	run --separate-stderr "$SHOAL" --json plan "$SPEC"
+	run --separate-stderr "$SHOAL" --json plan --offline "$SPEC"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r '.changes' <<<"$output")" = true ]
 	[ "$(jq '[.actions[] | select(.action == "create")] | length' <<<"$output")" -eq 6 ]
@@ -61,7 +61,7 @@ record_plan() {
 		<<<"$output"
 
 	record_plan "$output"
-	run --separate-stderr "$SHOAL" plan --detailed-exitcode "$SPEC"
+	run --separate-stderr "$SHOAL" plan --offline --detailed-exitcode "$SPEC"
 	[ "$status" -eq 0 ]
 	[ "$output" = "No changes: the cluster matches the spec." ]
 
@@ -70,7 +70,7 @@ record_plan() {
 		port: 7009, bus_port: 17009, role: "master", shard: 3}]' \
 		"$SHOAL_STATE_DIR/lab-redis/state.json" >"$SHOAL_STATE_DIR/s" &&
 		mv "$SHOAL_STATE_DIR/s" "$SHOAL_STATE_DIR/lab-redis/state.json"
-	run --separate-stderr "$SHOAL" plan --detailed-exitcode "$SPEC"
+	run --separate-stderr "$SHOAL" plan --offline --detailed-exitcode "$SPEC"
 	[ "$status" -eq 3 ]
 	[ "${lines[0]}" = "- leave cache-6 from cache, not in the spec" ]
 	[ "${lines[1]}" = "- stop cache-6 on h1, not in the spec" ]
@@ -78,7 +78,7 @@ record_plan() {
 
 	# a corrupt state is reported, not replaced
 	echo '{"format": 1' >"$SHOAL_STATE_DIR/lab-redis/state.json"
-	run --separate-stderr "$SHOAL" plan "$SPEC"
+	run --separate-stderr "$SHOAL" plan --offline "$SPEC"
 	[ "$status" -eq 2 ]
 	grep -q "lab-redis/state.json" <<<"$stderr"
 	[ "$(cat "$SHOAL_STATE_DIR/lab-redis/state.json")" = '{"format": 1' ]
@@ -92,7 +92,7 @@ record_plan() {
 	[ "$status" -eq 1 ]
 	grep -q "run 'shoal up' first" <<<"$stderr"
 
-	record_plan "$("$SHOAL" --json plan "$SPEC")"
+	record_plan "$("$SHOAL" --json plan --offline "$SPEC")"
 	run --separate-stderr "$SHOAL" env "$SPEC"
 	[ "$status" -eq 0 ]
 	eval "$output"
