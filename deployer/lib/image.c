@@ -125,8 +125,14 @@ int store_put_blob(const char *store, const void *data, size_t len,
 
 	digest_buf(data, len, digest);
 	p = blob_path(store, digest);
-	if (stat(p, &st) == 0 && (size_t)st.st_size == len)
-		return 0;
+	if (stat(p, &st) == 0 && (size_t)st.st_size == len) {
+		char have[DIGEST_STR_LEN];
+		struct err ignored;
+
+		/* already there, unless corrupt: then it is rewritten */
+		if (digest_file(p, have, NULL, &ignored) == 0 && !strcmp(have, digest))
+			return 0;
+	}
 	return write_file_atomic(p, data, len, 0644, e);
 }
 
@@ -349,7 +355,8 @@ static int load_manifest(const char *store, const char *mdigest, struct image_in
 	if (stat(mp, &st) < 0)
 		return err_sys(e, errno, "%s", mp);
 	memcpy(i->manifest_digest, mdigest, DIGEST_STR_LEN);
-	add_blob(i, store, mdigest, (uint64_t)st.st_size, IMAGE_MT_MANIFEST);
+	mt = json_string_value(json_object_get(m, "mediaType"));
+	add_blob(i, store, mdigest, (uint64_t)st.st_size, mt ? mt : IMAGE_MT_MANIFEST);
 	if (descriptor(json_object_get(m, "config"), "manifest config", &d, &size, &mt, e) < 0)
 		return err_wrap(e, "manifest %s", mdigest);
 	if (blob_verify(store, d, size, e) < 0)
@@ -378,6 +385,7 @@ int image_resolve(const char *store, const char *ref, struct image_info **out,
 	_cleanup_free_ char *name = NULL, *tag = NULL;
 	_cleanup_json_ json_t *idx = NULL;
 	const json_t *ent;
+	const char *mdigest;
 	struct image_info *i;
 
 	if (image_parse_ref(ref, &name, &tag, e) < 0 || index_load(store, &idx, e) < 0)
@@ -388,7 +396,13 @@ int image_resolve(const char *store, const char *ref, struct image_info **out,
 		return -1;
 	}
 	i->name = steal_pointer(&name);
-	if (load_manifest(store, json_string_value(json_object_get(ent, "digest")) ?: "", i, e) < 0) {
+	mdigest = json_string_value(json_object_get(ent, "digest"));
+	if (!mdigest || !digest_valid(mdigest)) {
+		err_set(e, EINVAL, "store index: image %s:%s has no valid digest", i->name, i->tag);
+		image_info_free(i);
+		return -1;
+	}
+	if (load_manifest(store, mdigest, i, e) < 0) {
 		err_wrap(e, "image %s:%s", i->name, i->tag);
 		image_info_free(i);
 		return -1;

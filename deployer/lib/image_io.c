@@ -521,7 +521,7 @@ int image_export(const char *store, const char *ref, const char *path, struct er
 	if (image_resolve(store, ref, &i, e) < 0)
 		return -1;
 	idx = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
-			"mediaType", IMAGE_MT_INDEX, "manifests", "mediaType", IMAGE_MT_MANIFEST,
+			"mediaType", IMAGE_MT_INDEX, "manifests", "mediaType", i->blobs[0].media_type,
 			"digest", i->manifest_digest, "size", (json_int_t)i->blobs[0].size,
 			"annotations", IMAGE_REF_ANNOTATION, i->tag);
 	itext = json_canon_dump(idx, &ilen);
