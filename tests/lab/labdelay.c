@@ -5,8 +5,8 @@
  *
  *   labdelay QUEUE DELAY_MS
  *
- * The lab runs it in a host's network namespace and sends the host's
- * outgoing packets to QUEUE with an iptables NFQUEUE rule (--queue-bypass,
+ * The lab runs it in a host's network namespace and sends the packets
+ * arriving at the host to QUEUE with an iptables NFQUEUE rule (--queue-bypass,
  * so packets flow undelayed whenever labdelay is not running).  Every packet
  * is held for the same time, so packets leave in the order they came and one
  * batch verdict releases all that are due.  When more packets are held than

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# `lab delay h2 300ms` holds every packet h2 sends for 300 ms (so a TCP
-# connect to h2 takes at least that long), `loss 100%` drops them all, and
-# `lab delay h2 off` removes both.  Only lower bounds on time are checked.
+# `lab delay h2 300ms` holds every packet sent to h2 for 300 ms (so a TCP
+# connect to or from h2 takes at least that long) and bulk transfers still
+# arrive intact, `loss 100%` drops them all, and `lab delay h2 off` removes
+# both.  Only lower bounds on time are checked.
 
 load '../lab/helpers'
 
@@ -20,18 +21,23 @@ connect_ms() {
 	run connect_ms h1 h2
 	[ "$status" -eq 0 ]
 	[ "$output" -ge 300 ]
-	# h2's own packets to h1 are delayed too (its SYN).
+	# Connections h2 opens wait as long (for the SYN-ACK).
 	run connect_ms h2 h1
 	[ "$status" -eq 0 ]
 	[ "$output" -ge 300 ]
 	run lab status
 	[[ "$output" == *"delay 300ms"* ]]
 
-	# SSH (a dozen round trips) still works over a delayed link.
+	# SSH (a dozen round trips) still works over a delayed link, and moves
+	# 20 MB intact either way.
 	run lab delay h2 50ms
 	[ "$status" -eq 0 ]
-	run lab_ssh h2 true
+	run lab_ssh h2 'head -c 20000000 /dev/zero | wc -c'
 	[ "$status" -eq 0 ]
+	[ "$output" = 20000000 ]
+	run bash -c "head -c 20000000 /dev/zero | ssh -F '$LAB_SSH_CONFIG' h2 'wc -c'"
+	[ "$status" -eq 0 ]
+	[ "$output" = 20000000 ]
 
 	run lab delay h2 10ms loss 100%
 	[ "$status" -eq 0 ]
