@@ -366,6 +366,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 	if (root[0] != '/')
 		return err_usage(e, "root '%s' must be an absolute path", root);
 	a->root = xstrdup(root);
+	a->run_dir = xstrdup(cfg->run_dir);
 	a->loop = loop_new();
 	for (size_t i = 0; i < ARRAY_SIZE(root_dirs); i++) {
 		_cleanup_free_ char *p = agent_path(a, root_dirs[i]);
@@ -373,6 +374,10 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 		if (mkdir_p(p, 0700, e) < 0)
 			return err_wrap(e, "agent root %s", root);
 	}
+	_cleanup_free_ char *run_nodes = path_join(a->run_dir, "nodes");
+
+	if (mkdir_p(run_nodes, 0700, e) < 0)
+		return err_wrap(e, "agent run dir %s", a->run_dir);
 	signal(SIGPIPE, SIG_IGN);
 	if (cgroup_detect(&a->cg, e) < 0)
 		return -1;
@@ -399,6 +404,7 @@ void agent_fini(struct agent *a)
 	cgroup_fini(&a->cg);
 	loop_free(a->loop);
 	free(a->root);
+	free(a->run_dir);
 }
 
 int agent_run(struct agent *a, struct err *e)

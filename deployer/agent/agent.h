@@ -32,7 +32,7 @@ struct exec_job;
 /* How an agent process was started (command line). */
 struct agent_config {
 	const char *root;      /* AGENT_DEFAULT_ROOT unless --root */
-	const char *run_dir;   /* AGENT_RUN_DIR unless --run-dir */
+	const char *run_dir;   /* AGENT_RUN_DIR unless --run-dir (serve: <root>/run) */
 	bool no_overlay;       /* --no-overlay: give nodes copied roots */
 };
 
@@ -50,6 +50,7 @@ struct session {
 
 struct agent {
 	char *root;             /* /var/lib/shoal or --root */
+	char *run_dir;          /* /run/shoal or --run-dir: state of this boot */
 	struct loop *loop;
 	struct session *sessions;
 	struct node **nodes;

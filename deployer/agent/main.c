@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "daemon.h"
+#include "util.h"
 #include "log.h"
 #include "version.h"
 
@@ -34,7 +35,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 	int c;
 
 	o->cfg.root = AGENT_DEFAULT_ROOT;
-	o->cfg.run_dir = AGENT_RUN_DIR;
+	o->cfg.run_dir = NULL;   /* per command, below */
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (c) {
@@ -51,6 +52,8 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 			argv[optind]);
 		return -1;
 	}
+	if (!o->cfg.run_dir && strcmp(argv[0], "serve"))
+		o->cfg.run_dir = AGENT_RUN_DIR;
 	return 0;
 }
 
@@ -69,9 +72,15 @@ static int cmd_serve(int argc, char **argv)
 	int rc;
 
 	if (parse_opts(argc, argv, &o) < 0 || !o.stdio) {
-		fprintf(stderr, "usage: shoal-agent serve --stdio [--root DIR] [--no-overlay]\n");
+		fprintf(stderr, "usage: shoal-agent serve --stdio [--root DIR] [--run-dir DIR] "
+			"[--no-overlay]\n");
 		return 2;
 	}
+	/* No daemon here: keep this boot's state beside the root unless told. */
+	_cleanup_free_ char *run_dir = o.cfg.run_dir ? NULL : path_join(o.cfg.root, "run");
+
+	if (run_dir)
+		o.cfg.run_dir = run_dir;
 	if (agent_init(&a, &o.cfg, &e) < 0) {
 		fprintf(stderr, "shoal-agent: %s\n", e.msg);
 		agent_fini(&a);

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -380,18 +381,54 @@ static const char *desired(const struct node *n)
 	return "running";
 }
 
+/* <run_dir>/nodes/<id>.json: this boot's facts about the node's process. */
+static char *run_state_path(const struct node *n)
+{
+	_cleanup_free_ char *rel = xasprintf("nodes/%s.json", n->id);
+
+	return path_join(n->agent->run_dir, rel);
+}
+
+/* Replace path with text (temp file + rename, no fsync: /run does not
+ * survive a reboot, and neither do the pids it records). */
+static int write_volatile(const char *path, const char *text, struct err *e)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+				      O_NOFOLLOW, 0600);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || rename(tmp, path) < 0)
+		return err_sys(e, errno, "write %s", path);
+	return 0;
+}
+
 static int node_save(struct node *n, struct err *e)
 {
-	_cleanup_free_ char *path = path_join(n->dir, "node.json");
-	json_t *j = json_pack("{s:o,s:s,s:I,s:I,s:i,s:s?}", "spec",
-			      node_spec_to_json(&n->spec), "desired", desired(n),
-			      "pid", (json_int_t)n->pid,
-			      "start_ticks", (json_int_t)n->start_ticks,
-			      "restarts", n->restarts,
-			      "runtime", n->rt ? n->rt->name : NULL);
-	char *text = json_dumps(j, JSON_INDENT(1));
-	int rc = write_file_atomic(path, text, strlen(text), 0600, e);
+	const char *want = desired(n);
+	_cleanup_free_ char *run = run_state_path(n);
+	char *text;
+	json_t *j;
+	int rc = 0;
 
+	if (!n->saved_desired || strcmp(n->saved_desired, want)) {
+		_cleanup_free_ char *path = path_join(n->dir, "node.json");
+
+		j = json_pack("{s:o,s:s}", "spec", node_spec_to_json(&n->spec),
+			      "desired", want);
+		text = json_dumps(j, JSON_INDENT(1));
+		rc = write_file_atomic(path, text, strlen(text), 0600, e);
+		free(text);
+		json_decref(j);
+		if (rc < 0)
+			return -1;
+		n->saved_desired = want;
+	}
+	j = json_pack("{s:I,s:I,s:i,s:s?}", "pid", (json_int_t)n->pid,
+		      "start_ticks", (json_int_t)n->start_ticks,
+		      "restarts", n->restarts, "runtime", n->rt ? n->rt->name : NULL);
+	text = json_dumps(j, JSON_COMPACT);
+	rc = write_volatile(run, text, e);
 	free(text);
 	json_decref(j);
 	return rc;
@@ -421,6 +458,8 @@ json_t *node_record(const struct node *n)
 		json_object_set_new(r, "exit_code", json_integer(n->exit_code));
 	if (n->state == NODE_RUNNING)
 		json_object_set_new(r, "uptime_ms", json_integer(now_ms() - n->started_ms));
+	if (n->start_us)
+		json_object_set_new(r, "start_us", json_integer(n->start_us));
 	return r;
 }
 
@@ -614,11 +653,20 @@ static void watch_process(struct node *n)
 	loop_watch(n->agent->loop, n->waiter_fd, POLLIN, on_exit_fd, n);
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* Start the node's process now.  On success the node is RUNNING. */
 static int node_spawn(struct node *n, struct err *e)
 {
 	struct runtime_proc p = {0};
 	_cleanup_close_ int wfd = -1;
+	int64_t t0 = now_us();
 	int rc;
 
 	n->rt = runtime_find(n->agent, n->spec.runtime, e);
@@ -632,6 +680,7 @@ static int node_spawn(struct node *n, struct err *e)
 	rc = n->rt->start(n->agent, n, wfd, &p, e);
 	if (rc < 0)
 		return err_wrap(e, "start %s/%s", n->spec.cluster, n->spec.name);
+	n->start_us = now_us() - t0;
 	n->pid = p.pid;
 	n->waiter = p.waiter;
 	n->waiter_fd = p.waiter_fd;
@@ -782,17 +831,22 @@ static int node_load(struct agent *a, const char *path, struct err *e)
 	}
 	n = node_new(a, &spec);
 	want = xstrdup(json_string_value(json_object_get(j, "desired")) ?: "created");
+	json_decref(j);
+	/* This boot's facts, if the node ran since the last reboot. */
+	_cleanup_free_ char *run = run_state_path(n), *rtext = NULL;
+	struct err ig;
+
+	j = read_file(run, 4096, &rtext, NULL, &ig) == 0 ? json_loads(rtext, 0, NULL) : NULL;
 	pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
 	ticks = (uint64_t)json_integer_value(json_object_get(j, "start_ticks"));
 	n->restarts = (int)json_integer_value(json_object_get(j, "restarts"));
 	json_decref(j);
-	n->state = NODE_CREATED;
-	if (!strcmp(want, "created"))
+	n->state = !strcmp(want, "stopped") ? NODE_STOPPED :
+		   !strcmp(want, "exited") ? NODE_EXITED :
+		   !strcmp(want, "running") ? NODE_RUNNING : NODE_CREATED;
+	n->saved_desired = desired(n);
+	if (n->state != NODE_RUNNING)
 		return 0;
-	if (!strcmp(want, "stopped") || !strcmp(want, "exited")) {
-		n->state = !strcmp(want, "stopped") ? NODE_STOPPED : NODE_EXITED;
-		return 0;
-	}
 	n->rt = runtime_find(a, n->spec.runtime, e);
 	if (!n->rt)
 		return err_wrap(e, "node %s", n->id);
@@ -1019,6 +1073,9 @@ int node_remove(struct node *n, bool force, struct err *e)
 		return err_sys(e, errno, "open %s", cdir);
 	if (extract_remove_tree(cfd, n->spec.name, e) < 0)
 		return err_wrap(e, "remove %s/%s", n->spec.cluster, n->spec.name);
+	_cleanup_free_ char *run = run_state_path(n);
+
+	unlink(run);
 	rmdir(cdir);   /* the cluster folder, once empty */
 	while (n->followers) {
 		struct node_follower *f = n->followers;

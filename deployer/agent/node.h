@@ -15,8 +15,11 @@
  *   a run of 60 s or more resets the backoff.  `stop` sends the stop signal,
  *   waits the grace period, then SIGKILL, and the node stays down.
  *
- * Agent restarts (kill -9, upgrade, host reboot): node.json records the
- * node's init pid and its start time (from /proc/<pid>/stat).  A restarted
+ * Agent restarts (kill -9, upgrade, host reboot): node.json records what
+ * should happen to the node (created, running, stopped, exited; written and
+ * fsync'd only when that changes); <run_dir>/nodes/<id>.json, on the tmpfs
+ * /run that a reboot empties, records its init pid, that process's start
+ * time (from /proc/<pid>/stat) and the restart count.  A restarted
  * agent ADOPTS a node whose pid is alive with the same start time (watching
  * it through a pidfd; its exit code is then unknown, reported as such), and
  * STARTS a node that should run (not stopped, policy not `never`) but is not
@@ -85,12 +88,14 @@ struct node {
 	bool adopted;            /* waiter is not our child: no exit status */
 	uint64_t start_ticks;    /* /proc/<pid>/stat start time */
 	int64_t started_ms;      /* monotonic ms of the last start */
+	int64_t start_us;        /* how long the last start took, until exec */
 	int restarts;            /* restarts since node.start */
 	int failures;            /* consecutive short runs (backoff exponent) */
 	int exit_code, exit_signal; /* last exit (-1 = unknown) */
 	bool oom;
 	uint64_t oom_base;       /* OOM kills counted before this run */
 	uint64_t timer;          /* backoff or stop-grace timer */
+	const char *saved_desired; /* what node.json holds (static string) */
 
 	int log_rfd, log_hold_fd, log_fd;  /* pipe read end, held write end, current */
 	uint64_t log_size;

@@ -52,7 +52,7 @@ struct child {
 	struct node *n;
 	const char *rootfs;       /* mount point of the node's root */
 	int log_fd, err_fd;
-	int cg_fds[CG_NCTRL];
+	int go_fd;                /* read end: one byte once in the cgroups */
 };
 
 static int do_mount(const char *src, const char *target, const char *type,
@@ -253,11 +253,6 @@ static __attribute__((noreturn)) void child_main(struct child *c)
 		err_sys(&e, errno, "setsid");
 		child_fail(c->err_fd, &e);
 	}
-	for (int i = 0; i < CG_NCTRL; i++)
-		if (c->cg_fds[i] >= 0 && write(c->cg_fds[i], "0", 1) != 1) {
-			err_sys(&e, errno, "join cgroup");
-			child_fail(c->err_fd, &e);
-		}
 	if (sethostname(sp->hostname, strlen(sp->hostname)) < 0) {
 		err_sys(&e, errno, "sethostname");
 		child_fail(c->err_fd, &e);
@@ -292,6 +287,13 @@ static __attribute__((noreturn)) void child_main(struct child *c)
 			err_sys(&e, errno, "chdir %s", sp->workdir);
 		child_fail(c->err_fd, &e);
 	}
+	/* Nothing of the node may run before it is in its cgroups. */
+	char go;
+
+	if (read(c->go_fd, &go, 1) != 1) {
+		err_set(&e, EIO, "the agent could not place the node in its cgroups");
+		child_fail(c->err_fd, &e);
+	}
 	node_sandbox(n, &sb);
 	if (sandbox_enter(&sb, &e) < 0)
 		child_fail(c->err_fd, &e);
@@ -308,26 +310,54 @@ static __attribute__((noreturn)) void child_main(struct child *c)
 	child_fail(c->err_fd, &e);
 }
 
+/* Put pid into the node's cgroups (one cgroup.procs per hierarchy). */
+static int join_cgroups(const int fds[CG_NCTRL], pid_t pid, struct err *e)
+{
+	char v[32];
+	int n = snprintf(v, sizeof v, "%d", (int)pid);
+
+	for (int i = 0; i < CG_NCTRL; i++)
+		if (fds[i] >= 0 && write(fds[i], v, (size_t)n) != n)
+			return err_sys(e, errno, "move the node into its cgroups");
+	return 0;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* The child builds the node's mounts while the agent moves it into its
+ * cgroups (on cgroup v1 a move waits for an RCU grace period, often the
+ * longest step of a start); it executes the entrypoint only after a byte
+ * on the go pipe says the move is done. */
 static int builtin_start(struct agent *a, struct node *n, int log_fd,
 			 struct runtime_proc *p, struct err *e)
 {
 	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
 	struct child c = {.a = a, .n = n, .rootfs = rootfs, .log_fd = log_fd};
-	int errp[2], pidfd = -1, status;
+	int cg_fds[CG_NCTRL], errp[2] = {-1, -1}, gop[2] = {-1, -1};
+	int pidfd = -1, status, rc = -1;
 	struct clone_args ca;
-	struct err ce;
+	struct err ce, cge = {0};
+	bool cg_ok;
 	ssize_t got;
 	pid_t pid;
 
 	if (rootfs_prepare(a, n, e) < 0)
 		return -1;
-	if (cgroup_node_create(&a->cg, n->id, &n->spec.limits, c.cg_fds, e) < 0)
+	if (cgroup_node_create(&a->cg, n->id, &n->spec.limits, cg_fds, e) < 0)
 		return -1;
-	if (pipe2(errp, O_CLOEXEC) < 0) {
+	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) {
 		err_sys(e, errno, "pipe");
-		goto fail_cg;
+		goto out;
 	}
 	c.err_fd = errp[1];
+	c.go_fd = gop[0];
 	memset(&ca, 0, sizeof ca);
 	ca.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
 	ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
@@ -335,40 +365,43 @@ static int builtin_start(struct agent *a, struct node *n, int log_fd,
 	pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
 	if (pid == 0) {
 		close(errp[0]);
+		close(gop[1]);
 		child_main(&c);
 	}
-	close(errp[1]);
 	if (pid < 0) {
 		err_sys(e, errno, "clone3");
-		close(errp[0]);
-		goto fail_cg;
+		goto out;
 	}
-	for (int i = 0; i < CG_NCTRL; i++)
-		if (c.cg_fds[i] >= 0)
-			close(c.cg_fds[i]);
+	close(errp[1]);
+	close(gop[0]);
+	errp[1] = gop[0] = -1;
+	cg_ok = join_cgroups(cg_fds, pid, &cge) == 0;
+	if (cg_ok && write(gop[1], "g", 1) != 1)
+		cg_ok = err_sys(&cge, errno, "start the node") == 0;
+	close(gop[1]);   /* without the byte: the child gives up */
+	gop[1] = -1;
 	memset(&ce, 0, sizeof ce);
 	do
 		got = read(errp[0], &ce, sizeof ce);
 	while (got < 0 && errno == EINTR);
-	close(errp[0]);
-	if (got > 0) {
+	if (got > 0 || !cg_ok) {
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		close(pidfd);
 		ce.msg[sizeof ce.msg - 1] = '\0';
-		*e = ce;
-		return -1;
+		*e = cg_ok ? ce : cge;
+		goto out;
 	}
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
 	p->pid = pid;
 	p->waiter = pid;
 	p->waiter_fd = pidfd;
-	return 0;
-fail_cg:
-	for (int i = 0; i < CG_NCTRL; i++)
-		if (c.cg_fds[i] >= 0)
-			close(c.cg_fds[i]);
-	return -1;
+	rc = 0;
+out:
+	close_fds(cg_fds, CG_NCTRL);
+	close_fds(errp, 2);
+	close_fds(gop, 2);
+	return rc;
 }
 
 static void builtin_cleanup(struct agent *a, struct node *n)

@@ -14,6 +14,7 @@
 #   agent_call_all JSON          prints every line (streams, then the answer)
 #   agent_busybox_image          prints the manifest digest of the test image
 #   agent_setup_file             agent_start + the image in $IMG
+#   agent_redis_image            builds and commits node-images/redis.cfg
 #   agent_wait_restart C N PID   wait until the node runs under a new pid
 #   agent_wait_state C N STATE [SECS]   wait for a node state
 
@@ -120,6 +121,22 @@ agent_busybox_image() {
 	printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}]}' \
 		"$cfg" "$(stat -c %s "$d/config.json")" "$layer" "$(stat -c %s "$d/layer.tar.gz")" >"$d/manifest.json"
 	agent_commit_blob "$d/manifest.json"
+}
+
+# agent_redis_image: build node-images/redis.cfg with `shoal image build`
+# (engineer C's recipe) into a private store, commit its manifest, config and
+# layers to the agent as a push would, and print the manifest digest.
+agent_redis_image() {
+	local top store man blobs d
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	store="$AGENT_TMP/store"
+	man=$(SHOAL_HOME="$store" "$SHOAL_BUILD/shoal" --json image build \
+		"$top/node-images/redis.cfg" | jq -r .manifest) || return 1
+	blobs="$store/oci/blobs/sha256"
+	for d in $(jq -r '.config.digest, .layers[].digest' "$blobs/${man#sha256:}") "$man"; do
+		agent_commit_blob "$blobs/${d#sha256:}" >/dev/null || return 1
+	done
+	echo "$man"
 }
 
 # agent_node_create CLUSTER NODE IMAGE [EXTRA-JSON]

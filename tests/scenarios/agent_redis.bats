@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# The Redis node image (node-images/redis.cfg, built by `shoal image build`)
+# run by the agent: as the image's redis user with no capabilities, answering
+# PING on the host's loopback (host networking), its data surviving kill -9
+# and restart; the same with runc.
+
+load agent_helpers
+
+setup_file() {
+	command -v redis-cli >/dev/null || skip "redis-cli is not installed"
+	agent_start
+	RIMG=$(agent_redis_image)
+	PORT_A=$((21000 + RANDOM % 10000))
+	PORT_B=$((PORT_A + 1))
+	export RIMG PORT_A PORT_B
+}
+
+teardown_file() {
+	agent_stop
+}
+
+redis_node() {   # NODE PORT RUNTIME
+	agent_node_create rd "$1" "$RIMG" "{\"runtime\":\"$3\",\"memory\":\"128M\",
+		\"argv\":[\"/usr/bin/redis-server\",\"--bind\",\"127.0.0.1\",\"--port\",\"$2\",
+		\"--dir\",\"/data\",\"--appendonly\",\"yes\",\"--appendfsync\",\"always\",\"--save\",\"\"]}"
+}
+
+wait_pong() {   # PORT
+	for _ in $(seq 100); do
+		[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "redis: the node answers PING, runs as the image user with no capabilities" {
+	redis_node r1 "$PORT_A" builtin | agent_ok
+	wait_pong "$PORT_A"
+	run agent_exec rd r1 redis-cli -p "$PORT_A" ping
+	[ "$output" = PONG ]
+	pid=$(agent_inspect rd r1 | jq -r .pid)
+	[ "$(stat -c %u "/proc/$pid")" = 999 ]
+	grep -q '^CapEff:.0000000000000000$' "/proc/$pid/status"
+	grep -q '^NoNewPrivs:.1$' "/proc/$pid/status"
+}
+
+@test "redis: kill -9, restarted by the agent, the data written before is there" {
+	redis-cli -h 127.0.0.1 -p "$PORT_A" set survivor yes | grep -q OK
+	pid=$(agent_inspect rd r1 | jq -r .pid)
+	kill -9 "$pid"
+	agent_wait_restart rd r1 "$pid" >/dev/null
+	wait_pong "$PORT_A"
+	[ "$(redis-cli -h 127.0.0.1 -p "$PORT_A" get survivor)" = yes ]
+	# The append-only file lives in the node's data folder on the host.
+	[ -d "$AGENT_ROOT/nodes/rd/r1/data/appendonlydir" ]
+}
+
+@test "redis: the same node under runc" {
+	command -v runc >/dev/null || skip "runc is not installed"
+	redis_node r2 "$PORT_B" runc | agent_ok
+	wait_pong "$PORT_B"
+	[ "$(agent_inspect rd r2 | jq -r .runtime)" = runc ]
+	redis-cli -h 127.0.0.1 -p "$PORT_B" set k v | grep -q OK
+	agent_call '{"op":"node.stop","cluster":"rd","node":"r2","grace_ms":5000}' |
+		jq -e '.ok and .state == "stopped"'
+	# redis-server handles SIGTERM: it ended within the grace, not by SIGKILL.
+	[ "$(agent_inspect rd r2 | jq -r .signal)" = null ]
+	! redis-cli -h 127.0.0.1 -p "$PORT_B" ping 2>/dev/null | grep -q PONG
+}
