@@ -376,8 +376,10 @@ static int builtin_start(struct agent *a, struct node *n, int log_fd,
 	close(gop[0]);
 	errp[1] = gop[0] = -1;
 	cg_ok = join_cgroups(cg_fds, pid, &cge) == 0;
-	if (cg_ok && write(gop[1], "g", 1) != 1)
-		cg_ok = err_sys(&cge, errno, "start the node") == 0;
+	if (cg_ok && write(gop[1], "g", 1) != 1) {
+		err_sys(&cge, errno, "start the node");
+		cg_ok = false;
+	}
 	close(gop[1]);   /* without the byte: the child gives up */
 	gop[1] = -1;
 	memset(&ce, 0, sizeof ce);
