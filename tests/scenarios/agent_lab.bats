@@ -51,16 +51,22 @@ teardown_file() {
 	lab_exec h1 pgrep -f 'shoal-agent daemon'
 }
 
-@test "lab: power-off and power-on; the next contact restarts agent and node" {
+@test "lab: power-off and power-on; the next contact restarts agent and nodes" {
+	agent_node_create lab r1 "$IMG" '{"restart":"always","runtime":"runc"}' | agent_ok
 	agent_exec lab n1 sh -c 'echo survived > /data/mark'
+	agent_exec lab r1 sh -c 'echo runc-survived > /data/mark'
 	old=$(agent_inspect lab n1 | jq -r .pid)
+	old_r=$(agent_inspect lab r1 | jq -r .pid)
 	lab poweroff h1
 	lab poweron h1
-	# The first SSH contact starts the daemon, which starts the node.
+	# The first SSH contact starts the daemon, which starts the nodes.
 	agent_wait_restart lab n1 "$old" >/dev/null
+	agent_wait_restart lab r1 "$old_r" >/dev/null
 	run agent_exec lab n1 cat /data/mark
 	[ "$output" = survived ]
-	[ "$(agent_inspect lab n1 | jq -r .restarts)" -ge 1 ]
+	run agent_exec lab r1 cat /data/mark
+	[ "$output" = runc-survived ]
+	[ "$(agent_inspect lab r1 | jq -r .runtime)" = runc ]
 }
 
 @test "lab: shoal node --host SPEC:h1 reaches the same agent over libssh2" {
