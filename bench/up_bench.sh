@@ -93,6 +93,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # ---- untimed preparation ------------------------------------------------------
+# A copy of the binaries, so that a `make` running meanwhile cannot swap the
+# agent between the two `up`s (shoal takes shoal-agent from its own folder).
+mkdir "$work/bin" || die "mkdir"
+cp "$shoal" "$rel/shoal-agent" "$work/bin/" || die "copy of the binaries"
+shoal=$work/bin/shoal
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 lab_used=1
 lab down >/dev/null 2>&1
 lab up $nhosts >"$work/lab.log" 2>&1 || { cat "$work/lab.log" >&2; die "lab up $nhosts failed"; }
@@ -141,8 +147,19 @@ wait_ok() {
 }
 
 # check_nodes PASSWORD ENDPOINT: 3 masters, 3 replicas, every replica on
-# another address than its master, as CLUSTER NODES reports it.
+# another address than its master, as CLUSTER NODES reports it.  Untimed, and
+# asked again for up to 10 s: a replica's new role reaches the other nodes by
+# gossip, which can come after cluster_state:ok.
 check_nodes() {
+	n=0
+	until shape "$@" >"$work/shape.log" 2>&1; do
+		n=$((n + 1))
+		[ $n -lt 100 ] || { cat "$work/shape.log" >&2; return 1; }
+		sleep 0.1
+	done
+}
+
+shape() {
 	out=$(REDISCLI_AUTH=$1 redis-cli --no-auth-warning -h "${2%:*}" -p "${2#*:}" cluster nodes)
 	echo "$out" | awk '
 		{ split($2, a, ":"); addr[$1] = a[1]; role[$1] = $3; master[$1] = $4 }
@@ -223,10 +240,12 @@ for ep in $a_eps; do
 		sleep 0.01
 	done
 done
+a_up=$(($(now_ms) - t0))
 # shellcheck disable=SC2086
 REDISCLI_AUTH=$pass timeout 120 redis-cli --no-auth-warning --cluster create $a_eps \
 	--cluster-replicas 1 --cluster-yes >"$work/a-create.log" 2>&1 ||
 	{ cat "$work/a-create.log" >&2; die "(a) redis-cli --cluster create failed"; }
+a_created=$(($(now_ms) - t0))
 # shellcheck disable=SC2086
 wait_ok "$pass" $a_eps || die "(a) cluster never reached ok"
 t1=$(now_ms)
@@ -257,6 +276,7 @@ t0=$(now_ms)
 ANSIBLE_CONFIG=$work/ansible.cfg ANSIBLE_HOME=$work/ansible ANSIBLE_HOST_KEY_CHECKING=True \
 	timeout 300 ansible-playbook -i "$work/inventory" -e "@$work/vars.json" "$here/up/redis.yml" \
 	>"$work/ansible.log" 2>&1 || { cat "$work/ansible.log" >&2; die "(b) ansible-playbook failed"; }
+b_play=$(($(now_ms) - t0))
 # shellcheck disable=SC2086
 wait_ok "$pass" $b_eps || die "(b) cluster never reached ok"
 t1=$(now_ms)
@@ -271,8 +291,8 @@ at() { awk -v pat="$1" '$0 ~ pat { printf "%.2f s", $1; exit }' "$work/up.log"; 
 
 echo "shoal up vs by hand vs Ansible: 6 Redis nodes (3 masters + 3 replicas) on $nhosts fresh lab hosts (lab $lab_id), until cluster_state:ok on every node"
 echo "  (s) shoal up                          $(secs $s_ms)"
-echo "  (a) by hand: ssh + redis-cli --cluster $(secs $a_ms)"
-echo "  (b) ansible-playbook (forks=$nhosts)         $(secs $b_ms)"
+echo "  (a) by hand: ssh + redis-cli --cluster $(secs $a_ms)   (nodes answered at $(secs $a_up), create returned at $(secs $a_created))"
+echo "  (b) ansible-playbook (forks=$nhosts)         $(secs $b_ms)   (playbook returned at $(secs $b_play))"
 r=$(ratio $s_ms $a_ms)
 echo "  s/a = ${r}x   goal <= 0.5x: $(met "$r" 0.5)"
 r=$(ratio $s_ms $b_ms)
@@ -283,5 +303,6 @@ echo "    plan printed (image + agents connected)  $(at 'Plan:')"
 echo "    blobs pushed                             $(at 'blobs sent')"
 echo "    nodes created and ready                  $(at 'forming the cluster')"
 echo "    cluster formed, command returned         $(at 'is up:')"
-echo "  (Redis holds a fresh master out of cluster_state:ok for 2 s after it starts,"
-echo "   CLUSTER_WRITABLE_DELAY: a floor for all three)"
+echo "  load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+echo "  (floor for all three: Redis keeps a master out of cluster_state:ok for"
+echo "   cluster-node-timeout, here 2 s, after slots are assigned - its rejoin delay)"
