@@ -96,10 +96,24 @@ run_scenarios() {
 	done
 }
 
+# Labs present before the run are someone else's; any lab the run leaves
+# behind (a test that died before its teardown) is taken down at the end.
+labs_now() { ls /var/tmp/shoal-lab 2>/dev/null | grep -E '^[0-9]+$' | sort; }
+labs_before=$(labs_now)
+reap_labs() {
+	for id in $(labs_now); do
+		echo "$labs_before" | grep -qx "$id" && continue
+		echo "tests left lab $id up; taking it down" >&2
+		SHOAL_LAB_ID=$id "$top/tests/lab/lab" down >/dev/null 2>&1
+		fail=$((fail + 1)); failed_names="$failed_names
+  lab $id: left up by a test"
+	done
+}
+
 case $mode in
-all) run_unit; run_scenarios ;;
+all) run_unit; run_scenarios; reap_labs ;;
 unit) run_unit ;;
-scenarios) run_scenarios "$@" ;;
+scenarios) run_scenarios "$@"; reap_labs ;;
 esac
 
 if [ -n "$failed_names" ]; then
