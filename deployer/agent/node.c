@@ -246,10 +246,12 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 
 json_t *node_spec_to_json(const struct node_spec *s)
 {
-	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
+	/* argv is left out until known (filled from the image at create). */
+	return json_pack("{s:s,s:s,s:s,s:o*,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
 			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I}",
 			 "cluster", s->cluster, "node", s->name, "image", s->image,
-			 "argv", strv_json(s->argv), "env", strv_json(s->env),
+			 "argv", s->argv ? strv_json(s->argv) : NULL,
+			 "env", strv_json(s->env),
 			 "workdir", s->workdir, "user", s->user, "hostname", s->hostname,
 			 "data_path", s->data_path, "uid", (json_int_t)s->uid,
 			 "gid", (json_int_t)s->gid, "caps", strv_json(s->caps),

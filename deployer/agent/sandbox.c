@@ -8,6 +8,7 @@
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -87,9 +88,11 @@ static int load_seccomp(struct err *e)
 	return 0;
 }
 
+/* "CAP_NET_BIND_SERVICE", "cap_net_bind_service" or "net_bind_service". */
 static int cap_from_any_name(const char *name, cap_value_t *v)
 {
-	_cleanup_free_ char *lower = xstrdup(name);
+	_cleanup_free_ char *lower = xasprintf("%s%s", strncasecmp(name, "cap_", 4) ?
+					       "cap_" : "", name);
 
 	for (char *p = lower; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
