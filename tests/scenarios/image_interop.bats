@@ -70,3 +70,21 @@ teardown_file() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no image bbcopy:1"* ]]
 }
+
+@test "image interop: a recipe builds on a docker-archive base" {
+	[ -f "$WORK/d.tar" ] || skopeo copy "oci:$WORK/ul:t1" "docker-archive:$WORK/d.tar:x:t1"
+	printf 'on top\n' > "$WORK/top.txt"
+	cat > "$WORK/ontop.cfg" <<CFG
+name = "ontop";
+version = "1";
+from = "docker-archive:$WORK/d.tar";
+files = ( { src = "top.txt"; dest = "/etc/top"; } );
+entrypoint = ["/bin/sh"];
+CFG
+	"$SHOAL" image build "$WORK/ontop.cfg"
+	[ "$("$SHOAL" --json image inspect ontop:1 | jq '.layers | length')" = 2 ]
+	"$SHOAL" image unpack ontop:1 "$WORK/r-ontop"
+	[ "$(cat "$WORK/r-ontop/etc/top")" = "on top" ]
+	[ "$(cat "$WORK/r-ontop/etc/hello")" = hello ]
+	chroot "$WORK/r-ontop" /bin/sh -c 'echo ok' | grep -qx ok
+}
