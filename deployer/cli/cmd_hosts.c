@@ -8,17 +8,20 @@
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "image.h"
 #include "log.h"
 #include "push.h"
 #include "spec.h"
 
-/* Options shared by `hosts` and `push`; returns 0, or the exit code of a
+/* Options shared by `hosts`, `push` and `run`; `image` is NULL for the
+ * commands without --image and --verify.  Returns 0, or the exit code of a
  * usage error. */
-static int parse_opts(const char *cmd, int argc, char **argv, bool push,
-		      struct push_opts *po, const char **only)
+static int parse_opts(const char *cmd, int argc, char **argv,
+		      struct push_opts *po, const char **only, const char **image)
 {
 	static const struct option opts[] = {
 		{"accept-new-host-keys", no_argument, NULL, 'a'},
@@ -26,6 +29,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, bool push,
 		{"parallel", required_argument, NULL, 'p'},
 		{"verify", no_argument, NULL, 'V'},
 		{"timeout", required_argument, NULL, 't'},
+		{"image", required_argument, NULL, 'i'},
 		{NULL, 0, NULL, 0},
 	};
 	int64_t ms;
@@ -53,8 +57,15 @@ static int parse_opts(const char *cmd, int argc, char **argv, bool push,
 			po->transport.connect_timeout_ms = (int)ms;
 			break;
 		case 'V':
-			if (push) {
+			if (image) {
 				po->verify = true;
+				break;
+			}
+			return cli_usage_error(cmd, "unknown option '%s'",
+					       argv[optind - 1]);
+		case 'i':
+			if (image) {
+				*image = optarg;
 				break;
 			}
 			/* fall through */
@@ -160,7 +171,7 @@ static int cmd_hosts_run(int argc, char **argv)
 	size_t n = 0;
 	int rc;
 
-	if ((rc = parse_opts("hosts", argc, argv, false, &po, &only)) != 0)
+	if ((rc = parse_opts("hosts", argc, argv, &po, &only, NULL)) != 0)
 		return rc;
 	if (optind != argc - 1)
 		return cli_usage_error("hosts", "expected one spec file");
@@ -225,34 +236,59 @@ static json_t *result_json(const struct push_host_result *r)
 	return j;
 }
 
+/* The blobs of image REF in the local store (image_resolve re-hashes them). */
+static int image_blobs(const char *ref, struct image_info **out, struct err *e)
+{
+	_cleanup_free_ char *store = image_store_dir();
+
+	if (image_resolve(store, ref, out, e) < 0)
+		return err_wrap(e, "image %s", ref);
+	return 0;
+}
+
 static int cmd_push_run(int argc, char **argv)
 {
 	struct push_opts po = {.progress = log_progress_enabled()};
 	_cleanup_free_ const struct spec_host **hosts = NULL;
 	_cleanup_free_ struct push_host_result *res = NULL;
 	_cleanup_free_ struct push_blob *blobs = NULL;
-	const char *only = NULL;
+	struct image_info *img = NULL;
+	const char *only = NULL, *image = NULL;
 	struct spec *s = NULL;
 	struct err e = {0};
-	size_t n = 0, nblobs;
+	size_t n = 0, nblobs, nfiles;
 	int rc;
 
-	if ((rc = parse_opts("push", argc, argv, true, &po, &only)) != 0)
+	if ((rc = parse_opts("push", argc, argv, &po, &only, &image)) != 0)
 		return rc;
-	if (argc - optind < 2)
-		return cli_usage_error("push", "expected a spec file and at least one file");
-	nblobs = (size_t)(argc - optind - 1);
-	/* Hashed by push_blobs while the hosts connect. */
+	if (argc - optind < (image ? 1 : 2))
+		return cli_usage_error("push", "expected a spec file and a file or --image");
+	nfiles = (size_t)(argc - optind - 1);
+	if (image && image_blobs(image, &img, &e) < 0)
+		return cli_fail(&e);
+	nblobs = nfiles + (img ? img->nblobs : 0);
 	blobs = xcalloc(nblobs, sizeof *blobs);
-	for (size_t k = 0; k < nblobs; k++) {
+	/* Files are hashed by push_blobs while the hosts connect; image blobs
+	 * come with digests image_resolve() has just checked. */
+	for (size_t k = 0; k < nfiles; k++) {
 		blobs[k].path = argv[optind + 1 + (int)k];
 		if (access(blobs[k].path, R_OK) != 0) {
 			err_sys(&e, errno, "%s", blobs[k].path);
+			image_info_free(img);
 			return cli_fail(&e);
 		}
 	}
-	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0)
+	for (size_t k = 0; img && k < img->nblobs; k++) {
+		struct push_blob *b = &blobs[nfiles + k];
+
+		memcpy(b->digest, img->blobs[k].digest, sizeof b->digest);
+		b->path = img->blobs[k].path;
+		b->size = img->blobs[k].size;
+	}
+	if ((rc = load_hosts(argv[optind], only, &s, &hosts, &n)) != 0) {
+		image_info_free(img);
 		return rc;
+	}
 	res = xcalloc(n ? n : 1, sizeof *res);
 	rc = push_blobs(s, hosts, n, blobs, nblobs, &po, res, &e);
 	if (cli_json()) {
@@ -279,6 +315,7 @@ static int cmd_push_run(int argc, char **argv)
 				       r->bytes / 1048576.0, (long long)r->ms);
 		}
 	}
+	image_info_free(img);
 	spec_free(s);
 	return finish(rc, &e);
 }
@@ -288,9 +325,12 @@ static const struct cli_command cmd_push = {
 	.summary = "copy files, content addressed, to every host's blob store",
 	.usage =
 		"usage: shoal push [--json] [--accept-new-host-keys] [--hosts H1,H2]\n"
-		"                  [--parallel N] [--verify] [--timeout T] SPEC FILE...\n"
+		"                  [--parallel N] [--verify] [--timeout T] [--image NAME:TAG]\n"
+		"                  SPEC [FILE...]\n"
 		"\n"
-		"Copy each FILE to /var/lib/shoal/blobs/sha256/<sha256 of FILE> on every\n"
+		"Copy each FILE, and with --image every blob of that image in the local\n"
+		"image store (manifest, config, layers; see 'shoal image'), to\n"
+		"/var/lib/shoal/blobs/sha256/<sha256 of the blob> on every\n"
 		"host of SPEC (or the listed ones), N hosts at a time (default 16).\n"
 		"A host that already holds a blob (same digest and size) is skipped;\n"
 		"with --verify the agent re-hashes what the host holds and a corrupt\n"
@@ -318,7 +358,7 @@ static int cmd_run_run(int argc, char **argv)
 	int rc, status = 0;
 	size_t n = 0;
 
-	if ((rc = parse_opts("run", argc, argv, false, &po, &only)) != 0)
+	if ((rc = parse_opts("run", argc, argv, &po, &only, NULL)) != 0)
 		return rc;
 	if (argc - optind < 2)
 		return cli_usage_error("run", "expected a spec file and a command");

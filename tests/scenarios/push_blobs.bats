@@ -62,3 +62,16 @@ hex() {
 	[ "$(echo "$output" | jq -r '.hosts[] | select(.name == "h3") | .sent')" -eq 1 ]
 	[ "$(lab_exec h3 sha256sum "$p" | cut -c1-64)" = "$(hex "$D/big")" ]
 }
+
+@test "push --image sends the image's manifest, config and layers" {
+	export SHOAL_HOME="$BATS_TEST_TMPDIR/store"
+	shoal image build "$SHOAL_TOP/node-images/busybox.cfg" >/dev/null
+	run --separate-stderr shoal --json push --image busybox:1.35 --hosts h1 "$D/spec.cfg"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | jq '.blobs | length')" -eq 3 ]
+	[ "$(echo "$output" | jq -r '.hosts[0].sent')" -eq 3 ]
+	for d in $(echo "$output" | jq -r '.blobs[].digest'); do
+		hex=${d#sha256:}
+		[ "$(lab_exec h1 sha256sum "$(blob_path "$hex")" | cut -c1-64)" = "$hex" ]
+	done
+}
