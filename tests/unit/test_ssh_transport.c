@@ -116,6 +116,37 @@ static void test_silent_server_times_out(void **state)
 	close(fd);
 }
 
+static void *accept_and_close(void *arg)
+{
+	int fd = accept(*(int *)arg, NULL, NULL);
+
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void test_server_hangs_up(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct spec_host h = fx.host;
+	struct transport *t = NULL;
+	socklen_t l = sizeof a;
+	struct err e;
+	pthread_t th;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+	h.port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&th, NULL, accept_and_close, &fd), 0);
+	assert_int_equal(transport_open(&fx.spec, &h, NULL, &t, &e), -1);
+	pthread_join(th, NULL);
+	assert_non_null(strstr(e.msg, "the server closed the connection before speaking SSH"));
+	close(fd);
+}
+
 /* ---- runs ------------------------------------------------------------------ */
 
 static const char *const hostile[] = {
@@ -328,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_user),
 		cmocka_unit_test(test_closed_port),
 		cmocka_unit_test(test_silent_server_times_out),
+		cmocka_unit_test(test_server_hangs_up),
 		cmocka_unit_test(test_ssh_runs),
 		cmocka_unit_test(test_ssh_chan),
 		cmocka_unit_test(test_ssh_files),
