@@ -200,9 +200,11 @@ static int write_files(struct node *n, json_t *files, struct err *e)
 			return err_wrap(e, "files[%zu]", i);
 		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 			    (mode_t)mode);
+		/* Owned by the node's user: a 0640 config must be readable by
+		 * the database, which never runs as root. */
 		if (fd < 0 || write(fd, json_string_value(content), json_string_length(content)) !=
 				      (ssize_t)json_string_length(content) ||
-		    fchmod(fd, (mode_t)mode) < 0)
+		    fchown(fd, n->spec.uid, n->spec.gid) < 0 || fchmod(fd, (mode_t)mode) < 0)
 			return err_sys(e, errno, "write %s into node %s", path, n->id);
 		/* The node's process runs as the image's user and must read its
 		 * own config (which may hold its password: mode stays as asked). */

@@ -19,10 +19,15 @@ teardown_file() {
 	agent_stop
 }
 
+# The configuration arrives as a create-time file, mode 0640 as the redis
+# template writes it: the redis user must be able to read it.
 redis_node() {   # NODE PORT RUNTIME
-	agent_node_create rd "$1" "$RIMG" "{\"runtime\":\"$3\",\"memory\":\"128M\",
-		\"argv\":[\"/usr/bin/redis-server\",\"--bind\",\"127.0.0.1\",\"--port\",\"$2\",
-		\"--dir\",\"/data\",\"--appendonly\",\"yes\",\"--appendfsync\",\"always\",\"--save\",\"\"]}"
+	local conf extra
+	conf=$(printf 'bind 127.0.0.1\nport %s\ndir /data\nappendonly yes\nappendfsync always\nsave ""\n' "$2")
+	extra=$(jq -cn --arg rt "$3" --arg conf "$conf" '{runtime: $rt, memory: "128M",
+		files: [{path: "/etc/redis/redis.conf", mode: 416, content: $conf}],
+		argv: ["/usr/bin/redis-server", "/etc/redis/redis.conf"]}')
+	agent_node_create rd "$1" "$RIMG" "$extra"
 }
 
 wait_pong() {   # PORT
@@ -40,6 +45,8 @@ wait_pong() {   # PORT
 	[ "$output" = PONG ]
 	pid=$(agent_inspect rd r1 | jq -r .pid)
 	[ "$(stat -c %u "/proc/$pid")" = 999 ]
+	# Its 0640 configuration is the redis user's.
+	[ "$(stat -c '%a %u' "$AGENT_ROOT/nodes/rd/r1/upper/etc/redis/redis.conf")" = "640 999" ]
 	grep -q '^CapEff:.0000000000000000$' "/proc/$pid/status"
 	grep -q '^NoNewPrivs:.1$' "/proc/$pid/status"
 }
