@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "digest.h"
 
 #include "image.h"
 #include "image_int.h"
@@ -225,6 +228,107 @@ static int load_base(const char *store, const struct recipe *r, struct tree *t,
 	return 0;
 }
 
+/* ---- the layer cache ----------------------------------------------------------
+ *
+ * Building is reproducible, so an unchanged recipe gives the same layer; but
+ * compressing it takes seconds, and `shoal up` builds on every run.  The key
+ * hashes everything the layer is made of: each tree entry's path, type,
+ * mode, owner, link target and literal data, and for a host file its path,
+ * size, mtime (ns), inode and device, plus the compression and the epoch.  A
+ * changed input changes the key.  The value names the layer blob; a hit is
+ * used only when that blob is in the store with its size (image_resolve()
+ * re-hashes every blob at use, so a corrupted one is still caught). */
+
+static void layer_key(const struct tree *t, int kind, time_t epoch,
+		      char key[DIGEST_STR_LEN])
+{
+	struct sha256_ctx *c = sha256_new();
+	char hdr[128];
+
+	snprintf(hdr, sizeof hdr, "shoal-layer-cache 1 %d %lld\n", kind, (long long)epoch);
+	sha256_update(c, hdr, strlen(hdr));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tnode *n = &t->v[i];
+		char line[256];
+		struct stat st = {0};
+
+		snprintf(line, sizeof line, "%c %o %u %u %zu %d\n", (char)n->type,
+			 (unsigned)n->mode, n->uid, n->gid, n->len, n->inherited);
+		sha256_update(c, line, strlen(line));
+		sha256_update(c, n->path, strlen(n->path) + 1);
+		if (n->target)
+			sha256_update(c, n->target, strlen(n->target) + 1);
+		if (n->data)
+			sha256_update(c, n->data, n->len);
+		if (n->src) {
+			sha256_update(c, n->src, strlen(n->src) + 1);
+			if (stat(n->src, &st) == 0)
+				snprintf(line, sizeof line, "%lld %lld.%09ld %llu %llu\n",
+					 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+					 st.st_mtim.tv_nsec, (unsigned long long)st.st_ino,
+					 (unsigned long long)st.st_dev);
+			else
+				snprintf(line, sizeof line, "missing\n");
+			sha256_update(c, line, strlen(line));
+		}
+	}
+	sha256_finish(c, key);
+}
+
+static char *cache_path(const char *store, const char key[DIGEST_STR_LEN])
+{
+	return xasprintf("%s/cache/layers/%s.json", store, digest_hex(key));
+}
+
+/* A cached layer for key whose blob is still in the store: fills the
+ * digests and size and returns true. */
+static bool cache_get(const char *store, const char *blobdir,
+		      const char key[DIGEST_STR_LEN], char ldigest[DIGEST_STR_LEN],
+		      uint64_t *lsize, char diff_id[DIGEST_STR_LEN])
+{
+	_cleanup_free_ char *path = cache_path(store, key), *text = NULL, *blob = NULL;
+	json_t *j;
+	const char *d, *di;
+	json_int_t size;
+	struct stat st;
+	bool ok = false;
+
+	if (read_file(path, 4096, &text, NULL, NULL) < 0)
+		return false;
+	j = json_loads(text, 0, NULL);
+	d = json_string_value(json_object_get(j, "digest"));
+	di = json_string_value(json_object_get(j, "diff_id"));
+	size = json_integer_value(json_object_get(j, "size"));
+	if (digest_valid(d) && digest_valid(di) && size > 0) {
+		blob = path_join(blobdir, digest_hex(d));
+		if (stat(blob, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size) {
+			memcpy(ldigest, d, DIGEST_STR_LEN);
+			memcpy(diff_id, di, DIGEST_STR_LEN);
+			*lsize = (uint64_t)size;
+			ok = true;
+		}
+	}
+	json_decref(j);
+	return ok;
+}
+
+/* Remember a layer; a failure only costs the next build its speed. */
+static void cache_put(const char *store, const char key[DIGEST_STR_LEN],
+		      const char *ldigest, uint64_t lsize, const char *diff_id)
+{
+	_cleanup_free_ char *path = cache_path(store, key), *dir = path_dirname(path);
+	json_t *j = json_pack("{s:s, s:I, s:s}", "digest", ldigest, "size",
+			      (json_int_t)lsize, "diff_id", diff_id);
+	char *text = json_dumps(j, JSON_COMPACT);
+	struct err e;
+
+	if (text && (mkdir_p(dir, 0755, &e) < 0 ||
+		     write_file_atomic(path, text, strlen(text), 0644, &e) < 0))
+		log_debug("layer cache: %s", e.msg);
+	free(text);
+	json_decref(j);
+}
+
 int image_build(const char *store, const char *recipe_path, struct image_info **out,
 		struct err *e)
 {
@@ -250,9 +354,21 @@ int image_build(const char *store, const char *recipe_path, struct image_info **
 	if (recipe_tree(&t, r, e) < 0)
 		goto out;
 	own = tree_has_content(&t);
-	if (own && layer_write(&t, blobdir, r->zstd ? LAYER_ZSTD : LAYER_GZIP, image_epoch(),
-			       ldigest, &lsize, diff_id, e) < 0)
-		goto out;
+	if (own) {
+		int kind = r->zstd ? LAYER_ZSTD : LAYER_GZIP;
+		char key[DIGEST_STR_LEN];
+
+		layer_key(&t, kind, image_epoch(), key);
+		if (cache_get(store, blobdir, key, ldigest, &lsize, diff_id)) {
+			log_debug("layer of %s:%s unchanged (cache %.19s)", r->name,
+				  r->version, key);
+		} else {
+			if (layer_write(&t, blobdir, kind, image_epoch(), ldigest, &lsize,
+					diff_id, e) < 0)
+				goto out;
+			cache_put(store, key, ldigest, lsize, diff_id);
+		}
+	}
 	cfg = make_config(base_c, r, own ? diff_id : NULL);
 	ctext = json_canon_dump(cfg, &clen);
 	if (store_put_blob(store, ctext, clen, cdigest, e) < 0)

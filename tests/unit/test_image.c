@@ -195,6 +195,35 @@ static void test_build_reproducible(void **state)
 	fx_teardown(&f);
 }
 
+/* The layer cache makes a rebuild of an unchanged recipe cheap, but a
+ * changed input (here the same size, new content) must give a new layer. */
+static void test_build_cache_sees_changes(void **state)
+{
+	struct fx f;
+	_cleanup_free_ char *recipe = NULL, *hello = NULL;
+	struct image_info *a = NULL, *b = NULL, *c = NULL;
+	struct err e;
+
+	(void)state;
+	fx_setup(&f);
+	hello = put(&f, "hello.txt", "hello\n");
+	recipe = put(&f, "tiny.cfg", good_recipe);
+	if (image_build(f.store, recipe, &a, &e) < 0)
+		fail_msg("%s", e.msg);
+	free(put(&f, "hello.txt", "HELLO\n"));
+	if (image_build(f.store, recipe, &b, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_string_not_equal(a->manifest_digest, b->manifest_digest);
+	free(put(&f, "hello.txt", "hello\n"));
+	if (image_build(f.store, recipe, &c, &e) < 0)
+		fail_msg("%s", e.msg);
+	assert_string_equal(a->manifest_digest, c->manifest_digest);
+	image_info_free(a);
+	image_info_free(b);
+	image_info_free(c);
+	fx_teardown(&f);
+}
+
 static void flip_byte(const char *path)
 {
 	int fd = open(path, O_RDWR);
@@ -378,6 +407,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recipe_errors),
 		cmocka_unit_test(test_build_reproducible),
+		cmocka_unit_test(test_build_cache_sees_changes),
 		cmocka_unit_test(test_corrupt_blob_detected),
 		cmocka_unit_test(test_export_import_rm),
 		cmocka_unit_test(test_from_base_image),
