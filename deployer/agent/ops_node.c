@@ -206,10 +206,6 @@ static int write_files(struct node *n, json_t *files, struct err *e)
 				      (ssize_t)json_string_length(content) ||
 		    fchown(fd, n->spec.uid, n->spec.gid) < 0 || fchmod(fd, (mode_t)mode) < 0)
 			return err_sys(e, errno, "write %s into node %s", path, n->id);
-		/* The node's process runs as the image's user and must read its
-		 * own config (which may hold its password: mode stays as asked). */
-		if (fchown(fd, n->spec.uid, n->spec.gid) < 0)
-			return err_sys(e, errno, "chown %s in node %s", path, n->id);
 	}
 	return 0;
 }
