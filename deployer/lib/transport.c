@@ -165,7 +165,7 @@ int transport_agent_path(char **out, struct err *e)
 /* Write the agent to its content-addressed path unless it is there. */
 static int agent_install(struct transport *t, const char *local,
 			 const char *digest, uint64_t size, const char *path,
-			 struct err *e)
+			 bool *installed, struct err *e)
 {
 	_cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
 	struct run_output out = {0};
@@ -174,6 +174,7 @@ static int agent_install(struct transport *t, const char *local,
 	char nonce[17];
 	int rc;
 
+	*installed = false;
 	if (transport_stat(t, path, &st, e) < 0)
 		return -1;
 	if (st.exists && st.regular && st.size == size && (st.mode & 0111)) {
@@ -203,6 +204,7 @@ static int agent_install(struct transport *t, const char *local,
 	if (transport_rename(t, tmp, path, e) < 0)
 		goto fail;
 	run_output_free(&out);
+	*installed = true;
 	return 0;
 fail:
 	rc = -1;
@@ -211,14 +213,60 @@ fail:
 	return rc;
 }
 
-/* The local agent binary and its digest, computed once per process. */
+/* Does a `shoal-agent version` line name this shoal's version?  It reads
+ * "shoal-agent X.Y.Z", optionally followed by " (details)". */
+static bool version_matches(const char *line)
+{
+	char want[64];
+	size_t n;
+
+	n = (size_t)snprintf(want, sizeof want, "shoal-agent %s", SHOAL_VERSION);
+	return line && !strncmp(line, want, n) && (line[n] == '\0' || line[n] == ' ');
+}
+
+/* The first line a program printed, NUL-terminated in place. */
+static char *first_line(struct buf *b)
+{
+	char *nl = b->data ? strchr(b->data, '\n') : NULL;
+
+	if (nl)
+		*nl = '\0';
+	return b->data;
+}
+
+/* The local agent binary, its digest and its version, found once per
+ * process. */
 static pthread_mutex_t local_agent_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	bool done;
 	char *path;
 	char digest[DIGEST_STR_LEN];
 	uint64_t size;
+	char *version; /* its `version` line when it matches ours, else NULL */
 } local_agent;
+
+/* Run the local agent's `version` (NULL when it cannot run here). */
+static char *local_version(const char *path)
+{
+	const char *argv[] = {path, "version", NULL};
+	struct run_result res = {0};
+	struct buf out = {0};
+	struct tchan *c;
+	struct err e;
+	char tmp[256];
+	ssize_t n;
+
+	if (tchan_spawn_local("shoal-agent version", argv, &c, &e) < 0)
+		return NULL;
+	while ((n = tchan_read(c, tmp, sizeof tmp, 5000, &e)) > 0 && out.len < 4096)
+		buf_append(&out, tmp, (size_t)n);
+	if (tchan_close(c, &res, &e) < 0 || n < 0 || res.exit_code || res.exit_signal ||
+	    !version_matches(first_line(&out))) {
+		buf_free(&out);
+		return NULL;
+	}
+	return buf_steal(&out);
+}
 
 static int local_agent_get(const char **path, const char **digest,
 			   uint64_t *size, struct err *e)
@@ -234,6 +282,7 @@ static int local_agent_get(const char **path, const char **digest,
 			rc = digest_file(p, local_agent.digest, &local_agent.size, e);
 		if (rc == 0) {
 			local_agent.path = p;
+			local_agent.version = local_version(p);
 			local_agent.done = true;
 		} else {
 			free(p);
@@ -264,18 +313,24 @@ int transport_bootstrap_agent(struct transport *t, struct err *e)
 {
 	_cleanup_free_ char *path = NULL;
 	struct run_output out = {0};
-	const char *local, *digest;
-	char want[64];
+	const char *local, *digest, *line;
+	bool installed;
 	uint64_t size;
-	char *nl;
 
 	if (t->agent_path)
 		return 0;
 	if (local_agent_get(&local, &digest, &size, e) < 0)
 		return err_wrap(e, "%s: agent bootstrap", t->label);
 	path = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR, digest_hex(digest));
-	if (agent_install(t, local, digest, size, path, e) < 0)
+	if (agent_install(t, local, digest, size, path, &installed, e) < 0)
 		return err_wrap(e, "agent bootstrap");
+	if (!installed && local_agent.version) {
+		/* The same bytes as the local agent, whose version was checked
+		 * here: no need to ask the host again. */
+		t->agent_version = xstrdup(local_agent.version);
+		t->agent_path = steal_pointer(&path);
+		return 0;
+	}
 	{
 		const char *argv[] = {path, "version", NULL};
 		struct run_io io = {.out_max = 4096};
@@ -285,17 +340,11 @@ int transport_bootstrap_agent(struct transport *t, struct err *e)
 			return err_wrap(e, "agent bootstrap");
 		}
 	}
-	nl = out.out.data ? strchr(out.out.data, '\n') : NULL;
-	if (nl)
-		*nl = '\0';
-	snprintf(want, sizeof want, "shoal-agent %s", SHOAL_VERSION);
-	/* "shoal-agent X.Y.Z", optionally followed by " (details)". */
-	if (!out.out.data || strncmp(out.out.data, want, strlen(want)) != 0 ||
-	    (out.out.data[strlen(want)] != '\0' &&
-	     out.out.data[strlen(want)] != ' ')) {
+	line = first_line(&out.out);
+	if (!version_matches(line)) {
 		err_set(e, EPROTO,
-			"%s: agent bootstrap: %s printed \"%s\", expected \"%s\"",
-			t->label, path, out.out.data ? out.out.data : "", want);
+			"%s: agent bootstrap: %s printed \"%s\", expected \"shoal-agent %s\"",
+			t->label, path, line ? line : "", SHOAL_VERSION);
 		run_output_free(&out);
 		return -1;
 	}

@@ -274,8 +274,10 @@ void transport_nonce(char out[17]);
  * The agent binary is pushed content addressed to
  *   /var/lib/shoal/agent/<sha256 hex>/shoal-agent
  * (skipped when that path already holds it: it is only ever renamed into
- * place after its digest was verified on the host), then `<path> version`
- * must print "shoal-agent <SHOAL_VERSION>".
+ * place after its digest was verified on the host).  A fresh install must
+ * then answer `<path> version` with "shoal-agent <SHOAL_VERSION>"; an agent
+ * already in place is the same bytes as the local one, whose version is
+ * checked once per process on this machine.
  */
 #define AGENT_REMOTE_DIR "/var/lib/shoal/agent"
 
