@@ -286,8 +286,15 @@ check_nodes "$pass" "${b_eps%% *}" || die "(b) cluster: wrong shape"
 # ---- report -----------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 met() { awk -v r="$1" -v g="$2" 'BEGIN { print (r <= g) ? "met" : "NOT met" }'; }
-# Seconds into shoal up at which its output first matched a pattern.
-at() { awk -v pat="$1" '$0 ~ pat { printf "%.2f s", $1; exit }' "$work/up.log"; }
+# at LOG PATTERN: seconds into a shoal up when its output first matched.
+at() { awk -v pat="$2" '$0 ~ pat { printf "%.2f s", $1; exit }' "$1"; }
+# phases LOG: shoal up's phases, as its output showed them.
+phases() {
+	echo "    plan printed (image + agents connected)  $(at "$1" 'Plan:')"
+	echo "    blobs pushed                             $(at "$1" 'blobs sent')"
+	echo "    nodes created and ready                  $(at "$1" 'forming the cluster')"
+	echo "    cluster formed, command returned         $(at "$1" 'is up:')"
+}
 
 echo "shoal up vs by hand vs Ansible: 6 Redis nodes (3 masters + 3 replicas) on $nhosts fresh lab hosts (lab $lab_id), until cluster_state:ok on every node"
 echo "  (s) shoal up                          $(secs $s_ms)"
@@ -299,10 +306,7 @@ r=$(ratio $s_ms $b_ms)
 echo "  s/b = ${r}x   goal <= 0.2x: $(met "$r" 0.2)"
 echo "  second shoal up (${s2_changes:-changes not reported}): $(secs $s2_ms)   goal < 2 s: $([ $s2_ms -lt 2000 ] && echo met || echo NOT met)"
 echo "  shoal up phases (time into the command when its output showed):"
-echo "    plan printed (image + agents connected)  $(at 'Plan:')"
-echo "    blobs pushed                             $(at 'blobs sent')"
-echo "    nodes created and ready                  $(at 'forming the cluster')"
-echo "    cluster formed, command returned         $(at 'is up:')"
+phases "$work/up.log"
 echo "  load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
 echo "  (floor for all three: Redis keeps a master out of cluster_state:ok for"
 echo "   cluster-node-timeout, here 2 s, after slots are assigned - its rejoin delay)"
