@@ -303,13 +303,15 @@ static int cmd_push_run(int argc, char **argv)
 			json_array_append_new(arr, result_json(&res[i]));
 		put_json(json_pack("{s:b,s:o,s:o}", "ok", rc == 0, "blobs", bl,
 				   "hosts", arr));
-	} else if (!po.progress) {
+	} else {
+		/* The progress lines show each host's outcome, but cut a
+		 * failure's cause short: print every cause in full. */
 		for (size_t i = 0; i < n; i++) {
 			const struct push_host_result *r = &res[i];
 
 			if (r->rc < 0)
 				fprintf(stderr, "%s: FAILED: %s\n", r->host->name, r->err.msg);
-			else
+			else if (!po.progress)
 				printf("%s: %zu sent, %zu present, %zu repaired, %.1f MiB in %lld ms\n",
 				       r->host->name, r->sent, r->skipped, r->repaired,
 				       r->bytes / 1048576.0, (long long)r->ms);

@@ -168,6 +168,7 @@ static int hello(struct host_ctx *h, struct err *e)
 	struct push_host_result *r = &h->job->res[h->i];
 	json_t *resp = NULL;
 	const char *root, *tmp, *version;
+
 	if (agent_req(h, json_pack("{s:s,s:i}", "op", "hello", "protocol", 1),
 		      &resp, e) < 0)
 		return -1;
