@@ -172,7 +172,6 @@ static int agent_install(struct transport *t, const char *local,
 	struct remote_stat st;
 	struct err ignore;
 	char nonce[17];
-	int rc;
 
 	*installed = false;
 	if (transport_stat(t, path, &st, e) < 0)
@@ -207,10 +206,9 @@ static int agent_install(struct transport *t, const char *local,
 	*installed = true;
 	return 0;
 fail:
-	rc = -1;
 	run_output_free(&out);
 	transport_remove(t, tmp, &ignore);
-	return rc;
+	return -1;
 }
 
 /* Does a `shoal-agent version` line name this shoal's version?  It reads
