@@ -30,6 +30,8 @@
 # cleans up: shoal down --purge, shuts the nodes it started, lab down.
 #
 #   SHOAL_LAB_ID=7 bench/up_bench.sh        (needs root; lab id default 0)
+#   UP_BENCH_LOGS=DIR                       keep every command's output there
+#                                           (up.log: shoal up, time-stamped)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -87,6 +89,9 @@ cleanup() {
 		done
 	fi
 	[ $lab_used -eq 1 ] && lab down >/dev/null
+	if [ -n "${UP_BENCH_LOGS:-}" ]; then
+		mkdir -p "$UP_BENCH_LOGS" && cp "$work"/*.log "$UP_BENCH_LOGS"/
+	fi
 	rm -rf "$work" "$hostdirs"
 }
 trap cleanup EXIT
