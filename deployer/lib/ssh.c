@@ -944,11 +944,13 @@ int transport_ssh_open(const struct spec *spec, const struct spec_host *h,
 	while ((rc = libssh2_session_handshake(s->sess, s->sock)) == EAGAIN2)
 		if ((rc = ssh_wait(s, &o, e)) < 0)
 			goto fail;
-	if (rc == LIBSSH2_ERROR_BANNER_RECV || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT) {
+	if (rc == LIBSSH2_ERROR_BANNER_RECV || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+	    rc == LIBSSH2_ERROR_SOCKET_RECV) {
 		s->broken = true;
 		rc = err_set(e, ECONNRESET, "%s: ssh handshake: the server closed the "
-			     "connection before speaking SSH (not an SSH server, or "
-			     "it refused us: MaxStartups, tcp wrappers?)", s->base.label);
+			     "connection during the SSH handshake (not an SSH server, "
+			     "or it turned us away: MaxStartups, tcp wrappers?)",
+			     s->base.label);
 		goto fail;
 	}
 	if (rc != 0) {

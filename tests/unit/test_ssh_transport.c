@@ -143,7 +143,7 @@ static void test_server_hangs_up(void **state)
 	assert_int_equal(pthread_create(&th, NULL, accept_and_close, &fd), 0);
 	assert_int_equal(transport_open(&fx.spec, &h, NULL, &t, &e), -1);
 	pthread_join(th, NULL);
-	assert_non_null(strstr(e.msg, "the server closed the connection before speaking SSH"));
+	assert_non_null(strstr(e.msg, "the server closed the connection during the SSH handshake"));
 	close(fd);
 }
 
