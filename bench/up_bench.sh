@@ -55,6 +55,15 @@ if [ ! -x "$shoal" ] || [ ! -x "$rel/shoal-agent" ]; then
 fi
 
 lab() { "$top/tests/lab/lab" "$@"; }
+# bgwait CMD...: run CMD in the background, its pid in $work/cmd.pid, and wait.
+bgwait() {
+	"$@" &
+	echo $! >"$work/cmd.pid"
+	wait $!
+	rc=$?
+	rm -f "$work/cmd.pid"
+	return $rc
+}
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f s", ms / 1000 }'; }
 
@@ -72,8 +81,21 @@ lab_used=0
 started= # "addr:port" of every (a)/(b) node started
 
 # ---- cleanup, whatever happened ---------------------------------------------
+# Long commands run through bgwait, so that a signal reaches the trap at once;
+# cleanup stops the one still running (TERM, then KILL 10 s later through
+# timeout -k) before it takes anything down.
 cleanup() {
 	trap - EXIT INT TERM HUP
+	if [ -f "$work/cmd.pid" ]; then
+		p=$(cat "$work/cmd.pid")
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null # our child: until it ends
+		n=0                   # not our child (inside a pipeline): poll
+		while kill -0 "$p" 2>/dev/null && [ $n -lt 150 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+	fi
 	if [ $shoal_used -eq 1 ]; then
 		timeout 60 "$shoal" down --purge "$spec" >"$work/down.log" 2>&1 ||
 			{ echo "up_bench: shoal down --purge failed:" >&2; cat "$work/down.log" >&2; }
@@ -190,7 +212,14 @@ stamp() {
 # ---- (s) shoal up ---------------------------------------------------------------
 shoal_used=1
 t0=$(now_ms)
-{ timeout 300 "$shoal" up --accept-new-host-keys "$spec" 2>&1; echo "exit $?"; } | stamp >"$work/up.log"
+{
+	timeout -k 10 300 "$shoal" up --accept-new-host-keys "$spec" 2>&1 &
+	echo $! >"$work/cmd.pid"
+	wait $!
+	echo "exit $?"
+} | stamp >"$work/up.log" &
+wait $!
+rm -f "$work/cmd.pid"
 t1=$(now_ms)
 grep -q ' exit 0$' "$work/up.log" || { cat "$work/up.log" >&2; die "shoal up failed"; }
 eval "$("$shoal" env "$spec" cache)" || die "shoal env failed"
@@ -205,12 +234,12 @@ s_ms=$((t3 - t0 - (t2 - t1)))
 check_nodes "$s_pass" "$(endpoints 7000 | cut -d' ' -f1)" || die "shoal's cluster: wrong shape"
 
 t0=$(now_ms)
-timeout 120 "$shoal" up "$spec" >"$work/up2.log" 2>&1 || { cat "$work/up2.log" >&2; die "second shoal up failed"; }
+bgwait timeout -k 10 120 "$shoal" up "$spec" >"$work/up2.log" 2>&1 || { cat "$work/up2.log" >&2; die "second shoal up failed"; }
 t1=$(now_ms)
 s2_ms=$((t1 - t0))
 s2_changes=$(grep -o '[0-9]* changes' "$work/up2.log" | head -n 1)
 
-timeout 60 "$shoal" down --purge "$spec" >"$work/down.log" 2>&1 ||
+bgwait timeout -k 10 60 "$shoal" down --purge "$spec" >"$work/down.log" 2>&1 ||
 	{ cat "$work/down.log" >&2; die "shoal down --purge failed"; }
 shoal_used=0
 
@@ -247,7 +276,7 @@ for ep in $a_eps; do
 done
 a_up=$(($(now_ms) - t0))
 # shellcheck disable=SC2086
-REDISCLI_AUTH=$pass timeout 120 redis-cli --no-auth-warning --cluster create $a_eps \
+bgwait env REDISCLI_AUTH="$pass" timeout -k 10 120 redis-cli --no-auth-warning --cluster create $a_eps \
 	--cluster-replicas 1 --cluster-yes >"$work/a-create.log" 2>&1 ||
 	{ cat "$work/a-create.log" >&2; die "(a) redis-cli --cluster create failed"; }
 a_created=$(($(now_ms) - t0))
@@ -278,8 +307,8 @@ printf '{"tarball": "%s", "base": "%s", "ports": [7200, 7201], "endpoints": [%s]
 	"$work/redis.tar.gz" "$hostdirs/b" "${eps_json%,}" "$pass" >"$work/vars.json"
 started="$started $b_eps"
 t0=$(now_ms)
-ANSIBLE_CONFIG=$work/ansible.cfg ANSIBLE_HOME=$work/ansible ANSIBLE_HOST_KEY_CHECKING=True \
-	timeout 300 ansible-playbook -i "$work/inventory" -e "@$work/vars.json" "$here/up/redis.yml" \
+bgwait env ANSIBLE_CONFIG="$work/ansible.cfg" ANSIBLE_HOME="$work/ansible" \
+	ANSIBLE_HOST_KEY_CHECKING=True timeout -k 10 300 ansible-playbook -i "$work/inventory" -e "@$work/vars.json" "$here/up/redis.yml" \
 	>"$work/ansible.log" 2>&1 || { cat "$work/ansible.log" >&2; die "(b) ansible-playbook failed"; }
 b_play=$(($(now_ms) - t0))
 # shellcheck disable=SC2086
