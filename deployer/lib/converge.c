@@ -417,6 +417,8 @@ static int push_images(struct cluster *c, const struct actions *acts,
 	size_t cap = 0;
 	struct push_host_result *res;
 	struct push_opts po = {.progress = log_progress_enabled()};
+	struct transport **ts;
+	struct agent_client **agents;
 	int rc = 0;
 
 	for (size_t i = 0; i < acts->n; i++) {
@@ -456,8 +458,21 @@ static int push_images(struct cluster *c, const struct actions *acts,
 		return 0;
 	}
 	res = xcalloc(nh, sizeof *res);
+	/* Reuse the fleet's sessions: no second SSH login per host. */
+	ts = xcalloc(nh, sizeof *ts);
+	agents = xcalloc(nh, sizeof *agents);
+	for (size_t i = 0; i < nh; i++) {
+		struct fleet_host *fh = fleet_host(c->fleet, hosts[i]->name);
+
+		ts[i] = fh ? fh->t : NULL;
+		agents[i] = fh ? fh->agent : NULL;
+	}
+	po.transports = ts;
+	po.agents = agents;
 	log_info("push: %zu blobs to %zu hosts", nb, nh);
 	rc = push_blobs(c->spec, hosts, nh, blobs, nb, &po, res, e);
+	free(ts);
+	free(agents);
 	for (size_t i = 0; i < nh; i++)
 		if (res[i].rc == 0)
 			log_info("%s: %zu blobs sent, %zu already there (%lld ms)",

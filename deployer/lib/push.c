@@ -150,6 +150,7 @@ struct host_ctx {
 	char *root;     /* the agent's /var/lib/shoal */
 	char *tmp_dir;  /* <root>/blobs/tmp */
 	bool tmp_ready;
+	bool borrowed_t, borrowed_agent; /* the caller's: not closed here */
 };
 
 static int agent_req(struct host_ctx *h, json_t *req, json_t **resp,
@@ -331,8 +332,12 @@ static int push_host(struct host_ctx *h, struct err *e)
 	uint64_t base = 0;
 
 	set_phase(&j->prog, h->i, PH_CONNECT);
-	if (transport_open(j->spec, r->host, &j->o->transport, &h->t, e) < 0)
+	if (j->o->transports && j->o->transports[h->i]) {
+		h->t = j->o->transports[h->i];
+		h->borrowed_t = true;
+	} else if (transport_open(j->spec, r->host, &j->o->transport, &h->t, e) < 0) {
 		return -1;
+	}
 	r->info = h->t->info;
 	if (wait_hashed(j, e) < 0)
 		return -1;
@@ -346,8 +351,14 @@ static int push_host(struct host_ctx *h, struct err *e)
 		r->skipped = j->nblobs;
 		return 0;
 	}
-	if (agent_session(h, e) < 0)
+	if (j->o->agents && j->o->agents[h->i]) {
+		h->agent = j->o->agents[h->i];
+		h->borrowed_agent = true;
+		if (hello(h, e) < 0)
+			return -1;
+	} else if (agent_session(h, e) < 0) {
 		return -1;
+	}
 	{
 		/* One round trip, once the agent is running. */
 		int64_t t0 = now_ms();
@@ -380,9 +391,10 @@ static void run_host(struct job *j, size_t i)
 	struct err cerr;
 
 	r->rc = push_host(&h, &r->err);
-	if (h.agent)
+	if (h.agent && !h.borrowed_agent)
 		agent_client_close(h.agent, NULL, &cerr);
-	transport_close(h.t);
+	if (!h.borrowed_t)
+		transport_close(h.t);
 	free(h.root);
 	free(h.tmp_dir);
 	r->ms = now_ms() - t0;

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent_client.h"
 #include "digest.h"
 #include "err.h"
 #include "transport.h"
@@ -47,6 +48,11 @@ struct push_opts {
 	bool verify;                   /* re-hash blobs the host already has */
 	bool progress;                 /* per-host progress lines on stderr */
 	struct transport_opts transport;
+	/* Connections the caller already holds, indexed like `hosts` (either
+	 * may be NULL, or hold NULLs): used instead of opening new ones and
+	 * left open.  Each is used by one push thread only. */
+	struct transport *const *transports;
+	struct agent_client *const *agents;
 };
 
 struct push_host_result {
