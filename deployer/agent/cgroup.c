@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <mntent.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -321,20 +323,85 @@ out:
 	return rc;
 }
 
-uint64_t cgroup_node_oom_kills(const struct cgroup *cg, const char *id)
+int cgroup_node_oom_count(const struct cgroup *cg, const char *id, uint64_t *n)
 {
 	_cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
 	const char *p;
 	struct err e;
 
+	*n = 0;
 	if (cg->mode == CGROUP_NONE)
-		return 0;
+		return -1;
 	dir = path_join(cg->base[CG_MEMORY], id);
 	path = path_join(dir, ops_of(cg)->oom_file);
 	if (read_file(path, 65536, &text, NULL, &e) < 0)
-		return 0;
+		return -1;
 	p = strstr(text, "oom_kill ");
-	return p ? strtoull(p + 9, NULL, 10) : 0;
+	*n = p ? strtoull(p + 9, NULL, 10) : 0;
+	return 0;
+}
+
+uint64_t cgroup_node_oom_kills(const struct cgroup *cg, const char *id)
+{
+	uint64_t n;
+
+	return cgroup_node_oom_count(cg, id, &n) < 0 ? 0 : n;
+}
+
+int cgroup_oom_watch_start(const struct cgroup *cg, const char *id,
+			   struct cgroup_oom_watch *w, struct err *e)
+{
+	_cleanup_free_ char *dir = NULL, *file = NULL;
+	char reg[64];
+
+	w->fd = w->ctl_fd = -1;
+	w->events = 0;
+	if (cg->mode == CGROUP_NONE)
+		return 0;
+	dir = path_join(cg->base[CG_MEMORY], id);
+	file = path_join(dir, ops_of(cg)->oom_file);
+	if (cg->mode == CGROUP_V2) {
+		w->fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (w->fd < 0)
+			return err_sys(e, errno, "open %s", file);
+		w->events = POLLPRI;
+		return 0;
+	}
+	w->ctl_fd = open(file, O_RDONLY | O_CLOEXEC);
+	w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->ctl_fd < 0 || w->fd < 0) {
+		cgroup_oom_watch_stop(w);
+		return err_sys(e, errno, "watch %s", file);
+	}
+	snprintf(reg, sizeof reg, "%d %d", w->fd, w->ctl_fd);
+	if (write_str(dir, "cgroup.event_control", reg, e) < 0) {
+		cgroup_oom_watch_stop(w);
+		return -1;
+	}
+	w->events = POLLIN;
+	return 0;
+}
+
+int cgroup_oom_watch_ack(struct cgroup_oom_watch *w)
+{
+	char tmp[512];
+
+	if (w->fd < 0)
+		return -1;
+	if (w->events == POLLPRI)   /* v2: re-arm by reading from the start */
+		return pread(w->fd, tmp, sizeof tmp, 0) < 0 ? -1 : 0;
+	uint64_t n;
+
+	return read(w->fd, &n, sizeof n) == sizeof n || errno == EAGAIN ? 0 : -1;
+}
+
+void cgroup_oom_watch_stop(struct cgroup_oom_watch *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->ctl_fd >= 0)
+		close(w->ctl_fd);
+	w->fd = w->ctl_fd = -1;
 }
 
 int cgroup_node_has_pid(const struct cgroup *cg, const char *id, pid_t pid)

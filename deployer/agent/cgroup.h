@@ -55,6 +55,27 @@ int cgroup_node_create(const struct cgroup *cg, const char *id,
 		       struct err *e);
 /* Number of OOM kills recorded for the node so far (0 when none/unknown). */
 uint64_t cgroup_node_oom_kills(const struct cgroup *cg, const char *id);
+/* The same, failing (-1) when the node's memory cgroup cannot be read. */
+int cgroup_node_oom_count(const struct cgroup *cg, const char *id, uint64_t *n);
+
+/* Ask the kernel to tell us about OOM kills in the node's memory cgroup as
+ * they happen (v1: an eventfd registered through cgroup.event_control for
+ * memory.oom_control; v2: memory.events, which signals POLLPRI on change).
+ * On success w->fd is to be polled for w->events; after a wakeup call
+ * cgroup_oom_watch_ack() and re-read cgroup_node_oom_kills().  This is how
+ * an OOM kill is seen even when the cgroup is gone by the time the node's
+ * exit is handled (OCI runtimes remove it on exit). */
+struct cgroup_oom_watch {
+	int fd;         /* eventfd (v1) or memory.events (v2); -1 when none */
+	int ctl_fd;     /* v1: memory.oom_control, kept open for the event */
+	short events;   /* POLLIN (v1) or POLLPRI (v2) */
+};
+int cgroup_oom_watch_start(const struct cgroup *cg, const char *id,
+			   struct cgroup_oom_watch *w, struct err *e);
+/* Consume a wakeup.  Returns -1 when the watch is dead (cgroup removed). */
+int cgroup_oom_watch_ack(struct cgroup_oom_watch *w);
+/* Close the watch (no-op when none). */
+void cgroup_oom_watch_stop(struct cgroup_oom_watch *w);
 /* True when pid is a member of the node's cgroup (memory controller). */
 int cgroup_node_has_pid(const struct cgroup *cg, const char *id, pid_t pid);
 /* SIGKILL every process left in the node's cgroups, then remove them.

@@ -302,6 +302,7 @@ static struct node *node_new(struct agent *a, struct node_spec *spec)
 	n->dir = agent_path(a, rel);
 	n->lower = image_rootfs(a, n->spec.image);
 	n->waiter_fd = n->log_rfd = n->log_hold_fd = n->log_fd = -1;
+	n->oomw.fd = n->oomw.ctl_fd = -1;
 	n->exit_code = n->exit_signal = -1;
 	a->nodes = xgrow(a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof *a->nodes);
 	a->nodes[a->n_nodes++] = n;
@@ -326,6 +327,9 @@ static void node_free(struct node *n)
 		loop_unwatch(a->loop, n->log_rfd);
 		close(n->log_rfd);
 	}
+	if (n->oomw.fd >= 0)
+		loop_unwatch(a->loop, n->oomw.fd);
+	cgroup_oom_watch_stop(&n->oomw);
 	if (n->log_hold_fd >= 0)
 		close(n->log_hold_fd);
 	if (n->log_fd >= 0)
@@ -650,9 +654,70 @@ static void answer_waiters(struct node *n)
 	}
 }
 
+/* Report OOM kills of this run not reported yet.  Returns how many were
+ * new, 0 when none, -1 when the node's memory cgroup is gone. */
+static int oom_check(struct node *n)
+{
+	uint64_t count, kills;
+
+	if (cgroup_node_oom_count(&n->agent->cg, n->id, &count) < 0)
+		return -1;
+	kills = count > n->oom_base ? count - n->oom_base : 0;
+	if (kills <= n->oom_seen)
+		return 0;
+	node_event(n, "oom", json_pack("{s:I}", "kills", (json_int_t)(kills - n->oom_seen)));
+	n->oom_seen = kills;
+	n->oom = true;
+	return 1;
+}
+
+static void oom_unwatch(struct node *n)
+{
+	if (n->oomw.fd >= 0)
+		loop_unwatch(n->agent->loop, n->oomw.fd);
+	cgroup_oom_watch_stop(&n->oomw);
+}
+
+/* The kernel signals an OOM as it starts; the kill and its count follow a
+ * moment later.  Look again for up to OOM_SETTLE_MS (an OCI runtime may
+ * remove the cgroup soon after its init died, so no timer round trip). */
+#define OOM_SETTLE_MS 50
+
+static void on_oom(void *arg, int fd, short revents)
+{
+	struct node *n = arg;
+	int r = 0, tries = 0;
+
+	if (cgroup_oom_watch_ack(&n->oomw) < 0) {
+		oom_unwatch(n);
+		return;
+	}
+	while (tries++ < OOM_SETTLE_MS / 2 && (r = oom_check(n)) == 0)
+		nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
+	if (r < 0 && tries > 1 && n->oom_seen == 0) {
+		/* Signalled while the cgroup was there, gone before the count
+		 * showed: the OOM kill ended the node and its runtime removed
+		 * the cgroup (OCI runtimes do on exit). */
+		n->oom_seen = 1;
+		n->oom = true;
+		node_event(n, "oom", json_pack("{s:i}", "kills", 1));
+	}
+	if (r < 0)
+		oom_unwatch(n);   /* the cgroup went away */
+}
+
 static void watch_process(struct node *n)
 {
+	struct err e;
+
 	loop_watch(n->agent->loop, n->waiter_fd, POLLIN, on_exit_fd, n);
+	n->oom_seen = 0;
+	n->oom = false;
+	oom_unwatch(n);
+	if (cgroup_oom_watch_start(&n->agent->cg, n->id, &n->oomw, &e) < 0)
+		log_warn("node %s: OOM kills seen only at exit: %s", n->id, e.msg);
+	else if (n->oomw.fd >= 0)
+		loop_watch(n->agent->loop, n->oomw.fd, n->oomw.events, on_oom, n);
 }
 
 static int64_t now_us(void)
@@ -751,7 +816,6 @@ static void node_ended(struct node *n)
 {
 	siginfo_t si;
 	json_t *ev;
-	uint64_t ooms;
 	bool failed;
 
 	memset(&si, 0, sizeof si);
@@ -766,13 +830,11 @@ static void node_ended(struct node *n)
 	}
 	close(n->waiter_fd);
 	n->waiter_fd = -1;
+	/* Before the runtime's cleanup: an OCI runtime removes the cgroup. */
+	oom_check(n);
+	oom_unwatch(n);
 	if (n->rt)
 		n->rt->cleanup(n->agent, n);
-	ooms = cgroup_node_oom_kills(&n->agent->cg, n->id);
-	n->oom = ooms > n->oom_base;
-	if (n->oom)
-		node_event(n, "oom", json_pack("{s:I}", "kills",
-					       (json_int_t)(ooms - n->oom_base)));
 	ev = json_pack("{s:b,s:i}", "oom", n->oom, "restarts", n->restarts);
 	if (n->exit_signal > 0)
 		json_object_set_new(ev, "signal", json_integer(n->exit_signal));

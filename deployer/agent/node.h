@@ -92,8 +92,10 @@ struct node {
 	int restarts;            /* restarts since node.start */
 	int failures;            /* consecutive short runs (backoff exponent) */
 	int exit_code, exit_signal; /* last exit (-1 = unknown) */
-	bool oom;
+	bool oom;                /* the last (or current) run saw an OOM kill */
 	uint64_t oom_base;       /* OOM kills counted before this run */
+	uint64_t oom_seen;       /* OOM kills of this run already reported */
+	struct cgroup_oom_watch oomw;
 	uint64_t timer;          /* backoff or stop-grace timer */
 	const char *saved_desired; /* what node.json holds (static string) */
 

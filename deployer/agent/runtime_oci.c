@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/capability.h>
@@ -234,8 +235,10 @@ static pid_t wait_pidfile(const char *pidfile, int rt_pidfd, struct err *e)
 		       PIDFILE_WAIT_MS);
 }
 
+/* keep: the runtime keeps the ended container, cgroup included, until
+ * `delete` (runc --keep), so its OOM count can still be read at exit. */
 static int oci_start(struct agent *a, struct node *n, int log_fd,
-		     struct runtime_proc *p, const char *rt, struct err *e)
+		     struct runtime_proc *p, const char *rt, bool keep, struct err *e)
 {
 	_cleanup_free_ char *bundle = path_join(n->dir, "bundle");
 	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
@@ -282,8 +285,12 @@ static int oci_start(struct agent *a, struct node *n, int log_fd,
 		    dup2(log_fd, 2) < 0)
 			_exit(127);
 		sandbox_close_fds_from(3);
-		execl(bin, rt, "--log", rt_log, "run", "--bundle", bundle, "--pid-file",
-		      pidfile, n->id, (char *)NULL);
+		if (keep)
+			execl(bin, rt, "--log", rt_log, "run", "--keep", "--bundle", bundle,
+			      "--pid-file", pidfile, n->id, (char *)NULL);
+		else
+			execl(bin, rt, "--log", rt_log, "run", "--bundle", bundle,
+			      "--pid-file", pidfile, n->id, (char *)NULL);
 		_exit(127);
 	}
 	pidfd = proc_pidfd_open(pid, e);
@@ -331,7 +338,7 @@ static void oci_cleanup(struct agent *a, struct node *n, const char *rt)
 static int runc_start(struct agent *a, struct node *n, int log_fd,
 		      struct runtime_proc *p, struct err *e)
 {
-	return oci_start(a, n, log_fd, p, "runc", e);
+	return oci_start(a, n, log_fd, p, "runc", true, e);
 }
 
 static void runc_cleanup(struct agent *a, struct node *n)
@@ -342,7 +349,8 @@ static void runc_cleanup(struct agent *a, struct node *n)
 static int crun_start(struct agent *a, struct node *n, int log_fd,
 		      struct runtime_proc *p, struct err *e)
 {
-	return oci_start(a, n, log_fd, p, "crun", e);
+	/* crun 1.8 has no --keep: an OOM kill is seen live only. */
+	return oci_start(a, n, log_fd, p, "crun", false, e);
 }
 
 static void crun_cleanup(struct agent *a, struct node *n)
