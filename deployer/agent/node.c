@@ -1130,6 +1130,12 @@ int node_remove(struct node *n, bool force, struct err *e)
 				       n->spec.cluster, n->spec.name);
 		node_ended(n);
 	}
+	/* Whatever a runtime kept of an earlier run (runc --keep state, a
+	 * mounted root) goes too; this is a no-op when nothing is left. */
+	if (!n->rt && strcmp(n->spec.runtime, "auto") && strcmp(n->spec.runtime, "builtin"))
+		n->rt = runtime_find(a, n->spec.runtime, e);
+	if (n->rt)
+		n->rt->cleanup(a, n);
 	if (cgroup_node_remove(&a->cg, n->id, e) < 0)
 		return err_wrap(e, "remove %s/%s", n->spec.cluster, n->spec.name);
 	cfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
