@@ -1,6 +1,7 @@
 /* daemon.c - the agent daemon and the stdio bridge to it (see daemon.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -205,13 +206,63 @@ static int spawn_daemon(const struct agent_config *cfg, struct err *e)
 	return 0;
 }
 
+/* Is the daemon at the other end of fd running this very binary?  Its pid
+ * comes from the socket (SO_PEERCRED); the binaries are compared by the
+ * path of their executables, which for a pushed agent names its digest
+ * (/var/lib/shoal/agent/<sha256>/shoal-agent) and reads "... (deleted)"
+ * once a binary was replaced in place.  *pid gets the daemon's pid. */
+static bool same_binary(int fd, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	char self[PATH_MAX], peer[PATH_MAX], link[64];
+	ssize_t a, b;
+
+	*pid = 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0)
+		return true;   /* cannot tell: keep the running daemon */
+	*pid = cred.pid;
+	snprintf(link, sizeof link, "/proc/%d/exe", (int)cred.pid);
+	a = readlink("/proc/self/exe", self, sizeof self - 1);
+	b = readlink(link, peer, sizeof peer - 1);
+	if (a <= 0 || b <= 0)
+		return true;
+	self[a] = peer[b] = '\0';
+	return !strcmp(self, peer);
+}
+
+/* Stop a daemon of another build so this one can take over.  Its nodes keep
+ * running (they never depend on the daemon) and the new daemon adopts them
+ * (node.c).  Waits until the old one released its lock. */
+static int retire_daemon(const struct agent_config *cfg, pid_t pid, struct err *e)
+{
+	int64_t deadline = now_ms() + START_WAIT_MS;
+
+	log_info("agent daemon pid %d runs another build; replacing it", (int)pid);
+	if (kill(pid, SIGTERM) < 0 && errno != ESRCH)
+		return err_sys(e, errno, "stop the old agent daemon (pid %d)", (int)pid);
+	while (now_ms() < deadline) {
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			return 0;
+		poll(NULL, 0, 20);
+	}
+	return err_set(e, ETIMEDOUT, "the old agent daemon (pid %d) did not stop within %d ms "
+		       "(see %s/agent.log)", (int)pid, START_WAIT_MS, cfg->root);
+}
+
 static int connect_or_start(const struct agent_config *cfg, struct err *e)
 {
 	int64_t deadline;
 	int fd = try_connect(cfg->run_dir, e);
+	pid_t old;
 
-	if (fd >= 0)
+	if (fd >= 0 && same_binary(fd, &old))
 		return fd;
+	if (fd >= 0) {
+		close(fd);
+		if (retire_daemon(cfg, old, e) < 0)
+			return -1;
+	}
 	if (spawn_daemon(cfg, e) < 0)
 		return -1;
 	deadline = now_ms() + START_WAIT_MS;

@@ -1110,7 +1110,33 @@ int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id
 	return 1;
 }
 
-int node_remove(struct node *n, bool force, struct err *e)
+/* Remove everything in the node's folder but data/: node.json first, so an
+ * agent that dies half-way never loads a half-removed node. */
+static int remove_keeping_data(struct node *n, struct err *e)
+{
+	_cleanup_close_ int nfd = open(n->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (nfd < 0)
+		return err_sys(e, errno, "open %s", n->dir);
+	if (unlinkat(nfd, "node.json", 0) < 0 && errno != ENOENT)
+		return err_sys(e, errno, "remove %s/node.json", n->dir);
+	d = fdopendir(dup(nfd));
+	if (!d)
+		return err_sys(e, errno, "read %s", n->dir);
+	while (rc == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, "data"))
+			continue;
+		rc = extract_remove_tree(nfd, de->d_name, e);
+	}
+	closedir(d);
+	return rc;
+}
+
+int node_remove(struct node *n, bool force, bool keep_data, struct err *e)
 {
 	struct agent *a = n->agent;
 	_cleanup_free_ char *cdir = path_dirname(n->dir);
@@ -1141,7 +1167,7 @@ int node_remove(struct node *n, bool force, struct err *e)
 	cfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (cfd < 0)
 		return err_sys(e, errno, "open %s", cdir);
-	if (extract_remove_tree(cfd, n->spec.name, e) < 0)
+	if ((keep_data ? remove_keeping_data(n, e) : extract_remove_tree(cfd, n->spec.name, e)) < 0)
 		return err_wrap(e, "remove %s/%s", n->spec.cluster, n->spec.name);
 	_cleanup_free_ char *run = run_state_path(n);
 

@@ -134,9 +134,10 @@ int node_signal(struct node *n, int sig, struct err *e);
  * is answered with the node record once it has ended. */
 int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id,
 	      struct err *e);
-/* Remove the node, its cgroups and its folder (data included).  A running
- * node needs force (SIGKILL, waited for).  Frees n on success. */
-int node_remove(struct node *n, bool force, struct err *e);
+/* Remove the node, its cgroups and its folder; with keep_data its data/
+ * folder stays (a node created later under the same name finds it).  A
+ * running node needs force (SIGKILL, waited for).  Frees n on success. */
+int node_remove(struct node *n, bool force, bool keep_data, struct err *e);
 /* The last `lines` lines of its log (at most 128 KiB).  Caller frees. */
 char *node_log_tail(struct node *n, int64_t lines, size_t *len);
 /* Stream new log output to the session as {"id":id,"stream":"log"} until

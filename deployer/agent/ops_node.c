@@ -247,7 +247,7 @@ int op_node_create(struct session *s, json_int_t id, json_t *req, json_t **resul
 	if (files && write_files(n, files, e) < 0) {
 		struct err ig;
 
-		node_remove(n, true, &ig);
+		node_remove(n, true, false, &ig);
 		return -1;
 	}
 	if (start && node_start(n, e) < 0)
@@ -302,11 +302,12 @@ int op_node_remove(struct session *s, json_int_t id, json_t *req, json_t **resul
 		   struct err *e)
 {
 	struct node *n = req_node(s, req, e);
-	bool force = false;
+	bool force = false, keep_data = false;
 
-	if (!n || req_bool_opt(req, "force", &force, e) < 0)
+	if (!n || req_bool_opt(req, "force", &force, e) < 0 ||
+	    req_bool_opt(req, "keep_data", &keep_data, e) < 0)
 		return -1;
-	return node_remove(n, force, e);
+	return node_remove(n, force, keep_data, e);
 }
 
 int op_node_list(struct session *s, json_int_t id, json_t *req, json_t **result,

@@ -72,6 +72,22 @@ teardown_file() {
 	[[ "$output" == *"Ready to accept connections"* ]]
 }
 
+@test "down keeps the data, and the next up brings it back" {
+	redis_auth
+	rcli "$(lab_addr h1)" 7000 -c set kept-across-down yes
+	run "$SHOAL" down "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"data kept"* ]]
+	run lab_exec h1 pgrep -x redis-server
+	[ "$status" -ne 0 ]
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run rcli "$(lab_addr h2)" 7000 -c get kept-across-down
+	[ "$output" = yes ]
+}
+
 @test "down leaves no container, process or mount on any host" {
 	run "$SHOAL" down --purge "$SPEC"
 	echo "$output"
