@@ -46,7 +46,8 @@ teardown_file() {
 @test "lab: the SSH session ends, the node keeps running under the daemon" {
 	pid=$(agent_inspect lab n1 | jq -r .pid)
 	# No SSH session of ours is left on h1; the node and the daemon are.
-	! lab_exec h1 pgrep -f 'shoal-agent connect'
+	run lab_exec h1 pgrep -f 'shoal-agent connect'
+	[ "$status" -ne 0 ]
 	lab_exec h1 kill -0 "$pid"
 	lab_exec h1 pgrep -f 'shoal-agent daemon'
 }

@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -147,6 +149,14 @@ static int fx_start(struct sshd_fixture *f)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
+		/* Sessions get an empty home: sshd makes bash read ~/.bashrc even
+		 * for `ssh host cmd`, and the machine's own shell setup (pyenv
+		 * rehash waiting on a stale lock, for one) must not stall tests. */
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("shoal-test-home", "/root", "tmpfs", MS_NOSUID | MS_NODEV,
+			  "mode=0700,size=4m") < 0)
+			_exit(126);
 		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", cfg, (char *)NULL);
 		_exit(127);
 	}
