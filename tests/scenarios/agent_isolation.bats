@@ -26,7 +26,7 @@ teardown_file() {
 	# pid 1 is the node's entrypoint; the only other process is ps itself.
 	[ "$(echo "$output" | sed 1d | wc -l)" -eq 2 ]
 	echo "$output" | grep -qE '^ *1 +sleep'
-	! echo "$output" | grep -q shoal-agent
+	if echo "$output" | grep -q shoal-agent; then false; fi
 }
 
 @test "the node's init has the configured capabilities, no_new_privs and seccomp" {
@@ -104,7 +104,7 @@ teardown_file() {
 	[[ "$host_exe" != *shoal-agent* ]]
 	# And no process of the node can open the agent's binary.
 	run agent_exec iso n1 sh -c 'for p in /proc/[0-9]*; do readlink $p/exe; done'
-	! echo "$output" | grep -q shoal-agent
+	if echo "$output" | grep -q shoal-agent; then false; fi
 }
 
 @test "a pids limit stops a fork bomb inside the node" {

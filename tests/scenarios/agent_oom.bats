@@ -50,6 +50,6 @@ teardown_file() {
 		"argv":["sh","-c","sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; exec sleep 600"]}' | agent_ok
 	wait
 	grep -q '"event":"oom".*"node":"parent"' "$AGENT_TMP/events-child"
-	! grep -q '"event":"exited".*"node":"parent"' "$AGENT_TMP/events-child"
+	if grep -q '"event":"exited".*"node":"parent"' "$AGENT_TMP/events-child"; then false; fi
 	[ "$(agent_inspect mem parent | jq -r .state)" = running ]
 }

@@ -72,5 +72,5 @@ wait_pong() {   # PORT
 		jq -e '.ok and .state == "stopped"'
 	# redis-server handles SIGTERM: it ended within the grace, not by SIGKILL.
 	[ "$(agent_inspect rd r2 | jq -r .signal)" = null ]
-	! redis-cli -h 127.0.0.1 -p "$PORT_B" ping 2>/dev/null | grep -q PONG
+	if redis-cli -h 127.0.0.1 -p "$PORT_B" ping 2>/dev/null | grep -q PONG; then false; fi
 }

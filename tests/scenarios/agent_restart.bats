@@ -34,7 +34,7 @@ teardown_file() {
 	kill -9 "$pid"
 	agent_wait_state rs n2 exited
 	for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$child" 2>/dev/null
+	if kill -0 "$child" 2>/dev/null; then false; fi
 }
 
 @test "a crash loop backs off exponentially, never a busy loop" {

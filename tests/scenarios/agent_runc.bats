@@ -20,7 +20,7 @@ teardown_file() {
 	run agent_exec oci n1 ps -o pid,comm
 	[ "$status" -eq 0 ]
 	echo "$output" | grep -qE '^ *1 +sleep'
-	! echo "$output" | grep -q shoal-agent
+	if echo "$output" | grep -q shoal-agent; then false; fi
 }
 
 @test "runc: configured CapEff, no_new_privs, seccomp, mount refused, no extra fds" {
