@@ -387,16 +387,25 @@ static void event(struct cluster *c, const char *type, json_t *fields)
 	json_decref(fields);
 }
 
-static int record(struct cluster *c, const struct plan_node *n, const char *status,
-		  struct err *e)
+/* Record every planned node that now exists on its host: those this run
+ * created, and those an interrupted run created but never recorded (they
+ * were observed on their host, so no action touched them). */
+static void record_plan(struct cluster *c)
 {
-	struct state_node *sn = state_put_plan_node(c->st, c->plan, n);
+	for (size_t i = 0; i < c->plan->n; i++) {
+		const struct plan_node *n = &c->plan->nodes[i];
+		const char *image = c->image_digests[n->svc_index];
+		struct state_node *sn = state_find(c->st, n->id);
 
-	free(sn->image);
-	sn->image = xstrdup(c->image_digests[n->svc_index]);
-	free(sn->status);
-	sn->status = xstrdup(status);
-	return state_save(c->lock, c->st, e);
+		if (sn && !strcmp(sn->host, n->host->name) && sn->port == n->port &&
+		    sn->image && !strcmp(sn->image, image))
+			continue;
+		sn = state_put_plan_node(c->st, c->plan, n);
+		free(sn->image);
+		sn->image = xstrdup(image);
+		free(sn->status);
+		sn->status = xstrdup("started");
+	}
 }
 
 /* ---- executing actions ------------------------------------------------------ */
@@ -761,15 +770,10 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		}
 		/* Record what now exists before waiting on it, so an interrupted
 		 * run is picked up where it stopped. */
-		for (size_t i = 0; i < acts.n; i++) {
-			const struct action *a = &acts.items[i];
-
-			if (a->kind == ACT_REMOVE && a->have)
-				state_drop(c.st, a->node);
-			if ((a->kind == ACT_CREATE || a->kind == ACT_CHANGE) && a->want &&
-			    record(&c, a->want, "started", e) < 0)
-				goto out;
-		}
+		for (size_t i = 0; i < acts.n; i++)
+			if (acts.items[i].kind == ACT_REMOVE && acts.items[i].have)
+				state_drop(c.st, acts.items[i].node);
+		record_plan(&c);
 		if (state_save(c.lock, c.st, e) < 0)
 			goto out;
 	}

@@ -46,3 +46,15 @@ teardown_file() {
 	[[ "$output" == *"cluster_state:ok"* ]]
 	[[ "$output" == *"cluster_slots_ok:16384"* ]]
 }
+
+@test "nodes created but never recorded (killed in between) are recorded by the next up" {
+	st="$SHOAL_STATE_DIR/lab-redis/state.json"
+	jq '.nodes = []' "$st" >"$st.new" && mv "$st.new" "$st"
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"+ create"* ]]
+	[ "$(jq '.nodes | length' "$st")" -eq 6 ]
+	run "$SHOAL" up "$SPEC"
+	[[ "$output" == *"0 changes"* ]]
+}
