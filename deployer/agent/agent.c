@@ -1,4 +1,5 @@
 /* agent.c - sessions, the request table and the main loop (see agent.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -7,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -358,6 +360,34 @@ static bool overlay_probe(const char *root)
 	return ok;
 }
 
+/* Uploads left in blobs/tmp by pushes that died (the operator killed, the
+ * link cut) are never committed; remove those untouched for a day, so the
+ * disk does not fill with them.  A push in progress writes its file. */
+#define BLOB_TMP_MAX_AGE_S (24 * 3600)
+
+static void sweep_blob_tmp(struct agent *a)
+{
+	_cleanup_free_ char *dir = agent_path(a, "blobs/tmp");
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	time_t now = time(NULL);
+	struct dirent *de;
+	DIR *d;
+
+	if (dfd < 0 || !(d = fdopendir(dup(dfd))))
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (de->d_name[0] == '.' ||
+		    fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || now - st.st_mtime < BLOB_TMP_MAX_AGE_S)
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == 0)
+			log_info("removed stale upload blobs/tmp/%s", de->d_name);
+	}
+	closedir(d);
+}
+
 int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 {
 	const char *root = cfg->root;
@@ -379,6 +409,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 	if (mkdir_p(run_nodes, 0700, e) < 0)
 		return err_wrap(e, "agent run dir %s", a->run_dir);
 	signal(SIGPIPE, SIG_IGN);
+	sweep_blob_tmp(a);
 	if (cgroup_detect(&a->cg, e) < 0)
 		return -1;
 	a->overlay_ok = !cfg->no_overlay && overlay_probe(root);

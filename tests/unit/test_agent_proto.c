@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <time.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -372,9 +373,46 @@ static void test_node_missing_or_corrupt_image(void **state)
 	assert_non_null(strstr(e.msg, "corrupt"));
 }
 
+/* Uploads a dead push left in blobs/tmp for over a day are removed when the
+ * agent starts; a recent one (a push may be writing it) stays. */
+static void test_stale_uploads_swept(void **state)
+{
+	char root[] = "/tmp/shoal-test-agent.XXXXXX";
+	_cleanup_free_ char *bin = agent_bin(), *tmp = NULL, *old = NULL, *fresh = NULL;
+	const char *argv[] = {bin, "serve", "--stdio", "--root", root, NULL};
+	struct timespec two_days[2] = {{time(NULL) - 2 * 86400, 0}, {time(NULL) - 2 * 86400, 0}};
+	struct agent_client *c;
+	struct tchan *ch;
+	struct err e;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	tmp = path_join(root, "blobs/tmp");
+	assert_int_equal(mkdir_p(tmp, 0700, &e), 0);
+	old = path_join(tmp, "abandoned.0123");
+	fresh = path_join(tmp, "inflight.4567");
+	assert_int_equal(write_file_atomic(old, "x", 1, 0600, &e), 0);
+	assert_int_equal(write_file_atomic(fresh, "y", 1, 0600, &e), 0);
+	assert_int_equal(utimensat(AT_FDCWD, old, two_days, 0), 0);
+	assert_int_equal(tchan_spawn_local("agent", argv, &ch, &e), 0);
+	c = agent_client_new(ch);
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "hello"), NULL, 10000, &e), 0);
+	agent_client_free(c);
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	{
+		const char *rm[] = {"/bin/rm", "-rf", "--", root, NULL};
+		struct tchan *r;
+
+		if (tchan_spawn_local("rm", rm, &r, &e) == 0)
+			tchan_close(r, NULL, &e);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stale_uploads_swept),
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),
