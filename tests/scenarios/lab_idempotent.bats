@@ -38,6 +38,7 @@ host_lines() { lab status | grep -c '^h[0-9]'; }
 	[ "$(sshd_pid h1)" = "$p1" ]
 	for h in h1 h2 h3 h4; do
 		run lab_ssh "$h" hostname
+		echo "$h: $output"
 		[ "$output" = "$h" ]
 	done
 }
