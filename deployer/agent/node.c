@@ -49,26 +49,6 @@ static const char *const state_names[] = {"created", "running", "stopping",
 
 /* ---- the description ------------------------------------------------------- */
 
-static char **strv_dup(const char **v)
-{
-	size_t n = 0;
-	char **out;
-
-	while (v && v[n])
-		n++;
-	out = xcalloc(n + 1, sizeof *out);
-	for (size_t i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static json_t *strv_json(char *const *v)
 {
 	json_t *a = json_array();

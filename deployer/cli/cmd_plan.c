@@ -122,7 +122,7 @@ out:
 	state_placement_free(&prev);
 	state_free(st);
 	free(traits);
-	template_argv_free(images);
+	strv_free(images);
 	spec_free(s);
 	return rc;
 }

@@ -170,6 +170,28 @@ char *buf_steal(struct buf *b)
 	return d;
 }
 
+/* ---- string vectors ------------------------------------------------------ */
+
+char **strv_dup(const char *const *v)
+{
+	size_t n = 0;
+	char **out;
+
+	while (v && v[n])
+		n++;
+	out = xcalloc(n + 1, sizeof *out);
+	for (size_t i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 /* ---- names and paths ----------------------------------------------------- */
 
 int name_check(const char *s, size_t max, const char *what, struct err *e)

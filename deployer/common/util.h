@@ -60,6 +60,11 @@ char *buf_steal(struct buf *b);
 int name_check(const char *s, size_t max, const char *what, struct err *e);
 bool name_is_safe(const char *s, size_t max);
 
+/* NULL-terminated string vectors (argv-like).  strv_dup copies every string
+ * (NULL gives an empty vector); strv_free frees them all, NULL-safe. */
+char **strv_dup(const char *const *v);
+void strv_free(char **v);
+
 /* "a" + "b" -> "a/b" (no doubled slash).  Caller frees. */
 char *path_join(const char *a, const char *b);
 /* Directory part of a path ("." when none).  Caller frees. */

@@ -347,7 +347,7 @@ static int create_request(struct cluster *c, const struct plan_node *n,
 		json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
 	rc = 0;
 out:
-	template_argv_free(start);
+	strv_free(start);
 	tmpl_vars_free(&vars);
 	json_decref(files);
 	json_decref(argv);

@@ -171,7 +171,7 @@ static void strv_add(struct strv *s, const char *x)
 	s->v[s->n++] = xstrdup(x);
 }
 
-static void strv_free(struct strv *s)
+static void strv_list_free(struct strv *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
@@ -284,11 +284,11 @@ static int find_library(const char *name, const char *from, const struct elf *f,
 		elf_free(&lib);
 		if (ok) {
 			*found = steal_pointer(&cand);
-			strv_free(&dirs);
+			strv_list_free(&dirs);
 			return 0;
 		}
 	}
-	strv_free(&dirs);
+	strv_list_free(&dirs);
 	return err_usage(e, "%s needs %s, which is in none of the library folders "
 			    "(RPATH/RUNPATH, /etc/ld.so.conf, standard)", from, name);
 }
@@ -331,10 +331,10 @@ int elf_closure(const char *const *bins, size_t n, char ***out, size_t *nout,
 		}
 		elf_free(&f);
 	}
-	strv_free(&ldconf);
-	strv_free(&queue);
+	strv_list_free(&ldconf);
+	strv_list_free(&queue);
 	if (rc < 0) {
-		strv_free(&result);
+		strv_list_free(&result);
 		return -1;
 	}
 	if (result.n)

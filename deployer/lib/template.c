@@ -485,15 +485,6 @@ int template_load(const char *root, const char *name, struct template **out,
 	return 0;
 }
 
-static void free_argv(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void probe_fields_free(struct tmpl_probe *p)
 {
 	free(p->path);
@@ -515,18 +506,18 @@ void template_free(struct template *t)
 		free(t->files[i].dest);
 	}
 	free(t->files);
-	free_argv(t->start);
+	strv_free(t->start);
 	for (size_t i = 0; i < t->nsettings; i++) {
 		free(t->settings[i].key);
 		free(t->settings[i].value);
 	}
 	free(t->settings);
-	free_argv(t->secrets);
+	strv_free(t->secrets);
 	probe_fields_free(&t->readiness);
 	probe_fields_free(&t->health);
 	for (int k = 0; k < HOOK_COUNT; k++) {
 		free(t->hooks[k].builtin);
-		free_argv(t->hooks[k].argv);
+		strv_free(t->hooks[k].argv);
 	}
 	free(t);
 }
@@ -554,7 +545,7 @@ int template_traits_for_spec(const struct spec *s, const char *root,
 
 		if (template_load(root, svc->template, &t, e) < 0) {
 			free(tr);
-			free_argv(img);
+			strv_free(img);
 			return err_wrap(e, "%s:%d: service '%s'",
 					svc->loc.file ? svc->loc.file : s->path, svc->loc.line,
 					svc->name);
@@ -567,7 +558,7 @@ int template_traits_for_spec(const struct spec *s, const char *root,
 	if (images)
 		*images = img;
 	else
-		free_argv(img);
+		strv_free(img);
 	return 0;
 }
 
@@ -805,14 +796,10 @@ int template_render_argv(const struct template *t, char *const *argv, int line,
 	r = xcalloc(n + 1, sizeof *r);
 	for (size_t i = 0; i < n; i++)
 		if (render(argv[i], strlen(argv[i]), t->path, line, v, &r[i], NULL, e) < 0) {
-			free_argv(r);
+			strv_free(r);
 			return -1;
 		}
 	*out = r;
 	return 0;
 }
 
-void template_argv_free(char **argv)
-{
-	free_argv(argv);
-}

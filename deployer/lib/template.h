@@ -93,7 +93,7 @@ void template_plan_traits(const struct template *t, struct plan_traits *out);
 /* Load the template of every service of s (root as for template_load) and
  * fill *out with one plan_traits per service (caller frees).  When images is
  * non-NULL, *images gets per service the image to run: the service's image,
- * else its template's default (free with template_argv_free(); it has
+ * else its template's default (free with strv_free() from util.h; it has
  * nservices entries plus a NULL).  Errors name the service and its spec
  * line. */
 int template_traits_for_spec(const struct spec *s, const char *root,
@@ -145,9 +145,8 @@ int template_render_file(const struct template *t, size_t i,
 			 struct err *e);
 
 /* Render an argv (start command or a hook's argv) word by word; *out is
- * NULL-terminated, free with template_argv_free(). */
+ * NULL-terminated, free with strv_free() (util.h). */
 int template_render_argv(const struct template *t, char *const *argv, int line,
 			 const struct tmpl_vars *v, char ***out, struct err *e);
-void template_argv_free(char **argv);
 
 #endif

@@ -231,7 +231,7 @@ static void test_cassandra_template(void **state)
 	assert_string_equal(argv[2], n->host->address);
 	assert_string_equal(argv[3], "decommission");
 	assert_null(argv[4]);
-	template_argv_free(argv);
+	strv_free(argv);
 	assert_int_equal(template_render_argv(w->t, w->t->hooks[HOOK_REPLACE].argv,
 					      w->t->hooks[HOOK_REPLACE].line, &w->vars, &argv, &e), -1);
 	assert_non_null(strstr(e.msg, "template.cfg:"));
@@ -240,7 +240,7 @@ static void test_cassandra_template(void **state)
 	assert_int_equal(template_render_argv(w->t, w->t->hooks[HOOK_REPLACE].argv,
 					      w->t->hooks[HOOK_REPLACE].line, &w->vars, &argv, &e), 0);
 	assert_string_equal(argv[4], "10.213.4.99");
-	template_argv_free(argv);
+	strv_free(argv);
 	world_free(w);
 }
 
