@@ -30,8 +30,12 @@
 	"ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa"
 
 /* Bytes of SFTP write requests kept in flight (libssh2 splits them into
- * 30000-byte packets and pipelines them).  $SHOAL_SFTP_WINDOW overrides it
- * (bench/push_bench.sh measures the effect). */
+ * 30000-byte packets and pipelines them): at most SSH_SFTP_WINDOW, the
+ * server's whole channel window when the open took SSH_SFTP_LONG_RTT_MS or
+ * more, else half of it up to SSH_SFTP_SHORT_WINDOW (sftp_window() in ssh.c
+ * says why).  $SHOAL_SFTP_WINDOW overrides it (bench/push_bench.sh). */
 #define SSH_SFTP_WINDOW (4u << 20)
+#define SSH_SFTP_SHORT_WINDOW (1u << 20)
+#define SSH_SFTP_LONG_RTT_MS 5
 
 #endif
