@@ -1,18 +1,25 @@
 /* main.c - shoal-agent entry point: dispatch on the first argument.
  *
  *   shoal-agent version
+ *   shoal-agent install DIGEST PATH          (run from a fresh upload) check
+ *                                            this file's digest, rename it to
+ *                                            PATH, print the version
  *   shoal-agent serve --stdio [--root DIR]   one session on stdin/stdout
  *   shoal-agent connect [--root DIR]         start the daemon if needed, then
  *                                            bridge stdio to its socket
  *   shoal-agent daemon [--root DIR]          run the daemon in the foreground
  * (--run-dir DIR moves /run/shoal; --no-overlay forces copied node roots)
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "daemon.h"
+#include "digest.h"
 #include "util.h"
 #include "log.h"
 #include "version.h"
@@ -62,6 +69,60 @@ static int cmd_version(int argc, char **argv)
 	printf("shoal-agent %s (protocol %d)\n", SHOAL_VERSION,
 	       AGENT_PROTOCOL_VERSION);
 	return 0;
+}
+
+/* `shoal-agent install DIGEST PATH`, run from the file shoal has just
+ * uploaded next to PATH: hash this very file (/proc/self/exe), and only
+ * when it is DIGEST rename it to PATH (same directory: rename(2) is atomic)
+ * and fsync the directory, then print the version line like `version`.  A
+ * mismatch removes the upload.  One remote command instead of three
+ * (sha256sum, mv, version). */
+static int cmd_install(int argc, char **argv)
+{
+	char self[4096], got[DIGEST_STR_LEN];
+	_cleanup_free_ char *dir = NULL, *want_dir = NULL;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	struct err e = {0};
+	ssize_t n;
+
+	if (argc != 3 || !digest_valid(argv[1]) || argv[2][0] != '/') {
+		fprintf(stderr, "usage: shoal-agent install sha256:<hex> /ABSOLUTE/PATH\n");
+		return 2;
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n < 0) {
+		fprintf(stderr, "shoal-agent install: readlink /proc/self/exe: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	self[n] = '\0';
+	dir = path_dirname(self);
+	want_dir = path_dirname(argv[2]);
+	if (strcmp(dir, want_dir)) {
+		fprintf(stderr, "shoal-agent install: %s is not in %s\n", argv[2], dir);
+		return 2;
+	}
+	fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || digest_fd(fd, got, NULL, &e) < 0) {
+		fprintf(stderr, "shoal-agent install: hash %s: %s\n", self,
+			fd < 0 ? strerror(errno) : e.msg);
+		return 1;
+	}
+	if (strcmp(got, argv[1])) {
+		unlink(self);
+		fprintf(stderr, "shoal-agent install: %s arrived corrupted (%s, expected %s); removed\n",
+			self, got, argv[1]);
+		return 1;
+	}
+	if (rename(self, argv[2]) < 0) {
+		fprintf(stderr, "shoal-agent install: rename %s to %s: %s\n", self,
+			argv[2], strerror(errno));
+		return 1;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd);
+	return cmd_version(0, NULL);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -127,6 +188,7 @@ static int cmd_daemon(int argc, char **argv)
 static int usage(FILE *f)
 {
 	fprintf(f, "usage: shoal-agent version\n"
+		   "       shoal-agent install sha256:<hex> PATH\n"
 		   "       shoal-agent serve --stdio [--root DIR] [--no-overlay]\n"
 		   "       shoal-agent connect [--root DIR] [--run-dir DIR] [--no-overlay]\n"
 		   "       shoal-agent daemon [--root DIR] [--run-dir DIR] [--no-overlay]\n"
@@ -141,6 +203,7 @@ static const struct {
 } commands[] = {
 	{"version", cmd_version},
 	{"--version", cmd_version},
+	{"install", cmd_install},
 	{"serve", cmd_serve},
 	{"connect", cmd_connect},
 	{"daemon", cmd_daemon},

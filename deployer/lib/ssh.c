@@ -667,6 +667,8 @@ static int ssh_stat(struct transport *t, const char *remote,
 	rs->exists = true;
 	rs->regular = (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
 		      LIBSSH2_SFTP_S_ISREG(a.permissions);
+	rs->dir = (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) &&
+		  LIBSSH2_SFTP_S_ISDIR(a.permissions);
 	rs->size = a.flags & LIBSSH2_SFTP_ATTR_SIZE ? a.filesize : 0;
 	rs->mode = (mode_t)(a.permissions & 07777);
 	return 0;
@@ -682,14 +684,38 @@ static int ssh_rename(struct transport *t, const char *from, const char *to,
 	return transport_run_ok(t, argv, NULL, NULL, e);
 }
 
+/* mkdir -p over SFTP: the missing directories from the top down, each with
+ * `mode` (less the server's umask).  SFTP requests are answered inside the
+ * session; a remote `mkdir` command would cost a process on the host. */
 static int ssh_mkdirs(struct transport *t, const char *path, mode_t mode,
 		      struct err *e)
 {
-	char m[8];
-	const char *argv[] = {"mkdir", "-p", "-m", m, "--", path, NULL};
+	struct ssh *s = (struct ssh *)t;
+	_cleanup_free_ char *parent = path_dirname(path);
+	struct op o = op_start(s, 0, "sftp mkdir");
+	struct remote_stat st;
+	int rc;
 
-	snprintf(m, sizeof m, "%o", (unsigned)mode & 07777);
-	return transport_run_ok(t, argv, NULL, NULL, e);
+	if (ssh_stat(t, path, &st, e) < 0)
+		return -1;
+	if (st.exists)
+		return st.dir ? 0 : err_set(e, ENOTDIR, "%s: mkdir %s: not a directory",
+					    t->label, path);
+	if (strcmp(parent, path) && ssh_mkdirs(t, parent, mode, e) < 0)
+		return -1;
+	while ((rc = libssh2_sftp_mkdir_ex(s->sftp, path, (unsigned)strlen(path),
+					   (long)(mode & 07777))) == EAGAIN2)
+		if (ssh_wait(s, &o, e) < 0)
+			return -1;
+	if (rc < 0) {
+		struct err ignore;
+
+		/* Made by someone else meanwhile? */
+		if (ssh_stat(t, path, &st, &ignore) == 0 && st.dir)
+			return 0;
+		return sftp_fail(s, rc, "mkdir", path, e);
+	}
+	return 0;
 }
 
 static int ssh_remove(struct transport *t, const char *path, struct err *e)

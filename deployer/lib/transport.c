@@ -163,9 +163,15 @@ int transport_agent_path(char **out, struct err *e)
 }
 
 /* Write the agent to its content-addressed path unless it is there. */
+/* Put the local agent at `path` on the host unless it is there already
+ * (same size, executable: the path is named by the digest, and only a
+ * checked file is ever renamed to it).  The upload goes to a temporary name
+ * beside it and is started as `<tmp> install <digest> <path>`: the agent
+ * hashes itself, renames itself into place and prints its version line,
+ * which lands in *version (NULL when it was already installed). */
 static int agent_install(struct transport *t, const char *local,
 			 const char *digest, uint64_t size, const char *path,
-			 bool *installed, struct err *e)
+			 char **version, struct err *e)
 {
 	_cleanup_free_ char *dir = path_dirname(path), *tmp = NULL;
 	struct run_output out = {0};
@@ -173,7 +179,7 @@ static int agent_install(struct transport *t, const char *local,
 	struct err ignore;
 	char nonce[17];
 
-	*installed = false;
+	*version = NULL;
 	if (transport_stat(t, path, &st, e) < 0)
 		return -1;
 	if (st.exists && st.regular && st.size == size && (st.mode & 0111)) {
@@ -188,22 +194,15 @@ static int agent_install(struct transport *t, const char *local,
 	if (transport_write_file(t, local, tmp, 0755, NULL, NULL, e) < 0)
 		goto fail;
 	{
-		const char *argv[] = {"sha256sum", "--", tmp, NULL};
-		const char *hex = digest_hex(digest);
+		const char *argv[] = {tmp, "install", digest, path, NULL};
+		struct run_io io = {.out_max = 4096};
 
-		if (transport_run_ok(t, argv, NULL, &out, e) < 0)
+		/* On a digest mismatch the upload removes itself and says so. */
+		if (transport_run_ok(t, argv, &io, &out, e) < 0)
 			goto fail;
-		if (out.out.len < DIGEST_HEX_LEN ||
-		    memcmp(out.out.data, hex, DIGEST_HEX_LEN) != 0) {
-			err_set(e, EIO, "%s: shoal-agent arrived corrupted at %s",
-				t->label, tmp);
-			goto fail;
-		}
 	}
-	if (transport_rename(t, tmp, path, e) < 0)
-		goto fail;
+	*version = buf_steal(&out.out);
 	run_output_free(&out);
-	*installed = true;
 	return 0;
 fail:
 	run_output_free(&out);
@@ -222,15 +221,16 @@ static bool version_matches(const char *line)
 	return line && !strncmp(line, want, n) && (line[n] == '\0' || line[n] == ' ');
 }
 
-/* The first line a program printed, NUL-terminated in place. */
-static char *first_line(struct buf *b)
+/* The first line of what a program printed, NUL-terminated in place. */
+static char *first_line_of(char *s)
 {
-	char *nl = b->data ? strchr(b->data, '\n') : NULL;
+	char *nl = s ? strchr(s, '\n') : NULL;
 
 	if (nl)
 		*nl = '\0';
-	return b->data;
+	return s;
 }
+
 
 /* The local agent binary, its digest and its version, found once per
  * process. */
@@ -259,7 +259,7 @@ static char *local_version(const char *path)
 	while ((n = tchan_read(c, tmp, sizeof tmp, 5000, &e)) > 0 && out.len < 4096)
 		buf_append(&out, tmp, (size_t)n);
 	if (tchan_close(c, &res, &e) < 0 || n < 0 || res.exit_code || res.exit_signal ||
-	    !version_matches(first_line(&out))) {
+	    !version_matches(first_line_of(out.data))) {
 		buf_free(&out);
 		return NULL;
 	}
@@ -309,10 +309,8 @@ int transport_agent_remote_path(char **out, struct err *e)
 
 int transport_bootstrap_agent(struct transport *t, struct err *e)
 {
-	_cleanup_free_ char *path = NULL;
-	struct run_output out = {0};
+	_cleanup_free_ char *path = NULL, *said = NULL;
 	const char *local, *digest, *line;
-	bool installed;
 	uint64_t size;
 
 	if (t->agent_path)
@@ -320,35 +318,35 @@ int transport_bootstrap_agent(struct transport *t, struct err *e)
 	if (local_agent_get(&local, &digest, &size, e) < 0)
 		return err_wrap(e, "%s: agent bootstrap", t->label);
 	path = xasprintf("%s/%s/shoal-agent", AGENT_REMOTE_DIR, digest_hex(digest));
-	if (agent_install(t, local, digest, size, path, &installed, e) < 0)
+	if (agent_install(t, local, digest, size, path, &said, e) < 0)
 		return err_wrap(e, "agent bootstrap");
-	if (!installed && local_agent.version) {
+	if (!said && local_agent.version) {
 		/* The same bytes as the local agent, whose version was checked
 		 * here: no need to ask the host again. */
 		t->agent_version = xstrdup(local_agent.version);
 		t->agent_path = steal_pointer(&path);
 		return 0;
 	}
-	{
+	if (!said) {
 		const char *argv[] = {path, "version", NULL};
 		struct run_io io = {.out_max = 4096};
+		struct run_output out = {0};
 
 		if (transport_run_ok(t, argv, &io, &out, e) < 0) {
 			run_output_free(&out);
 			return err_wrap(e, "agent bootstrap");
 		}
-	}
-	line = first_line(&out.out);
-	if (!version_matches(line)) {
-		err_set(e, EPROTO,
-			"%s: agent bootstrap: %s printed \"%s\", expected \"shoal-agent %s\"",
-			t->label, path, line ? line : "", SHOAL_VERSION);
+		said = buf_steal(&out.out);
 		run_output_free(&out);
-		return -1;
 	}
-	t->agent_version = buf_steal(&out.out);
+	line = first_line_of(said);
+	if (!version_matches(line)) {
+		return err_set(e, EPROTO,
+			       "%s: agent bootstrap: %s printed \"%s\", expected \"shoal-agent %s\"",
+			       t->label, path, line ? line : "", SHOAL_VERSION);
+	}
+	t->agent_version = steal_pointer(&said);
 	t->agent_path = steal_pointer(&path);
-	run_output_free(&out);
 	return 0;
 }
 

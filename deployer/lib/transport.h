@@ -130,6 +130,7 @@ void buf_keep_tail(struct buf *b, size_t max);
 struct remote_stat {
 	bool exists;
 	bool regular;        /* a regular file */
+	bool dir;            /* a directory */
 	uint64_t size;
 	mode_t mode;         /* permission bits */
 };

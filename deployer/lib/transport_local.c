@@ -257,6 +257,7 @@ static int local_stat(struct transport *t, const char *remote,
 	}
 	rs->exists = true;
 	rs->regular = S_ISREG(st.st_mode);
+	rs->dir = S_ISDIR(st.st_mode);
 	rs->size = (uint64_t)st.st_size;
 	rs->mode = st.st_mode & 07777;
 	return 0;

@@ -60,3 +60,33 @@ teardown_file() {
 	extra=$(echo "$output" | grep -v -E '^\s*(linux-vdso\.so\.1|libc\.so\.6 => |/lib64/ld-linux-x86-64\.so\.2)' || true)
 	[ -z "$extra" ]
 }
+
+@test "an upload that is not the agent's digest removes itself and is never installed" {
+	agent="$(dirname "$SHOAL_BIN")/shoal-agent"
+	hex=$(sha256sum "$agent" | cut -c1-64)
+	dir=/var/lib/shoal/agent-install-test
+	lab_spec "$BATS_TEST_TMPDIR/spec.cfg" h1
+	shoal hosts "$BATS_TEST_TMPDIR/spec.cfg"   # the agent is on h1
+	lab_exec h1 sh -c "rm -rf $dir && mkdir -p $dir"
+	lab_exec h1 cp "/var/lib/shoal/agent/$hex/shoal-agent" "$dir/up.tmp"
+
+	# the digest of something else: refused, the upload is gone, no agent
+	other=$(echo other | sha256sum | cut -c1-64)
+	run lab_exec h1 "$dir/up.tmp" install "sha256:$other" "$dir/shoal-agent"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"arrived corrupted"*"expected sha256:$other"* ]]
+	[ -z "$(lab_exec h1 ls "$dir")" ]
+
+	# a target in another directory is refused before anything happens
+	lab_exec h1 cp "/var/lib/shoal/agent/$hex/shoal-agent" "$dir/up.tmp"
+	run lab_exec h1 "$dir/up.tmp" install "sha256:$hex" /var/lib/shoal/shoal-agent
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"is not in $dir"* ]]
+
+	# the right digest: renamed into place, prints the version line
+	run lab_exec h1 "$dir/up.tmp" install "sha256:$hex" "$dir/shoal-agent"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "shoal-agent "* ]]
+	[ "$(lab_exec h1 ls "$dir")" = shoal-agent ]
+	lab_exec h1 rm -rf "$dir"
+}
