@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -152,6 +153,20 @@ static int cluster_images(struct cluster *c, struct err *e)
 			  c->images[i]->manifest_digest);
 	}
 	return 0;
+}
+
+struct images_job {
+	struct cluster *c;
+	struct err e;
+	int rc;
+};
+
+static void *images_thread(void *arg)
+{
+	struct images_job *j = arg;
+
+	j->rc = cluster_images(j->c, &j->e);
+	return NULL;
 }
 
 /* Hosts to reach: those the plan uses plus those the state records. */
@@ -748,10 +763,29 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	/* Secrets go to disk before any node is configured with them. */
 	if (state_save(c.lock, c.st, e) < 0)
 		goto out;
-	if (cluster_plan(&c, e) < 0 || cluster_images(&c, e) < 0)
+	if (cluster_plan(&c, e) < 0)
 		goto out;
-	if (cluster_connect(&c, o, e) < 0 || cluster_observe(&c, e) < 0)
-		goto out;
+	{
+		/* Build or find the images while the hosts connect: each takes
+		 * tens of milliseconds and neither needs the other.  The thread
+		 * only fills c.images and c.image_digests. */
+		struct images_job ij = {.c = &c};
+		pthread_t th;
+		bool threaded = pthread_create(&th, NULL, images_thread, &ij) == 0;
+		int crc;
+
+		if (!threaded)
+			images_thread(&ij);
+		crc = cluster_connect(&c, o, e) < 0 || cluster_observe(&c, e) < 0 ? -1 : 0;
+		if (threaded)
+			pthread_join(th, NULL);
+		if (ij.rc < 0) {
+			*e = ij.e;
+			goto out;
+		}
+		if (crc < 0)
+			goto out;
+	}
 	if (actions_diff(c.spec, c.plan, c.st, c.image_digests,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;
