@@ -589,7 +589,7 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 	bool *ready = xcalloc(n + 1, sizeof *ready);
 	struct probe_report *last = xcalloc(n + 1, sizeof *last);
 	int64_t start = now_ms(), deadline = 0;
-	int rc = 0;
+	int rc = 0, pause_ms = 10;
 
 	for (size_t s = 0; s < c->spec->nservices; s++) {
 		int64_t d = o->ready_timeout_ms ? o->ready_timeout_ms
@@ -648,7 +648,11 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 			buf_free(&b);
 			goto out;
 		}
-		usleep(200 * 1000);
+		/* A node usually answers within tens of milliseconds of its
+		 * start: ask again soon, then less often. */
+		usleep((useconds_t)pause_ms * 1000);
+		if (pause_ms < 200)
+			pause_ms *= 2;
 	}
 out:
 	free(ready);

@@ -17,7 +17,7 @@
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_SETTLE_MS 30000
-#define POLL_MS 50
+#define POLL_MS 20
 #define FAILOVER_RETRY_MS 6000 /* Redis gives a manual failover 5 s */
 #define INSPECT_THREADS 64
 
