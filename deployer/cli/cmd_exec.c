@@ -40,7 +40,7 @@ static int logs_run(int argc, char **argv)
 	char *end;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+fn:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			follow = true;

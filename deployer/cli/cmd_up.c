@@ -23,7 +23,7 @@ static const char *parse(const char *cmd, int argc, char **argv,
 
 	o->json = cli_json();
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			o->accept_new_host_keys = true;

@@ -67,7 +67,7 @@ teardown_file() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *PONG* ]]
-	run "$SHOAL" logs --tail 50 "$SPEC" cache-0
+	run "$SHOAL" logs "$SPEC" cache-0 --tail 50   # the order docs/state.md shows
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Ready to accept connections"* ]]
 }
@@ -89,7 +89,7 @@ teardown_file() {
 }
 
 @test "down leaves no container, process or mount on any host" {
-	run "$SHOAL" down --purge "$SPEC"
+	run "$SHOAL" down "$SPEC" --purge   # options after the spec, too
 	echo "$output"
 	[ "$status" -eq 0 ]
 	for h in h1 h2 h3; do
