@@ -580,8 +580,57 @@ static const char *password_of(struct cluster *c, size_t svc)
 	return NULL;
 }
 
+/* A node whose process exits this many times before it ever answers its
+ * readiness probe will not become ready (the agent restarts it after 1 s,
+ * then 2 s: about 3 s in). */
+#define CRASH_LOOP_RESTARTS 2
+
+/* Is node pn exiting again and again instead of starting?  Asks its host's
+ * agent; when it is, fills e with the last exit and the node's last log
+ * lines and returns 1.  0 otherwise, also when the agent cannot say. */
+static int crash_looping(struct cluster *c, const struct plan_node *pn,
+			 struct err *e)
+{
+	struct fleet_host *h = fleet_host(c->fleet, pn->host->name);
+	json_t *rec = NULL, *logs = NULL;
+	struct err ignore;
+	const char *state, *tail;
+	char last[64];
+	json_int_t restarts;
+
+	if (!h || fleet_call(h, json_pack("{s:s, s:s, s:s}", "op", "node.inspect",
+					  "cluster", c->spec->name, "node", pn->id),
+			     &rec, &ignore) < 0)
+		return 0;
+	state = json_string_value(json_object_get(rec, "state"));
+	restarts = json_integer_value(json_object_get(rec, "restarts"));
+	if (!state || (restarts < CRASH_LOOP_RESTARTS && strcmp(state, "exited"))) {
+		json_decref(rec);
+		return 0;
+	}
+	if (json_object_get(rec, "signal"))
+		snprintf(last, sizeof last, "killed by signal %lld%s",
+			 (long long)json_integer_value(json_object_get(rec, "signal")),
+			 json_is_true(json_object_get(rec, "oom")) ? " (out of memory)" : "");
+	else
+		snprintf(last, sizeof last, "exit code %lld",
+			 (long long)json_integer_value(json_object_get(rec, "exit_code")));
+	fleet_call(h, json_pack("{s:s, s:s, s:s, s:i, s:b}", "op", "logs", "cluster",
+				c->spec->name, "node", pn->id, "tail", 3, "follow", 0),
+		   &logs, &ignore);
+	tail = json_string_value(json_object_get(logs, "data"));
+	err_set(e, EIO, "%s on %s exits instead of starting (%s, restarted %lld times)%s%s"
+		"(see 'shoal logs SPEC %s')", pn->id, pn->host->name, last,
+		(long long)restarts, tail && *tail ? "; its last log lines:\n" : " ",
+		tail && *tail ? tail : "", pn->id);
+	json_decref(logs);
+	json_decref(rec);
+	return 1;
+}
+
 /* Probe every node of the plan until each answers its template's readiness
- * probe, or the deadline passes (naming the nodes that never did). */
+ * probe, or the deadline passes (naming the nodes that never did).  A node
+ * that keeps exiting fails the wait at once (crash_looping). */
 static int wait_ready(struct cluster *c, const struct converge_opts *o,
 		      struct err *e)
 {
@@ -589,11 +638,17 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 	bool *ready = xcalloc(n + 1, sizeof *ready);
 	struct probe_report *last = xcalloc(n + 1, sizeof *last);
 	int64_t start = now_ms(), deadline = 0;
-	int rc = 0, pause_ms = 10;
+	int rc = 0, pause_ms = 10, max_pause_ms = 0;
 
 	for (size_t s = 0; s < c->spec->nservices; s++) {
 		int64_t d = o->ready_timeout_ms ? o->ready_timeout_ms
 						: c->tmpl[s]->readiness.deadline_ms;
+		int every = c->tmpl[s]->readiness.interval_ms;
+
+		if (every <= 0)
+			every = 200;
+		if (!max_pause_ms || every < max_pause_ms)
+			max_pause_ms = every;
 
 		if (d <= 0)
 			d = 60000;
@@ -627,6 +682,9 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 				left--;
 				log_info("%s on %s: ready (%lld ms)", pn->id, pn->host->name,
 					 (long long)(now_ms() - start));
+			} else if (now_ms() - start >= 500 && crash_looping(c, pn, e)) {
+				rc = -1;
+				goto out;
 			}
 		}
 		if (!left)
@@ -649,9 +707,10 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 			goto out;
 		}
 		/* A node usually answers within tens of milliseconds of its
-		 * start: ask again soon, then less often. */
-		usleep((useconds_t)pause_ms * 1000);
-		if (pause_ms < 200)
+		 * start: ask again soon, then less often, up to the templates'
+		 * readiness interval. */
+		usleep((useconds_t)(pause_ms < max_pause_ms ? pause_ms : max_pause_ms) * 1000);
+		if (pause_ms < max_pause_ms)
 			pause_ms *= 2;
 	}
 out:
