@@ -24,6 +24,7 @@ static const struct {
 } ops[] = {
 	{"hello", op_hello},
 	{"host.facts", op_host_facts},
+	{"host.ports", op_host_ports},
 	{"events.subscribe", op_events_subscribe},
 	{"blob.has", op_blob_has},
 	{"blob.commit", op_blob_commit},

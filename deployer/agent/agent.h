@@ -101,6 +101,7 @@ typedef int (*agent_op_fn)(struct session *s, json_int_t id, json_t *req,
 
 int op_hello(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_host_facts(struct session *, json_int_t, json_t *, json_t **, struct err *);
+int op_host_ports(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_events_subscribe(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_blob_has(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_blob_commit(struct session *, json_int_t, json_t *, json_t **, struct err *);

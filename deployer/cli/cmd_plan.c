@@ -38,6 +38,15 @@ static int problems_json(const struct err *e, const struct plan_problems *pp)
 	return e->exit ? e->exit : ERR_EXIT_FAIL;
 }
 
+/* The exit code for a spec the hosts cannot hold, after reporting it. */
+static int plan_failed(const struct err *e, const struct plan_problems *pp)
+{
+	if (cli_json())
+		return problems_json(e, pp);
+	print_problems(pp);
+	return cli_fail(e);
+}
+
 static int cmd_plan_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -85,12 +94,7 @@ static int cmd_plan_run(int argc, char **argv)
 	}
 	state_placement(st, &prev);
 	if (plan_compute(s, traits, &prev, &p, &pp, &e) < 0) {
-		if (cli_json()) {
-			rc = problems_json(&e, &pp);
-		} else {
-			print_problems(&pp);
-			rc = cli_fail(&e);
-		}
+		rc = plan_failed(&e, &pp);
 		goto out;
 	}
 	/* What the hosts really run: orphans, stopped and vanished nodes. */
@@ -98,6 +102,18 @@ static int cmd_plan_run(int argc, char **argv)
 		err_wrap(&e, "ask the hosts (--offline plans from the record alone)");
 		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
 		goto out;
+	}
+	if (!offline && plan_uses_taken(p, obs.taken, obs.ntaken)) {
+		/* Other programs hold ports the plan gives to nodes: place
+		 * around them, as `up` will. */
+		plan_free(p);
+		p = NULL;
+		prev.taken = obs.taken;
+		prev.ntaken = obs.ntaken;
+		if (plan_compute(s, traits, &prev, &p, &pp, &e) < 0) {
+			rc = plan_failed(&e, &pp);
+			goto out;
+		}
 	}
 	actions_diff(s, p, st, (const char *const *)images, offline ? NULL : &obs.list,
 		     &acts, &e);

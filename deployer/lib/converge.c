@@ -36,10 +36,29 @@ struct cluster {
 	const char **image_digests;  /* per service: manifest digest or NULL */
 	struct fleet *fleet;
 	json_t **listed;             /* per host: node.list answer, or NULL */
+	json_t **ports;              /* per host: host.ports answer, or NULL */
 	struct observed_node *obs;
 	size_t nobs;
+	struct taken_port *taken;    /* ports other programs hold (host.ports
+					less this cluster's own nodes) */
+	size_t ntaken;
 	bool observed;               /* every host answered node.list */
 };
+
+/* What cluster_observe() gathered. */
+static void observed_free(struct cluster *c)
+{
+	for (size_t i = 0; i < c->spec->nhosts; i++) {
+		if (c->listed)
+			json_decref(c->listed[i]);
+		if (c->ports)
+			json_decref(c->ports[i]);
+	}
+	free(c->listed);
+	free(c->ports);
+	free(c->taken);
+	free(c->obs);
+}
 
 static void cluster_free(struct cluster *c)
 {
@@ -51,11 +70,7 @@ static void cluster_free(struct cluster *c)
 		if (c->images)
 			image_info_free(c->images[i]);
 	}
-	if (c->listed)
-		for (size_t i = 0; i < c->spec->nhosts; i++)
-			json_decref(c->listed[i]);
-	free(c->listed);
-	free(c->obs);
+	observed_free(c);
 	free(c->tmpl);
 	free(c->traits);
 	free(c->images);
@@ -110,6 +125,8 @@ static int cluster_plan(struct cluster *c, struct err *e)
 	int rc;
 
 	state_placement(c->st, &prev);
+	prev.taken = c->taken;
+	prev.ntaken = c->ntaken;
 	rc = plan_compute(c->spec, c->traits, &prev, &c->plan, &probs, e);
 	state_placement_free(&prev);
 	for (size_t i = 0; i < probs.n; i++)
@@ -151,6 +168,42 @@ static int cluster_images(struct cluster *c, struct err *e)
 		c->image_digests[i] = c->images[i]->manifest_digest;
 		log_debug("service %s: image %s", svc->name,
 			  c->images[i]->manifest_digest);
+	}
+	return 0;
+}
+
+/* When the plan puts a node on a port another program holds on its host,
+ * plan again with those ports taken: the node moves to the next free port
+ * (recorded nodes keep theirs).  Only ports change, so the hosts are the
+ * ones already connected; a plan that needed another host is an error. */
+static int replan_around_taken(struct cluster *c, struct err *e)
+{
+	const struct plan_node *pn = plan_uses_taken(c->plan, c->taken, c->ntaken);
+	struct plan *old = c->plan;
+	int port = 0;
+
+	if (!pn)
+		return 0;
+	for (size_t k = 0; k < c->ntaken && !port; k++)
+		if (!strcmp(c->taken[k].host, pn->host->name) &&
+		    (c->taken[k].port == pn->port || c->taken[k].port == pn->bus_port))
+			port = c->taken[k].port;
+	log_info("%s: port %d is in use on %s by another program (-v says which); "
+		 "placing %s and its peers around the ports in use", pn->host->name, port,
+		 pn->host->name, pn->id);
+	c->plan = NULL;
+	if (cluster_plan(c, e) < 0) {
+		plan_free(old);
+		return -1;
+	}
+	plan_free(old);
+	for (size_t i = 0; i < c->plan->n; i++) {
+		struct fleet_host *h = fleet_host(c->fleet, c->plan->nodes[i].host->name);
+
+		if (!h || !h->agent)
+			return err_set(e, EAGAIN, "%s: placing around ports in use moved it to "
+				       "%s, which this run did not connect to; run again",
+				       c->plan->nodes[i].id, c->plan->nodes[i].host->name);
 	}
 	return 0;
 }
@@ -203,9 +256,44 @@ static int list_one(struct fleet *f, size_t i, void *p)
 	struct cluster *c = ((struct list_arg *)p)->c;
 	struct fleet_host *h = &f->hosts[i];
 
-	return fleet_call(h, json_pack("{s:s, s:s}", "op", "node.list", "cluster",
-				       c->spec->name),
-			  &c->listed[i], &h->err);
+	if (fleet_call(h, json_pack("{s:s, s:s}", "op", "node.list", "cluster",
+				    c->spec->name),
+		       &c->listed[i], &h->err) < 0)
+		return -1;
+	return fleet_call(h, json_pack("{s:s}", "op", "host.ports"), &c->ports[i],
+			  &h->err);
+}
+
+/* The ports something other than this cluster's nodes listens on, per host
+ * (from host.ports), into c->taken; each is logged once with its owner. */
+static void cluster_taken(struct cluster *c)
+{
+	for (size_t i = 0; i < c->spec->nhosts; i++) {
+		json_t *ports = c->ports[i] ? json_object_get(c->ports[i], "ports") : NULL;
+		size_t k;
+		json_t *p;
+
+		json_array_foreach(ports, k, p) {
+			const char *cl = json_string_value(json_object_get(p, "cluster"));
+			const char *node = json_string_value(json_object_get(p, "node"));
+			const char *comm = json_string_value(json_object_get(p, "comm"));
+			int port = (int)json_integer_value(json_object_get(p, "port"));
+
+			if (port <= 0 || (cl && !strcmp(cl, c->spec->name)))
+				continue;
+			c->taken = xrealloc(c->taken, (c->ntaken + 1) * sizeof *c->taken);
+			c->taken[c->ntaken++] = (struct taken_port){c->spec->hosts[i].name, port};
+			if (cl)
+				log_debug("%s: port %d is taken by node %s of cluster %s",
+					  c->spec->hosts[i].name, port, node ? node : "?", cl);
+			else if (comm)
+				log_debug("%s: port %d is taken by %s (pid %lld)",
+					  c->spec->hosts[i].name, port, comm,
+					  (long long)json_integer_value(json_object_get(p, "pid")));
+			else
+				log_debug("%s: port %d is taken", c->spec->hosts[i].name, port);
+		}
+	}
 }
 
 /* Ask every connected host what it runs for this cluster. */
@@ -215,13 +303,15 @@ static int cluster_observe(struct cluster *c, struct err *e)
 	size_t total = 0;
 
 	c->listed = xcalloc(c->spec->nhosts + 1, sizeof *c->listed);
+	c->ports = xcalloc(c->spec->nhosts + 1, sizeof *c->ports);
 	if (fleet_each(c->fleet, list_one, &a) > 0) {
 		for (size_t i = 0; i < c->fleet->n; i++)
-			if (c->fleet->hosts[i].wanted && !c->listed[i]) {
+			if (c->fleet->hosts[i].wanted && (!c->listed[i] || !c->ports[i])) {
 				*e = c->fleet->hosts[i].err;
-				return err_wrap(e, "list nodes");
+				return err_wrap(e, "list nodes and ports");
 			}
 	}
+	cluster_taken(c);
 	for (size_t i = 0; i < c->spec->nhosts; i++)
 		if (c->listed[i])
 			total += json_array_size(json_object_get(c->listed[i], "nodes"));
@@ -266,6 +356,8 @@ int converge_observe(const struct spec *s, const struct plan *p,
 		return -1;
 	out->list.nodes = c->obs;
 	out->list.n = c->nobs;
+	out->taken = c->taken;
+	out->ntaken = c->ntaken;
 	return 0;
 }
 
@@ -277,10 +369,7 @@ void converge_observation_free(struct observation *o)
 		return;
 	c->plan = NULL;
 	c->st = NULL;
-	for (size_t i = 0; c->listed && i < c->spec->nhosts; i++)
-		json_decref(c->listed[i]);
-	free(c->listed);
-	free(c->obs);
+	observed_free(c);
 	fleet_close(c->fleet);
 	free(c);
 	o->priv = NULL;
@@ -849,6 +938,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		if (crc < 0)
 			goto out;
 	}
+	if (replan_around_taken(&c, e) < 0)
+		goto out;
 	if (actions_diff(c.spec, c.plan, c.st, c.image_digests,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;

@@ -40,11 +40,14 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 int converge_down(const char *spec_path, const struct converge_opts *o,
 		  struct err *e);
 
-/* What the hosts report for a cluster: node.list on every host that the plan
- * (may be NULL) or the state uses, for `shoal plan` to diff against.  Fails
- * when a host cannot be reached (its error names it). */
+/* What the hosts report for a cluster: node.list and host.ports on every host
+ * that the plan (may be NULL) or the state uses, for `shoal plan` to diff
+ * against and to plan around ports in use.  Fails when a host cannot be
+ * reached (its error names it). */
 struct observation {
 	struct observed list;   /* borrowed from priv */
+	const struct taken_port *taken; /* ports other programs hold (borrowed) */
+	size_t ntaken;
 	void *priv;
 };
 int converge_observe(const struct spec *s, const struct plan *p,

@@ -601,6 +601,11 @@ static const struct placement_node *prev_find(const struct placement *prev,
 	return NULL;
 }
 
+/* Keep recorded nodes where they are while their host still satisfies
+ * every constraint.  Two rounds: first every node whose recorded port is
+ * still free keeps it, then those whose port no longer fits the spec or is
+ * taken get the lowest free one on the same host - after the others, so
+ * that a moved node never takes a port a kept node still holds. */
 static void keep_pass(struct planner *pl, const struct placement *prev)
 {
 	uint32_t *order;
@@ -612,34 +617,36 @@ static void keep_pass(struct planner *pl, const struct placement *prev)
 		order[i] = (uint32_t)i;
 	qsort_r(order, prev->n, sizeof *order, cmp_prev, (void *)prev);
 
-	for (size_t si_i = 0; si_i < pl->s->nservices; si_i++) {
-		struct svcinfo *si = &pl->svcs[si_i];
+	for (int round = 0; round < 2; round++) {
+		for (size_t si_i = 0; si_i < pl->s->nservices; si_i++) {
+			struct svcinfo *si = &pl->svcs[si_i];
 
-		for (size_t i = pl->p->svc_first[si_i]; i < pl->p->svc_first[si_i + 1]; i++) {
-			struct plan_node *n = &pl->p->nodes[i];
-			const struct placement_node *pn = prev_find(prev, order, n->id);
-			uint32_t h;
+			for (size_t i = pl->p->svc_first[si_i]; i < pl->p->svc_first[si_i + 1]; i++) {
+				struct plan_node *n = &pl->p->nodes[i];
+				const struct placement_node *pn = prev_find(prev, order, n->id);
+				uint32_t h;
 
-			if (!pn || !pn->host)
-				continue;
-			h = host_by_name(pl, pn->host);
-			if (h == NONE || !si->eligible[h] || !fits(pl, h, si) ||
-			    !shard_allows(pl, si, n, h))
-				continue;
-			int port = pn->port;
-			int bus = si->tr.bus_offset ? port + si->tr.bus_offset : 0;
-			/* the host stays; a port that no longer fits the spec or
-			 * collides is replaced by the lowest free one there */
-			if (port < si->base_port || !ports_free(pl, h, port, bus) ||
-			    (bus && pn->bus_port != bus)) {
-				uint32_t k = 0;
-
-				if (!free_port_from(pl, h, si, &k, &port, &bus))
+				if (n->kept || !pn || !pn->host)
 					continue;
+				h = host_by_name(pl, pn->host);
+				if (h == NONE || !si->eligible[h] || !fits(pl, h, si) ||
+				    !shard_allows(pl, si, n, h))
+					continue;
+				int port = pn->port;
+				int bus = si->tr.bus_offset ? port + si->tr.bus_offset : 0;
+				bool same = port >= si->base_port && ports_free(pl, h, port, bus) &&
+					    (!bus || pn->bus_port == bus);
+
+				if (!same) {
+					uint32_t k = 0;
+
+					if (round == 0 || !free_port_from(pl, h, si, &k, &port, &bus))
+						continue;
+				}
+				take(pl, h, si);
+				place(pl, n, h, port, bus);
+				n->kept = true;
 			}
-			take(pl, h, si);
-			place(pl, n, h, port, bus);
-			n->kept = true;
 		}
 	}
 	free(order);
@@ -1086,6 +1093,13 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 
 	pl.p = xcalloc(1, sizeof *pl.p);
 	plan_init_nodes(&pl);
+	for (size_t i = 0; prev && i < prev->ntaken; i++) {
+		uint32_t h = prev->taken[i].host ? host_by_name(&pl, prev->taken[i].host) : NONE;
+		int port = prev->taken[i].port;
+
+		if (h != NONE && port > 0 && port <= PORT_MAX && !portset_has(&pl.ports, h, port))
+			portset_add(&pl.ports, h, port);
+	}
 	keep_pass(&pl, prev);
 	for (size_t k = 0; k < s->nservices; k++)
 		new_pass(&pl, &pl.svcs[k]);
@@ -1103,6 +1117,21 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 	}
 	*out = pl.p;
 	return 0;
+}
+
+const struct plan_node *plan_uses_taken(const struct plan *p,
+					const struct taken_port *taken, size_t n)
+{
+	for (size_t i = 0; p && i < p->n; i++) {
+		const struct plan_node *pn = &p->nodes[i];
+
+		for (size_t k = 0; k < n; k++)
+			if (taken[k].host && !strcmp(taken[k].host, pn->host->name) &&
+			    (taken[k].port == pn->port ||
+			     (pn->bus_port && taken[k].port == pn->bus_port)))
+				return pn;
+	}
+	return NULL;
 }
 
 void plan_free(struct plan *p)

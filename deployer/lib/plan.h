@@ -27,7 +27,8 @@
  *    span >= 2 racks.  A shard that cannot be placed says why, e.g.
  *    "cache-5: rack spread needs 3 racks, hosts give 2";
  *  - ports: client port from port_base upward and, when the service has a
- *    bus, bus port = client port + bus_offset; no two ports collide on a host.
+ *    bus, bus port = client port + bus_offset; no two ports collide on a host,
+ *    and none is a port the placement lists as taken on that host.
  *
  * Masters are placed first (spread over domains), then replicas rank by rank,
  * each preferring the domain after its master's, which keeps the spread even.
@@ -78,9 +79,18 @@ struct placement_node {
 	int bus_port;
 };
 
+/* A port something else listens on, on a host (host.ports of its agent,
+ * less this cluster's own nodes): no node is placed on it. */
+struct taken_port {
+	const char *host;
+	int port;
+};
+
 struct placement {
 	const struct placement_node *nodes;
 	size_t n;
+	const struct taken_port *taken;
+	size_t ntaken;
 };
 
 /* One desired node.  `svc` and `host` point into the spec given to
@@ -136,6 +146,11 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 
 void plan_free(struct plan *p);
 void plan_problems_free(struct plan_problems *p);
+
+/* The first node of p whose client or bus port is one of taken[0..n) on its
+ * host, or NULL. */
+const struct plan_node *plan_uses_taken(const struct plan *p,
+					const struct taken_port *taken, size_t n);
 
 /* The node with this id, or NULL.  O(log n). */
 const struct plan_node *plan_find(const struct plan *p, const char *id);

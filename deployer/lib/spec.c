@@ -740,9 +740,11 @@ static const struct key keys[] = {
 	/* ---- services[].ports (fields of struct spec_service) ---- */
 	{"services[].ports", "base", KT_INT, 0, NULL, "the template's ports.client (0 here)",
 	 1, 65535, NULL, SV_(port_base),
-	 .help = "First client port. A service reserves BASE .. BASE+K-1 on each host, K = "
-		 "max_per_host or else nodes, and the same range shifted by the template's "
-		 "ports.bus_offset (Redis: +10000 for the cluster bus).",
+	 .help = "First client port. Each node gets the lowest port from BASE up that is "
+		 "free on its host (used by no other node and, as the host's agent reports, by "
+		 "no other program), together with its bus port at the template's "
+		 "ports.bus_offset (Redis: +10000 for the cluster bus). A recorded node keeps "
+		 "its port while it is free.",
 	 .example = "7000"},
 
 	/* ---- monitor ---- */

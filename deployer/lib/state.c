@@ -712,8 +712,7 @@ void state_placement(const struct state *st, struct placement *out)
 		v[i].port = st->nodes[i].port;
 		v[i].bus_port = st->nodes[i].bus_port;
 	}
-	out->nodes = v;
-	out->n = st->n;
+	*out = (struct placement){.nodes = v, .n = st->n};
 }
 
 void state_placement_free(struct placement *p)

@@ -246,8 +246,7 @@ static void record(const struct plan *p, struct recorded *r)
 		r->nodes[i].port = p->nodes[i].port;
 		r->nodes[i].bus_port = p->nodes[i].bus_port;
 	}
-	r->pl.nodes = r->nodes;
-	r->pl.n = p->n;
+	r->pl = (struct placement){.nodes = r->nodes, .n = p->n};
 }
 
 static void record_free(struct recorded *r)
@@ -303,6 +302,55 @@ static void test_redis_six_on_three(void **state)
 	assert_null(plan_find(p, "cache-01"));
 	assert_null(plan_find(p, "other-1"));
 	plan_free(p);
+	fleet_free(f);
+}
+
+/* Ports another program listens on are never given to a node: the node
+ * that would have had one gets the next free port, and a recorded node
+ * whose port is now taken keeps its host but changes port. */
+static void test_taken_ports_avoided(void **state)
+{
+	struct fleet *f = fleet_new();
+	struct plan *p = NULL, *q = NULL;
+	struct placement_node recorded[6];
+	struct taken_port taken[] = {{"h1", 7000}, {"h2", 17001}, {"h9", 7000}};
+	struct placement prev = {.taken = taken, .ntaken = 3};
+	struct err e;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		add_host(f, 1, 1, 4000, 4ULL << 30);
+	add_service(f, "cache", "redis", 6, 1, SPREAD_HOST);
+	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	check_plan(&f->s, p);
+	for (size_t i = 0; i < p->n; i++) {
+		const char *h = p->nodes[i].host->name;
+
+		assert_false(!strcmp(h, "h1") && p->nodes[i].port == 7000);
+		/* 7001's bus port 17001 is taken on h2 */
+		assert_false(!strcmp(h, "h2") && p->nodes[i].port == 7001);
+		if (!strcmp(h, "h3"))
+			assert_true(p->nodes[i].port == 7000 || p->nodes[i].port == 7001);
+	}
+
+	/* Recorded where the first plan put them; now 7001 is taken on every
+	 * host: the nodes stay on their hosts, those on 7001 move port. */
+	for (size_t i = 0; i < p->n; i++)
+		recorded[i] = (struct placement_node){p->nodes[i].id, p->nodes[i].host->name,
+						      p->nodes[i].port, p->nodes[i].bus_port};
+	struct taken_port now[] = {{"h1", 7001}, {"h2", 7001}, {"h3", 7001}};
+	struct placement again = {.nodes = recorded, .n = p->n, .taken = now, .ntaken = 3};
+
+	assert_int_equal(plan_compute(&f->s, NULL, &again, &q, NULL, &e), 0);
+	check_plan(&f->s, q);
+	for (size_t i = 0; i < q->n; i++) {
+		assert_ptr_equal(q->nodes[i].host, p->nodes[i].host);
+		assert_int_not_equal(q->nodes[i].port, 7001);
+		if (p->nodes[i].port != 7001)
+			assert_int_equal(q->nodes[i].port, p->nodes[i].port);
+	}
+	plan_free(p);
+	plan_free(q);
 	fleet_free(f);
 }
 
@@ -674,6 +722,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_redis_six_on_three),
+		cmocka_unit_test(test_taken_ports_avoided),
 		cmocka_unit_test(test_rack_spread_reason),
 		cmocka_unit_test(test_labels_and_capacity),
 		cmocka_unit_test(test_replica_rack_rule),

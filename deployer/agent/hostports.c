@@ -1,0 +1,188 @@
+/* hostports.c - host.ports: listening TCP ports and their owners (see
+ * hostports.h).
+ *
+ * The kernel lists listening sockets with their inode in /proc/net/tcp{,6};
+ * a process holds a socket when one of its /proc/PID/fd links reads
+ * "socket:[INODE]".  A process belongs to one of the agent's nodes when it is
+ * in that node's pid namespace (every node has its own).
+ */
+#include "hostports.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "node.h"
+#include "util.h"
+
+#define TCP_LISTEN 0x0A
+#define NET_TCP_MAX (16u << 20)
+
+void hostports_parse(const char *text, struct listen_sock **out, size_t *n,
+		     size_t *cap)
+{
+	for (const char *line = text; line && *line;) {
+		const char *nl = strchr(line, '\n');
+		char local[64], remote[64];
+		unsigned st, port;
+		unsigned long inode;
+		const char *colon;
+
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*u: %63s %63s %x %*s %*s %*s %*u %*u %lu",
+			   local, remote, &st, &inode) == 4 &&
+		    st == TCP_LISTEN && (colon = strrchr(local, ':')) &&
+		    sscanf(colon + 1, "%x", &port) == 1 && port > 0 && port <= 65535) {
+			*out = xgrow(*out, cap, *n + 1, sizeof **out);
+			(*out)[(*n)++] = (struct listen_sock){(int)port, inode};
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+/* The listening sockets and, once scan_owners() ran, the process holding
+ * each (0 when none is visible: another user namespace, or it just ended). */
+struct owner_scan {
+	struct listen_sock *socks;
+	pid_t *owner; /* [n], parallel to socks */
+	size_t n;
+};
+
+static void scan_pid(struct owner_scan *sc, pid_t pid)
+{
+	char dir[64], target[64];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", pid);
+	if (!(d = opendir(dir)))
+		return; /* gone, or not ours to see */
+	while ((de = readdir(d))) {
+		unsigned long inode;
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		len = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < sc->n; i++)
+			if (sc->socks[i].inode == inode && !sc->owner[i])
+				sc->owner[i] = pid;
+	}
+	closedir(d);
+}
+
+static void scan_owners(struct owner_scan *sc)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		scan_pid(sc, (pid_t)pid);
+	}
+	closedir(d);
+}
+
+/* The inode of a process's pid namespace, 0 when unknown. */
+static ino_t pidns_of(pid_t pid)
+{
+	char p[64];
+	struct stat st;
+
+	snprintf(p, sizeof p, "/proc/%d/ns/pid", pid);
+	return stat(p, &st) == 0 ? st.st_ino : 0;
+}
+
+/* The agent's node whose pid namespace holds pid, or NULL. */
+static const struct node *node_of_pid(const struct agent *a, pid_t pid)
+{
+	ino_t ns = pidns_of(pid), self = pidns_of(getpid());
+
+	if (!ns || ns == self)
+		return NULL;
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const struct node *n = a->nodes[i];
+
+		if (n->pid > 0 && pidns_of(n->pid) == ns)
+			return n;
+	}
+	return NULL;
+}
+
+static json_t *owner_json(const struct agent *a, int port, pid_t pid)
+{
+	const struct node *n;
+	char p[64];
+	_cleanup_free_ char *comm = NULL;
+	size_t len;
+	struct err ignore;
+
+	if (!pid)
+		return json_pack("{s:i}", "port", port);
+	if ((n = node_of_pid(a, pid)))
+		return json_pack("{s:i,s:s,s:s}", "port", port, "cluster", n->spec.cluster,
+				 "node", n->spec.name);
+	snprintf(p, sizeof p, "/proc/%d/comm", pid);
+	if (read_file(p, 256, &comm, &len, &ignore) == 0)
+		comm[strcspn(comm, "\n")] = '\0';
+	return json_pack("{s:i,s:i,s:s}", "port", port, "pid", (int)pid, "comm",
+			 comm ? comm : "");
+}
+
+int op_host_ports(struct session *s, json_int_t id, json_t *req,
+		  json_t **result, struct err *e)
+{
+	static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+	struct owner_scan sc = {0};
+	size_t cap = 0;
+	json_t *ports = json_array();
+
+	for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+
+		if (read_file(files[f], NET_TCP_MAX, &text, &len, e) < 0) {
+			if (e->code == ENOENT) /* no IPv6 on this host */
+				continue;
+			free(sc.socks);
+			json_decref(ports);
+			return err_wrap(e, "host.ports");
+		}
+		hostports_parse(text, &sc.socks, &sc.n, &cap);
+	}
+	memset(e, 0, sizeof *e);
+	sc.owner = xcalloc(sc.n + 1, sizeof *sc.owner);
+	if (sc.n)
+		scan_owners(&sc);
+	for (size_t i = 0; i < sc.n; i++) {
+		bool seen = false;
+
+		/* one entry per port and owner (IPv4 and IPv6 sockets of one
+		 * program are one entry) */
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = sc.socks[k].port == sc.socks[i].port && sc.owner[k] == sc.owner[i];
+		if (!seen)
+			json_array_append_new(ports, owner_json(s->agent, sc.socks[i].port,
+								sc.owner[i]));
+	}
+	free(sc.socks);
+	free(sc.owner);
+	*result = json_pack("{s:o}", "ports", ports);
+	return 0;
+}
