@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "log.h"
 #include "exec.h"
+#include "imgstore.h"
 #include "node.h"
 #include "version.h"
 
@@ -172,10 +173,8 @@ void agent_event(struct agent *a, const char *name, json_t *fields)
 static void session_handle_line(struct session *s, const char *line)
 {
 	struct err e = {0};
-	json_t *req = jsonl_parse(line, &e), *result = NULL, *idv;
+	json_t *req = jsonl_parse(line, &e), *idv;
 	json_int_t id = -1;
-	const char *op;
-	int r = -1;
 
 	if (!req)
 		goto fail;
@@ -185,9 +184,25 @@ static void session_handle_line(struct session *s, const char *line)
 		goto fail;
 	}
 	id = json_integer_value(idv);
-	if (req_str(req, "op", &op, &e) < 0)
-		goto fail;
-	r = -2;
+	session_dispatch(s, id, req);
+	json_decref(req);
+	return;
+fail:
+	json_decref(req);
+	session_reply_err(s, id, &e);
+}
+
+void session_dispatch(struct session *s, json_int_t id, json_t *req)
+{
+	struct err e = {0};
+	json_t *result = NULL;
+	const char *op;
+	int r = -2;
+
+	if (req_str(req, "op", &op, &e) < 0) {
+		session_reply_err(s, id, &e);
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
 		if (!strcmp(ops[i].name, op)) {
 			r = ops[i].fn(s, id, req, &result, &e);
@@ -195,16 +210,12 @@ static void session_handle_line(struct session *s, const char *line)
 		}
 	if (r == -2)
 		r = err_set(&e, ENOSYS, "unknown op '%.64s'", op);
-	if (r < 0)
-		goto fail;
-	if (r == 0)
+	if (r < 0) {
+		json_decref(result);
+		session_reply_err(s, id, &e);
+	} else if (r == 0) {
 		session_reply(s, id, result);
-	json_decref(req);
-	return;
-fail:
-	json_decref(result);
-	json_decref(req);
-	session_reply_err(s, id, &e);
+	}
 }
 
 static void session_read(struct session *s)
@@ -422,6 +433,9 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 
 void agent_fini(struct agent *a)
 {
+	/* Jobs first: they hold references to sessions. */
+	image_unpacks_stop(a);
+	exec_free_all(a);
 	while (a->sessions) {
 		struct session *s = a->sessions;
 
@@ -431,7 +445,6 @@ void agent_fini(struct agent *a)
 		buf_free(&s->out);
 		free(s);
 	}
-	exec_free_all(a);
 	node_free_all(a);
 	cgroup_fini(&a->cg);
 	loop_free(a->loop);

@@ -56,6 +56,7 @@ struct agent {
 	struct node **nodes;
 	size_t n_nodes, cap_nodes;
 	struct exec_job *execs; /* running exec requests (ops_exec.c) */
+	struct unpack_job *unpacks; /* running image unpacks (ops_image.c) */
 	struct cgroup cg;       /* detected cgroup layout */
 	bool overlay_ok;        /* overlayfs usable under root */
 	bool one_session;       /* serve --stdio: exit when the session ends */
@@ -87,6 +88,9 @@ void session_reply_err(struct session *s, json_int_t id, const struct err *e);
 /* A session is kept alive while a stream holds a reference to it. */
 void session_ref(struct session *s);
 void session_unref(struct session *s);
+
+/* Run request req (borrowed) as if it had just arrived on s, answering it. */
+void session_dispatch(struct session *s, json_int_t id, json_t *req);
 
 /* Send an event ({"event":name, ...fields}) to every subscribed session.
  * fields is stolen. */

@@ -232,6 +232,10 @@ int op_node_create(struct session *s, json_int_t id, json_t *req, json_t **resul
 	rc = node_spec_from_json(req, &sp, e);
 	if (rc == 0 && node_find(a, sp.cluster, sp.name))
 		rc = err_set(e, EEXIST, "node %s/%s exists", sp.cluster, sp.name);
+	if (rc == 0 && (rc = image_wait_unpacked(s, id, req, sp.image, e)) > 0) {
+		node_spec_free(&sp); /* asked again once the image is there */
+		return 1;
+	}
 	if (rc == 0)
 		rc = image_ensure(a, sp.image, &cached, &cfg, e);
 	if (rc == 0)

@@ -38,6 +38,20 @@ wait_pong() {   # PORT
 	return 1
 }
 
+@test "redis: the unpack runs beside the agent's loop: a hello sent after it is answered first" {
+	# both requests reach the agent in one write; the unpack goes to a
+	# helper process, so the hello is answered while it runs
+	out=$(printf '{"id":1,"op":"image.unpack","digest":"%s"}\n{"id":2,"op":"hello"}\n' "$RIMG" |
+		timeout 60 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN")
+	echo "$out"
+	[ "$(echo "$out" | jq -r .id | tr '\n' ' ')" = "2 1 " ]
+	echo "$out" | jq -e 'select(.id == 1) | .ok and .cached == false'
+	run agent_call "{\"op\":\"image.unpack\",\"digest\":\"$RIMG\"}"
+	echo "$output" | jq -e '.ok and .cached == true'
+	# no helper is left behind
+	[ -z "$(pgrep -P "$(agent_daemon_pid)" -x shoal-agent)" ]
+}
+
 @test "redis: the node answers PING, runs as the image user with no capabilities" {
 	redis_node r1 "$PORT_A" builtin | agent_ok
 	wait_pong "$PORT_A"
