@@ -14,7 +14,7 @@
 #include "agent.h"
 #include "log.h"
 #include "exec.h"
-#include "imgstore.h"
+#include "helper.h"
 #include "node.h"
 #include "version.h"
 
@@ -434,7 +434,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 void agent_fini(struct agent *a)
 {
 	/* Jobs first: they hold references to sessions. */
-	image_unpacks_stop(a);
+	helpers_stop(a);
 	exec_free_all(a);
 	while (a->sessions) {
 		struct session *s = a->sessions;

@@ -56,7 +56,7 @@ struct agent {
 	struct node **nodes;
 	size_t n_nodes, cap_nodes;
 	struct exec_job *execs; /* running exec requests (ops_exec.c) */
-	struct unpack_job *unpacks; /* running image unpacks (ops_image.c) */
+	struct helper_job *helpers; /* slow work in helper processes (helper.c) */
 	struct cgroup cg;       /* detected cgroup layout */
 	bool overlay_ok;        /* overlayfs usable under root */
 	bool one_session;       /* serve --stdio: exit when the session ends */

@@ -18,19 +18,14 @@ int image_ensure(struct agent *a, const char *digest, bool *cached,
 		 json_t **config, struct err *e);
 
 /* Unpacking takes a while (every layer is hashed, then extracted), so it
- * runs in a forked helper and the agent's loop goes on serving: supervision,
- * events and other sessions.  image_wait_unpacked() returns 0 when image
- * `digest` is unpacked already (the request can go on at once); otherwise it
- * starts the helper (or joins the one running for that digest), keeps the
- * request and returns 1: the request is dispatched again once the image is
- * there, or answered with the helper's error.  -1 with e filled when the
- * helper cannot be started. */
+ * runs in a helper process (helper.h).  image_wait_unpacked() returns 0 when
+ * image `digest` is unpacked already (the request can go on at once);
+ * otherwise the request waits for the helper and is dispatched again once
+ * the image is there (or answered with its error): 1.  -1 with e filled
+ * when no helper can be started. */
 struct session;
 int image_wait_unpacked(struct session *s, json_int_t id, json_t *req,
 			const char *digest, struct err *e);
-
-/* Stop the helpers still running (agent exit); their requests get no answer. */
-void image_unpacks_stop(struct agent *a);
 
 /* <root>/images/<hex>/rootfs.  Caller frees. */
 char *image_rootfs(const struct agent *a, const char *digest);

@@ -14,6 +14,7 @@
 
 #include "agent.h"
 #include "digest.h"
+#include "helper.h"
 
 /* Upload names: a safe path component, short. */
 #define TMP_NAME_MAX 128
@@ -73,29 +74,38 @@ static int fsync_dir_of(const char *path, struct err *e)
 	return 0;
 }
 
-int op_blob_commit(struct session *s, json_int_t id, json_t *req,
-		   json_t **result, struct err *e)
+/* The upload's path under blobs/tmp, from the request's "tmp". */
+static char *upload_path(const struct agent *a, json_t *req, const char **digest,
+			 const char **name, struct err *e)
 {
-	_cleanup_free_ char *tmp_rel = NULL, *tmp = NULL, *dst = NULL;
+	_cleanup_free_ char *rel = NULL;
+
+	if (req_digest(req, "digest", digest, e) < 0 || req_str(req, "tmp", name, e) < 0)
+		return NULL;
+	if (name_check(*name, TMP_NAME_MAX, "tmp", e) < 0) {
+		e->code = EINVAL;
+		return NULL;
+	}
+	rel = xasprintf("blobs/tmp/%s", *name);
+	return agent_path(a, rel);
+}
+
+/* In a helper (helper.h): hash the upload, and only when it is the digest,
+ * fsync it and rename it into the store; a mismatch is deleted. */
+static int commit_in_helper(struct agent *a, const char *key, json_t *req,
+			    struct err *e)
+{
+	const char *digest, *name;
+	_cleanup_free_ char *tmp = upload_path(a, req, &digest, &name, e);
+	_cleanup_free_ char *dst = NULL;
 	_cleanup_close_ int fd = -1;
 	char got[DIGEST_STR_LEN];
-	const char *digest, *name;
-	uint64_t size;
 
-	if (req_digest(req, "digest", &digest, e) < 0 ||
-	    req_str(req, "tmp", &name, e) < 0)
+	if (!tmp)
 		return -1;
-	if (name_check(name, TMP_NAME_MAX, "tmp", e) < 0) {
-		e->code = EINVAL;
-		return -1;
-	}
-	tmp_rel = xasprintf("blobs/tmp/%s", name);
-	tmp = agent_path(s->agent, tmp_rel);
-	dst = blob_path(s->agent, digest);
+	dst = blob_path(a, digest);
 	fd = open_regular(tmp, O_RDONLY, e);
-	if (fd < 0)
-		return err_wrap(e, "blob.commit %s", digest);
-	if (digest_fd(fd, got, &size, e) < 0)
+	if (fd < 0 || digest_fd(fd, got, NULL, e) < 0)
 		return err_wrap(e, "blob.commit %s", digest);
 	if (strcmp(got, digest)) {
 		unlink(tmp);
@@ -109,8 +119,33 @@ int op_blob_commit(struct session *s, json_int_t id, json_t *req,
 		return err_sys(e, errno, "blob.commit %s: rename", digest);
 	if (fsync_dir_of(dst, e) < 0)
 		return err_wrap(e, "blob.commit %s", digest);
-	*result = json_pack("{s:s,s:I}", "digest", digest, "size", (json_int_t)size);
 	return 0;
+}
+
+/* blob.commit hands the upload to a helper (it may be large), which
+ * replaces whatever the store held under that name (a pusher commits only
+ * what a host lacks or holds corrupt).  Dispatched again when the helper is
+ * done, the request finds the upload gone and the blob in the store, and
+ * answers. */
+int op_blob_commit(struct session *s, json_int_t id, json_t *req,
+		   json_t **result, struct err *e)
+{
+	const char *digest, *name;
+	_cleanup_free_ char *tmp = upload_path(s->agent, req, &digest, &name, e);
+	_cleanup_free_ char *dst = NULL, *key = NULL;
+	struct stat st;
+
+	if (!tmp)
+		return -1;
+	dst = blob_path(s->agent, digest);
+	if (lstat(tmp, &st) < 0 && errno == ENOENT && lstat(dst, &st) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		*result = json_pack("{s:s,s:I}", "digest", digest, "size",
+				    (json_int_t)st.st_size);
+		return 0;
+	}
+	key = xasprintf("commit %s", name);
+	return helper_run(s, id, req, key, commit_in_helper, e);
 }
 
 int blob_verify(const struct agent *a, const char *digest, uint64_t *size,

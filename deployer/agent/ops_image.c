@@ -1,16 +1,14 @@
 /* ops_image.c - image.unpack: OCI manifest + layers -> a shared read-only
  * rootfs (see imgstore.h). */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "digest.h"
 #include "extract.h"
+#include "helper.h"
 #include "imgstore.h"
 #include "log.h"
 
@@ -179,162 +177,34 @@ int image_ensure(struct agent *a, const char *digest, bool *cached,
 
 /* ---- unpacking beside the loop ------------------------------------------- */
 
-struct unpack_waiter {
-	struct session *s;
-	json_int_t id;
-	json_t *req;
-	struct unpack_waiter *next;
-};
+#define UNPACK_KEY "unpack "
 
-struct unpack_job {
-	struct agent *a;
-	char digest[DIGEST_STR_LEN];
-	pid_t helper;
-	int rep_fd;              /* the helper's report: a struct err on failure */
-	struct err rep;
-	size_t got;
-	struct unpack_waiter *waiters;
-	struct unpack_job *next;
-};
-
-static void job_unlink(struct unpack_job *j)
+/* In the helper: unpack the image the key names, unless it is there. */
+static int unpack_in_helper(struct agent *a, const char *key, json_t *req,
+			    struct err *e)
 {
-	for (struct unpack_job **pp = &j->a->unpacks; *pp; pp = &(*pp)->next)
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
-}
-
-/* The helper ended (its report pipe closed): answer or re-run every request
- * that waited for the image. */
-static void job_done(struct unpack_job *j)
-{
-	struct unpack_waiter *w, *next;
-	int st = 0;
-
-	loop_unwatch(j->a->loop, j->rep_fd);
-	close(j->rep_fd);
-	while (waitpid(j->helper, &st, 0) < 0 && errno == EINTR)
-		;
-	if (j->got != sizeof j->rep && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		err_set(&j->rep, EIO, "image %s: the unpack helper ended without a report (%s %d)",
-			j->digest, WIFSIGNALED(st) ? "signal" : "status",
-			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-	j->rep.msg[sizeof j->rep.msg - 1] = '\0';
-	job_unlink(j);
-	for (w = j->waiters; w; w = next) {
-		next = w->next;
-		if (!w->s->dead) {
-			if (j->rep.msg[0])
-				session_reply_err(w->s, w->id, &j->rep);
-			else
-				session_dispatch(w->s, w->id, w->req);
-		}
-		session_unref(w->s);
-		json_decref(w->req);
-		free(w);
-	}
-	free(j);
-}
-
-static void job_read(void *arg, int fd, short revents)
-{
-	struct unpack_job *j = arg;
-	ssize_t r = 0;
-
-	if (j->got < sizeof j->rep) {
-		r = read(fd, (char *)&j->rep + j->got, sizeof j->rep - j->got);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			return;
-		if (r > 0) {
-			j->got += (size_t)r;
-			return;
-		}
-	} else {
-		char drop[64];
-
-		if ((r = read(fd, drop, sizeof drop)) > 0)
-			return;
-	}
-	job_done(j); /* end of file, or an error reading it */
-}
-
-/* The helper: unpack, report an error as a struct err, exit. */
-static __attribute__((noreturn)) void helper_main(struct agent *a, const char *digest,
-						  int rep_fd)
-{
+	const char *digest = key + strlen(UNPACK_KEY);
 	_cleanup_free_ char *rootfs = image_rootfs(a, digest);
 	struct stat st;
-	struct err e = {0};
 
-	if (stat(rootfs, &st) != 0 && unpack(a, digest, rootfs, &e) < 0) {
-		err_wrap(&e, "image %s", digest);
-		if (write(rep_fd, &e, sizeof e) != (ssize_t)sizeof e)
-			_exit(2);
-		_exit(1);
-	}
-	_exit(0);
+	if (stat(rootfs, &st) == 0)
+		return 0;
+	if (unpack(a, digest, rootfs, e) < 0)
+		return err_wrap(e, "image %s", digest);
+	return 0;
 }
 
 int image_wait_unpacked(struct session *s, json_int_t id, json_t *req,
 			const char *digest, struct err *e)
 {
-	struct agent *a = s->agent;
-	_cleanup_free_ char *rootfs = image_rootfs(a, digest);
-	struct unpack_waiter *w;
-	struct unpack_job *j;
+	_cleanup_free_ char *rootfs = image_rootfs(s->agent, digest);
+	_cleanup_free_ char *key = NULL;
 	struct stat st;
-	int p[2];
 
 	if (stat(rootfs, &st) == 0)
 		return 0;
-	for (j = a->unpacks; j && strcmp(j->digest, digest); j = j->next)
-		;
-	if (!j) {
-		if (pipe2(p, O_CLOEXEC) < 0)
-			return err_sys(e, errno, "image %s: pipe", digest);
-		j = xcalloc(1, sizeof *j);
-		j->a = a;
-		snprintf(j->digest, sizeof j->digest, "%s", digest);
-		j->helper = fork();
-		if (j->helper < 0) {
-			int saved = errno;
-
-			close(p[0]);
-			close(p[1]);
-			free(j);
-			return err_sys(e, saved, "image %s: fork", digest);
-		}
-		if (j->helper == 0) {
-			close(p[0]);
-			helper_main(a, digest, p[1]);
-		}
-		close(p[1]);
-		j->rep_fd = p[0];
-		j->next = a->unpacks;
-		a->unpacks = j;
-		loop_watch(a->loop, j->rep_fd, POLLIN, job_read, j);
-		log_debug("image %s: unpacking (helper pid %d)", digest, (int)j->helper);
-	}
-	w = xcalloc(1, sizeof *w);
-	w->s = s;
-	w->id = id;
-	w->req = json_incref(req);
-	w->next = j->waiters;
-	j->waiters = w;
-	session_ref(s);
-	return 1;
-}
-
-void image_unpacks_stop(struct agent *a)
-{
-	while (a->unpacks) {
-		struct unpack_job *j = a->unpacks;
-
-		kill(j->helper, SIGKILL);
-		job_done(j);
-	}
+	key = xasprintf(UNPACK_KEY "%s", digest);
+	return helper_run(s, id, req, key, unpack_in_helper, e);
 }
 
 int op_image_unpack(struct session *s, json_int_t id, json_t *req,

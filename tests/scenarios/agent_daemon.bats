@@ -2,7 +2,8 @@
 # The agent daemon: nodes outlive the operator's session and the agent
 # itself (kill -9: the restarted agent adopts them); only one daemon runs;
 # after a "power cycle" (every process gone) the next contact restarts the
-# daemon and it starts the nodes its node.json says should run.
+# daemon and it starts the nodes its node.json says should run.  Slow work
+# (hashing an upload) runs beside its loop.
 
 load agent_helpers
 
@@ -20,6 +21,19 @@ teardown_file() {
 	# Each agent_call was its own `connect` session, now closed.
 	kill -0 "$pid"
 	[ "$(agent_inspect d n1 | jq -r .pid)" = "$pid" ]
+}
+
+@test "an upload is hashed beside the loop: a hello sent after its commit is answered first" {
+	head -c 67108864 /dev/urandom >"$AGENT_ROOT/blobs/tmp/big"
+	d=sha256:$(sha256sum "$AGENT_ROOT/blobs/tmp/big" | cut -c1-64)
+	out=$(printf '{"id":1,"op":"blob.commit","digest":"%s","tmp":"big"}\n{"id":2,"op":"hello"}\n' "$d" |
+		timeout 60 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN")
+	echo "$out"
+	[ "$(echo "$out" | jq -r .id | tr '\n' ' ')" = "2 1 " ]
+	echo "$out" | jq -e 'select(.id == 1) | .ok and .size == 67108864'
+	[ -f "$AGENT_ROOT/blobs/sha256/${d#sha256:}" ]
+	[ ! -e "$AGENT_ROOT/blobs/tmp/big" ]
+	rm -f "$AGENT_ROOT/blobs/sha256/${d#sha256:}"
 }
 
 @test "a second daemon refuses to start while one runs" {

@@ -219,6 +219,14 @@ static void test_blob_commit_and_verify(void **state)
 	assert_int_equal(agent_call(c, json_pack("{s:s,s:s}", "op", "blob.verify", "digest", d),
 				    NULL, 10000, &e), 0);
 
+	/* Committing again, once the upload is in the store: the same answer
+	 * (a pusher that lost the first answer may ask twice). */
+	assert_int_equal(agent_call(c, json_pack("{s:s,s:s,s:s}", "op", "blob.commit",
+						 "digest", d, "tmp", "up2"),
+				    &r, 10000, &e), 0);
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 11);
+	json_decref(r);
+
 	/* Corrupt the stored blob: verify says so. */
 	stored = xasprintf("%s/blobs/sha256/%s", f->root, digest_hex(d));
 	assert_int_equal(write_file_atomic(stored, "tampered", 8, 0600, &e), 0);

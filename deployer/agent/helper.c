@@ -1,0 +1,168 @@
+/* helper.c - slow work beside the agent's loop (see helper.h). */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+
+struct helper_waiter {
+	struct session *s;
+	json_int_t id;
+	json_t *req;
+	struct helper_waiter *next;
+};
+
+struct helper_job {
+	struct agent *a;
+	char *key;
+	pid_t pid;
+	int rep_fd;              /* the helper's report: a struct err on failure */
+	struct err rep;
+	size_t got;
+	struct helper_waiter *waiters;
+	struct helper_job *next;
+};
+
+static void job_unlink(struct helper_job *j)
+{
+	for (struct helper_job **pp = &j->a->helpers; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+}
+
+/* The helper ended (its report pipe closed): answer or dispatch again every
+ * request that waited for it. */
+static void job_done(struct helper_job *j)
+{
+	struct helper_waiter *w, *next;
+	int st = 0;
+
+	loop_unwatch(j->a->loop, j->rep_fd);
+	close(j->rep_fd);
+	while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (j->got != sizeof j->rep && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		err_set(&j->rep, EIO, "%s: the helper ended without a report (%s %d)",
+			j->key, WIFSIGNALED(st) ? "signal" : "exit status",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	j->rep.msg[sizeof j->rep.msg - 1] = '\0';
+	job_unlink(j);
+	log_debug("%s: helper %d done%s%s", j->key, (int)j->pid,
+		  j->rep.msg[0] ? ": " : "", j->rep.msg);
+	for (w = j->waiters; w; w = next) {
+		next = w->next;
+		if (!w->s->dead) {
+			if (j->rep.msg[0])
+				session_reply_err(w->s, w->id, &j->rep);
+			else
+				session_dispatch(w->s, w->id, w->req);
+		}
+		session_unref(w->s);
+		json_decref(w->req);
+		free(w);
+	}
+	free(j->key);
+	free(j);
+}
+
+static void job_read(void *arg, int fd, short revents)
+{
+	struct helper_job *j = arg;
+	char drop[64];
+	ssize_t r;
+
+	if (j->got < sizeof j->rep)
+		r = read(fd, (char *)&j->rep + j->got, sizeof j->rep - j->got);
+	else
+		r = read(fd, drop, sizeof drop);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r > 0) {
+		if (j->got < sizeof j->rep)
+			j->got += (size_t)r;
+		return;
+	}
+	job_done(j); /* end of file, or an error reading it */
+}
+
+/* The helper process: do the work, report an error as a struct err, exit
+ * without running the agent's exit handlers. */
+static __attribute__((noreturn)) void helper_main(struct agent *a, const char *key,
+						  json_t *req, helper_fn fn, int rep_fd)
+{
+	struct err e = {0};
+
+	if (fn(a, key, req, &e) < 0) {
+		if (!e.msg[0])
+			err_set(&e, EIO, "failed");
+		if (write(rep_fd, &e, sizeof e) != (ssize_t)sizeof e)
+			_exit(2);
+		_exit(1);
+	}
+	_exit(0);
+}
+
+int helper_run(struct session *s, json_int_t id, json_t *req, const char *key,
+	       helper_fn fn, struct err *e)
+{
+	struct agent *a = s->agent;
+	struct helper_waiter *w;
+	struct helper_job *j;
+	int p[2];
+
+	for (j = a->helpers; j && strcmp(j->key, key); j = j->next)
+		;
+	if (!j) {
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return err_sys(e, errno, "%s: pipe", key);
+		j = xcalloc(1, sizeof *j);
+		j->a = a;
+		j->pid = fork();
+		if (j->pid < 0) {
+			int saved = errno;
+
+			close(p[0]);
+			close(p[1]);
+			free(j);
+			return err_sys(e, saved, "%s: fork", key);
+		}
+		if (j->pid == 0) {
+			close(p[0]);
+			helper_main(a, key, req, fn, p[1]);
+		}
+		close(p[1]);
+		j->key = xstrdup(key);
+		j->rep_fd = p[0];
+		j->next = a->helpers;
+		a->helpers = j;
+		loop_watch(a->loop, j->rep_fd, POLLIN, job_read, j);
+		log_debug("%s: helper %d started", key, (int)j->pid);
+	}
+	w = xcalloc(1, sizeof *w);
+	w->s = s;
+	w->id = id;
+	w->req = json_incref(req);
+	w->next = j->waiters;
+	j->waiters = w;
+	session_ref(s);
+	return 1;
+}
+
+void helpers_stop(struct agent *a)
+{
+	while (a->helpers) {
+		struct helper_job *j = a->helpers;
+
+		kill(j->pid, SIGKILL);
+		job_done(j);
+	}
+}
