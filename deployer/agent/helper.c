@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "sandbox.h"
 
 struct helper_waiter {
 	struct session *s;
@@ -95,11 +96,20 @@ static void job_read(void *arg, int fd, short revents)
 }
 
 /* The helper process: do the work, report an error as a struct err, exit
- * without running the agent's exit handlers. */
+ * without running the agent's exit handlers.  It keeps only stdio and its
+ * report pipe: an inherited agent.lock or listening socket would outlive a
+ * killed agent and keep the next one from starting. */
 static __attribute__((noreturn)) void helper_main(struct agent *a, const char *key,
 						  json_t *req, helper_fn fn, int rep_fd)
 {
 	struct err e = {0};
+
+	if (rep_fd != 3) {
+		if (dup2(rep_fd, 3) < 0)
+			_exit(2);
+		rep_fd = 3;
+	}
+	sandbox_close_fds_from(4);
 
 	if (fn(a, key, req, &e) < 0) {
 		if (!e.msg[0])
