@@ -20,13 +20,16 @@ struct helper_waiter {
 	struct helper_waiter *next;
 };
 
+/* The helper's report on its pipe: a struct err (all zero on success), then
+ * the result as JSON text when there is one. */
+#define REPORT_MAX (sizeof(struct err) + 64 * 1024)
+
 struct helper_job {
 	struct agent *a;
 	char *key;
 	pid_t pid;
-	int rep_fd;              /* the helper's report: a struct err on failure */
-	struct err rep;
-	size_t got;
+	int rep_fd;
+	struct buf rep;
 	struct helper_waiter *waiters;
 	struct helper_job *next;
 };
@@ -40,37 +43,49 @@ static void job_unlink(struct helper_job *j)
 		}
 }
 
-/* The helper ended (its report pipe closed): answer or dispatch again every
- * request that waited for it. */
+/* The helper ended (its report pipe closed): answer, or dispatch again,
+ * every request that waited for it. */
 static void job_done(struct helper_job *j)
 {
 	struct helper_waiter *w, *next;
+	json_t *result = NULL;
+	struct err e = {0};
 	int st = 0;
 
 	loop_unwatch(j->a->loop, j->rep_fd);
 	close(j->rep_fd);
 	while (waitpid(j->pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (j->got != sizeof j->rep && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
-		err_set(&j->rep, EIO, "%s: the helper ended without a report (%s %d)",
-			j->key, WIFSIGNALED(st) ? "signal" : "exit status",
+	if (j->rep.len >= sizeof e) {
+		memcpy(&e, j->rep.data, sizeof e);
+		e.msg[sizeof e.msg - 1] = '\0';
+		if (!e.msg[0] && j->rep.len > sizeof e &&
+		    !(result = json_loadb(j->rep.data + sizeof e, j->rep.len - sizeof e, 0, NULL)))
+			err_set(&e, EIO, "%s: the helper's result is not JSON", j->key);
+	} else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) || j->rep.len) {
+		err_set(&e, EIO, "%s: the helper ended without a report (%s %d)", j->key,
+			WIFSIGNALED(st) ? "signal" : "exit status",
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
-	j->rep.msg[sizeof j->rep.msg - 1] = '\0';
+	}
 	job_unlink(j);
-	log_debug("%s: helper %d done%s%s", j->key, (int)j->pid,
-		  j->rep.msg[0] ? ": " : "", j->rep.msg);
+	log_debug("%s: helper %d done%s%s", j->key, (int)j->pid, e.msg[0] ? ": " : "",
+		  e.msg);
 	for (w = j->waiters; w; w = next) {
 		next = w->next;
-		if (!w->s->dead) {
-			if (j->rep.msg[0])
-				session_reply_err(w->s, w->id, &j->rep);
-			else
-				session_dispatch(w->s, w->id, w->req);
-		}
+		if (w->s->dead)
+			;
+		else if (e.msg[0])
+			session_reply_err(w->s, w->id, &e);
+		else if (result)
+			session_reply(w->s, w->id, json_deep_copy(result));
+		else
+			session_dispatch(w->s, w->id, w->req);
 		session_unref(w->s);
 		json_decref(w->req);
 		free(w);
 	}
+	json_decref(result);
+	buf_free(&j->rep);
 	free(j->key);
 	free(j);
 }
@@ -78,18 +93,14 @@ static void job_done(struct helper_job *j)
 static void job_read(void *arg, int fd, short revents)
 {
 	struct helper_job *j = arg;
-	char drop[64];
-	ssize_t r;
+	char chunk[4096];
+	ssize_t r = read(fd, chunk, sizeof chunk);
 
-	if (j->got < sizeof j->rep)
-		r = read(fd, (char *)&j->rep + j->got, sizeof j->rep - j->got);
-	else
-		r = read(fd, drop, sizeof drop);
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (r > 0) {
-		if (j->got < sizeof j->rep)
-			j->got += (size_t)r;
+		if (j->rep.len + (size_t)r <= REPORT_MAX)
+			buf_append(&j->rep, chunk, (size_t)r);
 		return;
 	}
 	job_done(j); /* end of file, or an error reading it */
@@ -111,14 +122,22 @@ static __attribute__((noreturn)) void helper_main(struct agent *a, const char *k
 	}
 	sandbox_close_fds_from(4);
 
-	if (fn(a, key, req, &e) < 0) {
-		if (!e.msg[0])
-			err_set(&e, EIO, "failed");
+	json_t *result = NULL;
+	char *text = NULL;
+	int rc = fn(a, key, req, &result, &e);
+
+	if (rc < 0 && !e.msg[0])
+		err_set(&e, EIO, "%s failed", key);
+	if (rc == 0)
+		memset(&e, 0, sizeof e);
+	if (rc < 0 || result) {
 		if (write(rep_fd, &e, sizeof e) != (ssize_t)sizeof e)
 			_exit(2);
-		_exit(1);
+		if (rc == 0 && (text = json_dumps(result, JSON_COMPACT)) &&
+		    write(rep_fd, text, strlen(text)) != (ssize_t)strlen(text))
+			_exit(2);
 	}
-	_exit(0);
+	_exit(rc < 0 ? 1 : 0);
 }
 
 int helper_run(struct session *s, json_int_t id, json_t *req, const char *key,

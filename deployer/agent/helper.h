@@ -19,10 +19,12 @@
 struct agent;
 struct session;
 
-/* Runs in the helper: do the work named by key for request req; 0, or -1
- * with e filled (its message becomes the answer). */
+/* Runs in the helper: do the work named by key for request req.  0, with
+ * *result set when the helper's result is the answer (every waiting request
+ * gets it), or left NULL to have the requests dispatched again; or -1 with e
+ * filled (its message becomes the answer). */
 typedef int (*helper_fn)(struct agent *a, const char *key, json_t *req,
-			 struct err *e);
+			 json_t **result, struct err *e);
 
 /* Keep request (s, id, req) until the helper for `key` ends, starting it with
  * fn when none runs.  Returns 1 (the op answers later: return it from the op),

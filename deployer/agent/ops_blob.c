@@ -93,19 +93,20 @@ static char *upload_path(const struct agent *a, json_t *req, const char **digest
 /* In a helper (helper.h): hash the upload, and only when it is the digest,
  * fsync it and rename it into the store; a mismatch is deleted. */
 static int commit_in_helper(struct agent *a, const char *key, json_t *req,
-			    struct err *e)
+			    json_t **result, struct err *e)
 {
 	const char *digest, *name;
 	_cleanup_free_ char *tmp = upload_path(a, req, &digest, &name, e);
 	_cleanup_free_ char *dst = NULL;
 	_cleanup_close_ int fd = -1;
 	char got[DIGEST_STR_LEN];
+	uint64_t size;
 
 	if (!tmp)
 		return -1;
 	dst = blob_path(a, digest);
 	fd = open_regular(tmp, O_RDONLY, e);
-	if (fd < 0 || digest_fd(fd, got, NULL, e) < 0)
+	if (fd < 0 || digest_fd(fd, got, &size, e) < 0)
 		return err_wrap(e, "blob.commit %s", digest);
 	if (strcmp(got, digest)) {
 		unlink(tmp);
@@ -119,14 +120,15 @@ static int commit_in_helper(struct agent *a, const char *key, json_t *req,
 		return err_sys(e, errno, "blob.commit %s: rename", digest);
 	if (fsync_dir_of(dst, e) < 0)
 		return err_wrap(e, "blob.commit %s", digest);
+	*result = json_pack("{s:s,s:I}", "digest", digest, "size", (json_int_t)size);
 	return 0;
 }
 
 /* blob.commit hands the upload to a helper (it may be large), which
  * replaces whatever the store held under that name (a pusher commits only
- * what a host lacks or holds corrupt).  Dispatched again when the helper is
- * done, the request finds the upload gone and the blob in the store, and
- * answers. */
+ * what a host lacks or holds corrupt) and answers.  Asked again once the
+ * upload is gone and the blob is in the store (a pusher that lost the first
+ * answer), it answers the same at once. */
 int op_blob_commit(struct session *s, json_int_t id, json_t *req,
 		   json_t **result, struct err *e)
 {
@@ -168,16 +170,28 @@ int blob_verify(const struct agent *a, const char *digest, uint64_t *size,
 	return 0;
 }
 
-int op_blob_verify(struct session *s, json_int_t id, json_t *req,
-		   json_t **result, struct err *e)
+/* In a helper: re-hash the stored blob the request names. */
+static int verify_in_helper(struct agent *a, const char *key, json_t *req,
+			    json_t **result, struct err *e)
 {
 	const char *digest;
 	uint64_t size = 0;
 
-	if (req_digest(req, "digest", &digest, e) < 0)
-		return -1;
-	if (blob_verify(s->agent, digest, &size, e) < 0)
+	if (req_digest(req, "digest", &digest, e) < 0 ||
+	    blob_verify(a, digest, &size, e) < 0)
 		return -1;
 	*result = json_pack("{s:s,s:I}", "digest", digest, "size", (json_int_t)size);
 	return 0;
+}
+
+int op_blob_verify(struct session *s, json_int_t id, json_t *req,
+		   json_t **result, struct err *e)
+{
+	_cleanup_free_ char *key = NULL;
+	const char *digest;
+
+	if (req_digest(req, "digest", &digest, e) < 0)
+		return -1;
+	key = xasprintf("verify %s", digest);
+	return helper_run(s, id, req, key, verify_in_helper, e);
 }

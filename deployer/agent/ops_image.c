@@ -179,9 +179,10 @@ int image_ensure(struct agent *a, const char *digest, bool *cached,
 
 #define UNPACK_KEY "unpack "
 
-/* In the helper: unpack the image the key names, unless it is there. */
+/* In the helper: unpack the image the key names, unless it is there.  No
+ * result: the waiting requests run again and find the rootfs. */
 static int unpack_in_helper(struct agent *a, const char *key, json_t *req,
-			    struct err *e)
+			    json_t **result, struct err *e)
 {
 	const char *digest = key + strlen(UNPACK_KEY);
 	_cleanup_free_ char *rootfs = image_rootfs(a, digest);
