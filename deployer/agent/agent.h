@@ -34,6 +34,7 @@ struct agent_config {
 	const char *root;      /* AGENT_DEFAULT_ROOT unless --root */
 	const char *run_dir;   /* AGENT_RUN_DIR unless --run-dir (serve: <root>/run) */
 	bool no_overlay;       /* --no-overlay: give nodes copied roots */
+	bool no_start;         /* connect --no-start: only a daemon that runs */
 };
 
 struct session {

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "daemon.h"
 #include "log.h"
+#include "version.h"
 
 #define START_WAIT_MS 10000
 
@@ -256,6 +257,14 @@ static int connect_or_start(const struct agent_config *cfg, struct err *e)
 	int fd = try_connect(cfg->run_dir, e);
 	pid_t old;
 
+	/* Look, change nothing: whatever daemon runs, or none. */
+	if (cfg->no_start) {
+		if (fd < 0) {
+			err_wrap(e, "no agent daemon runs (--no-start)");
+			e->exit = AGENT_EXIT_NOT_RUNNING;
+		}
+		return fd;
+	}
 	if (fd >= 0 && same_binary(fd, &old))
 		return fd;
 	if (fd >= 0) {

@@ -1,12 +1,15 @@
-/* hostports.c - host.ports: listening TCP ports and their owners (see
- * hostports.h).
+/* hostports.c - host.ports: which TCP ports something listens on, on this
+ * host, and who (one of this agent's nodes, another program, or nobody
+ * visible), so that the operator's planner never puts a node on a port it
+ * could not bind.  Nodes run in the host's network namespace, so their ports
+ * show up too.
  *
  * The kernel lists listening sockets with their inode in /proc/net/tcp{,6};
  * a process holds a socket when one of its /proc/PID/fd links reads
  * "socket:[INODE]".  A process belongs to one of the agent's nodes when it is
  * in that node's pid namespace (every node has its own).
  */
-#include "hostports.h"
+#include "tcplisten.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,35 +23,12 @@
 #include "node.h"
 #include "util.h"
 
-#define TCP_LISTEN 0x0A
 #define NET_TCP_MAX (16u << 20)
-
-void hostports_parse(const char *text, struct listen_sock **out, size_t *n,
-		     size_t *cap)
-{
-	for (const char *line = text; line && *line;) {
-		const char *nl = strchr(line, '\n');
-		char local[64], remote[64];
-		unsigned st, port;
-		unsigned long inode;
-		const char *colon;
-
-		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
-		if (sscanf(line, " %*u: %63s %63s %x %*s %*s %*s %*u %*u %lu",
-			   local, remote, &st, &inode) == 4 &&
-		    st == TCP_LISTEN && (colon = strrchr(local, ':')) &&
-		    sscanf(colon + 1, "%x", &port) == 1 && port > 0 && port <= 65535) {
-			*out = xgrow(*out, cap, *n + 1, sizeof **out);
-			(*out)[(*n)++] = (struct listen_sock){(int)port, inode};
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-}
 
 /* The listening sockets and, once scan_owners() ran, the process holding
  * each (0 when none is visible: another user namespace, or it just ended). */
 struct owner_scan {
-	struct listen_sock *socks;
+	struct tcp_listener *socks;
 	pid_t *owner; /* [n], parallel to socks */
 	size_t n;
 };
@@ -164,7 +144,7 @@ int op_host_ports(struct session *s, json_int_t id, json_t *req,
 			json_decref(ports);
 			return err_wrap(e, "host.ports");
 		}
-		hostports_parse(text, &sc.socks, &sc.n, &cap);
+		tcp_listeners_parse(text, &sc.socks, &sc.n, &cap);
 	}
 	memset(e, 0, sizeof *e);
 	sc.owner = xcalloc(sc.n + 1, sizeof *sc.owner);

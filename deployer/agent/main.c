@@ -7,6 +7,7 @@
  *   shoal-agent serve --stdio [--root DIR]   one session on stdin/stdout
  *   shoal-agent connect [--root DIR]         start the daemon if needed, then
  *                                            bridge stdio to its socket
+ *                                            (--no-start: exit 3 when none runs)
  *   shoal-agent daemon [--root DIR]          run the daemon in the foreground
  * (--run-dir DIR moves /run/shoal; --no-overlay forces copied node roots)
  */
@@ -36,6 +37,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{"run-dir", required_argument, NULL, 'R'},
 		{"stdio", no_argument, NULL, 's'},
 		{"no-overlay", no_argument, NULL, 'O'},
+		{"no-start", no_argument, NULL, 'N'},
 		{"verbose", no_argument, NULL, 'v'},
 		{NULL, 0, NULL, 0},
 	};
@@ -50,6 +52,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 'R': o->cfg.run_dir = optarg; break;
 		case 's': o->stdio = true; break;
 		case 'O': o->cfg.no_overlay = true; break;
+		case 'N': o->cfg.no_start = true; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		default: return -1;
 		}
@@ -190,7 +193,7 @@ static int usage(FILE *f)
 	fprintf(f, "usage: shoal-agent version\n"
 		   "       shoal-agent install sha256:<hex> PATH\n"
 		   "       shoal-agent serve --stdio [--root DIR] [--no-overlay]\n"
-		   "       shoal-agent connect [--root DIR] [--run-dir DIR] [--no-overlay]\n"
+		   "       shoal-agent connect [--root DIR] [--run-dir DIR] [--no-overlay] [--no-start]\n"
 		   "       shoal-agent daemon [--root DIR] [--run-dir DIR] [--no-overlay]\n"
 		   "\n--no-overlay gives nodes a private copy of their image instead of an\n"
 		   "overlayfs root (what the agent does by itself where overlayfs fails).\n");

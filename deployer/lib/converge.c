@@ -19,6 +19,7 @@
 #include "redis_cluster.h"
 #include "spec.h"
 #include "state.h"
+#include "tcplisten.h"
 #include "template.h"
 #include "util.h"
 
@@ -241,7 +242,8 @@ static bool *hosts_in_use(const struct cluster *c)
 static int cluster_connect(struct cluster *c, const struct converge_opts *o,
 			   struct err *e)
 {
-	struct transport_opts to = {.accept_new_host_keys = o->accept_new_host_keys};
+	struct transport_opts to = {.accept_new_host_keys = o->accept_new_host_keys,
+				    .look_only = o->look_only};
 	_cleanup_free_ bool *want = hosts_in_use(c);
 
 	return fleet_connect(c->spec, want, &to, &c->fleet, e);
@@ -264,6 +266,41 @@ static int list_one(struct fleet *f, size_t i, void *p)
 			  &h->err);
 }
 
+/* host.ports as far as a host without a running agent tells: its listening
+ * ports from /proc/net/tcp{,6} (read with `cat`, which changes nothing),
+ * owners unknown.  An empty list when even that fails. */
+static json_t *ports_without_agent(struct fleet_host *h)
+{
+	const char *argv[] = {"cat", "/proc/net/tcp", "/proc/net/tcp6", NULL};
+	struct run_io io = {.out_max = 16u << 20};
+	struct run_output out = {0};
+	struct tcp_listener *l = NULL;
+	size_t n = 0, cap = 0;
+	json_t *ports = json_array();
+	struct err e;
+
+	/* cat fails when the host has no IPv6; what it printed still counts */
+	if (transport_run(h->t, argv, &io, &out, &e) == 0 && out.out.data)
+		tcp_listeners_parse(out.out.data, &l, &n, &cap);
+	else
+		log_debug("%s: listening ports unknown: %s", h->host->name, e.msg);
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(ports, json_pack("{s:i}", "port", l[k].port));
+	free(l);
+	run_output_free(&out);
+	return json_pack("{s:o}", "ports", ports);
+}
+
+/* Is port one of those the state records for this cluster on host? */
+static bool recorded_port(const struct cluster *c, const char *host, int port)
+{
+	for (size_t i = 0; c->st && i < c->st->n; i++)
+		if (!strcmp(c->st->nodes[i].host, host) &&
+		    (c->st->nodes[i].port == port || c->st->nodes[i].bus_port == port))
+			return true;
+	return false;
+}
+
 /* The ports something other than this cluster's nodes listens on, per host
  * (from host.ports), into c->taken; each is logged once with its owner. */
 static void cluster_taken(struct cluster *c)
@@ -280,6 +317,10 @@ static void cluster_taken(struct cluster *c)
 			int port = (int)json_integer_value(json_object_get(p, "port"));
 
 			if (port <= 0 || (cl && !strcmp(cl, c->spec->name)))
+				continue;
+			/* owner unknown on a port this cluster's record gives a node
+			 * there: most likely that node (its agent may be gone) */
+			if (!cl && !comm && recorded_port(c, c->spec->hosts[i].name, port))
 				continue;
 			c->taken = xrealloc(c->taken, (c->ntaken + 1) * sizeof *c->taken);
 			c->taken[c->ntaken++] = (struct taken_port){c->spec->hosts[i].name, port};
@@ -304,6 +345,11 @@ static int cluster_observe(struct cluster *c, struct err *e)
 
 	c->listed = xcalloc(c->spec->nhosts + 1, sizeof *c->listed);
 	c->ports = xcalloc(c->spec->nhosts + 1, sizeof *c->ports);
+	for (size_t i = 0; i < c->fleet->n; i++)
+		if (c->fleet->hosts[i].no_agent) { /* look_only: nothing runs there */
+			c->listed[i] = json_pack("{s:[]}", "nodes");
+			c->ports[i] = ports_without_agent(&c->fleet->hosts[i]);
+		}
 	if (fleet_each(c->fleet, list_one, &a) > 0) {
 		for (size_t i = 0; i < c->fleet->n; i++)
 			if (c->fleet->hosts[i].wanted && (!c->listed[i] || !c->ports[i])) {
@@ -344,7 +390,8 @@ int converge_observe(const struct spec *s, const struct plan *p,
 		     struct observation *out, struct err *e)
 {
 	struct cluster *c = xcalloc(1, sizeof *c);
-	struct converge_opts o = {.accept_new_host_keys = accept_new_host_keys};
+	struct converge_opts o = {.accept_new_host_keys = accept_new_host_keys,
+				  .look_only = true};
 
 	/* Borrowed: cluster_free() of this one frees only what it made. */
 	c->spec = (struct spec *)s;

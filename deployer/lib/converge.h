@@ -31,6 +31,8 @@ struct converge_opts {
 	bool show_secrets;    /* status: include the cluster's secrets */
 	bool purge;           /* down: remove data too */
 	int ready_timeout_ms; /* up: per node readiness; 0 = the template's */
+	bool look_only;       /* plan: install and start no agent (hosts where
+				 none runs count as running nothing) */
 };
 
 int converge_up(const char *spec_path, const struct converge_opts *o,
@@ -42,8 +44,10 @@ int converge_down(const char *spec_path, const struct converge_opts *o,
 
 /* What the hosts report for a cluster: node.list and host.ports on every host
  * that the plan (may be NULL) or the state uses, for `shoal plan` to diff
- * against and to plan around ports in use.  Fails when a host cannot be
- * reached (its error names it). */
+ * against and to plan around ports in use.  Changes nothing on the hosts: a
+ * host where no agent runs (not installed, or its daemon not started since a
+ * reboot) counts as running nothing, and is left so.  Fails when a host
+ * cannot be reached (its error names it). */
 struct observation {
 	struct observed list;   /* borrowed from priv */
 	const struct taken_port *taken; /* ports other programs hold (borrowed) */

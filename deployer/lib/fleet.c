@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 struct pool {
 	struct fleet *f;
@@ -56,6 +57,46 @@ static int run_pool(struct fleet *f, fleet_fn fn, void *arg)
 	return atomic_load(&pl.failed);
 }
 
+/* look_only: talk to the agent daemon that runs on the host, if any, and
+ * change nothing - no install, no start (a starting daemon would start the
+ * nodes its host should run).  Returns 1 when none runs (h->no_agent). */
+static int look_agent(struct fleet_host *h, struct err *e)
+{
+	_cleanup_free_ char *path = NULL;
+	struct remote_stat st;
+	struct run_result res = {0};
+	struct tchan *ch = NULL;
+	struct err cerr;
+	json_t *hello = NULL;
+
+	if (transport_agent_remote_path(&path, e) < 0 ||
+	    transport_stat(h->t, path, &st, e) < 0)
+		return -1;
+	if (!st.exists) {
+		h->no_agent = true;
+		return 1;
+	}
+	{
+		const char *argv[] = {path, "connect", "--no-start", NULL};
+
+		if (transport_open_chan(h->t, argv, &ch, e) < 0)
+			return -1;
+	}
+	h->agent = agent_client_new(ch);
+	if (agent_call(h->agent, json_pack("{s:s}", "op", "hello"), &hello,
+		       FLEET_CALL_TIMEOUT_MS, e) == 0) {
+		json_decref(hello);
+		return 0;
+	}
+	agent_client_close(h->agent, &res, &cerr);
+	h->agent = NULL;
+	if (!res.exit_signal && res.exit_code == AGENT_EXIT_NOT_RUNNING) {
+		h->no_agent = true;
+		return 1;
+	}
+	return -1;
+}
+
 static int connect_one(struct fleet *f, size_t i, void *arg)
 {
 	const struct transport_opts *o = arg;
@@ -63,9 +104,21 @@ static int connect_one(struct fleet *f, size_t i, void *arg)
 	struct tchan *ch = NULL;
 	int64_t t0 = now_ms();
 	json_t *hello = NULL;
+	int r;
 
 	if (transport_open(f->spec, h->host, o, &h->t, &h->err) < 0)
 		goto fail;
+	if (o->look_only) {
+		if ((r = look_agent(h, &h->err)) < 0) {
+			err_wrap(&h->err, "%s: agent", h->host->name);
+			goto fail;
+		}
+		if (r > 0)
+			log_info("%s: no shoal agent runs there (left so: plan changes nothing)",
+				 h->host->name);
+		h->connect_ms = now_ms() - t0;
+		return 0;
+	}
 	if (transport_open_agent(h->t, &ch, &h->err) < 0)
 		goto fail;
 	h->agent = agent_client_new(ch);

@@ -26,6 +26,7 @@ struct fleet_host {
 	bool wanted;                  /* asked for by the caller */
 	struct transport *t;          /* NULL when not connected */
 	struct agent_client *agent;   /* NULL when not connected */
+	bool no_agent;                /* look_only: no agent runs there (agent NULL) */
 	int rc;                       /* 0 connected, -1 failed (err) */
 	struct err err;
 	int64_t connect_ms;

@@ -102,6 +102,9 @@ struct transport_opts {
 	int connect_timeout_ms;    /* <= 0: the spec's ssh.connect_timeout_ms, else 10 s */
 	int op_timeout_ms;         /* <= 0: 60 s.  Any one operation that makes no
 				    * progress for this long fails */
+	bool look_only;            /* fleet_connect: neither install nor start the
+				    * agent (shoal plan); a host where none runs
+				    * counts as running nothing */
 };
 
 #define TRANSPORT_CONNECT_TIMEOUT_MS 10000

@@ -1,5 +1,5 @@
-/* test_hostports.c - listening sockets from /proc/net/tcp{,6} text
- * (deployer/agent/hostports.c). */
+/* test_tcplisten.c - listening sockets from /proc/net/tcp{,6} text
+ * (deployer/common/tcplisten.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hostports.h"
+#include "tcplisten.h"
 
 static const char tcp4[] =
 	"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -26,18 +26,18 @@ static const char tcp6[] =
 
 static void test_listeners_only(void **state)
 {
-	struct listen_sock *s = NULL;
+	struct tcp_listener *s = NULL;
 	size_t n = 0, cap = 0;
 
 	(void)state;
-	hostports_parse(tcp4, &s, &n, &cap);
+	tcp_listeners_parse(tcp4, &s, &n, &cap);
 	assert_int_equal(n, 2);
 	assert_int_equal(s[0].port, 7000);
 	assert_int_equal(s[0].inode, 41001);
 	assert_int_equal(s[1].port, 22);
 	assert_int_equal(s[1].inode, 41002);
 	/* IPv6 appends; the last line has no newline */
-	hostports_parse(tcp6, &s, &n, &cap);
+	tcp_listeners_parse(tcp6, &s, &n, &cap);
 	assert_int_equal(n, 3);
 	assert_int_equal(s[2].port, 20000);
 	assert_int_equal(s[2].inode, 52001);
@@ -46,14 +46,14 @@ static void test_listeners_only(void **state)
 
 static void test_nothing_to_parse(void **state)
 {
-	struct listen_sock *s = NULL;
+	struct tcp_listener *s = NULL;
 	size_t n = 0, cap = 0;
 
 	(void)state;
-	hostports_parse("", &s, &n, &cap);
-	hostports_parse("garbage\n\n  0: zz\n", &s, &n, &cap);
+	tcp_listeners_parse("", &s, &n, &cap);
+	tcp_listeners_parse("garbage\n\n  0: zz\n", &s, &n, &cap);
 	/* port 0 is not a port */
-	hostports_parse("   0: 00000000:0000 00000000:0000 0A 0:0 0:0 0 0 0 7 1\n", &s, &n, &cap);
+	tcp_listeners_parse("   0: 00000000:0000 00000000:0000 0A 0:0 0:0 0 0 0 7 1\n", &s, &n, &cap);
 	assert_int_equal(n, 0);
 	assert_null(s);
 }

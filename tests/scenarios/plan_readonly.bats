@@ -1,0 +1,56 @@
+#!/usr/bin/env bats
+# `shoal plan` changes nothing on the hosts: it neither installs the agent
+# nor starts its daemon (a starting daemon starts the nodes its host should
+# run).  A host where no agent runs counts as running nothing, so the plan
+# shows what `up` would do there.
+
+load '../lab/helpers'
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+}
+
+teardown_file() {
+	up_teardown
+}
+
+nothing_of_shoal_runs() {   # HOST
+	run lab_exec "$1" pgrep -f 'shoal-agent|redis-server'
+	echo "$1: $output"
+	[ "$status" -ne 0 ]
+}
+
+@test "plan on bare hosts installs no agent and starts nothing" {
+	run "$SHOAL" plan --detailed-exitcode "$SPEC"
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"Plan: 6 to create, 0 to change, 0 to remove."* ]]
+	plan=$output
+	for h in h1 h2 h3; do
+		[[ "$plan" == *"$h: no shoal agent runs there"* ]]
+		run lab_exec "$h" test -e /var/lib/shoal/agent
+		[ "$status" -ne 0 ]
+		nothing_of_shoal_runs "$h"
+	done
+}
+
+@test "after a power cycle plan shows the nodes to bring back, and brings back none" {
+	run "$SHOAL" up "$SPEC"
+	[ "$status" -eq 0 ]
+	lab poweroff h1
+	lab poweron h1
+	nothing_of_shoal_runs h1
+	run "$SHOAL" plan --detailed-exitcode "$SPEC"
+	echo "$output"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"h1: no shoal agent runs there"* ]]
+	[[ "$output" == *"cache-0"* && "$output" == *"cache-5"* ]]
+	nothing_of_shoal_runs h1
+	# up brings them back; Redis says the cluster is whole again
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	redis_auth
+	cluster_nodes_check "$(lab_addr h2)" 7000 3 3
+}
