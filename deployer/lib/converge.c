@@ -1200,10 +1200,14 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 	struct err ce = {0};
 	int rc = -1;
 
+	struct converge_opts look = *o;
+
 	if (cluster_load(spec_path, NULL, &c, e) < 0)
 		goto out;
-	/* Unreachable hosts are reported per node, not a failure of status. */
-	if (c.st->n && cluster_connect(&c, o, &ce) < 0)
+	/* Unreachable hosts are reported per node, not a failure of status.
+	 * Looking starts no agent: a starting daemon would start its nodes. */
+	look.look_only = true;
+	if (c.st->n && cluster_connect(&c, &look, &ce) < 0)
 		log_warn("%s", ce.msg);
 	if (c.fleet && cluster_observe(&c, &ce) < 0)
 		log_warn("%s", ce.msg);
@@ -1227,8 +1231,9 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 			if (json_object_get(lr, "uptime_ms"))
 				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
 		} else {
-			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing"
-								   : "host-down"));
+			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing" :
+								   fh && fh->no_agent ? "agent-down" :
+								   "host-down"));
 			json_object_set_new(r, "restarts", json_integer(0));
 		}
 		json_object_set_new(r, "health", json_string("unknown"));

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# `shoal plan` changes nothing on the hosts: it neither installs the agent
-# nor starts its daemon (a starting daemon starts the nodes its host should
-# run).  A host where no agent runs counts as running nothing, so the plan
-# shows what `up` would do there.
+# `shoal plan` and `shoal status` change nothing on the hosts: they neither
+# install the agent nor start its daemon (a starting daemon starts the nodes
+# its host should run).  A host where no agent runs counts as running
+# nothing: the plan shows what `up` would do there, status says agent-down.
 
 load '../lab/helpers'
 load 'up_helpers'
@@ -35,7 +35,7 @@ nothing_of_shoal_runs() {   # HOST
 	done
 }
 
-@test "after a power cycle plan shows the nodes to bring back, and brings back none" {
+@test "after a power cycle plan and status show the nodes down, and bring back none" {
 	run "$SHOAL" up "$SPEC"
 	[ "$status" -eq 0 ]
 	lab poweroff h1
@@ -46,6 +46,11 @@ nothing_of_shoal_runs() {   # HOST
 	[ "$status" -eq 3 ]
 	[[ "$output" == *"h1: no shoal agent runs there"* ]]
 	[[ "$output" == *"cache-0"* && "$output" == *"cache-5"* ]]
+	nothing_of_shoal_runs h1
+	run "$SHOAL" status --json "$SPEC"
+	echo "$output"
+	[ "$(echo "$output" | jq -r '.nodes[] | select(.host == "h1") | .state' | sort -u)" = agent-down ]
+	[ "$(echo "$output" | jq -r '.nodes[] | select(.host == "h2") | .state' | sort -u)" = running ]
 	nothing_of_shoal_runs h1
 	# up brings them back; Redis says the cluster is whole again
 	run "$SHOAL" up "$SPEC"
