@@ -57,9 +57,15 @@ static int run_pool(struct fleet *f, fleet_fn fn, void *arg)
 	return atomic_load(&pl.failed);
 }
 
+/* Exit 0 when an agent daemon runs: the pid its lock file records is alive.
+ * A fixed script; nothing from input goes into it. */
+#define DAEMON_RUNS_SH "read pid < " AGENT_REMOTE_RUN_DIR "/agent.lock && kill -0 \"$pid\""
+
 /* look_only: talk to the agent daemon that runs on the host, if any, and
  * change nothing - no install, no start (a starting daemon would start the
- * nodes its host should run).  Returns 1 when none runs (h->no_agent). */
+ * nodes its host should run).  Returns 0 when connected, 1 when none runs
+ * (h->no_agent), 2 when a daemon of another shoal build runs (connect as
+ * usual). */
 static int look_agent(struct fleet_host *h, struct err *e)
 {
 	_cleanup_free_ char *path = NULL;
@@ -73,6 +79,19 @@ static int look_agent(struct fleet_host *h, struct err *e)
 	    transport_stat(h->t, path, &st, e) < 0)
 		return -1;
 	if (!st.exists) {
+		/* Not this build's agent.  Another build's daemon may run (shoal
+		 * was upgraded): then connect as usual - replacing a running
+		 * daemon adopts its nodes and restarts none.  Only starting one
+		 * where none runs would. */
+		const char *argv[] = {"sh", "-c", DAEMON_RUNS_SH, NULL};
+		struct run_output out = {0};
+		int rc = transport_run(h->t, argv, NULL, &out, e);
+
+		run_output_free(&out);
+		if (rc < 0)
+			return -1;
+		if (out.res.exit_code == 0 && !out.res.exit_signal)
+			return 2;
 		h->no_agent = true;
 		return 1;
 	}
@@ -113,11 +132,13 @@ static int connect_one(struct fleet *f, size_t i, void *arg)
 			err_wrap(&h->err, "%s: agent", h->host->name);
 			goto fail;
 		}
-		if (r > 0)
-			log_info("%s: no shoal agent runs there (left so: plan changes nothing)",
+		if (r == 1)
+			log_info("%s: no shoal agent runs there (left so: plan and status start none)",
 				 h->host->name);
-		h->connect_ms = now_ms() - t0;
-		return 0;
+		if (r < 2) {
+			h->connect_ms = now_ms() - t0;
+			return 0;
+		}
 	}
 	if (transport_open_agent(h->t, &ch, &h->err) < 0)
 		goto fail;

@@ -284,6 +284,8 @@ void transport_nonce(char out[17]);
  * checked once per process on this machine.
  */
 #define AGENT_REMOTE_DIR "/var/lib/shoal/agent"
+/* The agent daemon's run dir on a host (its socket and agent.lock). */
+#define AGENT_REMOTE_RUN_DIR "/run/shoal"
 
 /* The local shoal-agent binary to push: $SHOAL_AGENT, else shoal-agent next
  * to the running program (dirname of /proc/self/exe).  Caller frees. */

@@ -59,3 +59,22 @@ nothing_of_shoal_runs() {   # HOST
 	redis_auth
 	cluster_nodes_check "$(lab_addr h2)" 7000 3 3
 }
+
+@test "a daemon of another shoal build is talked to, not taken for none" {
+	# another build: the same agent with one byte more (another digest)
+	agent="$(dirname "$SHOAL")/shoal-agent"
+	lab_exec h3 sh -c "cat '$agent' > /var/lib/shoal/other-agent && printf x >> /var/lib/shoal/other-agent && chmod 755 /var/lib/shoal/other-agent"
+	lab_exec h3 sh -c '/var/lib/shoal/other-agent connect </dev/null >/dev/null'
+	other() { lab_exec h3 sh -c 'readlink /proc/$(cat /run/shoal/agent.lock)/exe'; }
+	[ "$(other)" = /var/lib/shoal/other-agent ]
+	# and this build's agent is not on h3
+	lab_exec h3 sh -c 'rm -rf /var/lib/shoal/agent'
+	run "$SHOAL" plan "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"h3: no shoal agent runs there"* ]]
+	# it was replaced by this build's agent, which adopted h3's nodes
+	[ "$(other)" != /var/lib/shoal/other-agent ]
+	run "$SHOAL" status --json "$SPEC"
+	[ "$(echo "$output" | jq -r '.nodes[] | select(.host == "h3") | .state' | sort -u)" = running ]
+}
