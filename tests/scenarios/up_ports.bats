@@ -9,10 +9,9 @@ load 'up_helpers'
 
 setup_file() {
 	up_setup 3 cluster-specs/lab-redis.cfg
-	# a program of the host's own holding 7000 (argv names it for pkill)
-	lab_exec h2 sh -c "exec python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind((sys.argv[1], 7000)); s.listen(); time.sleep(600)' \
-		$(lab_addr h2) shoal-port-squatter >/dev/null 2>&1 &"
+	# a program of the host's own (not a shoal node) holding h2:7000
+	lab_exec h2 redis-server --port 7000 --bind "$(lab_addr h2)" --save '' \
+		--daemonize yes --pidfile /var/lib/shoal/squatter.pid --logfile /dev/null
 	for _ in $(seq 1 50); do
 		lab_exec h2 sh -c "ss -ltn | grep -q ':7000 '" && return 0
 		sleep 0.1
@@ -21,8 +20,12 @@ s = socket.socket(); s.bind((sys.argv[1], 7000)); s.listen(); time.sleep(600)' \
 	return 1
 }
 
+squatter_alive() {
+	lab_exec h2 sh -c 'kill -0 "$(cat /var/lib/shoal/squatter.pid)"'
+}
+
 teardown_file() {
-	lab_exec h2 pkill -f shoal-port-squatter || true
+	lab_exec h2 sh -c 'kill "$(cat /var/lib/shoal/squatter.pid)"' || true
 	up_teardown
 }
 
@@ -43,7 +46,7 @@ teardown_file() {
 	# Redis itself: no node announces h2:7000, and the squatter still holds it
 	run rcli "$(lab_addr h1)" 7000 cluster nodes
 	[[ "$output" != *"$h2:7000@"* ]]
-	lab_exec h2 pgrep -f shoal-port-squatter
+	squatter_alive
 }
 
 @test "the next up keeps the ports and changes nothing" {
