@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "helper.h"
 #include "node.h"
 #include "util.h"
 
@@ -125,8 +126,10 @@ static json_t *owner_json(const struct agent *a, int port, pid_t pid)
 			 comm ? comm : "");
 }
 
-int op_host_ports(struct session *s, json_int_t id, json_t *req,
-		  json_t **result, struct err *e)
+/* In a helper (helper.h): walking every process's fds takes a while on a
+ * busy host, and the loop must not wait for it. */
+static int ports_in_helper(struct agent *a, const char *key, json_t *req,
+			   json_t **result, struct err *e)
 {
 	static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
 	struct owner_scan sc = {0};
@@ -158,11 +161,17 @@ int op_host_ports(struct session *s, json_int_t id, json_t *req,
 		for (size_t k = 0; k < i && !seen; k++)
 			seen = sc.socks[k].port == sc.socks[i].port && sc.owner[k] == sc.owner[i];
 		if (!seen)
-			json_array_append_new(ports, owner_json(s->agent, sc.socks[i].port,
+			json_array_append_new(ports, owner_json(a, sc.socks[i].port,
 								sc.owner[i]));
 	}
 	free(sc.socks);
 	free(sc.owner);
 	*result = json_pack("{s:o}", "ports", ports);
 	return 0;
+}
+
+int op_host_ports(struct session *s, json_int_t id, json_t *req,
+		  json_t **result, struct err *e)
+{
+	return helper_run(s, id, req, "host.ports", ports_in_helper, e);
 }
