@@ -234,18 +234,20 @@ static int load_base(const char *store, const struct recipe *r, struct tree *t,
  * compressing it takes seconds, and `shoal up` builds on every run.  The key
  * hashes everything the layer is made of: each tree entry's path, type,
  * mode, owner, link target and literal data, and for a host file its path,
- * size, mtime (ns), inode and device, plus the compression and the epoch.  A
+ * size, mtime (ns), inode and device, plus the compression, its level and
+ * the epoch.  A
  * changed input changes the key.  The value names the layer blob; a hit is
  * used only when that blob is in the store with its size (image_resolve()
  * re-hashes every blob at use, so a corrupted one is still caught). */
 
-static void layer_key(const struct tree *t, int kind, time_t epoch,
+static void layer_key(const struct tree *t, int kind, int level, time_t epoch,
 		      char key[DIGEST_STR_LEN])
 {
 	struct sha256_ctx *c = sha256_new();
 	char hdr[128];
 
-	snprintf(hdr, sizeof hdr, "shoal-layer-cache 1 %d %lld\n", kind, (long long)epoch);
+	snprintf(hdr, sizeof hdr, "shoal-layer-cache 2 %d %d %lld\n", kind, level,
+		 (long long)epoch);
 	sha256_update(c, hdr, strlen(hdr));
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tnode *n = &t->v[i];
@@ -356,14 +358,15 @@ int image_build(const char *store, const char *recipe_path, struct image_info **
 	own = tree_has_content(&t);
 	if (own) {
 		int kind = r->zstd ? LAYER_ZSTD : LAYER_GZIP;
+		int level = r->level ? r->level : r->zstd ? 19 : 9;
 		char key[DIGEST_STR_LEN];
 
-		layer_key(&t, kind, image_epoch(), key);
+		layer_key(&t, kind, level, image_epoch(), key);
 		if (cache_get(store, blobdir, key, ldigest, &lsize, diff_id)) {
 			log_debug("layer of %s:%s unchanged (cache %.19s)", r->name,
 				  r->version, key);
 		} else {
-			if (layer_write(&t, blobdir, kind, image_epoch(), ldigest, &lsize,
+			if (layer_write(&t, blobdir, kind, level, image_epoch(), ldigest, &lsize,
 					diff_id, e) < 0)
 				goto out;
 			cache_put(store, key, ldigest, lsize, diff_id);

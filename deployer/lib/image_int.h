@@ -71,6 +71,8 @@ struct recipe {
 	size_t nlabels;
 	char *workdir;
 	bool zstd;             /* compression = "zstd" */
+	int level;             /* compression_level; 0: the default (gzip 9, zstd 19) */
+	int level_line;        /* its line, 0 when not given */
 };
 
 /* Parse and check a recipe; errors read "FILE:LINE: ...". */
@@ -132,10 +134,11 @@ void tree_free(struct tree *t);
 enum layer_compression { LAYER_GZIP, LAYER_ZSTD };
 
 /* Write the tree as one reproducible layer blob into blobdir (sorted entries,
- * parents added, mtime = epoch, normalised modes).  Fills the blob digest and
- * size, and diff_id (digest of the uncompressed tar). */
+ * parents added, mtime = epoch, normalised modes), compressed with c at
+ * level (0: gzip 9, zstd 19).  Fills the blob digest and size, and diff_id
+ * (digest of the uncompressed tar). */
 int layer_write(struct tree *t, const char *blobdir, enum layer_compression c,
-		time_t epoch, char digest[DIGEST_STR_LEN], uint64_t *size,
+		int level, time_t epoch, char digest[DIGEST_STR_LEN], uint64_t *size,
 		char diff_id[DIGEST_STR_LEN], struct err *e);
 
 /* ---- store helpers (image.c) -------------------------------------------------- */

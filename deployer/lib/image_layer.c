@@ -411,21 +411,23 @@ static la_ssize_t sink_write(struct archive *a, void *data, const void *buf, siz
 
 /* A pax writer into s, compressed with c when compress is set. */
 static int open_writer(struct archive **out, struct sink *s, bool compress,
-		       enum layer_compression c, struct err *e)
+		       enum layer_compression c, int level, struct err *e)
 {
 	struct archive *a = archive_write_new();
 	int r = archive_write_set_format_pax_restricted(a);
+	char lv[16];
 
+	snprintf(lv, sizeof lv, "%d", level > 0 ? level : c == LAYER_ZSTD ? 19 : 9);
 	if (r == ARCHIVE_OK && compress && c == LAYER_GZIP) {
 		r = archive_write_add_filter_gzip(a);
 		if (r == ARCHIVE_OK)
 			r = archive_write_set_filter_option(a, "gzip", "timestamp", NULL);
 		if (r == ARCHIVE_OK)
-			r = archive_write_set_filter_option(a, "gzip", "compression-level", "9");
+			r = archive_write_set_filter_option(a, "gzip", "compression-level", lv);
 	} else if (r == ARCHIVE_OK && compress && c == LAYER_ZSTD) {
 		r = archive_write_add_filter_zstd(a);
 		if (r == ARCHIVE_OK)
-			r = archive_write_set_filter_option(a, "zstd", "compression-level", "19");
+			r = archive_write_set_filter_option(a, "zstd", "compression-level", lv);
 	}
 	/* No padding of the last block: the blob ends where its data ends. */
 	if (r == ARCHIVE_OK)
@@ -543,7 +545,7 @@ static int write_entry(struct archive *w[2], const struct tnode *n, time_t epoch
 	return 0;
 }
 
-int layer_write(struct tree *t, const char *blobdir, enum layer_compression c,
+int layer_write(struct tree *t, const char *blobdir, enum layer_compression c, int level,
 		time_t epoch, char digest[DIGEST_STR_LEN], uint64_t *size,
 		char diff_id[DIGEST_STR_LEN], struct err *e)
 {
@@ -561,7 +563,8 @@ int layer_write(struct tree *t, const char *blobdir, enum layer_compression c,
 		err_sys(e, errno, "create %s", tmp);
 		goto done;
 	}
-	if (open_writer(&w[0], &raw, false, c, e) < 0 || open_writer(&w[1], &out, true, c, e) < 0)
+	if (open_writer(&w[0], &raw, false, c, level, e) < 0 ||
+	    open_writer(&w[1], &out, true, c, level, e) < 0)
 		goto done;
 	for (size_t i = 0; i < t->n; i++)
 		if (!t->v[i].inherited && write_entry(w, &t->v[i], epoch, e) < 0)

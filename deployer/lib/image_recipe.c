@@ -15,7 +15,7 @@
 
 #define NAME_MAX_LEN 63
 
-enum rkind { RK_STRING, RK_STRINGS, RK_LIST, RK_GROUP };
+enum rkind { RK_STRING, RK_STRINGS, RK_LIST, RK_GROUP, RK_INT };
 
 static const struct rkey {
 	const char *name;
@@ -38,6 +38,7 @@ static const struct rkey {
 	{"labels", RK_LIST, false, "( [\"KEY\", \"VALUE\"] ) image labels"},
 	{"workdir", RK_STRING, false, "working folder (default /)"},
 	{"compression", RK_STRING, false, "\"gzip\" (default) or \"zstd\""},
+	{"compression_level", RK_INT, false, "gzip 1..9 (default 9), zstd 1..19 (default 19)"},
 };
 
 static int at(struct err *e, const struct recipe *r, const config_setting_t *s,
@@ -308,6 +309,10 @@ static int check_lists(struct recipe *r, config_setting_t *root, struct err *e)
 		if (r->binaries[i].path[0] != '/')
 			return err_usage(e, "%s:%d: binary '%s' must be an absolute host path",
 					 r->file, r->binaries[i].line, r->binaries[i].path);
+	if (r->level_line && (r->level < 1 || r->level > (r->zstd ? 19 : 9)))
+		return err_usage(e, "%s:%d: compression_level %d is out of range: %s takes 1..%d",
+				 r->file, r->level_line, r->level, r->zstd ? "zstd" : "gzip",
+				 r->zstd ? 19 : 9);
 	if (r->from && strncmp(r->from, "oci:", 4) && strncmp(r->from, "docker-archive:", 15))
 		return err_usage(e, "%s:%d: from '%s' is not \"oci:PATH[:REF]\" or "
 				    "\"docker-archive:PATH\"", r->file, r->from_line, r->from);
@@ -328,6 +333,8 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 		return at(e, r, s, "'%s' must be a list ( ... )", n);
 	if (k->kind == RK_GROUP && type != CONFIG_TYPE_GROUP)
 		return at(e, r, s, "'%s' must be a group { ... }", n);
+	if (k->kind == RK_INT && type != CONFIG_TYPE_INT)
+		return at(e, r, s, "'%s' must be a whole number", n);
 	if (!strcmp(n, "name"))
 		return get_str(r, s, &r->name, e);
 	if (!strcmp(n, "version"))
@@ -344,6 +351,11 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 		if (!v || (strcmp(v, "gzip") && strcmp(v, "zstd")))
 			return at(e, r, s, "compression must be \"gzip\" or \"zstd\"");
 		r->zstd = !strcmp(v, "zstd");
+		return 0;
+	}
+	if (!strcmp(n, "compression_level")) {
+		r->level = config_setting_get_int(s);
+		r->level_line = config_setting_source_line(s);
 		return 0;
 	}
 	if (!strcmp(n, "binaries")) {

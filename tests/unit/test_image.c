@@ -107,6 +107,10 @@ static void test_recipe_errors(void **state)
 		{"name = \"x\";\nversion = \"1\";\nfrom = \"http://x\";\n", "r.cfg:3: from 'http://x'"},
 		{"name = \"../x\";\nversion = \"1\";\n", "r.cfg:1: image name '../x'"},
 		{"name = \"x\";\nversion = ;\n", "r.cfg:2: syntax error"},
+		{"name = \"x\";\nversion = \"1\";\ncompression_level = 12;\n",
+		 "r.cfg:3: compression_level 12 is out of range: gzip takes 1..9"},
+		{"name = \"x\";\nversion = \"1\";\ncompression = \"zstd\";\ncompression_level = \"9\";\n",
+		 "r.cfg:4: 'compression_level' must be a whole number"},
 	};
 
 	(void)state;
