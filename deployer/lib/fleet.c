@@ -86,11 +86,12 @@ static int look_agent(struct fleet_host *h, struct err *e)
 		const char *argv[] = {"sh", "-c", DAEMON_RUNS_SH, NULL};
 		struct run_output out = {0};
 		int rc = transport_run(h->t, argv, NULL, &out, e);
+		bool runs = rc == 0 && out.res.exit_code == 0 && !out.res.exit_signal;
 
 		run_output_free(&out);
 		if (rc < 0)
 			return -1;
-		if (out.res.exit_code == 0 && !out.res.exit_signal)
+		if (runs)
 			return 2;
 		h->no_agent = true;
 		return 1;
@@ -110,6 +111,7 @@ static int look_agent(struct fleet_host *h, struct err *e)
 	agent_client_close(h->agent, &res, &cerr);
 	h->agent = NULL;
 	if (!res.exit_signal && res.exit_code == AGENT_EXIT_NOT_RUNNING) {
+		err_clear(e);
 		h->no_agent = true;
 		return 1;
 	}
