@@ -27,6 +27,9 @@ void log_msg(enum log_level l, const char *func, const char *fmt, ...)
 		return;
 	if (json_mode && l == LOG_INFO)
 		return;
+	/* stderr is unbuffered: without the lock, two threads' lines would
+	 * interleave piece by piece. */
+	flockfile(stderr);
 	if (l == LOG_DEBUG)
 		fprintf(stderr, "debug: %s: ", func);
 	else if (l != LOG_INFO)
@@ -35,4 +38,5 @@ void log_msg(enum log_level l, const char *func, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
