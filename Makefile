@@ -16,8 +16,8 @@ PREFIX  ?= /usr/local
 CC      ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS       := libconfig jansson libssh2 libevent libarchive libcurl libcrypto libseccomp libcap hiredis
-AGENT_PKGS := jansson libarchive libcrypto libseccomp libcap
+PKGS       := libconfig jansson libssh2 libevent libarchive libcurl libcrypto nettle libseccomp libcap hiredis
+AGENT_PKGS := jansson libarchive nettle libseccomp libcap
 
 # pkg-config is only asked when building, so `make deps` works on a bare machine.
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -81,8 +81,12 @@ endef
 $(eval $(call variant,$(R),))
 $(eval $(call variant,$(A),$(ASAN_FLAGS)))
 
+# The agent is shipped to every host, so it goes stripped; its debug info
+# stays beside it (shoal-agent.debug, found by gdb through the debuglink).
 $(R)/shoal-agent: $(call obj,$(R),$(AGENT_MAIN)) $(R)/libagent.a $(R)/libcommon.a
 	$(CC) -Wl,--gc-sections -o $@ $^ $(agent_static_libs)
+	objcopy --only-keep-debug $@ $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@
 
 $(A)/shoal-agent: $(call obj,$(A),$(AGENT_MAIN)) $(A)/libagent.a $(A)/libcommon.a
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) 2>/dev/null) -lpthread

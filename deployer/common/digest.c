@@ -3,62 +3,57 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "util.h"
 
-struct sha256_ctx {
-	EVP_MD_CTX *md;
+struct digest_ctx {
+	struct sha256_ctx sha; /* nettle's */
 };
 
-struct sha256_ctx *sha256_new(void)
+struct digest_ctx *digest_new(void)
 {
-	struct sha256_ctx *c = xcalloc(1, sizeof *c);
+	struct digest_ctx *c = xcalloc(1, sizeof *c);
 
-	c->md = EVP_MD_CTX_new();
-	if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
-		abort();
+	sha256_init(&c->sha);
 	return c;
 }
 
-void sha256_update(struct sha256_ctx *c, const void *p, size_t n)
+void digest_update(struct digest_ctx *c, const void *p, size_t n)
 {
-	if (n && EVP_DigestUpdate(c->md, p, n) != 1)
-		abort();
+	if (n)
+		sha256_update(&c->sha, n, p);
 }
 
-void sha256_finish(struct sha256_ctx *c, char out[DIGEST_STR_LEN])
+void digest_finish(struct digest_ctx *c, char out[DIGEST_STR_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int mdlen = 0;
+	uint8_t md[SHA256_DIGEST_SIZE];
 
-	if (EVP_DigestFinal_ex(c->md, md, &mdlen) != 1 || mdlen != 32)
-		abort();
+	sha256_digest(&c->sha, sizeof md, md);
 	memcpy(out, "sha256:", 7);
-	for (unsigned i = 0; i < 32; i++) {
+	for (unsigned i = 0; i < sizeof md; i++) {
 		out[7 + 2 * i] = hex[md[i] >> 4];
 		out[8 + 2 * i] = hex[md[i] & 15];
 	}
 	out[DIGEST_STR_LEN - 1] = '\0';
-	EVP_MD_CTX_free(c->md);
 	free(c);
 }
 
 void digest_buf(const void *p, size_t n, char out[DIGEST_STR_LEN])
 {
-	struct sha256_ctx *c = sha256_new();
+	struct digest_ctx *c = digest_new();
 
-	sha256_update(c, p, n);
-	sha256_finish(c, out);
+	digest_update(c, p, n);
+	digest_finish(c, out);
 }
 
 int digest_fd(int fd, char out[DIGEST_STR_LEN], uint64_t *size, struct err *e)
 {
-	struct sha256_ctx *c = sha256_new();
+	struct digest_ctx *c = digest_new();
 	static __thread char chunk[1 << 16];
 	uint64_t total = 0;
 
@@ -70,15 +65,15 @@ int digest_fd(int fd, char out[DIGEST_STR_LEN], uint64_t *size, struct err *e)
 				continue;
 			int saved = errno;
 
-			sha256_finish(c, out);
+			digest_finish(c, out);
 			return err_sys(e, saved, "read");
 		}
 		if (r == 0)
 			break;
-		sha256_update(c, chunk, (size_t)r);
+		digest_update(c, chunk, (size_t)r);
 		total += (uint64_t)r;
 	}
-	sha256_finish(c, out);
+	digest_finish(c, out);
 	if (size)
 		*size = total;
 	return 0;

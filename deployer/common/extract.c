@@ -789,7 +789,7 @@ static int by_strcmp(const void *a, const void *b)
 }
 
 static int digest_tree_at(int fd, const char *prefix, unsigned flags,
-			  struct sha256_ctx *c, struct err *e)
+			  struct digest_ctx *c, struct err *e)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -829,7 +829,7 @@ static int digest_tree_at(int fd, const char *prefix, unsigned flags,
 				buf_printf(&line, " -> %.*s", (int)r, target);
 		}
 		buf_append(&line, "\n", 1);
-		sha256_update(c, line.data, line.len);
+		digest_update(c, line.data, line.len);
 		buf_free(&line);
 		if (rc == 0 && S_ISREG(st.st_mode)) {
 			_cleanup_close_ int ffd = openat(fd, names[i],
@@ -842,7 +842,7 @@ static int digest_tree_at(int fd, const char *prefix, unsigned flags,
 				break;
 			}
 			while ((r = read(ffd, chunk, sizeof chunk)) > 0)
-				sha256_update(c, chunk, (size_t)r);
+				digest_update(c, chunk, (size_t)r);
 			if (r < 0)
 				rc = err_sys(e, errno, "read %s", p);
 		} else if (rc == 0 && S_ISDIR(st.st_mode)) {
@@ -862,9 +862,9 @@ static int digest_tree_at(int fd, const char *prefix, unsigned flags,
 int extract_tree_digest(int dirfd, unsigned flags, char out[DIGEST_STR_LEN],
 			struct err *e)
 {
-	struct sha256_ctx *c = sha256_new();
+	struct digest_ctx *c = digest_new();
 	int rc = digest_tree_at(dirfd, "", flags, c, e);
 
-	sha256_finish(c, out);
+	digest_finish(c, out);
 	return rc;
 }

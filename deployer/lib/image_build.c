@@ -243,12 +243,12 @@ static int load_base(const char *store, const struct recipe *r, struct tree *t,
 static void layer_key(const struct tree *t, int kind, int level, time_t epoch,
 		      char key[DIGEST_STR_LEN])
 {
-	struct sha256_ctx *c = sha256_new();
+	struct digest_ctx *c = digest_new();
 	char hdr[128];
 
 	snprintf(hdr, sizeof hdr, "shoal-layer-cache 2 %d %d %lld\n", kind, level,
 		 (long long)epoch);
-	sha256_update(c, hdr, strlen(hdr));
+	digest_update(c, hdr, strlen(hdr));
 	for (size_t i = 0; i < t->n; i++) {
 		const struct tnode *n = &t->v[i];
 		char line[256];
@@ -256,14 +256,14 @@ static void layer_key(const struct tree *t, int kind, int level, time_t epoch,
 
 		snprintf(line, sizeof line, "%c %o %u %u %zu %d\n", (char)n->type,
 			 (unsigned)n->mode, n->uid, n->gid, n->len, n->inherited);
-		sha256_update(c, line, strlen(line));
-		sha256_update(c, n->path, strlen(n->path) + 1);
+		digest_update(c, line, strlen(line));
+		digest_update(c, n->path, strlen(n->path) + 1);
 		if (n->target)
-			sha256_update(c, n->target, strlen(n->target) + 1);
+			digest_update(c, n->target, strlen(n->target) + 1);
 		if (n->data)
-			sha256_update(c, n->data, n->len);
+			digest_update(c, n->data, n->len);
 		if (n->src) {
-			sha256_update(c, n->src, strlen(n->src) + 1);
+			digest_update(c, n->src, strlen(n->src) + 1);
 			if (stat(n->src, &st) == 0)
 				snprintf(line, sizeof line, "%lld %lld.%09ld %llu %llu\n",
 					 (long long)st.st_size, (long long)st.st_mtim.tv_sec,
@@ -271,10 +271,10 @@ static void layer_key(const struct tree *t, int kind, int level, time_t epoch,
 					 (unsigned long long)st.st_dev);
 			else
 				snprintf(line, sizeof line, "missing\n");
-			sha256_update(c, line, strlen(line));
+			digest_update(c, line, strlen(line));
 		}
 	}
-	sha256_finish(c, key);
+	digest_finish(c, key);
 }
 
 static char *cache_path(const char *store, const char key[DIGEST_STR_LEN])

@@ -105,7 +105,7 @@ static int copy_blob(const char *store, int fd, const char *expect,
 		     char digest[DIGEST_STR_LEN], uint64_t *size, struct err *e)
 {
 	_cleanup_free_ char *dir = store_blob_dir(store, e), *tmp = NULL, *final = NULL;
-	struct sha256_ctx *c;
+	struct digest_ctx *c;
 	char chunk[1 << 16];
 	uint64_t n = 0;
 	ssize_t r;
@@ -117,16 +117,16 @@ static int copy_blob(const char *store, int fd, const char *expect,
 	out = mkstemp(tmp);
 	if (out < 0)
 		return err_sys(e, errno, "create %s", tmp);
-	c = sha256_new();
+	c = digest_new();
 	while ((r = read(fd, chunk, sizeof chunk)) > 0) {
-		sha256_update(c, chunk, (size_t)r);
+		digest_update(c, chunk, (size_t)r);
 		n += (uint64_t)r;
 		if (write(out, chunk, (size_t)r) != r) {
 			r = -1;
 			break;
 		}
 	}
-	sha256_finish(c, digest);
+	digest_finish(c, digest);
 	if (r < 0 || fchmod(out, 0644) < 0 || fsync(out) < 0) {
 		int saved = errno;
 
@@ -477,7 +477,7 @@ static int add_blob(struct archive *a, const struct image_blob *b, struct err *e
 {
 	_cleanup_free_ char *rel = blob_rel(b->digest);
 	_cleanup_close_ int fd = open(b->path, O_RDONLY | O_CLOEXEC);
-	struct sha256_ctx *c;
+	struct digest_ctx *c;
 	char chunk[1 << 16], got[DIGEST_STR_LEN];
 	uint64_t n = 0;
 	ssize_t r;
@@ -486,16 +486,16 @@ static int add_blob(struct archive *a, const struct image_blob *b, struct err *e
 		return err_sys(e, errno, "open %s", b->path);
 	if (add_entry(a, rel, AE_IFREG, (int64_t)b->size, e) < 0)
 		return -1;
-	c = sha256_new();
+	c = digest_new();
 	while ((r = read(fd, chunk, sizeof chunk)) > 0 && n + (uint64_t)r <= b->size) {
-		sha256_update(c, chunk, (size_t)r);
+		digest_update(c, chunk, (size_t)r);
 		n += (uint64_t)r;
 		if (archive_write_data(a, chunk, (size_t)r) != r) {
-			sha256_finish(c, got);
+			digest_finish(c, got);
 			return err_from_archive(e, a, rel);
 		}
 	}
-	sha256_finish(c, got);
+	digest_finish(c, got);
 	if (r != 0 || n != b->size || strcmp(got, b->digest))
 		return err_set(e, EBADMSG, "blob %s changed or is corrupt", b->digest);
 	return 0;

@@ -382,7 +382,7 @@ void tree_free(struct tree *t)
 
 struct sink {
 	int fd;                 /* -1: hash only */
-	struct sha256_ctx *sha;
+	struct digest_ctx *sha;
 	uint64_t bytes;
 };
 
@@ -392,7 +392,7 @@ static la_ssize_t sink_write(struct archive *a, void *data, const void *buf, siz
 	const char *p = buf;
 	size_t left = n;
 
-	sha256_update(s->sha, buf, n);
+	digest_update(s->sha, buf, n);
 	s->bytes += n;
 	while (s->fd >= 0 && left) {
 		ssize_t w = write(s->fd, p, left);
@@ -550,8 +550,8 @@ int layer_write(struct tree *t, const char *blobdir, enum layer_compression c, i
 		char diff_id[DIGEST_STR_LEN], struct err *e)
 {
 	_cleanup_free_ char *tmp = xasprintf("%s/.layer-XXXXXX", blobdir), *final = NULL;
-	struct sink raw = {.fd = -1, .sha = sha256_new()};
-	struct sink out = {.fd = -1, .sha = sha256_new()};
+	struct sink raw = {.fd = -1, .sha = digest_new()};
+	struct sink out = {.fd = -1, .sha = digest_new()};
 	struct archive *w[2] = {NULL, NULL};
 	int rc = -1;
 
@@ -583,8 +583,8 @@ done:
 	for (int i = 0; i < 2; i++)
 		if (w[i])
 			archive_write_free(w[i]);
-	sha256_finish(raw.sha, diff_id);
-	sha256_finish(out.sha, digest);
+	digest_finish(raw.sha, diff_id);
+	digest_finish(out.sha, digest);
 	if (out.fd >= 0)
 		close(out.fd);
 	if (rc == 0) {

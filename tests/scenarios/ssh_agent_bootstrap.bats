@@ -61,6 +61,22 @@ teardown_file() {
 	[ -z "$extra" ]
 }
 
+@test "the release agent is shipped stripped; its debug info stays beside it" {
+	agent="${SHOAL_RELEASE:-$SHOAL_TOP/build}/shoal-agent"
+	run readelf -S -W "$agent"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *" .symtab "* ]]
+	[[ "$output" != *" .debug_info "* ]]
+	# gdb finds the symbols through the debuglink
+	run readelf --string-dump=.gnu_debuglink "$agent"
+	[[ "$output" == *"shoal-agent.debug"* ]]
+	run readelf -S -W "$agent.debug"
+	[[ "$output" == *" .debug_info "* ]]
+	# nothing of OpenSSL in it: its sha256 comes from Nettle
+	run grep -c -a "OpenSSL" "$agent"
+	[ "$output" = 0 ]
+}
+
 @test "an upload that is not the agent's digest removes itself and is never installed" {
 	agent="$(dirname "$SHOAL_BIN")/shoal-agent"
 	hex=$(sha256sum "$agent" | cut -c1-64)
