@@ -104,7 +104,18 @@ $(A)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(A)/libagent.a $(A)/libshoal.a 
 	$(CC) $(ASAN_CFLAGS) $(pkg_cflags) -o $@ $< tests/fuzz/replay.c $(A)/libagent.a $(A)/libshoal.a $(A)/libcommon.a $(pkg_libs)
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(A)/fuzz/%,$(FUZZ_SRC))
 
-asan: $(A)/shoal $(A)/shoal-agent $(UNIT_BINS) $(FUZZ_REPLAY)
+# Bench drivers (bench/*.c) link the libraries as the CLI does; bench scripts
+# build the release ones, scenario tests use the ASan ones.
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+$(R)/bench/%: bench/%.c $(R)/libshoal.a $(R)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(REL_CFLAGS) $(pkg_cflags) -o $@ $< $(R)/libshoal.a $(R)/libcommon.a $(pkg_libs) -lm
+$(A)/bench/%: bench/%.c $(A)/libshoal.a $(A)/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_CFLAGS) $(pkg_cflags) -o $@ $< $(A)/libshoal.a $(A)/libcommon.a $(pkg_libs) -lm
+BENCH_ASAN := $(patsubst bench/%.c,$(A)/bench/%,$(BENCH_SRC))
+
+asan: $(A)/shoal $(A)/shoal-agent $(UNIT_BINS) $(FUZZ_REPLAY) $(BENCH_ASAN)
 
 # ---- tests ----------------------------------------------------------------
 # Unit tests and fuzz replays run under ASan+UBSan; scenario tests drive the

@@ -7,20 +7,13 @@
 #
 #   bench/plan_bench.sh [NODES HOSTS RACKS]
 #
-# Builds bench/plan_bench.c against the release libraries (make builds them).
+# Runs build/bench/plan_bench (make builds it from bench/plan_bench.c).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 cd "$top"
-make -s build/libshoal.a build/libcommon.a >/dev/null
-out=build/bench
-mkdir -p "$out"
-pkgs="libconfig jansson libssh2 libevent libarchive libcurl libcrypto libseccomp libcap hiredis"
-# shellcheck disable=SC2046
-cc -std=gnu11 -O2 -D_GNU_SOURCE -Ideployer/common -Ideployer/lib \
-	-o "$out/plan_bench" bench/plan_bench.c build/libshoal.a build/libcommon.a \
-	$(pkg-config --libs $pkgs) -lpthread -lm
-line=$("$out/plan_bench" "${1:-1000000}" "${2:-10000}" "${3:-100}")
+make -s build/bench/plan_bench >/dev/null
+line=$(build/bench/plan_bench "${1:-1000000}" "${2:-10000}" "${3:-100}")
 echo "$line"
 rate=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) placements\/s$/\1/p')
 echo "goal: >= 500000 placements/s -> $( [ "$rate" -ge 500000 ] && echo met || echo MISSED)"

@@ -27,15 +27,8 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
 	echo "redis_form: redis-server and redis-cli are needed" >&2
 	exit 1
 }
-make -s build/libshoal.a build/libcommon.a >/dev/null
-out=build/bench
-mkdir -p "$out"
-pkgs="libconfig jansson libssh2 libevent libarchive libcurl libcrypto libseccomp libcap hiredis"
-# shellcheck disable=SC2046
-cc -std=gnu11 -O2 -D_GNU_SOURCE -Ideployer/common -Ideployer/lib $(pkg-config --cflags hiredis) \
-	-o "$out/redis_form_driver" bench/redis_form_driver.c build/libshoal.a build/libcommon.a \
-	$(pkg-config --libs $pkgs) -lpthread -lm
-driver=$out/redis_form_driver
+make -s build/bench/redis_form_driver >/dev/null
+driver=build/bench/redis_form_driver
 
 work=$(mktemp -d /tmp/shoal-bench-redis.XXXXXX)
 pids=

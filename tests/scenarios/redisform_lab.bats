@@ -10,15 +10,10 @@ load '../lab/helpers'
 PASS=redisform-scenario-pass
 
 setup_file() {
-	local top=${SHOAL_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
-	local build=${SHOAL_BUILD:-$top/build/asan}
-	export DRIVER="$BATS_FILE_TMPDIR/redis_form_driver" REDISCLI_AUTH=$PASS
-	# shellcheck disable=SC2046
-	cc -std=gnu11 -g -D_GNU_SOURCE -I"$top/deployer/common" -I"$top/deployer/lib" \
-		-fsanitize=address,undefined $(pkg-config --cflags hiredis) \
-		-o "$DRIVER" "$top/bench/redis_form_driver.c" "$build/libshoal.a" "$build/libcommon.a" \
-		$(pkg-config --libs libconfig jansson libssh2 libevent libarchive libcurl libcrypto \
-			libseccomp libcap hiredis) -lpthread -lm
+	local build=${SHOAL_BUILD:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)/build/asan}
+	# built by `make asan` from bench/redis_form_driver.c
+	export DRIVER="$build/bench/redis_form_driver" REDISCLI_AUTH=$PASS
+	[ -x "$DRIVER" ]
 	lab_setup 3
 	for h in $LAB_HOSTS; do
 		addr=$(lab_addr "$h")
