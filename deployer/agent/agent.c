@@ -37,6 +37,7 @@ static const struct {
 	{"node.kill", op_node_kill},
 	{"node.remove", op_node_remove},
 	{"node.list", op_node_list},
+	{"data.purge", op_data_purge},
 	{"node.inspect", op_node_inspect},
 	{"logs", op_logs},
 	{"exec", op_exec},

@@ -118,6 +118,7 @@ int op_node_stop(struct session *, json_int_t, json_t *, json_t **, struct err *
 int op_node_kill(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_node_remove(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_node_list(struct session *, json_int_t, json_t *, json_t **, struct err *);
+int op_data_purge(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_node_inspect(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_logs(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_exec(struct session *, json_int_t, json_t *, json_t **, struct err *);

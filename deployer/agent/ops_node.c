@@ -1,5 +1,7 @@
-/* ops_node.c - node.create/start/stop/kill/remove/list/inspect and logs:
+/* ops_node.c - node.create/start/stop/kill/remove/list/inspect, data.purge
+ * and logs:
  * request fields in, node.c calls, answers out. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -8,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "extract.h"
 #include "imgstore.h"
 #include "node.h"
 #include "sandbox.h"
@@ -312,6 +315,50 @@ int op_node_remove(struct session *s, json_int_t id, json_t *req, json_t **resul
 	    req_bool_opt(req, "keep_data", &keep_data, e) < 0)
 		return -1;
 	return node_remove(n, force, keep_data, e);
+}
+
+/* data.purge {"cluster", "node"?}: remove the data that node.remove
+ * keep_data left of nodes this agent no longer has (all of the cluster's, or
+ * the one named).  A node the agent has is never touched. */
+int op_data_purge(struct session *s, json_int_t id, json_t *req, json_t **result,
+		  struct err *e)
+{
+	const char *cluster, *only = NULL;
+	_cleanup_free_ char *nodes = agent_path(s->agent, "nodes");
+	_cleanup_free_ char *cdir = NULL;
+	_cleanup_close_ int cfd = -1;
+	json_t *purged;
+	struct dirent *d;
+	DIR *dir;
+	int rc = 0;
+
+	if (req_name(req, "cluster", &cluster, e) < 0 ||
+	    (json_object_get(req, "node") && req_name(req, "node", &only, e) < 0))
+		return -1;
+	cdir = path_join(nodes, cluster);
+	cfd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (cfd < 0 && errno == ENOENT) {
+		*result = json_pack("{s:[]}", "purged");
+		return 0;
+	}
+	if (cfd < 0 || !(dir = fdopendir(dup(cfd))))
+		return err_sys(e, errno, "open %s", cdir);
+	purged = json_array();
+	while (rc == 0 && (d = readdir(dir))) {
+		if (!name_is_safe(d->d_name, 63) || (only && strcmp(only, d->d_name)) ||
+		    node_find(s->agent, cluster, d->d_name))
+			continue;
+		if ((rc = extract_remove_tree(cfd, d->d_name, e)) == 0)
+			json_array_append_new(purged, json_string(d->d_name));
+	}
+	closedir(dir);
+	rmdir(cdir); /* the cluster folder, once empty */
+	if (rc < 0) {
+		json_decref(purged);
+		return err_wrap(e, "data.purge %s", cluster);
+	}
+	*result = json_pack("{s:o}", "purged", purged);
+	return 0;
 }
 
 int op_node_list(struct session *s, json_int_t id, json_t *req, json_t **result,

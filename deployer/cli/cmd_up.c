@@ -96,6 +96,11 @@ static const struct cli_command cmd_up = {
 		"An interrupted run is safe to repeat: what the hosts report is compared\n"
 		"with the record, so no node is created twice and none is left orphaned.\n"
 		"\n"
+		"A higher node count adds shards or replicas (a new Redis master joins\n"
+		"without slots).  Nodes that leave (a lower count, another host) leave\n"
+		"the cluster first and go with their data; a node that still serves\n"
+		"slots is refused before anything changes.\n"
+		"\n"
 		"  --accept-new-host-keys  record unknown SSH host keys (a changed key is\n"
 		"                          always refused)\n"
 		"  --ready-timeout-ms N    readiness deadline per node (default: the\n"
@@ -131,7 +136,8 @@ static const struct cli_command cmd_down = {
 		"\n"
 		"Stop and remove every node of the cluster on every host of SPEC (also\n"
 		"nodes an interrupted run left unrecorded).  Data directories stay on the\n"
-		"hosts, and the cluster's secrets stay in the state, unless --purge.\n",
+		"hosts, and the cluster's secrets stay in the state, unless --purge, which\n"
+		"also removes what an earlier `down` kept.\n",
 	.run = down_run,
 };
 CLI_COMMAND(cmd_down)

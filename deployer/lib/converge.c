@@ -44,6 +44,11 @@ struct cluster {
 					less this cluster's own nodes) */
 	size_t ntaken;
 	bool observed;               /* every host answered node.list */
+	char (**left)[RC_ID_LEN + 1]; /* per service: Redis ids of the nodes that
+					 left its cluster in this run (up only) */
+	size_t *nleft;
+	bool *leave_checked;          /* per service: rc_leave found that none of
+					 its leaving nodes holds slots */
 };
 
 /* What cluster_observe() gathered. */
@@ -72,6 +77,11 @@ static void cluster_free(struct cluster *c)
 			image_info_free(c->images[i]);
 	}
 	observed_free(c);
+	for (size_t i = 0; c->left && i < c->spec->nservices; i++)
+		free(c->left[i]);
+	free(c->left);
+	free(c->nleft);
+	free(c->leave_checked);
 	free(c->tmpl);
 	free(c->traits);
 	free(c->images);
@@ -646,6 +656,18 @@ static int push_images(struct cluster *c, const struct actions *acts,
 	return rc;
 }
 
+/* Does the recorded node of action a go with its data?  Only when it left its
+ * cluster holding no slots (leave_clusters): a copy of a master's data, or
+ * none, that would only confuse a node created later under its name.  Every
+ * other removal keeps the data. */
+static bool purge_on_removal(const struct cluster *c, const struct action *a)
+{
+	for (size_t s = 0; c->leave_checked && a->have && s < c->spec->nservices; s++)
+		if (!strcmp(c->spec->services[s].name, a->have->service))
+			return c->leave_checked[s];
+	return false;
+}
+
 /* Node actions on host i, in the order they were planned. */
 static int host_actions(struct fleet *f, size_t i, void *p)
 {
@@ -663,12 +685,14 @@ static int host_actions(struct fleet *f, size_t i, void *p)
 			if (strcmp(a->host, host))
 				continue;
 			log_info("%s on %s: removing (%s)", a->node, host, a->detail);
-			if (remove_node(c, host, a->node, false, &h->err) < 0)
+			if (remove_node(c, host, a->node, purge_on_removal(c, a), &h->err) < 0)
 				return -1;
 			break;
 		case ACT_CHANGE:
 			if (a->have && !strcmp(a->have->host, host) &&
-			    remove_node(c, host, a->node, false, &h->err) < 0)
+			    remove_node(c, host, a->node,
+					strcmp(a->have->host, a->host) && purge_on_removal(c, a),
+					&h->err) < 0)
 				return -1;
 			if (strcmp(a->host, host))
 				continue;
@@ -883,6 +907,65 @@ static bool uses_builtin(const struct template *t, const char *name)
 	return h->builtin && !strcmp(h->builtin, name);
 }
 
+/* Nodes leaving a service's cluster (no longer in the spec, or moved to
+ * another host, where they start afresh with a new identity) are forgotten by
+ * the nodes that stay before any container is removed; rc_leave refuses, with
+ * nothing changed, while one still serves slots.  For templates whose leave
+ * hook is the built-in Redis step. */
+static int leave_clusters(struct cluster *c, const struct actions *acts, struct err *e)
+{
+	c->left = xcalloc(c->spec->nservices, sizeof *c->left);
+	c->nleft = xcalloc(c->spec->nservices, sizeof *c->nleft);
+	c->leave_checked = xcalloc(c->spec->nservices, sizeof *c->leave_checked);
+	for (size_t s = 0; s < c->spec->nservices; s++) {
+		const char *svc = c->spec->services[s].name;
+		const struct tmpl_hook *h = &c->tmpl[s]->hooks[HOOK_LEAVE];
+		struct rc_opts ro = {.password = password_of(c, s), .timeout_ms = 3000};
+		_cleanup_free_ struct rc_node *stay = NULL, *leave = NULL;
+		_cleanup_free_ const char **ids = NULL;
+		size_t ns = 0, nl = 0;
+
+		if (!h->builtin || strcmp(h->builtin, "redis-leave"))
+			continue;
+		leave = xcalloc(acts->n + 1, sizeof *leave);
+		ids = xcalloc(acts->n + 1, sizeof *ids);
+		for (size_t i = 0; i < acts->n; i++) {
+			const struct action *a = &acts->items[i];
+			const struct state_node *sn = a->have;
+
+			if (!sn || !a->service || strcmp(a->service, svc))
+				continue;
+			if (a->kind == ACT_LEAVE || (a->kind == ACT_CHANGE && strcmp(sn->host, a->host))) {
+				leave[nl] = (struct rc_node){.id = sn->id, .address = sn->address,
+							     .port = sn->port, .bus_port = sn->bus_port};
+				ids[nl++] = sn->cluster_id;
+			}
+		}
+		if (!nl)
+			continue;
+		stay = xcalloc(c->st->n + 1, sizeof *stay);
+		for (size_t i = 0; i < c->st->n; i++) {
+			const struct state_node *sn = &c->st->nodes[i];
+			bool leaving = false;
+
+			if (strcmp(sn->service, svc) || !plan_find(c->plan, sn->id))
+				continue;
+			for (size_t k = 0; k < nl; k++)
+				leaving |= !strcmp(leave[k].id, sn->id);
+			if (!leaving)
+				stay[ns++] = (struct rc_node){.id = sn->id, .address = sn->address,
+							      .port = sn->port, .bus_port = sn->bus_port};
+		}
+		if (!ns)
+			continue; /* the whole service goes: its data stays on the hosts */
+		log_info("%s: %zu node%s leaving the cluster", svc, nl, nl == 1 ? "" : "s");
+		if (rc_leave(stay, ns, leave, ids, nl, &ro, &c->left[s], &c->nleft[s], e) < 0)
+			return err_wrap(e, "service %s: leave", svc);
+		c->leave_checked[s] = true;
+	}
+	return 0;
+}
+
 /* Form (or complete) the cluster of every service whose template forms with
  * a built-in step; record each node's database id. */
 static int form_clusters(struct cluster *c, struct err *e)
@@ -892,6 +975,11 @@ static int form_clusters(struct cluster *c, struct err *e)
 	for (size_t s = 0; s < c->spec->nservices; s++) {
 		struct rc_opts ro = {.password = password_of(c, s), .timeout_ms = 3000,
 				     .settle_ms = 60000};
+
+		if (c->left) {
+			ro.forget = (const char(*)[RC_ID_LEN + 1])c->left[s];
+			ro.nforget = c->nleft[s];
+		}
 		size_t n;
 		struct rc_node *nodes;
 		char (*ids)[RC_ID_LEN + 1];
@@ -993,7 +1081,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	print_actions(&acts, o->json);
 	if (!actions_empty(&acts)) {
 		event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
-		if (push_images(&c, &acts, e) < 0)
+		if (leave_clusters(&c, &acts, e) < 0 || push_images(&c, &acts, e) < 0)
 			goto out;
 		if (fleet_each(c.fleet, host_actions, &x) > 0) {
 			for (size_t i = 0; i < c.fleet->n; i++)
@@ -1298,6 +1386,12 @@ static int down_host(struct fleet *f, size_t i, void *p)
 		if (remove_node(a->c, h->host->name, id, a->purge, &h->err) < 0)
 			return -1;
 	}
+	/* And what earlier removals kept of nodes this cluster no longer has. */
+	if (a->purge &&
+	    fleet_call(h, json_pack("{s:s, s:s}", "op", "data.purge", "cluster",
+				    a->c->spec->name), NULL, &h->err) < 0)
+		return err_wrap(&h->err, "%s: purge the data of %s", h->host->name,
+				a->c->spec->name);
 	return 0;
 }
 

@@ -784,6 +784,138 @@ void rc_slot_share(int k, int nmasters, int *first, int *last)
 	*last = k == nmasters - 1 ? RC_SLOTS - 1 : (int)((double)(k + 1) * per + 0.5) - 1;
 }
 
+/* ---- leaving ------------------------------------------------------------------ */
+
+/* Why a node that leaves (as the cluster knows it: en) cannot be forgotten
+ * yet, or 0.  stay_obs[0..nstay) are the remaining nodes' answers. */
+static int check_departure(const struct rc_entry *en, const char *name,
+			   const struct rc_observer *stay_obs, size_t nstay, struct err *e)
+{
+	if ((en->flags & RC_F_MASTER) && en->nslots > 0)
+		return err_set(e, EBUSY, "%s would leave the cluster but serves %d slots (%d-%d%s) "
+					 "as Redis node %.8s: their keys would be lost; move the "
+					 "slots to the remaining masters first (redis-cli --cluster "
+					 "reshard) or keep the node in the spec where it is",
+			       name, en->nslots, en->ranges[0].first, en->ranges[0].last,
+			       en->nranges > 1 ? " and more" : "", en->id);
+	if (en->migrating)
+		return err_set(e, EBUSY, "%s would leave the cluster while %d slot(s) move to or "
+					 "from it (Redis node %.8s); finish or cancel that first",
+			       name, en->migrating, en->id);
+	for (size_t i = 0; i < nstay; i++) {
+		const struct rc_entry *me = rc_self(&stay_obs[i]);
+
+		if (me && strcmp(me->master_id, en->id) == 0)
+			return err_set(e, EBUSY, "%s replicates %s, which would leave the cluster; "
+						 "point it at a remaining master first (CLUSTER "
+						 "REPLICATE) or keep %s in the spec",
+				       stay_obs[i].label, name, name);
+	}
+	return 0;
+}
+
+/* CLUSTER FORGET id on one node; a node that does not know id is fine. */
+static int forget_on(redisContext *c, int tmo, const char *label, const char *id,
+		     struct err *e)
+{
+	_cleanup_reply_ redisReply *r = CALL(c, tmo, label, e, "CLUSTER", "FORGET", id);
+
+	if (r || (e->code == EIO && strstr(e->msg, "Unknown node")))
+		return 0;
+	return err_wrap(e, "forgetting node %.8s", id);
+}
+
+/* Add id to the set ids[0..*n) unless it is there already. */
+static void id_add(char (**ids)[RC_ID_LEN + 1], size_t *n, size_t *cap, const char *id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*ids)[i], id) == 0)
+			return;
+	*ids = xgrow(*ids, cap, *n + 1, sizeof **ids);
+	snprintf((*ids)[(*n)++], RC_ID_LEN + 1, "%s", id);
+}
+
+int rc_leave(const struct rc_node *stay, size_t nstay, const struct rc_node *leave,
+	     const char *const *recorded_ids, size_t nleave, const struct rc_opts *o,
+	     char (**ids)[RC_ID_LEN + 1], size_t *nids, struct err *e)
+{
+	size_t n = nstay + nleave, cap = 0, nout = 0;
+	_cleanup_free_ struct rc_node *all = NULL;
+	_cleanup_free_ size_t *owner = NULL; /* which leaving node each id is */
+	size_t owner_cap = 0;
+	char (*out)[RC_ID_LEN + 1] = NULL;
+	struct rc_view *v = NULL;
+	int tmo = opt_timeout_ms(o);
+
+	*ids = NULL;
+	*nids = 0;
+	if (nleave == 0 || nstay == 0)
+		return 0; /* nobody left to forget them */
+	/* Read only: every node counts as a master for validate_plan. */
+	all = xcalloc(n, sizeof *all);
+	for (size_t i = 0; i < n; i++) {
+		all[i] = i < nstay ? stay[i] : leave[i - nstay];
+		all[i].master = true;
+		all[i].master_index = -1;
+	}
+	if (rc_inspect(all, n, o, &v, e) < 0)
+		return -1;
+	for (size_t k = 0; k < nleave; k++) {
+		const struct rc_observer *ob = &v->obs[nstay + k];
+		const char *rec = recorded_ids ? recorded_ids[k] : NULL;
+		size_t before = nout;
+
+		if (ob->reachable)
+			id_add(&out, &nout, &cap, ob->id);
+		if (rec && is_node_id(rec))
+			id_add(&out, &nout, &cap, rec);
+		for (size_t j = 0; j < v->nnodes; j++)
+			if (v->nodes[j].port == leave[k].port &&
+			    strcmp(v->nodes[j].address, leave[k].address) == 0)
+				id_add(&out, &nout, &cap, v->nodes[j].id);
+		owner = xgrow(owner, &owner_cap, nout + 1, sizeof *owner);
+		for (size_t j = before; j < nout; j++)
+			owner[j] = k;
+	}
+	for (size_t j = 0; j < nout; j++) {
+		const struct rc_entry *en = find_entry(v->nodes, v->nnodes, out[j]);
+		int pi = en ? en->plan_index : -1;
+
+		if (pi >= 0 && (size_t)pi < nstay) {
+			err_set(e, EEXIST, "%s: has the Redis id %s that %s left with",
+				v->obs[pi].label, out[j], leave[owner[j]].id);
+			goto fail;
+		}
+		if (en && check_departure(en, v->obs[nstay + owner[j]].label, v->obs, nstay, e) < 0)
+			goto fail;
+	}
+	for (size_t i = 0; i < nstay; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+		redisContext *c = NULL;
+
+		for (size_t j = 0; ob->reachable && j < nout; j++) {
+			if (!find_entry(ob->table, ob->ntable, out[j]))
+				continue;
+			if (!c && !(c = connect_node(ob->label, stay[i].address, stay[i].port, o, e)))
+				goto fail;
+			if (forget_on(c, tmo, ob->label, out[j], e) < 0) {
+				redisFree(c);
+				goto fail;
+			}
+		}
+		if (c)
+			redisFree(c);
+	}
+	rc_view_free(v);
+	*ids = out;
+	*nids = nout;
+	return 0;
+fail:
+	rc_view_free(v);
+	free(out);
+	return -1;
+}
+
 struct former {
 	const struct rc_node *nodes;
 	size_t n;
@@ -850,8 +982,9 @@ static int refuse_foreign(const struct former *f, size_t i, const struct rc_entr
 						  "on every node first",
 				       f->labels[i], en->id, f->labels[j], f->ids[j], en->id);
 	return err_set(e, EEXIST, "%s: already in another cluster: it knows node %s (%s:%d), which is "
-				  "not in the plan; reset that node (CLUSTER RESET HARD) or fix the plan",
-		       f->labels[i], en->id, en->address, en->port);
+				  "not in the plan; if that node left this cluster, run CLUSTER "
+				  "FORGET %s on every node, else fix the plan",
+		       f->labels[i], en->id, en->address, en->port, en->id);
 }
 
 /* Refuse what cannot be fixed safely; see rc_form.  owner[s] gets the planned
@@ -1201,6 +1334,34 @@ static int replicate(struct former *f, struct err *e)
 	return 0;
 }
 
+/* Every planned node forgets the nodes that left (o->forget); then look again. */
+static int forget_departed(struct former *f, struct err *e)
+{
+	bool forgot = false;
+
+	for (size_t k = 0; f->o && k < f->o->nforget; k++) {
+		const char *id = f->o->forget[k];
+
+		for (size_t i = 0; i < f->n; i++) {
+			const struct rc_observer *ob = &f->v->obs[i];
+			const struct rc_entry *en = find_entry(ob->table, ob->ntable, id);
+			_cleanup_free_ char *name = NULL;
+
+			if (!en)
+				continue;
+			if (en->flags & RC_F_MYSELF)
+				return err_set(e, EEXIST, "%s: has the Redis id %s of a node that left",
+					       f->labels[i], id);
+			name = xasprintf("node %.8s (%s:%d)", id, en->address, en->port);
+			if (check_departure(en, name, f->v->obs, f->n, e) < 0 ||
+			    forget_on(f->conns[i], f->tmo, f->labels[i], id, e) < 0)
+				return -1;
+			forgot = true;
+		}
+	}
+	return forgot ? former_observe(f, e) : 0;
+}
+
 static int form(struct former *f, struct err *e)
 {
 	_cleanup_free_ int16_t *owner = xcalloc(RC_SLOTS, sizeof *owner);
@@ -1211,7 +1372,7 @@ static int form(struct former *f, struct err *e)
 						 f->o, e)))
 			return -1;
 	}
-	if (former_observe(f, e) < 0)
+	if (former_observe(f, e) < 0 || forget_departed(f, e) < 0)
 		return -1;
 	for (size_t i = 0; i < f->n; i++)
 		memcpy(f->ids[i], f->v->obs[i].id, sizeof f->ids[i]);

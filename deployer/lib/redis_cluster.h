@@ -42,6 +42,9 @@ struct rc_opts {
 	bool fail_back;       /* rc_form: when a planned master follows its own planned
 				 replica (a failover happened), make it master again
 				 with CLUSTER FAILOVER instead of refusing */
+	const char (*forget)[RC_ID_LEN + 1]; /* rc_form: Redis ids of nodes that */
+	size_t nforget;       /* left (rc_leave's answer): every planned node that
+				 still knows one forgets it first */
 };
 
 /* ---- forming --------------------------------------------------------------- */
@@ -65,6 +68,9 @@ struct rc_opts {
  * following its planned master is left alone, nodes that know each other are
  * not introduced again; on a formed cluster it sends no write command at all.
  *
+ * Nodes that left (o->forget, from rc_leave) are forgotten first by every
+ * planned node that still knows them, unless one still serves slots.
+ *
  * Refuses (ERR_EXIT_FAIL, message naming the node) when reality contradicts
  * the plan in a way it cannot fix without losing data or breaking another
  * cluster: a node knows nodes outside the plan (it is in another cluster, or
@@ -79,6 +85,28 @@ struct rc_opts {
  * NUL-terminated).  Returns 0, or -1 with e filled. */
 int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
 	    char (*out_node_ids)[RC_ID_LEN + 1], struct err *e);
+
+/* ---- leaving ---------------------------------------------------------------- */
+
+/* Take nodes out of a formed cluster before their containers go: stay[] are
+ * the nodes that remain (their roles are not used), leave[] those that go,
+ * at the addresses they have now, and recorded_ids[k] (NULL, or NULL entries,
+ * when unknown) the Redis id recorded for leave[k].
+ *
+ * A leaving node is known by the id it reports itself, by its recorded id, and
+ * by any node the others list at its address.  Nothing is changed, and the call
+ * fails (EBUSY, naming the node), when by any node's report a leaving node
+ * still serves slots or has slots migrating (its keys would be lost), or a
+ * remaining node replicates it.  Otherwise every remaining node that answers
+ * and knows a leaving node forgets it (CLUSTER FORGET; Redis then ignores it
+ * for 60 s, longer than the caller needs to stop it).  A remaining node that
+ * does not answer now (stopped, to be started) is skipped: pass the ids to
+ * rc_form through rc_opts.forget.
+ *
+ * On success *ids (free it) holds the *nids Redis ids that left. */
+int rc_leave(const struct rc_node *stay, size_t nstay, const struct rc_node *leave,
+	     const char *const *recorded_ids, size_t nleave, const struct rc_opts *o,
+	     char (**ids)[RC_ID_LEN + 1], size_t *nids, struct err *e);
 
 /* The even split: the first and last slot of master number k (0-based, in
  * plan order) out of nmasters.  nmasters must be 1..RC_SLOTS. */

@@ -198,6 +198,19 @@ static int setup_6(void **state)
 	return 0;
 }
 
+static int setup_8(void **state)
+{
+	struct fleet *f = start_fleet(8);
+
+	/* 3 masters and their replicas 3-5; then master 6 and its replica 7,
+	 * which join a formed cluster (and get no slots). */
+	for (size_t i = 3; i < 6; i++)
+		plan_replica(f, i, (int)i - 3);
+	plan_replica(f, 7, 6);
+	*state = f;
+	return 0;
+}
+
 static int setup_12(void **state)
 {
 	struct fleet *f = start_fleet(12);
@@ -894,6 +907,81 @@ static void test_refusals(void **state)
 	assert_int_equal(e.code, EEXIST);
 }
 
+/* Lines of node i's CLUSTER NODES. */
+static int known_nodes(struct fleet *f, size_t i)
+{
+	redisReply *r = cmd(f, i, "CLUSTER NODES");
+	int n = 0;
+
+	for (const char *p = r->str; (p = strchr(p, '\n')); p++)
+		n++;
+	freeReplyObject(r);
+	return n;
+}
+
+/* Scaling down: nodes that leave are forgotten by those that stay, unless one
+ * still serves slots or is replicated by a node that stays; a node that
+ * could not be asked forgets them when the cluster is formed. */
+static void test_leave(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1], six[MAX_NODES][RC_ID_LEN + 1];
+	char (*left)[RC_ID_LEN + 1] = NULL;
+	const char *recorded[2];
+	struct rc_node stay[7];
+	size_t nleft = 0;
+	struct err e;
+
+	if (rc_form(f->nodes, 6, &f->opts, six, &e) < 0 ||
+	    rc_form(f->nodes, 8, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form: %s", e.msg);
+	assert_memory_equal(six, ids, 6 * sizeof ids[0]);
+	assert_int_equal(known_nodes(f, 0), 8);
+
+	/* cache-6 leaving while its replica cache-7 stays: refused. */
+	memcpy(stay, f->nodes, 6 * sizeof *stay);
+	stay[6] = f->nodes[7];
+	assert_int_equal(rc_leave(stay, 7, &f->nodes[6], NULL, 1, &f->opts, &left, &nleft, &e), -1);
+	assert_int_equal(e.code, EBUSY);
+	assert_non_null(strstr(e.msg, "cache-7 (127.0.0.1:"));
+	assert_non_null(strstr(e.msg, "replicates cache-6 (127.0.0.1:"));
+
+	/* cache-2 serves slots: refused, and nobody forgot anything. */
+	stay[2] = f->nodes[6];
+	assert_int_equal(rc_leave(stay, 7, &f->nodes[2], NULL, 1, &f->opts, &left, &nleft, &e), -1);
+	assert_int_equal(e.code, EBUSY);
+	assert_non_null(strstr(e.msg, "cache-2 (127.0.0.1:"));
+	assert_non_null(strstr(e.msg, "serves 5461 slots (10923-16383)"));
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(known_nodes(f, i), 8);
+
+	/* cache-6 and cache-7 leave; cache-5 is not asked (as if down), so it
+	 * still knows them.  cache-7 is known by its recorded id only. */
+	recorded[0] = NULL;
+	recorded[1] = ids[7];
+	if (rc_leave(f->nodes, 5, &f->nodes[6], recorded, 2, &f->opts, &left, &nleft, &e) < 0)
+		fail_msg("rc_leave: %s", e.msg);
+	assert_int_equal(nleft, 2);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(known_nodes(f, i), 6);
+	assert_int_equal(known_nodes(f, 5), 8);
+
+	/* Forming the six then refuses: cache-5 knows nodes outside the plan ... */
+	assert_int_equal(rc_form(f->nodes, 6, &f->opts, six, &e), -1);
+	assert_non_null(strstr(e.msg, "already in another cluster"));
+	/* ... unless told who left. */
+	f->opts.forget = (const char(*)[RC_ID_LEN + 1])left;
+	f->opts.nforget = nleft;
+	if (rc_form(f->nodes, 6, &f->opts, six, &e) < 0)
+		fail_msg("rc_form after leave: %s", e.msg);
+	assert_memory_equal(six, ids, 6 * sizeof ids[0]);
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(known_nodes(f, i), 6);
+	f->opts.forget = NULL;
+	f->opts.nforget = 0;
+	free(left);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -910,6 +998,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inspect_with_silent_and_closed_nodes, setup_3,
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_refusals, setup_3, teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_leave, setup_8, teardown_fleet),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,114 @@
+#!/usr/bin/env bats
+# Scenario: changing a Redis service's node count with `shoal up`.  A new
+# shard joins the formed cluster; a shard that leaves is forgotten by every
+# remaining node (checked in CLUSTER NODES) and its data is purged; a shard
+# that still serves slots is refused before anything changes; `down --purge`
+# also removes data that an earlier `down` kept.
+
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+	export SPEC8="$BATS_FILE_TMPDIR/lab-redis-8.cfg"
+	sed 's/nodes = 6;/nodes = 8;/' "$SPEC" >"$SPEC8"
+	grep -q 'nodes = 8;' "$SPEC8"
+}
+
+teardown_file() {
+	[ -n "${SPEC8:-}" ] && timeout 60 "$SHOAL" down --purge "$SPEC8" >/dev/null 2>&1
+	up_teardown
+}
+
+# node_where NODE SPEC: "host addr port" of a node, from status --json.
+node_where() {
+	"$SHOAL" status --json "$2" |
+		jq -r --arg n "$1" '.nodes[] | select(.node == $n) | "\(.host) \(.address) \(.port)"'
+}
+
+# every_node_knows N SPEC: each node of SPEC lists exactly N nodes.
+every_node_knows() {
+	local n=$1 spec=$2 a p got
+	while read -r a p; do
+		got=$(rcli "$a" "$p" cluster nodes | grep -c .)
+		[ "$got" -eq "$n" ] || { echo "$a:$p knows $got nodes, want $n"; return 1; }
+	done < <("$SHOAL" status --json "$spec" | jq -r '.nodes[] | "\(.address) \(.port)"')
+}
+
+@test "6 -> 8 nodes: the new shard joins the formed cluster" {
+	run "$SHOAL" up --accept-new-host-keys "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	redis_auth
+	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h1)" 7000 -c >/dev/null
+	run "$SHOAL" up "$SPEC8"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"join cache-6 to cache, master of shard 3"* ]]
+	[[ "$output" == *"is up: 8 nodes"* ]]
+	cluster_nodes_check "$(lab_addr h1)" 7000 4 4
+	every_node_knows 8 "$SPEC8"
+}
+
+@test "8 -> 6 nodes: the shard without slots leaves, is forgotten, and its data goes" {
+	read -r h6 _ _ < <(node_where cache-6 "$SPEC8")
+	read -r h7 _ _ < <(node_where cache-7 "$SPEC8")
+	lab_exec "$h6" test -d /var/lib/shoal/nodes/lab-redis/cache-6
+	run "$SHOAL" plan "$SPEC"
+	echo "$output"
+	[[ "$output" == *"- leave cache-6 from cache"* ]]
+	[[ "$output" == *"- leave cache-7 from cache"* ]]
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"2 nodes leaving the cluster"* ]]
+	[[ "$output" == *"is up: 6 nodes"* ]]
+	redis_auth
+	cluster_nodes_check "$(lab_addr h1)" 7000 3 3
+	every_node_knows 6 "$SPEC"
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
+	run lab_exec "$h6" test -e /var/lib/shoal/nodes/lab-redis/cache-6
+	[ "$status" -ne 0 ]
+	run lab_exec "$h7" test -e /var/lib/shoal/nodes/lab-redis/cache-7
+	[ "$status" -ne 0 ]
+	run "$SHOAL" up "$SPEC"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
+	# and back: the shard joins again, from scratch
+	run "$SHOAL" up "$SPEC8"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	every_node_knows 8 "$SPEC8"
+}
+
+@test "a shard that serves slots is not removed: refused before any change" {
+	run "$SHOAL" down --purge "$SPEC8"
+	[ "$status" -eq 0 ]
+	run "$SHOAL" up "$SPEC8"       # formed fresh: 4 masters share the slots
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"cache-6 ("*") would leave the cluster but serves 4096 slots (12288-16383)"* ]]
+	[[ "$output" != *"removing"* ]]
+	redis_auth
+	every_node_knows 8 "$SPEC8"
+	run "$SHOAL" status "$SPEC8"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
+	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384"* ]]
+}
+
+@test "down --purge also removes the data an earlier down kept" {
+	run "$SHOAL" down "$SPEC8"
+	[ "$status" -eq 0 ]
+	lab_exec h1 test -d /var/lib/shoal/nodes/lab-redis
+	run "$SHOAL" down --purge "$SPEC8"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	for h in h1 h2 h3; do
+		run lab_exec "$h" test -e /var/lib/shoal/nodes/lab-redis
+		[ "$status" -ne 0 ]
+	done
+}
