@@ -940,11 +940,23 @@ static int former_observe(struct former *f, struct err *e)
 	return 0;
 }
 
-static bool knows(const struct rc_observer *ob, const char *id)
+/* Does the observer know planned node j, with the right id, where the plan
+ * puts it, and with a working link?  A node that moved (a new port, a
+ * restart at another address) stays listed at its old address until it is
+ * introduced again; until then the others cannot reach it. */
+static bool knows(const struct former *f, size_t i, size_t j)
 {
-	const struct rc_entry *en = find_entry(ob->table, ob->ntable, id);
+	const struct rc_observer *ob = &f->v->obs[i];
+	const struct rc_entry *en = find_entry(ob->table, ob->ntable, f->ids[j]);
+	const struct rc_node *nj = &f->nodes[j];
+	int bus = nj->bus_port ? nj->bus_port : nj->port + 10000;
 
-	return en && !(en->flags & (RC_F_HANDSHAKE | RC_F_NOADDR));
+	if (!en || (en->flags & (RC_F_HANDSHAKE | RC_F_NOADDR)))
+		return false;
+	if (en->flags & RC_F_MYSELF)
+		return true;
+	return en->port == nj->port && en->bus_port == bus && !strcmp(en->address, nj->address) &&
+	       en->connected && !(en->flags & (RC_F_PFAIL | RC_F_FAIL));
 }
 
 static const char *plan_label_of(const struct former *f, const char *id)
@@ -1139,23 +1151,26 @@ static int set_config_epochs(struct former *f, struct err *e)
 	return 0;
 }
 
-/* Introduce every pair of nodes where neither knows the other yet (the
- * lower-indexed one meets the higher, so each pair is introduced once). */
+/* Introduce every pair of nodes where one does not know the other (at its
+ * planned address): the one that does not meets the other, the lower-indexed
+ * one when neither does, so each pair is introduced once.  Meeting a node it
+ * knows at an old address makes Redis update the address. */
 static int meet(struct former *f, struct err *e)
 {
 	for (size_t i = 0; i < f->n; i++)
 		for (size_t j = i + 1; j < f->n; j++) {
-			const struct rc_node *nj = &f->nodes[j];
+			size_t from = knows(f, i, j) ? j : i, to = from == i ? j : i;
+			const struct rc_node *nt = &f->nodes[to];
 			_cleanup_reply_ redisReply *r = NULL;
 			char port[12], bus[12];
 
-			if (knows(&f->v->obs[i], f->ids[j]) || knows(&f->v->obs[j], f->ids[i]))
+			if (knows(f, i, j) && knows(f, j, i))
 				continue;
-			snprintf(port, sizeof port, "%d", nj->port);
-			snprintf(bus, sizeof bus, "%d", nj->bus_port ? nj->bus_port : nj->port + 10000);
-			if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "MEET", nj->address,
-				       port, bus)))
-				return err_wrap(e, "introducing %s", f->labels[j]);
+			snprintf(port, sizeof port, "%d", nt->port);
+			snprintf(bus, sizeof bus, "%d", nt->bus_port ? nt->bus_port : nt->port + 10000);
+			if (!(r = CALL(f->conns[from], f->tmo, f->labels[from], e, "CLUSTER", "MEET",
+				       nt->address, port, bus)))
+				return err_wrap(e, "introducing %s", f->labels[to]);
 		}
 	return 0;
 }
@@ -1167,8 +1182,8 @@ static bool all_know_all(const struct former *f, char *why, size_t n)
 {
 	for (size_t i = 0; i < f->n; i++)
 		for (size_t j = 0; j < f->n; j++)
-			if (!knows(&f->v->obs[i], f->ids[j])) {
-				snprintf(why, n, "%s does not know %s yet", f->labels[i], f->labels[j]);
+			if (!knows(f, i, j)) {
+				snprintf(why, n, "%s does not reach %s yet", f->labels[i], f->labels[j]);
 				return false;
 			}
 	return true;
@@ -1188,8 +1203,8 @@ static bool formed(const struct former *f, char *why, size_t n)
 			const struct rc_entry *en = find_entry(ob->table, ob->ntable, f->ids[j]);
 			const struct rc_node *pj = &f->nodes[j];
 
-			if (!en) {
-				snprintf(why, n, "%s does not know %s", f->labels[i], f->labels[j]);
+			if (!en || !knows(f, i, j)) {
+				snprintf(why, n, "%s does not reach %s", f->labels[i], f->labels[j]);
 				return false;
 			}
 			if (pj->master ? !(en->flags & RC_F_MASTER)
