@@ -65,6 +65,7 @@ static int cmd_plan_run(int argc, char **argv)
 	struct spec *s = NULL;
 	struct err e = {0};
 	struct observation obs = {0};
+	char (*configs)[DIGEST_STR_LEN] = NULL;
 	bool detailed = false, offline = false, accept_new = false;
 	int c, rc = 0;
 
@@ -115,8 +116,13 @@ static int cmd_plan_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	actions_diff(s, p, st, (const char *const *)images, offline ? NULL : &obs.list,
-		     &acts, &e);
+	if (converge_configs(s, p, st, &configs, &e) < 0) {
+		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
+		goto out;
+	}
+	actions_diff(s, p, st, (const char *const *)images,
+		     (const char(*)[DIGEST_STR_LEN])configs, offline ? NULL : &obs.list, &acts,
+		     &e);
 	if (cli_json()) {
 		json_t *j = actions_json(&acts);
 
@@ -131,6 +137,7 @@ static int cmd_plan_run(int argc, char **argv)
 	if (detailed && !actions_empty(&acts))
 		rc = EXIT_CHANGES;
 out:
+	free(configs);
 	converge_observation_free(&obs);
 	actions_free(&acts);
 	plan_free(p);

@@ -96,6 +96,8 @@ static const struct cli_command cmd_up = {
 		"An interrupted run is safe to repeat: what the hosts report is compared\n"
 		"with the record, so no node is created twice and none is left orphaned.\n"
 		"\n"
+		"A changed setting, resource or image restarts the nodes where they are,\n"
+		"one at a time, replicas first, each back in its cluster before the next.\n"
 		"A higher node count adds shards or replicas (a new Redis master joins\n"
 		"without slots).  Nodes that leave (a lower count, another host) leave\n"
 		"the cluster first and go with their data; a node that still serves\n"

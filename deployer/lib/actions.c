@@ -24,6 +24,7 @@ struct differ {
 	const struct plan *p;
 	const struct state *st;
 	const char *const *images;
+	const char (*configs)[DIGEST_STR_LEN];
 	const struct observed *obs;
 	struct actions step[ST_COUNT];
 };
@@ -122,19 +123,28 @@ static void diff_desired(struct differ *d, const struct plan_node *n, bool forme
 		 * says nothing about what was built from it */
 		bool image_changed = have && have->image && image && digest_valid(image) &&
 				     digest_valid(have->image) && strcmp(have->image, image);
+		const char *config = d->configs ? d->configs[n - d->p->nodes] : "";
+		/* a node recorded before configs were, takes its digest quietly */
+		bool config_changed = have && have->config && *config &&
+				      strcmp(have->config, config);
 
 		need_join = !have;
-		if (have && (have->port != n->port || image_changed)) {
-			push_once(d, n->host->name, image, n->svc->name);
+		if (have && (have->port != n->port || image_changed || config_changed)) {
+			if (image_changed) /* else the host has it */
+				push_once(d, n->host->name, image, n->svc->name);
 			x = add(d, ST_CHANGE, ACT_CHANGE);
 			set_target(d, x, n);
 			x->have = have;
+			x->in_place = have->port == n->port;
 			if (have->port != n->port)
 				snprintf(x->detail, sizeof x->detail, "port %d -> %d", have->port,
 					 n->port);
+			else if (image_changed)
+				snprintf(x->detail, sizeof x->detail, "image %.19s -> %.19s%s",
+					 have->image, image, config_changed ? ", config" : "");
 			else
-				snprintf(x->detail, sizeof x->detail, "image %.19s -> %.19s",
-					 have->image, image);
+				snprintf(x->detail, sizeof x->detail,
+					 "config changed (settings, resources or template)");
 		} else if (ob && !ob->running) {
 			x = add(d, ST_START, ACT_START);
 			set_target(d, x, n);
@@ -192,10 +202,11 @@ static void diff_removed(struct differ *d, const struct state_node *have)
 }
 
 int actions_diff(const struct spec *s, const struct plan *p, const struct state *st,
-		 const char *const *images, const struct observed *obs,
-		 struct actions *out, struct err *e)
+		 const char *const *images, const char (*configs)[DIGEST_STR_LEN],
+		 const struct observed *obs, struct actions *out, struct err *e)
 {
-	struct differ d = {.s = s, .p = p, .st = st, .images = images, .obs = obs};
+	struct differ d = {.s = s, .p = p, .st = st, .images = images, .configs = configs,
+			   .obs = obs};
 
 	(void)e;
 	memset(out, 0, sizeof *out);
@@ -345,6 +356,8 @@ void *actions_json(const struct actions *a)
 			json_object_set_new(o, "image", json_string(x->image));
 		if (x->detail[0])
 			json_object_set_new(o, "detail", json_string(x->detail));
+		if (x->kind == ACT_CHANGE)
+			json_object_set_new(o, "in_place", json_boolean(x->in_place));
 		json_array_append_new(arr, o);
 	}
 	return json_pack("{s:o, s:I, s:I, s:I, s:b}", "actions", arr, "create",

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "digest.h"
 #include "err.h"
 #include "plan.h"
 #include "state.h"
@@ -67,6 +68,8 @@ struct action {
 	const struct plan_node *want;   /* desired node, or NULL */
 	const struct state_node *have;  /* recorded node, or NULL */
 	char detail[160];     /* "host h1 -> h2", "replica of cache-2"... */
+	bool in_place;        /* change: same host and port, new image or config
+				 (the node restarts where it is, one at a time) */
 };
 
 struct actions {
@@ -78,11 +81,14 @@ struct actions {
 /* images: one image per spec service, indexed like spec->services, or NULL
  * (then the spec's image references are shown).  A recorded node whose image
  * digest differs from a digest given here is changed; references (recipe
- * paths, NAME:TAG) only label push actions.  obs may be NULL (nothing observed: trust the state).
+ * paths, NAME:TAG) only label push actions.  configs: per plan node (indexed
+ * like p->nodes) the digest of its config (converge_configs), "" where
+ * unknown, or NULL: a recorded node whose recorded config differs is changed
+ * in place too.  obs may be NULL (nothing observed: trust the state).
  * Never fails on valid inputs; returns 0. */
 int actions_diff(const struct spec *s, const struct plan *p, const struct state *st,
-		 const char *const *images, const struct observed *obs,
-		 struct actions *out, struct err *e);
+		 const char *const *images, const char (*configs)[DIGEST_STR_LEN],
+		 const struct observed *obs, struct actions *out, struct err *e);
 void actions_free(struct actions *a);
 
 /* Nothing to do? */

@@ -49,6 +49,7 @@ struct cluster {
 	size_t *nleft;
 	bool *leave_checked;          /* per service: rc_leave found that none of
 					 its leaving nodes holds slots */
+	char (*configs)[DIGEST_STR_LEN]; /* per plan node: converge_configs (up) */
 };
 
 /* What cluster_observe() gathered. */
@@ -82,6 +83,7 @@ static void cluster_free(struct cluster *c)
 	free(c->left);
 	free(c->nleft);
 	free(c->leave_checked);
+	free(c->configs);
 	free(c->tmpl);
 	free(c->traits);
 	free(c->images);
@@ -462,18 +464,19 @@ static const char *runtime_for(const struct plan_node *n)
 	return runtime_kind_name(n->host->runtime);
 }
 
-/* The node.create request for plan node n (docs/agent-protocol.md). */
-static int create_request(struct cluster *c, const struct plan_node *n,
-			  json_t **out, struct err *e)
+/* What node n's container is made of besides its image: the node.create
+ * request (docs/agent-protocol.md) less op, image and start. */
+static int node_request(const struct template *t, const struct spec *s,
+			const struct plan *p, const struct state *st,
+			const struct plan_node *n, json_t **out, struct err *e)
 {
-	const struct template *t = c->tmpl[n->svc_index];
 	struct tmpl_vars vars = {0};
-	struct kvlist secrets = state_secrets(c->st);
+	struct kvlist secrets = state_secrets(st);
 	json_t *files = json_array(), *argv = json_array();
 	char **start = NULL;
 	int rc = -1;
 
-	if (template_node_vars(t, c->spec, c->plan, n, &secrets, &vars, e) < 0)
+	if (template_node_vars(t, s, p, n, &secrets, &vars, e) < 0)
 		goto out;
 	for (size_t i = 0; i < t->nfiles; i++) {
 		char *text = NULL;
@@ -491,12 +494,10 @@ static int create_request(struct cluster *c, const struct plan_node *n,
 		goto out;
 	for (size_t i = 0; start[i]; i++)
 		json_array_append_new(argv, json_string(start[i]));
-	*out = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:s, s:b, s:i, s:I}",
-			 "op", "node.create", "cluster", c->spec->name, "node", n->id,
-			 "image", c->image_digests[n->svc_index], "argv", argv,
+	*out = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:i, s:I}",
+			 "cluster", s->name, "node", n->id, "argv", argv,
 			 "files", files, "restart", NODE_RESTART_POLICY,
-			 "runtime", runtime_for(n), "start", 1,
-			 "stop_signal", t->stop_signal,
+			 "runtime", runtime_for(n), "stop_signal", t->stop_signal,
 			 "stop_grace_ms", (json_int_t)t->stop_grace_ms);
 	if (t->data_dir)
 		json_object_set_new(*out, "data_path", json_string(t->data_dir));
@@ -512,6 +513,73 @@ out:
 	tmpl_vars_free(&vars);
 	json_decref(files);
 	json_decref(argv);
+	return rc;
+}
+
+/* The node.create request for plan node n. */
+static int create_request(struct cluster *c, const struct plan_node *n,
+			  json_t **out, struct err *e)
+{
+	if (node_request(c->tmpl[n->svc_index], c->spec, c->plan, c->st, n, out, e) < 0)
+		return -1;
+	json_object_set_new(*out, "op", json_string("node.create"));
+	json_object_set_new(*out, "image", json_string(c->image_digests[n->svc_index]));
+	json_object_set_new(*out, "start", json_true());
+	return 0;
+}
+
+/* Config digests of the plan's nodes (see converge_configs), with the
+ * templates loaded already. */
+static int configs_of(struct template *const *tmpl, const struct spec *s, const struct plan *p,
+		      const struct state *st, char (*out)[DIGEST_STR_LEN], struct err *e)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_node *n = &p->nodes[i];
+		const struct template *t = tmpl[n->svc_index];
+		bool secrets = true;
+		json_t *req;
+		char *text;
+
+		out[i][0] = '\0';
+		for (size_t k = 0; k < t->nsecrets && secrets; k++) {
+			_cleanup_free_ char *key = xasprintf("%s.%s", n->svc->name, t->secrets[k]);
+
+			secrets = state_secret_get(st, key) != NULL;
+		}
+		if (!secrets) /* never brought up: nothing to compare with */
+			continue;
+		if (node_request(t, s, p, st, n, &req, e) < 0)
+			return err_wrap(e, "%s: render its config", n->id);
+		text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(req);
+		if (!text)
+			abort(); /* only allocation fails here */
+		digest_buf(text, strlen(text), out[i]);
+		explicit_bzero(text, strlen(text)); /* rendered secrets */
+		free(text);
+	}
+	return 0;
+}
+
+int converge_configs(const struct spec *s, const struct plan *p, const struct state *st,
+		     char (**out)[DIGEST_STR_LEN], struct err *e)
+{
+	struct template **tmpl = xcalloc(s->nservices + 1, sizeof *tmpl);
+	int rc = 0;
+
+	*out = xcalloc(p->n + 1, sizeof **out);
+	for (size_t i = 0; i < s->nservices && rc == 0; i++)
+		if (template_load(NULL, s->services[i].template, &tmpl[i], e) < 0)
+			rc = err_wrap(e, "service %s", s->services[i].name);
+	if (rc == 0)
+		rc = configs_of(tmpl, s, p, st, *out, e);
+	for (size_t i = 0; i < s->nservices; i++)
+		template_free(tmpl[i]);
+	free(tmpl);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -548,24 +616,51 @@ static void event(struct cluster *c, const char *type, json_t *fields)
 	json_decref(fields);
 }
 
+/* The pending in-place change of node id, or NULL. */
+static const struct action *in_place_change(const struct actions *acts, const char *id)
+{
+	for (size_t k = 0; acts && k < acts->n; k++)
+		if (acts->items[k].kind == ACT_CHANGE && acts->items[k].in_place &&
+		    !strcmp(acts->items[k].node, id))
+			return &acts->items[k];
+	return NULL;
+}
+
+/* Record plan node i as it now runs: placement, image and config. */
+static struct state_node *record_node(struct cluster *c, size_t i)
+{
+	const struct plan_node *n = &c->plan->nodes[i];
+	const char *config = c->configs && c->configs[i][0] ? c->configs[i] : NULL;
+	struct state_node *sn = state_put_plan_node(c->st, c->plan, n);
+
+	free(sn->image);
+	sn->image = xstrdup(c->image_digests[n->svc_index]);
+	free(sn->config);
+	sn->config = config ? xstrdup(config) : NULL;
+	free(sn->status);
+	sn->status = xstrdup("started");
+	return sn;
+}
+
 /* Record every planned node that now exists on its host: those this run
  * created, and those an interrupted run created but never recorded (they
- * were observed on their host, so no action touched them). */
-static void record_plan(struct cluster *c)
+ * were observed on their host, so no action touched them).  Nodes with a
+ * change in place still pending keep their record until they restart. */
+static void record_plan(struct cluster *c, const struct actions *acts)
 {
 	for (size_t i = 0; i < c->plan->n; i++) {
 		const struct plan_node *n = &c->plan->nodes[i];
 		const char *image = c->image_digests[n->svc_index];
+		const char *config = c->configs && c->configs[i][0] ? c->configs[i] : NULL;
 		struct state_node *sn = state_find(c->st, n->id);
 
-		if (sn && !strcmp(sn->host, n->host->name) && sn->port == n->port &&
-		    sn->image && !strcmp(sn->image, image))
+		if (in_place_change(acts, n->id))
 			continue;
-		sn = state_put_plan_node(c->st, c->plan, n);
-		free(sn->image);
-		sn->image = xstrdup(image);
-		free(sn->status);
-		sn->status = xstrdup("started");
+		if (sn && !strcmp(sn->host, n->host->name) && sn->port == n->port &&
+		    sn->image && !strcmp(sn->image, image) &&
+		    (!config || (sn->config && !strcmp(sn->config, config))))
+			continue;
+		record_node(c, i);
 	}
 }
 
@@ -689,6 +784,8 @@ static int host_actions(struct fleet *f, size_t i, void *p)
 				return -1;
 			break;
 		case ACT_CHANGE:
+			if (a->in_place)
+				continue; /* roll_in_place, one node at a time */
 			if (a->have && !strcmp(a->have->host, host) &&
 			    remove_node(c, host, a->node,
 					strcmp(a->have->host, a->host) && purge_on_removal(c, a),
@@ -788,13 +885,14 @@ static int crash_looping(struct cluster *c, const struct plan_node *pn,
 	return 1;
 }
 
-/* Probe every node of the plan until each answers its template's readiness
- * probe, or the deadline passes (naming the nodes that never did).  A node
- * that keeps exiting fails the wait at once (crash_looping). */
+/* Probe every node of the plan (or only `only`, when not NULL) until each
+ * answers its template's readiness probe, or the deadline passes (naming the
+ * nodes that never did).  A node that keeps exiting fails the wait at once
+ * (crash_looping). */
 static int wait_ready(struct cluster *c, const struct converge_opts *o,
-		      struct err *e)
+		      const struct plan_node *only, struct err *e)
 {
-	size_t n = c->plan->n, left = n;
+	size_t n = c->plan->n, left = only ? 1 : n;
 	bool *ready = xcalloc(n + 1, sizeof *ready);
 	struct probe_report *last = xcalloc(n + 1, sizeof *last);
 	int64_t start = now_ms(), deadline = 0;
@@ -816,6 +914,8 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 			deadline = d;
 	}
 	deadline += start;
+	for (size_t i = 0; only && i < n; i++)
+		ready[i] = &c->plan->nodes[i] != only;
 	while (left) {
 		for (size_t i = 0; i < n; i++) {
 			const struct plan_node *pn = &c->plan->nodes[i];
@@ -966,55 +1066,123 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 	return 0;
 }
 
-/* Form (or complete) the cluster of every service whose template forms with
- * a built-in step; record each node's database id. */
+/* Form (or complete) the cluster of service s if its template forms with a
+ * built-in step; record each node's database id in c->st (*changed when any
+ * record changed).  fail_back: restore planned masters after a failover;
+ * quiet: no progress line. */
+static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
+			struct err *e)
+{
+	struct rc_opts ro = {.password = password_of(c, s), .timeout_ms = 3000,
+			     .settle_ms = 60000, .fail_back = fail_back};
+	const char *svc = c->spec->services[s].name;
+	char (*ids)[RC_ID_LEN + 1];
+	struct rc_node *nodes;
+	size_t n;
+	int rc;
+
+	if (!uses_builtin(c->tmpl[s], "redis-form")) {
+		if (c->tmpl[s]->hooks[HOOK_FORM].argv)
+			return err_set(e, ENOTSUP,
+				       "service %s: template %s forms with a command hook; only "
+				       "built-in formation is supported by this version",
+				       svc, c->tmpl[s]->name);
+		return 0;
+	}
+	if (c->left) {
+		ro.forget = (const char(*)[RC_ID_LEN + 1])c->left[s];
+		ro.nforget = c->nleft[s];
+	}
+	nodes = redis_nodes(c, s, &n);
+	ids = xcalloc(n + 1, sizeof *ids);
+	if (!quiet)
+		log_info("%s: forming the cluster (%zu nodes)", svc, n);
+	rc = rc_form(nodes, n, &ro, ids, e);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct state_node *sn = state_find(c->st, nodes[i].id);
+
+		if (sn && (!sn->cluster_id || strcmp(sn->cluster_id, ids[i]) || !sn->status ||
+			   strcmp(sn->status, "joined"))) {
+			*changed = true;
+			free(sn->cluster_id);
+			sn->cluster_id = xstrdup(ids[i]);
+			free(sn->status);
+			sn->status = xstrdup("joined");
+		}
+	}
+	free(ids);
+	free(nodes);
+	return rc < 0 ? err_wrap(e, "service %s: form", svc) : 0;
+}
+
 static int form_clusters(struct cluster *c, struct err *e)
 {
 	bool changed = false;
 
-	for (size_t s = 0; s < c->spec->nservices; s++) {
-		struct rc_opts ro = {.password = password_of(c, s), .timeout_ms = 3000,
-				     .settle_ms = 60000};
+	for (size_t s = 0; s < c->spec->nservices; s++)
+		if (form_service(c, s, false, false, &changed, e) < 0)
+			return -1;
+	return changed ? state_save(c->lock, c->st, e) : 0;
+}
 
-		if (c->left) {
-			ro.forget = (const char(*)[RC_ID_LEN + 1])c->left[s];
-			ro.nforget = c->nleft[s];
-		}
-		size_t n;
-		struct rc_node *nodes;
-		char (*ids)[RC_ID_LEN + 1];
-		int rc;
+/* A node recorded before shoal recorded configs takes the digest of the
+ * config it is planned with (see actions_diff). */
+static int record_missing_configs(struct cluster *c, struct err *e)
+{
+	bool changed = false;
 
-		if (!uses_builtin(c->tmpl[s], "redis-form")) {
-			if (c->tmpl[s]->hooks[HOOK_FORM].argv)
-				return err_set(e, ENOTSUP,
-					       "service %s: template %s forms with a command hook; "
-					       "only built-in formation is supported by this version",
-					       c->spec->services[s].name, c->tmpl[s]->name);
-			continue;
-		}
-		nodes = redis_nodes(c, s, &n);
-		ids = xcalloc(n + 1, sizeof *ids);
-		log_info("%s: forming the cluster (%zu nodes)", c->spec->services[s].name, n);
-		rc = rc_form(nodes, n, &ro, ids, e);
-		for (size_t i = 0; rc == 0 && i < n; i++) {
-			struct state_node *sn = state_find(c->st, nodes[i].id);
+	for (size_t i = 0; i < c->plan->n; i++) {
+		struct state_node *sn = state_find(c->st, c->plan->nodes[i].id);
 
-			if (sn && (!sn->cluster_id || strcmp(sn->cluster_id, ids[i]) ||
-				   !sn->status || strcmp(sn->status, "joined"))) {
-				changed = true;
-				free(sn->cluster_id);
-				sn->cluster_id = xstrdup(ids[i]);
-				free(sn->status);
-				sn->status = xstrdup("joined");
-			}
+		if (sn && !sn->config && c->configs[i][0]) {
+			sn->config = xstrdup(c->configs[i]);
+			changed = true;
 		}
-		free(ids);
-		free(nodes);
-		if (rc < 0)
-			return err_wrap(e, "service %s: form", c->spec->services[s].name);
 	}
 	return changed ? state_save(c->lock, c->st, e) : 0;
+}
+
+/* Changes in place (a new image or config on the same host and port) restart
+ * one node at a time, replicas before masters, and each is back in its
+ * cluster before the next goes: the cluster keeps serving, and a shard never
+ * loses both copies at once.  A master whose restart outlasted the node
+ * timeout (its replica took over) is made master again.  Each node is
+ * recorded as soon as it runs its new config, so an interrupted roll goes on
+ * where it stopped. */
+static int roll_in_place(struct cluster *c, const struct converge_opts *o,
+			 const struct actions *acts, struct err *e)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c->plan->n; i++) {
+			const struct plan_node *pn = &c->plan->nodes[i];
+			const struct action *a = in_place_change(acts, pn->id);
+			struct fleet_host *h = fleet_host(c->fleet, pn->host->name);
+			struct state_node *sn;
+			bool changed = false;
+			json_t *req;
+
+			if (!a || (pn->role == ROLE_MASTER) != (pass == 1))
+				continue;
+			if (!h)
+				return err_set(e, ENOENT, "%s: host %s is not connected", pn->id,
+					       pn->host->name);
+			log_info("%s on %s: restarting (%s)", pn->id, pn->host->name, a->detail);
+			if (remove_node(c, pn->host->name, pn->id, false, e) < 0 ||
+			    create_request(c, pn, &req, e) < 0)
+				return -1;
+			if (fleet_call(h, req, NULL, e) < 0)
+				return err_wrap(e, "create %s", pn->id);
+			sn = record_node(c, i);
+			if (state_save(c->lock, c->st, e) < 0 || wait_ready(c, o, pn, e) < 0 ||
+			    form_service(c, pn->svc_index, true, true, &changed, e) < 0)
+				return -1;
+			log_info("%s on %s: back in its cluster", pn->id, pn->host->name);
+			free(sn->status);
+			sn->status = xstrdup("joined");
+			if (state_save(c->lock, c->st, e) < 0)
+				return -1;
+		}
+	return 0;
 }
 
 /* ---- up --------------------------------------------------------------------- */
@@ -1075,7 +1243,10 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	}
 	if (replan_around_taken(&c, e) < 0)
 		goto out;
-	if (actions_diff(c.spec, c.plan, c.st, c.image_digests,
+	c.configs = xcalloc(c.plan->n + 1, sizeof *c.configs);
+	if (configs_of(c.tmpl, c.spec, c.plan, c.st, c.configs, e) < 0 ||
+	    actions_diff(c.spec, c.plan, c.st, c.image_digests,
+			 (const char(*)[DIGEST_STR_LEN])c.configs,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;
 	print_actions(&acts, o->json);
@@ -1096,11 +1267,12 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		for (size_t i = 0; i < acts.n; i++)
 			if (acts.items[i].kind == ACT_REMOVE && acts.items[i].have)
 				state_drop(c.st, acts.items[i].node);
-		record_plan(&c);
+		record_plan(&c, &acts);
 		if (state_save(c.lock, c.st, e) < 0)
 			goto out;
 	}
-	if (wait_ready(&c, o, e) < 0 || form_clusters(&c, e) < 0)
+	if (wait_ready(&c, o, NULL, e) < 0 || form_clusters(&c, e) < 0 ||
+	    roll_in_place(&c, o, &acts, e) < 0 || record_missing_configs(&c, e) < 0)
 		goto out;
 	event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
 				       (json_int_t)(now_ms() - t0)));

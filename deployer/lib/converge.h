@@ -59,6 +59,15 @@ int converge_observe(const struct spec *s, const struct plan *p,
 		     struct observation *out, struct err *e);
 void converge_observation_free(struct observation *o);
 
+/* Per plan node (indexed like p->nodes), the digest of what its container
+ * is made from besides the image: rendered config files, argv, resources,
+ * restart and stop settings.  A recorded node whose recorded digest differs
+ * is changed in place (actions_diff).  "" for nodes of services none of whose
+ * nodes is recorded: nothing to compare, and their secrets may not exist yet.
+ * *out has p->n entries; free() it. */
+int converge_configs(const struct spec *s, const struct plan *p, const struct state *st,
+		     char (**out)[DIGEST_STR_LEN], struct err *e);
+
 /* Run argv inside a node's container; its output goes to our stdout and
  * stderr.  *exit_code gets the command's exit status (128+N for signal N). */
 int converge_exec(const char *spec_path, const char *node,

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "digest.h"
 #include "util.h"
 
 #define STATE_FILE_MAX (64u << 20)
@@ -354,13 +355,13 @@ char *state_to_json(const struct state *st)
 		const struct state_node *n = &st->nodes[i];
 
 		json_array_append_new(
-			nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o, s:o}",
+			nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o, s:o, s:o}",
 					 "id", n->id, "service", n->service, "host", n->host,
 					 "address", n->address, "port", n->port, "bus_port",
 					 n->bus_port, "role", n->role, "shard", n->shard, "master",
 					 str_or_null(n->master), "image", str_or_null(n->image),
-					 "cluster_id", str_or_null(n->cluster_id), "status",
-					 str_or_null(n->status)));
+					 "cluster_id", str_or_null(n->cluster_id), "config",
+					 str_or_null(n->config), "status", str_or_null(n->status)));
 	}
 	json_object_set_new(root, "nodes", nodes);
 	for (size_t i = 0; i < st->nsecrets; i++)
@@ -410,27 +411,29 @@ static int node_from_json(json_t *j, const char *what, size_t i, struct state_no
 			  struct err *e)
 {
 	const char *id, *service, *host, *address, *role;
-	const char *master, *image, *cid, *status;
-	json_t *jm = NULL, *ji = NULL, *jc = NULL, *js = NULL;
+	const char *master, *image, *cid, *config, *status;
+	json_t *jm = NULL, *ji = NULL, *jc = NULL, *jf = NULL, *js = NULL;
 	int port, bus, shard;
 	json_error_t jerr;
 
 	if (json_unpack_ex(j, &jerr, JSON_STRICT,
-			   "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s?:o, s?:o, s?:o, s?:o}", "id",
-			   &id, "service", &service, "host", &host, "address", &address, "port",
-			   &port, "bus_port", &bus, "role", &role, "shard", &shard, "master", &jm,
-			   "image", &ji, "cluster_id", &jc, "status", &js) < 0)
+			   "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s?:o, s?:o, s?:o, s?:o, s?:o}",
+			   "id", &id, "service", &service, "host", &host, "address", &address,
+			   "port", &port, "bus_port", &bus, "role", &role, "shard", &shard, "master",
+			   &jm, "image", &ji, "cluster_id", &jc, "config", &jf, "status", &js) < 0)
 		return err_usage(e, "%s: nodes[%zu]: %s", what, i, jerr.text);
 	if (!opt_string(jm, &master) || !opt_string(ji, &image) || !opt_string(jc, &cid) ||
-	    !opt_string(js, &status))
-		return err_usage(e, "%s: nodes[%zu]: master, image, cluster_id and status must be strings or null",
+	    !opt_string(jf, &config) || !opt_string(js, &status))
+		return err_usage(e, "%s: nodes[%zu]: master, image, cluster_id, config and status must be "
+				    "strings or null",
 				 what, i);
 	if (!name_is_safe(id, 127) || !name_is_safe(service, SPEC_NAME_MAX) ||
 	    !name_is_safe(host, 255) || (master && !name_is_safe(master, 127)))
 		return err_usage(e, "%s: nodes[%zu]: id, service, host and master must be safe names", what, i);
 	if (!printable(address) || !printable(role) || !printable(image) || !printable(cid) ||
-	    !printable(status))
-		return err_usage(e, "%s: nodes[%zu]: control character in a value", what, i);
+	    !printable(status) || (config && !digest_valid(config)))
+		return err_usage(e, "%s: nodes[%zu]: control character in a value, or a config that "
+				    "is not a sha256 digest", what, i);
 	if (port < 1 || port > 65535 || bus < 0 || bus > 65535 || node_role_parse(role) < 0)
 		return err_usage(e, "%s: nodes[%zu] (%s): bad port, bus_port or role", what, i, id);
 	n->id = xstrdup(id);
@@ -444,6 +447,7 @@ static int node_from_json(json_t *j, const char *what, size_t i, struct state_no
 	n->master = dup_or_null(master);
 	n->image = dup_or_null(image);
 	n->cluster_id = dup_or_null(cid);
+	n->config = dup_or_null(config);
 	n->status = dup_or_null(status);
 	return 0;
 }
@@ -582,6 +586,7 @@ static void node_free(struct state_node *n)
 	free(n->master);
 	free(n->image);
 	free(n->cluster_id);
+	free(n->config);
 	free(n->status);
 	memset(n, 0, sizeof *n);
 }

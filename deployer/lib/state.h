@@ -43,6 +43,8 @@ struct state_node {
 	char *master;      /* id of the master a replica follows, or NULL */
 	char *image;       /* image digest "sha256:..." or NULL before push */
 	char *cluster_id;  /* the database's own id (Redis node id), or NULL */
+	char *config;      /* digest of what the node was created from besides
+			    * its image (converge_configs), or NULL */
 	char *status;      /* lifecycle recorded by up: "created", "started",
 			    * "joined"...; free text, or NULL */
 };

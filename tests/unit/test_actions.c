@@ -60,12 +60,18 @@ static void record_all(struct world *w)
 		state_put_plan_node(w->st, w->p, &w->p->nodes[i]);
 }
 
-static void diff(struct world *w, const char *const *images, const struct observed *obs)
+static void diff_configs(struct world *w, const char *const *images,
+			 const char (*configs)[DIGEST_STR_LEN], const struct observed *obs)
 {
 	struct err e;
 
 	actions_free(&w->a);
-	assert_int_equal(actions_diff(&w->s, w->p, w->st, images, obs, &w->a, &e), 0);
+	assert_int_equal(actions_diff(&w->s, w->p, w->st, images, configs, obs, &w->a, &e), 0);
+}
+
+static void diff(struct world *w, const char *const *images, const struct observed *obs)
+{
+	diff_configs(w, images, NULL, obs);
 }
 
 static char *printed(const struct actions *a)
@@ -185,7 +191,55 @@ static void test_scale_and_move(void **state)
 	assert_int_equal(w.a.changes, 6);
 	assert_int_equal(w.a.items[0].kind, ACT_PUSH);
 	assert_string_equal(w.a.items[0].image, images[0]);
+	for (size_t i = 0; i < w.a.n; i++)
+		assert_true(w.a.items[i].kind != ACT_CHANGE || w.a.items[i].in_place);
 	(void)e;
+	world_free(&w);
+}
+
+/* A recorded config digest that differs from the planned one: the node
+ * changes in place, with no push (its host has the image); none recorded
+ * (older state) or none known: no change. */
+static void test_config_change(void **state)
+{
+	struct world w;
+	char (*configs)[DIGEST_STR_LEN];
+	const char *a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	const char *b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+	replan(&w);
+	configs = xcalloc(w.p->n, sizeof *configs);
+	for (size_t i = 0; i < w.p->n; i++) {
+		snprintf(configs[i], sizeof configs[i], "%s", a);
+		state_find(w.st, w.p->nodes[i].id)->config = xstrdup(a);
+	}
+	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	assert_true(actions_empty(&w.a));
+
+	snprintf(configs[2], sizeof configs[2], "%s", b);  /* its settings changed */
+	configs[3][0] = '\0';                             /* not known */
+	free(state_find(w.st, w.p->nodes[4].id)->config);  /* recorded before configs */
+	state_find(w.st, w.p->nodes[4].id)->config = NULL;
+	snprintf(configs[4], sizeof configs[4], "%s", b);
+	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	assert_int_equal(w.a.n, 1);
+	assert_int_equal(w.a.changes, 1);
+	assert_int_equal(w.a.items[0].kind, ACT_CHANGE);
+	assert_true(w.a.items[0].in_place);
+	assert_string_equal(w.a.items[0].node, w.p->nodes[2].id);
+	char *text = printed(&w.a);
+	assert_non_null(strstr(text, ": config changed (settings, resources or template)\n"));
+	free(text);
+
+	/* a port change is no change in place */
+	state_find(w.st, w.p->nodes[2].id)->port += 100;
+	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	assert_int_equal(w.a.changes, 1);
+	assert_false(w.a.items[0].in_place);
+	free(configs);
 	world_free(&w);
 }
 
@@ -231,6 +285,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_cluster),
 		cmocka_unit_test(test_scale_and_move),
 		cmocka_unit_test(test_observed),
+		cmocka_unit_test(test_config_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -82,6 +82,8 @@ static struct state *sample(const char *cluster)
 		n->master = i == 1 ? xstrdup("cache-0") : NULL;
 		n->image = xstrdup("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 		n->cluster_id = i == 0 ? xstrdup("e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca") : NULL;
+		n->config = i == 2 ? xstrdup("sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210")
+				   : NULL;
 	}
 	st->spec = xstrdup("cluster-specs/shop.cfg");
 	return st;
@@ -123,6 +125,9 @@ static void test_roundtrip(void **state)
 	assert_null(back->nodes[0].master);
 	assert_string_equal(back->nodes[0].cluster_id, "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca");
 	assert_string_equal(back->nodes[2].address, "10.213.4.13");
+	assert_null(back->nodes[0].config);
+	assert_string_equal(back->nodes[2].config,
+			    "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210");
 	assert_string_equal(state_secret(back, "password", &e), pw_copy);
 	assert_non_null(back->created);
 	char *a = state_to_json(st), *b = state_to_json(back);
@@ -180,6 +185,7 @@ static void test_roundtrip(void **state)
 		"{\"format\":2,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[]}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[],\"extra\":1}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[],\"secrets\":{\"pw\":\"a\\nb\"}}",
+		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"config\":\"md5:0\"}]}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(state_from_json(bad[i], "s.json", &back, &e), -1);

@@ -1,0 +1,76 @@
+#!/usr/bin/env bats
+# Scenario: changing a running Redis cluster's spec with `shoal up`.  A new
+# setting restarts every node where it is, one at a time, replicas first,
+# with its data; new ports move every node on its host and the cluster
+# learns the new addresses.  Checked from what Redis reports.
+
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+	export SPEC_T="$BATS_FILE_TMPDIR/lab-redis-timeout.cfg"
+	export SPEC_P="$BATS_FILE_TMPDIR/lab-redis-ports.cfg"
+	sed 's/cluster_node_timeout = 2000;/cluster_node_timeout = 2500;/' "$SPEC" >"$SPEC_T"
+	sed 's/base = 7000;/base = 7300;/' "$SPEC_T" >"$SPEC_P"
+	grep -q 'cluster_node_timeout = 2500;' "$SPEC_T"
+	grep -q 'base = 7300;' "$SPEC_P"
+}
+
+teardown_file() {
+	up_teardown
+}
+
+# every node of SPEC: "addr port" lines, from status --json
+endpoints() {
+	"$SHOAL" status --json "$1" | jq -r '.nodes[] | "\(.address) \(.port)"'
+}
+
+@test "a changed setting restarts each node in place, replicas first, keeping the data" {
+	run "$SHOAL" up --accept-new-host-keys "$SPEC"
+	[ "$status" -eq 0 ]
+	redis_auth
+	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h1)" 7000 -c >/dev/null
+	run "$SHOAL" plan "$SPEC_T"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ': config changed (settings, resources or template)$')" -eq 6 ]
+	[[ "$output" == *"Plan: 0 to create, 6 to change, 0 to remove."* ]]
+	[[ "$output" != *"+ push"* ]]
+	run "$SHOAL" up "$SPEC_T"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# one at a time: each restart is followed by its node's return
+	order=$(echo "$output" | sed -n 's/^\(cache-[0-9]\) on h[0-9]: \(restarting\|back in its cluster\).*/\1 \2/p')
+	echo "$order"
+	[ "$(echo "$order" | wc -l)" -eq 12 ]
+	[ "$(echo "$order" | awk 'NR % 2 == 1 && $2 != "restarting"' | wc -l)" -eq 0 ]
+	[ "$(echo "$order" | awk 'NR % 2 == 0 && $2 != "back"' | wc -l)" -eq 0 ]
+	# the replicas (cache-1, -3, -5) before the masters
+	[ "$(echo "$order" | awk '$2 == "restarting" {print $1}' | head -3 | sort | tr '\n' ' ')" = "cache-1 cache-3 cache-5 " ]
+	while read -r a p; do
+		[ "$(rcli "$a" "$p" config get cluster-node-timeout | tail -1)" = 2500 ]
+	done < <(endpoints "$SPEC_T")
+	cluster_nodes_check "$(lab_addr h1)" 7000 3 3
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
+	run "$SHOAL" up "$SPEC_T"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
+}
+
+@test "new ports: every node moves on its host, keeps its data, and the cluster follows" {
+	run "$SHOAL" up "$SPEC_P"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ': port 700[01] -> 730[01]$')" -eq 6 ]
+	redis_auth
+	out=$(rcli "$(lab_addr h3)" 7300 cluster nodes)
+	echo "$out"
+	[ "$(echo "$out" | grep -c ':730[01]@1730[01] ')" -eq 6 ]
+	[ "$(echo "$out" | grep -c 'fail')" -eq 0 ]
+	while read -r a p; do
+		[[ "$(rcli "$a" "$p" cluster info)" == *"cluster_state:ok"* ]]
+	done < <(endpoints "$SPEC_P")
+	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
+}
