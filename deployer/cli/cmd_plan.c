@@ -116,7 +116,9 @@ static int cmd_plan_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (converge_configs(s, p, st, &configs, &e) < 0) {
+	/* Digests, not names: a rebuilt recipe is a change in place. */
+	if (converge_resolve_images(s, images, &e) < 0 ||
+	    converge_configs(s, p, st, &configs, &e) < 0) {
 		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
 		goto out;
 	}

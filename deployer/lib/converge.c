@@ -148,41 +148,78 @@ static int cluster_plan(struct cluster *c, struct err *e)
 	return rc;
 }
 
-/* The image a service runs: a recipe (".cfg") is built into the local store
- * (reproducibly, so an unchanged recipe gives the same digest), anything else
- * is an image reference resolved in the store. */
-static int cluster_images(struct cluster *c, struct err *e)
+static bool is_recipe(const char *ref)
+{
+	size_t len = strlen(ref);
+
+	return len > 4 && !strcmp(ref + len - 4, ".cfg");
+}
+
+/* The image service svc runs (its own, else its template's): a recipe
+ * (".cfg") is built into the local store (reproducibly, so an unchanged
+ * recipe gives the same digest; a layer cache makes that quick), anything
+ * else is an image reference resolved in the store. */
+static int service_image(const struct spec_service *svc, const struct template *t,
+			 struct image_info **out, struct err *e)
 {
 	_cleanup_free_ char *store = image_store_dir();
 	_cleanup_free_ char *data = shoal_data_dir();
+	const char *ref = svc->image ? svc->image : t->image;
+	int rc;
 
+	if (!ref)
+		return err_usage(e, "service %s: no image (set services.image)", svc->name);
+	if (is_recipe(ref)) {
+		_cleanup_free_ char *path = svc->image ? xstrdup(ref) : path_join(data, ref);
+
+		log_info("image: building %s", path);
+		rc = image_build(store, path, out, e);
+	} else {
+		rc = image_resolve(store, ref, out, e);
+	}
+	if (rc < 0)
+		return err_wrap(e, "service %s: image", svc->name);
+	log_debug("service %s: image %s", svc->name, (*out)->manifest_digest);
+	return 0;
+}
+
+static int cluster_images(struct cluster *c, struct err *e)
+{
 	c->images = xcalloc(c->spec->nservices + 1, sizeof *c->images);
 	c->image_digests = xcalloc(c->spec->nservices + 1, sizeof *c->image_digests);
 	for (size_t i = 0; i < c->spec->nservices; i++) {
-		const struct spec_service *svc = &c->spec->services[i];
-		const char *ref = svc->image ? svc->image : c->tmpl[i]->image;
-		size_t len = ref ? strlen(ref) : 0;
-		int rc;
-
-		if (!ref)
-			return err_usage(e, "service %s: no image (set services.image)",
-					 svc->name);
-		if (len > 4 && !strcmp(ref + len - 4, ".cfg")) {
-			_cleanup_free_ char *path =
-				svc->image ? xstrdup(ref) : path_join(data, ref);
-
-			log_info("image: building %s", path);
-			rc = image_build(store, path, &c->images[i], e);
-		} else {
-			rc = image_resolve(store, ref, &c->images[i], e);
-		}
-		if (rc < 0)
-			return err_wrap(e, "service %s: image", svc->name);
+		if (service_image(&c->spec->services[i], c->tmpl[i], &c->images[i], e) < 0)
+			return -1;
 		c->image_digests[i] = c->images[i]->manifest_digest;
-		log_debug("service %s: image %s", svc->name,
-			  c->images[i]->manifest_digest);
 	}
 	return 0;
+}
+
+int converge_resolve_images(const struct spec *s, char **images, struct err *e)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < s->nservices && rc == 0; i++) {
+		const struct spec_service *svc = &s->services[i];
+		struct template *t = NULL;
+		struct image_info *img = NULL;
+		struct err why;
+
+		if (template_load(NULL, svc->template, &t, e) < 0) {
+			rc = err_wrap(e, "service %s", svc->name);
+		} else if (service_image(svc, t, &img, &why) == 0) {
+			free(images[i]);
+			images[i] = xstrdup(img->manifest_digest);
+		} else if (is_recipe(svc->image ? svc->image : t->image)) {
+			*e = why;
+			rc = -1;
+		} else {
+			log_warn("%s (planned by its name)", why.msg);
+		}
+		image_info_free(img);
+		template_free(t);
+	}
+	return rc;
 }
 
 /* When the plan puts a node on a port another program holds on its host,

@@ -59,6 +59,14 @@ int converge_observe(const struct spec *s, const struct plan *p,
 		     struct observation *out, struct err *e);
 void converge_observation_free(struct observation *o);
 
+/* Replace each service's image reference in images[] (indexed like
+ * s->services, as template_traits_for_spec gives them) by the manifest
+ * digest it stands for, as `up` will: a recipe is built into the local store
+ * (cached; nothing on any host changes), a reference is resolved there.  A
+ * reference the store lacks stays as it is, with a warning; a recipe that
+ * does not build is an error. */
+int converge_resolve_images(const struct spec *s, char **images, struct err *e);
+
 /* Per plan node (indexed like p->nodes), the digest of what its container
  * is made from besides the image: rendered config files, argv, resources,
  * restart and stop settings.  A recorded node whose recorded digest differs

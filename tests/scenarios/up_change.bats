@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Scenario: changing a running Redis cluster's spec with `shoal up`.  A new
 # setting restarts every node where it is, one at a time, replicas first,
-# with its data; new ports move every node on its host and the cluster
-# learns the new addresses.  Checked from what Redis reports.
+# with its data; so does a new image; new ports move every node on its host
+# and the cluster learns the new addresses.  Checked from what Redis reports.
 
 load 'up_helpers'
 
@@ -73,4 +73,36 @@ endpoints() {
 	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
 	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
 	[ "$got" -eq 1000 ]
+}
+
+@test "a new image: each node restarts on it in place, one at a time, with its data" {
+	spec_i="$BATS_FILE_TMPDIR/lab-redis-image.cfg"
+	recipe="$BATS_FILE_TMPDIR/redis-rebuilt.cfg"
+	sed 's/Debian redis-server 7.0 for shoal/Debian redis-server 7.0 for shoal, rebuilt/' \
+		"$BATS_TEST_DIRNAME/../../node-images/redis.cfg" >"$recipe"
+	sed "s|template = \"redis\";|template = \"redis\"; image = \"$recipe\";|" "$SPEC_P" >"$spec_i"
+	grep -q "image = \"$recipe\"" "$spec_i"
+	state="$SHOAL_STATE_DIR/lab-redis/state.json"
+	old=$(jq -r '[.nodes[].image] | unique | .[]' "$state")
+	[ "$(echo "$old" | wc -l)" -eq 1 ]
+	# plan builds the recipe in the local store to know the digest
+	run "$SHOAL" plan "$spec_i"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ": image ${old:0:19} -> sha256:")" -eq 6 ]
+	run "$SHOAL" up "$spec_i"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ': image sha256:[0-9a-f]* -> sha256:[0-9a-f]*$')" -eq 6 ]
+	[ "$(echo "$output" | grep -c '^cache-[0-9] on h[0-9]: restarting')" -eq 6 ]
+	[ "$(echo "$output" | grep '^cache-[0-9] on h[0-9]: restarting' | head -3 | cut -d' ' -f1 | sort | tr '\n' ' ')" = "cache-1 cache-3 cache-5 " ]
+	new=$(jq -r '[.nodes[].image] | unique | .[]' "$state")
+	[ "$(echo "$new" | wc -l)" -eq 1 ]
+	[ "$new" != "$old" ]
+	redis_auth
+	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
+	run "$SHOAL" up "$spec_i"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
 }
