@@ -1,0 +1,245 @@
+/* converge_status.c - shoal status (converge.h): every node and cluster as
+ * the hosts and the database report them (docs/status.md). */
+#include "converge_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* The rc_node array for the recorded nodes of service `svc` (state order),
+ * replicas pointing at their recorded master.  *idx maps back to st->nodes. */
+static struct rc_node *redis_nodes_recorded(const struct cluster *c, const char *svc,
+					    size_t **idx, size_t *n)
+{
+	struct rc_node *v = xcalloc(c->st->n + 1, sizeof *v);
+	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
+
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+
+		if (strcmp(sn->service, svc))
+			continue;
+		map[k] = i;
+		v[k].id = sn->id;
+		v[k].address = sn->address;
+		v[k].port = sn->port;
+		v[k].bus_port = sn->bus_port;
+		v[k].master = !sn->master;
+		v[k].master_index = -1;
+		k++;
+	}
+	for (size_t i = 0; i < k; i++) {
+		const char *m = c->st->nodes[map[i]].master;
+
+		for (size_t j = 0; m && j < k; j++)
+			if (!strcmp(v[j].id, m))
+				v[i].master_index = (int)j;
+	}
+	*idx = map;
+	*n = k;
+	return v;
+}
+
+static const char *shoal_id_of(const struct cluster *c, const char *redis_id)
+{
+	for (size_t i = 0; redis_id && *redis_id && i < c->st->n; i++)
+		if (c->st->nodes[i].cluster_id && !strcmp(c->st->nodes[i].cluster_id, redis_id))
+			return c->st->nodes[i].id;
+	return NULL;
+}
+
+/* Status of the redis service `svc`: per node fields into recs (indexed like
+ * st->nodes), one summary object returned. */
+static json_t *redis_status(struct cluster *c, size_t svc_index, json_t **recs)
+{
+	const char *svc = c->spec->services[svc_index].name;
+	struct rc_opts ro = {.password = cluster_password(c, svc_index), .timeout_ms = 1000};
+	size_t n, *idx;
+	struct rc_node *nodes = redis_nodes_recorded(c, svc, &idx, &n);
+	struct rc_view *v = NULL;
+	struct err e;
+	json_t *sum;
+
+	if (rc_inspect(nodes, n, &ro, &v, &e) < 0) {
+		sum = json_pack("{s:s, s:s}", "service", svc, "error", e.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct rc_observer *ob = &v->obs[i];
+		json_t *r = recs[idx[i]];
+		const struct rc_entry *me = NULL;
+
+		for (size_t k = 0; k < ob->ntable; k++)
+			if (ob->table[k].flags & RC_F_MYSELF)
+				me = &ob->table[k];
+		if (!ob->reachable) {
+			json_object_set_new(r, "health", json_string("unreachable"));
+			json_object_set_new(r, "health_detail",
+					    json_string(ob->error ? ob->error : ""));
+			continue;
+		}
+		json_object_set_new(r, "health", json_string(ob->state_ok ? "ok" : "cluster-down"));
+		if (!me)
+			continue;
+		json_object_set_new(r, "role", json_string(me->flags & RC_F_MASTER ? "master"
+							    : me->flags & RC_F_REPLICA ? "replica"
+							    : "unknown"));
+		if (me->master_id[0]) {
+			const char *mid = shoal_id_of(c, me->master_id);
+
+			json_object_set_new(r, "master", json_string(mid ? mid : me->master_id));
+		}
+		json_t *slots = json_array();
+
+		for (size_t k = 0; k < me->nranges; k++)
+			json_array_append_new(slots, json_pack("[i,i]", me->ranges[k].first,
+							       me->ranges[k].last));
+		json_object_set_new(r, "slots", slots);
+	}
+	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b}", "service", svc,
+			"cluster_state", v->state_ok == (int)n && n ? "ok" : "fail",
+			"slots_covered", v->slots_covered,
+			"nodes", (int)n, "reachable", v->reachable,
+			"roles_as_planned", rc_check_roles(v, NULL) == 0,
+			"anti_affinity", rc_check_anti_affinity(v, NULL) == 0);
+out:
+	rc_view_free(v);
+	free(nodes);
+	free(idx);
+	return sum;
+}
+
+static void print_status_text(const struct cluster *c, json_t *doc)
+{
+	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
+	json_t *r;
+	size_t i;
+
+	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s\n", "NODE", "HOST",
+	       "ADDRESS", "STATE", "HEALTH", "ROLE", "MASTER", "SLOTS", "UPTIME", "RST");
+	json_array_foreach(nodes, i, r) {
+		char addr[64], slots[64] = "-", up[32] = "-";
+		json_t *sl = json_object_get(r, "slots"), *rg;
+		size_t k;
+		json_int_t ms = json_integer_value(json_object_get(r, "uptime_ms"));
+
+		snprintf(addr, sizeof addr, "%s:%d",
+			 json_string_value(json_object_get(r, "address")),
+			 (int)json_integer_value(json_object_get(r, "port")));
+		json_array_foreach(sl, k, rg) {
+			size_t used = k ? strlen(slots) : 0;
+
+			snprintf(slots + used, sizeof slots - used, "%s%d-%d", k ? "," : "",
+				 (int)json_integer_value(json_array_get(rg, 0)),
+				 (int)json_integer_value(json_array_get(rg, 1)));
+		}
+		if (ms > 0)
+			snprintf(up, sizeof up, "%llds", (long long)(ms / 1000));
+#define S(k) (json_string_value(json_object_get(r, k)) ? json_string_value(json_object_get(r, k)) : "-")
+		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d\n", S("node"),
+		       S("host"), addr, S("state"), S("health"), S("role"), S("master"),
+		       slots, up, (int)json_integer_value(json_object_get(r, "restarts")));
+#undef S
+	}
+	json_array_foreach(svcs, i, r) {
+		if (json_object_get(r, "error")) {
+			printf("service %s: %s\n", json_string_value(json_object_get(r, "service")),
+			       json_string_value(json_object_get(r, "error")));
+			continue;
+		}
+		printf("service %s: cluster_state:%s, slots covered %d/16384, %d/%d nodes "
+		       "answer, roles as planned: %s, replicas apart from masters: %s\n",
+		       json_string_value(json_object_get(r, "service")),
+		       json_string_value(json_object_get(r, "cluster_state")),
+		       (int)json_integer_value(json_object_get(r, "slots_covered")),
+		       (int)json_integer_value(json_object_get(r, "reachable")),
+		       (int)json_integer_value(json_object_get(r, "nodes")),
+		       json_is_true(json_object_get(r, "roles_as_planned")) ? "yes" : "no",
+		       json_is_true(json_object_get(r, "anti_affinity")) ? "yes" : "no");
+	}
+	if (!c->st->n)
+		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+}
+
+int converge_status(const char *spec_path, const struct converge_opts *o,
+		    struct err *e)
+{
+	struct cluster c = {0};
+	json_t *doc = NULL, *nodes, *svcs, **recs = NULL;
+	struct err ce = {0};
+	int rc = -1;
+
+	struct converge_opts look = *o;
+
+	if (cluster_load(spec_path, NULL, &c, e) < 0)
+		goto out;
+	/* Unreachable hosts are reported per node, not a failure of status.
+	 * Looking starts no agent: a starting daemon would start its nodes. */
+	look.look_only = true;
+	if (c.st->n && cluster_connect(&c, &look, &ce) < 0)
+		log_warn("%s", ce.msg);
+	if (c.fleet && cluster_observe(&c, &ce) < 0)
+		log_warn("%s", ce.msg);
+	nodes = json_array();
+	svcs = json_array();
+	recs = xcalloc(c.st->n + 1, sizeof *recs);
+	for (size_t i = 0; i < c.st->n; i++) {
+		const struct state_node *sn = &c.st->nodes[i];
+		json_t *lr = cluster_listed(&c, sn->host, sn->id);
+		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
+				      "service", sn->service, "host", sn->host,
+				      "address", sn->address, "port", sn->port,
+				      "role", sn->role ? sn->role : "");
+
+		if (sn->bus_port)
+			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
+		if (lr) {
+			json_object_set(r, "state", json_object_get(lr, "state"));
+			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
+			if (json_object_get(lr, "uptime_ms"))
+				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
+		} else {
+			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing" :
+								   fh && fh->no_agent ? "agent-down" :
+								   "host-down"));
+			json_object_set_new(r, "restarts", json_integer(0));
+		}
+		json_object_set_new(r, "health", json_string("unknown"));
+		recs[i] = r;
+		json_array_append(nodes, r);
+	}
+	for (size_t s = 0; s < c.spec->nservices; s++)
+		if (template_forms_with(c.tmpl[s], "redis-form"))
+			json_array_append_new(svcs, redis_status(&c, s, recs));
+	doc = json_pack("{s:s, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
+			"services", svcs);
+	if (o->show_secrets) {
+		json_t *sec = json_object();
+
+		for (size_t i = 0; i < c.st->nsecrets; i++)
+			json_object_set_new(sec, c.st->secrets[i].key,
+					    json_string(c.st->secrets[i].value));
+		json_object_set_new(doc, "secrets", sec);
+	}
+	if (o->json) {
+		json_dumpf(doc, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		print_status_text(&c, doc);
+		if (o->show_secrets)
+			for (size_t i = 0; i < c.st->nsecrets; i++)
+				printf("secret %s: %s\n", c.st->secrets[i].key,
+				       c.st->secrets[i].value);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; recs && i < c.st->n; i++)
+		json_decref(recs[i]);
+	free(recs);
+	json_decref(doc);
+	cluster_free(&c);
+	return rc;
+}
