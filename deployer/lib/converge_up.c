@@ -417,8 +417,10 @@ out:
 /* Nodes leaving a service's cluster (no longer in the spec, or moved to
  * another host, where they start afresh with a new identity) are forgotten by
  * the nodes that stay before any container is removed; rc_leave refuses, with
- * nothing changed, while one still serves slots.  For templates whose leave
- * hook is the built-in Redis step. */
+ * nothing changed, while one still serves slots - also when every node moves
+ * (all hosts replaced), which would otherwise form a new, empty cluster.  A
+ * service removed from the spec is not here: its nodes go, their data stays
+ * on the hosts.  For templates whose leave hook is the built-in Redis step. */
 static int leave_clusters(struct cluster *c, const struct actions *acts, struct err *e)
 {
 	c->left = xcalloc(c->spec->nservices, sizeof *c->left);
@@ -463,8 +465,6 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 				stay[ns++] = (struct rc_node){.id = sn->id, .address = sn->address,
 							      .port = sn->port, .bus_port = sn->bus_port};
 		}
-		if (!ns)
-			continue; /* the whole service goes: its data stays on the hosts */
 		log_info("%s: %zu node%s leaving the cluster", svc, nl, nl == 1 ? "" : "s");
 		if (rc_leave(stay, ns, leave, ids, nl, &ro, &c->left[s], &c->nleft[s], e) < 0)
 			return err_wrap(e, "service %s: leave", svc);

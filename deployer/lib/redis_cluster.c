@@ -849,8 +849,8 @@ int rc_leave(const struct rc_node *stay, size_t nstay, const struct rc_node *lea
 
 	*ids = NULL;
 	*nids = 0;
-	if (nleave == 0 || nstay == 0)
-		return 0; /* nobody left to forget them */
+	if (nleave == 0)
+		return 0;
 	/* Read only: every node counts as a master for validate_plan. */
 	all = xcalloc(n, sizeof *all);
 	for (size_t i = 0; i < n; i++) {

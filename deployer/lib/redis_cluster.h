@@ -101,7 +101,8 @@ int rc_form(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
  * and knows a leaving node forgets it (CLUSTER FORGET; Redis then ignores it
  * for 60 s, longer than the caller needs to stop it).  A remaining node that
  * does not answer now (stopped, to be started) is skipped: pass the ids to
- * rc_form through rc_opts.forget.
+ * rc_form through rc_opts.forget.  With no remaining node (nstay 0: every
+ * node moves) only the check is made.
  *
  * On success *ids (free it) holds the *nids Redis ids that left. */
 int rc_leave(const struct rc_node *stay, size_t nstay, const struct rc_node *leave,

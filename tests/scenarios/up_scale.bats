@@ -2,13 +2,14 @@
 # Scenario: changing a Redis service's node count with `shoal up`.  A new
 # shard joins the formed cluster; a shard that leaves is forgotten by every
 # remaining node (checked in CLUSTER NODES) and its data is purged; a shard
-# that still serves slots is refused before anything changes; `down --purge`
-# also removes data that an earlier `down` kept.
+# that still serves slots is refused before anything changes, also when every
+# node would move to other hosts; `down --purge` also removes data that an
+# earlier `down` kept.
 
 load 'up_helpers'
 
 setup_file() {
-	up_setup 3 cluster-specs/lab-redis.cfg
+	up_setup 4 cluster-specs/lab-redis.cfg
 	export SPEC8="$BATS_FILE_TMPDIR/lab-redis-8.cfg"
 	sed 's/nodes = 6;/nodes = 8;/' "$SPEC" >"$SPEC8"
 	grep -q 'nodes = 8;' "$SPEC8"
@@ -111,4 +112,32 @@ every_node_knows() {
 		run lab_exec "$h" test -e /var/lib/shoal/nodes/lab-redis
 		[ "$status" -ne 0 ]
 	done
+}
+
+@test "every node moving to other hosts is refused while masters serve slots" {
+	spec_a="$BATS_FILE_TMPDIR/lab-redis-h12.cfg"
+	spec_b="$BATS_FILE_TMPDIR/lab-redis-h34.cfg"
+	h4="  { name = \"h4\"; address = \"$(lab_addr h4)\"; rack = \"r4\"; cpus = 2; memory = \"2G\"; }"
+	# hosts h1, h2 (racks r1, r2), then h3, h4 (r3, r4): nothing in common
+	awk '!/name = "h3"/' "$SPEC" | sed 's/rack = "r2"; cpus = 2; memory = "2G"; },/rack = "r2"; cpus = 2; memory = "2G"; }/' >"$spec_a"
+	awk -v h4="$h4" '/name = "h1"|name = "h2"/ { next } /name = "h3"/ { sub(/ }$/, " },"); print; print h4; next } { print }' "$SPEC" >"$spec_b"
+	run "$SHOAL" check "$spec_a" "$spec_b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$SHOAL" up "$spec_a"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$SHOAL" up "$spec_b"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"would leave the cluster but serves 5461 slots"* ]]
+	[[ "$output" != *"creating"* ]]
+	redis_auth
+	every_node_knows 6 "$spec_a"
+	run "$SHOAL" status "$spec_a"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
+	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384"* ]]
+	run "$SHOAL" down --purge "$spec_a"
+	[ "$status" -eq 0 ]
 }

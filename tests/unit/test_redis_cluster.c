@@ -938,6 +938,18 @@ static void test_leave(void **state)
 	assert_memory_equal(six, ids, 6 * sizeof ids[0]);
 	assert_int_equal(known_nodes(f, 0), 8);
 
+	/* Every node moves (nothing stays): only the check is made. */
+	assert_int_equal(rc_leave(NULL, 0, &f->nodes[2], NULL, 1, &f->opts, &left, &nleft, &e), -1);
+	assert_int_equal(e.code, EBUSY);
+	assert_non_null(strstr(e.msg, "serves 5461 slots (10923-16383)"));
+	if (rc_leave(NULL, 0, &f->nodes[6], NULL, 1, &f->opts, &left, &nleft, &e) < 0)
+		fail_msg("rc_leave of a node without slots, nothing staying: %s", e.msg);
+	assert_int_equal(nleft, 1);
+	free(left);
+	left = NULL;
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(known_nodes(f, i), 8);
+
 	/* cache-6 leaving while its replica cache-7 stays: refused. */
 	memcpy(stay, f->nodes, 6 * sizeof *stay);
 	stay[6] = f->nodes[7];
