@@ -99,7 +99,7 @@ static json_t *redis_status(struct cluster *c, size_t svc_index, json_t **recs)
 		json_object_set_new(r, "slots", slots);
 	}
 	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b}", "service", svc,
-			"cluster_state", v->state_ok == (int)n && n ? "ok" : "fail",
+			"cluster_state", rc_health_name(rc_health(v)),
 			"slots_covered", v->slots_covered,
 			"nodes", (int)n, "reachable", v->reachable,
 			"roles_as_planned", rc_check_roles(v, NULL) == 0,

@@ -749,6 +749,35 @@ int rc_check_roles(const struct rc_view *v, struct err *e)
 	return 0;
 }
 
+enum rc_health rc_health(const struct rc_view *v)
+{
+	uint8_t *served;
+	int nserved = 0;
+
+	if (v->n && v->state_ok == (int)v->n)
+		return RC_OK;
+	served = xcalloc(RC_SLOTS, 1);
+	for (size_t i = 0; i < v->n; i++) {
+		const struct rc_entry *me = rc_self(&v->obs[i]);
+
+		if (!me || !v->obs[i].state_ok || !(me->flags & RC_F_MASTER))
+			continue;
+		for (size_t r = 0; r < me->nranges; r++)
+			for (int s = me->ranges[r].first; s <= me->ranges[r].last; s++)
+				if (!served[s]) {
+					served[s] = 1;
+					nserved++;
+				}
+	}
+	free(served);
+	return nserved == RC_SLOTS ? RC_DEGRADED : RC_FAIL;
+}
+
+const char *rc_health_name(enum rc_health h)
+{
+	return h == RC_OK ? "ok" : h == RC_DEGRADED ? "degraded" : "fail";
+}
+
 int rc_check_anti_affinity(const struct rc_view *v, struct err *e)
 {
 	char a[160], b[160];

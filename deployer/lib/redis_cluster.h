@@ -225,6 +225,16 @@ int rc_check_state(const struct rc_view *v, struct err *e);
 /* Every planned node has its planned role, and each replica follows the
  * node id of its planned master, by its own report. */
 int rc_check_roles(const struct rc_view *v, struct err *e);
+/* The cluster's health in one word, from what the nodes report:
+ *   RC_OK        every planned node answers and reports cluster_state:ok;
+ *   RC_DEGRADED  some node does not answer or is not ok, but every slot is
+ *                served by a master that answers cluster_state:ok (clients
+ *                are served; a copy is missing);
+ *   RC_FAIL      some slot is not (keys there cannot be read or written). */
+enum rc_health { RC_OK, RC_DEGRADED, RC_FAIL };
+enum rc_health rc_health(const struct rc_view *v);
+/* "ok", "degraded", "fail" */
+const char *rc_health_name(enum rc_health h);
 /* No replica has the same address as its master, computed from the view's
  * CLUSTER NODES data alone (not from the plan). */
 int rc_check_anti_affinity(const struct rc_view *v, struct err *e);

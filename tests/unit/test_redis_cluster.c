@@ -573,6 +573,16 @@ static void test_checks_on_synthetic_views(void **state)
 	assert_int_equal(rc_check_roles(v, &e), 0);
 	assert_int_equal(rc_check_anti_affinity(v, &e), 0);
 	assert_int_equal(v->nnodes, 4);
+	assert_int_equal(rc_health(v), RC_OK);
+	/* a replica that does not answer: still every slot served */
+	v->obs[3].reachable = false;
+	v->state_ok--;
+	assert_int_equal(rc_health(v), RC_DEGRADED);
+	assert_string_equal(rc_health_name(rc_health(v)), "degraded");
+	/* a master that does not: its slots are not */
+	v->obs[1].reachable = false;
+	v->state_ok--;
+	assert_int_equal(rc_health(v), RC_FAIL);
 	rc_view_free(v);
 
 	/* Replica cache-3 on the host of its master cache-1 (10.0.0.2), by
