@@ -320,14 +320,31 @@ static int crash_looping(struct cluster *c, const struct plan_node *pn,
 	return 1;
 }
 
-/* Probe every node of the plan (or only `only`, when not NULL) until each
- * answers its template's readiness probe, or the deadline passes (naming the
- * nodes that never did).  A node that keeps exiting fails the wait at once
- * (crash_looping). */
-static int wait_ready(struct cluster *c, const struct converge_opts *o,
-		      const struct plan_node *only, struct err *e)
+/* The readiness probe of plan node pn, as its template describes it. */
+static struct probe_target ready_probe(struct cluster *c, const struct plan_node *pn)
 {
-	size_t n = c->plan->n, left = only ? 1 : n;
+	const struct tmpl_probe *tp = &c->tmpl[pn->svc_index]->readiness;
+
+	return (struct probe_target){
+		.kind = tp->kind,
+		.host = pn->host->address,
+		.port = tp->port ? tp->port : pn->port,
+		.connect_timeout_ms = tp->connect_timeout_ms,
+		.read_timeout_ms = tp->read_timeout_ms,
+		.password = cluster_password(c, pn->svc_index),
+		.path = tp->path,
+		.expect = tp->expect,
+	};
+}
+
+/* Probe the plan's nodes (those with want[i] set; every node when want is
+ * NULL) until each answers its template's readiness probe, or the deadline
+ * passes (naming the nodes that never did).  A node that keeps exiting fails
+ * the wait at once (crash_looping). */
+static int wait_ready(struct cluster *c, const struct converge_opts *o, const bool *want,
+		      struct err *e)
+{
+	size_t n = c->plan->n, left = 0;
 	bool *ready = xcalloc(n + 1, sizeof *ready);
 	struct probe_report *last = xcalloc(n + 1, sizeof *last);
 	int64_t start = now_ms(), deadline = 0;
@@ -349,22 +366,14 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o,
 			deadline = d;
 	}
 	deadline += start;
-	for (size_t i = 0; only && i < n; i++)
-		ready[i] = &c->plan->nodes[i] != only;
+	for (size_t i = 0; i < n; i++) {
+		ready[i] = want && !want[i];
+		left += !ready[i];
+	}
 	while (left) {
 		for (size_t i = 0; i < n; i++) {
 			const struct plan_node *pn = &c->plan->nodes[i];
-			const struct tmpl_probe *tp = &c->tmpl[pn->svc_index]->readiness;
-			struct probe_target pt = {
-				.kind = tp->kind,
-				.host = pn->host->address,
-				.port = tp->port ? tp->port : pn->port,
-				.connect_timeout_ms = tp->connect_timeout_ms,
-				.read_timeout_ms = tp->read_timeout_ms,
-				.password = cluster_password(c, pn->svc_index),
-				.path = tp->path,
-				.expect = tp->expect,
-			};
+			struct probe_target pt = ready_probe(c, pn);
 
 			if (ready[i])
 				continue;
@@ -549,47 +558,90 @@ static int record_missing_configs(struct cluster *c, struct err *e)
 	return changed ? state_save(c->lock, c->st, e) : 0;
 }
 
-/* Changes in place (a new image or config on the same host and port) restart
- * one node at a time, replicas before masters, and each is back in its
- * cluster before the next goes: the cluster keeps serving, and a shard never
- * loses both copies at once.  A master whose restart outlasted the node
- * timeout (its replica took over) is made master again.  Each node is
- * recorded as soon as it runs its new config, so an interrupted roll goes on
- * where it stopped. */
-static int roll_in_place(struct cluster *c, const struct converge_opts *o,
-			 const struct actions *acts, struct err *e)
+/* Remove plan node i (its data kept) and create it again as planned now,
+ * then record it. */
+static int recreate(struct cluster *c, size_t i, const char *why, struct err *e)
 {
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t i = 0; i < c->plan->n; i++) {
+	const struct plan_node *pn = &c->plan->nodes[i];
+	struct fleet_host *h = fleet_host(c->fleet, pn->host->name);
+	json_t *req;
+
+	if (!h)
+		return err_set(e, ENOENT, "%s: host %s is not connected", pn->id, pn->host->name);
+	log_info("%s on %s: restarting (%s)", pn->id, pn->host->name, why);
+	if (cluster_remove_node(c, pn->host->name, pn->id, false, e) < 0 ||
+	    cluster_create_request(c, pn, &req, e) < 0)
+		return -1;
+	if (fleet_call(h, req, NULL, e) < 0)
+		return err_wrap(e, "create %s", pn->id);
+	record_node(c, i);
+	return state_save(c->lock, c->st, e);
+}
+
+/* Nodes with a change in place pending that do not answer now (say they
+ * exit on a bad setting the new spec fixes) get it at once: nobody is served
+ * by them, and the cluster cannot be formed around them.  done[i] marks
+ * them. */
+static int recreate_down_in_place(struct cluster *c, const struct actions *acts, bool *done,
+				  struct err *e)
+{
+	for (size_t i = 0; i < c->plan->n; i++) {
+		const struct plan_node *pn = &c->plan->nodes[i];
+		const struct action *a = in_place_change(acts, pn->id);
+		struct probe_target pt;
+		struct probe_report pr;
+
+		if (!a)
+			continue;
+		pt = ready_probe(c, pn);
+		if (probe_run(&pt, &pr, e) < 0)
+			return err_wrap(e, "%s: readiness probe", pn->id);
+		if (pr.result == PROBE_OK)
+			continue;
+		if (recreate(c, i, a->detail, e) < 0)
+			return -1;
+		done[i] = true;
+	}
+	return 0;
+}
+
+/* The other changes in place (a new image or config on the same host and
+ * port) restart one node at a time, replicas before masters, and each is
+ * back in its cluster before the next goes: the cluster keeps serving, and a
+ * shard never loses both copies at once.  A master whose restart outlasted
+ * the node timeout (its replica took over) is made master again.  Each node
+ * is recorded as soon as it runs its new config, so an interrupted roll goes
+ * on where it stopped. */
+static int roll_in_place(struct cluster *c, const struct converge_opts *o,
+			 const struct actions *acts, const bool *done, struct err *e)
+{
+	bool *only = xcalloc(c->plan->n + 1, sizeof *only);
+	int rc = 0;
+
+	for (int pass = 0; pass < 2 && rc == 0; pass++)
+		for (size_t i = 0; i < c->plan->n && rc == 0; i++) {
 			const struct plan_node *pn = &c->plan->nodes[i];
 			const struct action *a = in_place_change(acts, pn->id);
-			struct fleet_host *h = fleet_host(c->fleet, pn->host->name);
 			struct state_node *sn;
 			bool changed = false;
-			json_t *req;
 
-			if (!a || (pn->role == ROLE_MASTER) != (pass == 1))
+			if (!a || done[i] || (pn->role == ROLE_MASTER) != (pass == 1))
 				continue;
-			if (!h)
-				return err_set(e, ENOENT, "%s: host %s is not connected", pn->id,
-					       pn->host->name);
-			log_info("%s on %s: restarting (%s)", pn->id, pn->host->name, a->detail);
-			if (cluster_remove_node(c, pn->host->name, pn->id, false, e) < 0 ||
-			    cluster_create_request(c, pn, &req, e) < 0)
-				return -1;
-			if (fleet_call(h, req, NULL, e) < 0)
-				return err_wrap(e, "create %s", pn->id);
-			sn = record_node(c, i);
-			if (state_save(c->lock, c->st, e) < 0 || wait_ready(c, o, pn, e) < 0 ||
-			    form_service(c, pn->svc_index, true, true, &changed, e) < 0)
-				return -1;
+			only[i] = true;
+			if (recreate(c, i, a->detail, e) < 0 || wait_ready(c, o, only, e) < 0 ||
+			    form_service(c, pn->svc_index, true, true, &changed, e) < 0) {
+				rc = -1;
+				break;
+			}
+			only[i] = false;
 			log_info("%s on %s: back in its cluster", pn->id, pn->host->name);
+			sn = state_find(c->st, pn->id);
 			free(sn->status);
 			sn->status = xstrdup("joined");
-			if (state_save(c->lock, c->st, e) < 0)
-				return -1;
+			rc = state_save(c->lock, c->st, e);
 		}
-	return 0;
+	free(only);
+	return rc;
 }
 
 /* ---- up --------------------------------------------------------------------- */
@@ -612,6 +664,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	struct cluster c = {0};
 	struct actions acts = {0};
 	struct exec_ctx x = {.c = &c, .acts = &acts};
+	bool *done = NULL, *want = NULL; /* per plan node */
 	int64_t t0 = now_ms();
 	int rc = -1;
 
@@ -678,8 +731,15 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		if (state_save(c.lock, c.st, e) < 0)
 			goto out;
 	}
-	if (wait_ready(&c, o, NULL, e) < 0 || form_clusters(&c, e) < 0 ||
-	    roll_in_place(&c, o, &acts, e) < 0 || record_missing_configs(&c, e) < 0)
+	/* Nodes with a change in place pending are waited for after it. */
+	done = xcalloc(c.plan->n + 1, sizeof *done);
+	want = xcalloc(c.plan->n + 1, sizeof *want);
+	if (recreate_down_in_place(&c, &acts, done, e) < 0)
+		goto out;
+	for (size_t i = 0; i < c.plan->n; i++)
+		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
+	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0 ||
+	    roll_in_place(&c, o, &acts, done, e) < 0 || record_missing_configs(&c, e) < 0)
 		goto out;
 	cluster_event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
 				       (json_int_t)(now_ms() - t0)));
@@ -697,6 +757,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	}
 	rc = 0;
 out:
+	free(done);
+	free(want);
 	actions_free(&acts);
 	cluster_free(&c);
 	return rc;

@@ -2,7 +2,9 @@
 # Scenario: changing a running Redis cluster's spec with `shoal up`.  A new
 # setting restarts every node where it is, one at a time, replicas first,
 # with its data; so does a new image; new ports move every node on its host
-# and the cluster learns the new addresses.  Checked from what Redis reports.
+# and the cluster learns the new addresses; a setting Redis rejects stops at
+# the first node, and the fixed spec repairs it.  Checked from what Redis
+# reports.
 
 load 'up_helpers'
 
@@ -105,4 +107,32 @@ endpoints() {
 	run "$SHOAL" up "$spec_i"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"0 changes"* ]]
+}
+
+@test "a setting Redis rejects stops the roll at the first node; the fixed spec repairs it" {
+	spec_i="$BATS_FILE_TMPDIR/lab-redis-image.cfg"   # written by the test before
+	spec_bad="$BATS_FILE_TMPDIR/lab-redis-bad.cfg"
+	[ -f "$spec_i" ]
+	sed 's/cluster_node_timeout = 2500;/cluster_node_timeout = 2500; maxmemory_policy = "bogus";/' \
+		"$spec_i" >"$spec_bad"
+	grep -q bogus "$spec_bad"
+	run "$SHOAL" up "$spec_bad"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"exits instead of starting"* ]]
+	[[ "$output" == *"maxmemory-policy bogus"* ]]
+	[ "$(echo "$output" | grep -c ': restarting')" -eq 1 ]
+	run "$SHOAL" status "$spec_i"
+	echo "$output"
+	[[ "$output" == *"cluster_state:degraded, slots covered 16384/16384, 5/6 nodes answer"* ]]
+	# the node that exits gets the fixed config first, then the cluster forms
+	run "$SHOAL" up "$spec_i"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ': restarting')" -eq 1 ]
+	run "$SHOAL" status "$spec_i"
+	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384, 6/6 nodes answer"* ]]
+	redis_auth
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
 }
