@@ -139,7 +139,9 @@ static const struct cli_command cmd_down = {
 		"Stop and remove every node of the cluster on every host of SPEC (also\n"
 		"nodes an interrupted run left unrecorded).  Data directories stay on the\n"
 		"hosts, and the cluster's secrets stay in the state, unless --purge, which\n"
-		"also removes what an earlier `down` kept.\n",
+		"also removes what an earlier `down` kept.  A host that cannot be reached\n"
+		"is left out: its nodes stay recorded, the command fails naming them, and\n"
+		"running it again once the host is back finishes the job.\n",
 	.run = down_run,
 };
 CLI_COMMAND(cmd_down)

@@ -42,13 +42,16 @@ static int down_host(struct fleet *f, size_t i, void *p)
 	return 0;
 }
 
+/* Hosts that cannot be reached are left out: their nodes stay recorded (and
+ * their data on them) for a later `down`, and the call fails naming them. */
 int converge_down(const char *spec_path, const struct converge_opts *o,
 		  struct err *e)
 {
 	struct cluster c = {0};
 	struct down_arg a = {.c = &c, .purge = o->purge};
+	struct err unreachable = {0};
+	size_t removed = 0, left = 0;
 	int rc = -1;
-	size_t removed = 0;
 
 	if (cluster_load(spec_path, "down", &c, e) < 0)
 		goto out;
@@ -57,37 +60,70 @@ int converge_down(const char *spec_path, const struct converge_opts *o,
 	if (fleet_connect(c.spec, NULL,
 			  &(struct transport_opts){.accept_new_host_keys =
 							   o->accept_new_host_keys},
-			  &c.fleet, e) < 0)
-		goto out;
+			  &c.fleet, &unreachable) < 0) {
+		if (!c.fleet)
+			goto fail_unreachable;
+		for (size_t i = 0; i < c.fleet->n; i++)
+			if (c.fleet->hosts[i].rc < 0) {
+				log_warn("%s", c.fleet->hosts[i].err.msg);
+				c.fleet->hosts[i].wanted = false;
+			}
+	}
 	if (cluster_observe(&c, e) < 0)
 		goto out;
 	removed = c.nobs;
 	if (fleet_each(c.fleet, down_host, &a) > 0) {
 		for (size_t i = 0; i < c.fleet->n; i++)
-			if (c.fleet->hosts[i].err.msg[0]) {
+			if (c.fleet->hosts[i].wanted && c.fleet->hosts[i].err.msg[0]) {
 				*e = c.fleet->hosts[i].err;
 				break;
 			}
 		goto out;
 	}
-	cluster_event(&c, "down", json_pack("{s:i, s:b}", "nodes", (int)removed, "purge", o->purge));
-	if (o->purge) {
+	/* Forget the nodes that are gone; those on unreachable hosts stay. */
+	for (size_t i = 0; i < c.st->n;) {
+		struct fleet_host *h = fleet_host(c.fleet, c.st->nodes[i].host);
+
+		if (h && h->rc < 0)
+			i++;
+		else
+			state_drop(c.st, c.st->nodes[i].id);
+	}
+	left = c.st->n;
+	cluster_event(&c, "down", json_pack("{s:i, s:b, s:i}", "nodes", (int)removed, "purge",
+					    o->purge, "left", (int)left));
+	if (o->purge && !left) {
 		if (state_remove(c.lock, e) < 0)
 			goto out;
-	} else {
-		/* Keep the secrets (the kept data needs them), forget the nodes. */
-		while (c.st->n)
-			state_drop(c.st, c.st->nodes[0].id);
-		if (state_save(c.lock, c.st, e) < 0)
-			goto out;
+	} else if (state_save(c.lock, c.st, e) < 0) {
+		/* the secrets stay while any data does */
+		goto out;
 	}
 	if (o->json)
-		printf("{\"cluster\":\"%s\",\"removed\":%zu,\"purged\":%s}\n", c.spec->name,
-		       removed, o->purge ? "true" : "false");
+		printf("{\"cluster\":\"%s\",\"removed\":%zu,\"purged\":%s,\"left\":%zu}\n",
+		       c.spec->name, removed, o->purge ? "true" : "false", left);
+	else if (left)
+		printf("cluster %s: %zu nodes removed%s; %zu left on hosts that could not be "
+		       "reached\n", c.spec->name, removed, o->purge ? " with their data" : "", left);
 	else
 		printf("cluster %s is down: %zu nodes removed%s\n", c.spec->name, removed,
 		       o->purge ? ", data and state purged" : ", data kept on the hosts");
+	if (left) {
+		struct buf b = {0};
+
+		for (size_t i = 0; i < c.st->n; i++)
+			buf_printf(&b, "%s%s on %s", i ? ", " : "", c.st->nodes[i].id,
+				   c.st->nodes[i].host);
+		err_set(e, EHOSTUNREACH, "%zu node%s not removed, on hosts that could not be "
+					 "reached: %s; run `shoal down` again when they are back",
+			left, left == 1 ? "" : "s", b.data);
+		buf_free(&b);
+		goto out;
+	}
 	rc = 0;
+	goto out;
+fail_unreachable:
+	*e = unreachable;
 out:
 	cluster_free(&c);
 	return rc;
