@@ -121,7 +121,7 @@ static const struct cli_command cmd_status = {
 		"Per node: host, address:port, container state (from the host's agent),\n"
 		"health, role and master and slot ranges (as the database reports them,\n"
 		"not as shoal recorded them), uptime and restarts.  Per service: the\n"
-		"cluster state, slots covered, whether roles are as planned and whether\n"
+		"cluster state, slots served, whether roles are as planned and whether\n"
 		"every replica is on another host than its master.\n"
 		"\n"
 		"  --json          one JSON document (schema in docs/status.md)\n"

@@ -98,9 +98,10 @@ static json_t *redis_status(struct cluster *c, size_t svc_index, json_t **recs)
 							       me->ranges[k].last));
 		json_object_set_new(r, "slots", slots);
 	}
-	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b}", "service", svc,
+	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:b, s:b}", "service", svc,
 			"cluster_state", rc_health_name(rc_health(v)),
 			"slots_covered", v->slots_covered,
+			"slots_served", rc_slots_served(v),
 			"nodes", (int)n, "reachable", v->reachable,
 			"roles_as_planned", rc_check_roles(v, NULL) == 0,
 			"anti_affinity", rc_check_anti_affinity(v, NULL) == 0);
@@ -149,11 +150,11 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 			       json_string_value(json_object_get(r, "error")));
 			continue;
 		}
-		printf("service %s: cluster_state:%s, slots covered %d/16384, %d/%d nodes "
+		printf("service %s: cluster_state:%s, slots served %d/16384, %d/%d nodes "
 		       "answer, roles as planned: %s, replicas apart from masters: %s\n",
 		       json_string_value(json_object_get(r, "service")),
 		       json_string_value(json_object_get(r, "cluster_state")),
-		       (int)json_integer_value(json_object_get(r, "slots_covered")),
+		       (int)json_integer_value(json_object_get(r, "slots_served")),
 		       (int)json_integer_value(json_object_get(r, "reachable")),
 		       (int)json_integer_value(json_object_get(r, "nodes")),
 		       json_is_true(json_object_get(r, "roles_as_planned")) ? "yes" : "no",

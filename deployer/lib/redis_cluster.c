@@ -749,14 +749,11 @@ int rc_check_roles(const struct rc_view *v, struct err *e)
 	return 0;
 }
 
-enum rc_health rc_health(const struct rc_view *v)
+int rc_slots_served(const struct rc_view *v)
 {
-	uint8_t *served;
-	int nserved = 0;
+	uint8_t *served = xcalloc(RC_SLOTS, 1);
+	int n = 0;
 
-	if (v->n && v->state_ok == (int)v->n)
-		return RC_OK;
-	served = xcalloc(RC_SLOTS, 1);
 	for (size_t i = 0; i < v->n; i++) {
 		const struct rc_entry *me = rc_self(&v->obs[i]);
 
@@ -766,11 +763,18 @@ enum rc_health rc_health(const struct rc_view *v)
 			for (int s = me->ranges[r].first; s <= me->ranges[r].last; s++)
 				if (!served[s]) {
 					served[s] = 1;
-					nserved++;
+					n++;
 				}
 	}
 	free(served);
-	return nserved == RC_SLOTS ? RC_DEGRADED : RC_FAIL;
+	return n;
+}
+
+enum rc_health rc_health(const struct rc_view *v)
+{
+	if (v->n && v->state_ok == (int)v->n)
+		return RC_OK;
+	return rc_slots_served(v) == RC_SLOTS ? RC_DEGRADED : RC_FAIL;
 }
 
 const char *rc_health_name(enum rc_health h)

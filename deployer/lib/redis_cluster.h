@@ -233,6 +233,8 @@ int rc_check_roles(const struct rc_view *v, struct err *e);
  *   RC_FAIL      some slot is not (keys there cannot be read or written). */
 enum rc_health { RC_OK, RC_DEGRADED, RC_FAIL };
 enum rc_health rc_health(const struct rc_view *v);
+/* Slots served by a master that answers and reports cluster_state:ok. */
+int rc_slots_served(const struct rc_view *v);
 /* "ok", "degraded", "fail" */
 const char *rc_health_name(enum rc_health h);
 /* No replica has the same address as its master, computed from the view's

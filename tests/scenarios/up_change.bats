@@ -124,14 +124,14 @@ endpoints() {
 	[ "$(echo "$output" | grep -c ': restarting')" -eq 1 ]
 	run "$SHOAL" status "$spec_i"
 	echo "$output"
-	[[ "$output" == *"cluster_state:degraded, slots covered 16384/16384, 5/6 nodes answer"* ]]
+	[[ "$output" == *"cluster_state:degraded, slots served 16384/16384, 5/6 nodes answer"* ]]
 	# the node that exits gets the fixed config first, then the cluster forms
 	run "$SHOAL" up "$spec_i"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | grep -c ': restarting')" -eq 1 ]
 	run "$SHOAL" status "$spec_i"
-	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384, 6/6 nodes answer"* ]]
+	[[ "$output" == *"cluster_state:ok, slots served 16384/16384, 6/6 nodes answer"* ]]
 	redis_auth
 	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
 	[ "$got" -eq 1000 ]

@@ -51,7 +51,7 @@ teardown_file() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
-	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384"* ]]
+	[[ "$output" == *"cluster_state:ok, slots served 16384/16384"* ]]
 	[[ "$output" == *"replicas apart from masters: yes"* ]]
 	run "$SHOAL" status --json "$SPEC"
 	[ "$status" -eq 0 ]

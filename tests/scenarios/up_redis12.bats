@@ -25,7 +25,7 @@ teardown_file() {
 @test "status agrees and a second up changes nothing" {
 	run "$SHOAL" status "$SPEC"
 	echo "$output"
-	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384, 12/12 nodes answer"* ]]
+	[[ "$output" == *"cluster_state:ok, slots served 16384/16384, 12/12 nodes answer"* ]]
 	[[ "$output" == *"replicas apart from masters: yes"* ]]
 	run "$SHOAL" up "$SPEC"
 	[[ "$output" == *"0 changes"* ]]

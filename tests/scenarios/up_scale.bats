@@ -98,7 +98,7 @@ every_node_knows() {
 	run "$SHOAL" status "$SPEC8"
 	echo "$output"
 	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
-	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384"* ]]
+	[[ "$output" == *"cluster_state:ok, slots served 16384/16384"* ]]
 }
 
 @test "down --purge also removes the data an earlier down kept" {
@@ -137,7 +137,7 @@ every_node_knows() {
 	run "$SHOAL" status "$spec_a"
 	echo "$output"
 	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
-	[[ "$output" == *"cluster_state:ok, slots covered 16384/16384"* ]]
+	[[ "$output" == *"cluster_state:ok, slots served 16384/16384"* ]]
 	run "$SHOAL" down --purge "$spec_a"
 	[ "$status" -eq 0 ]
 }

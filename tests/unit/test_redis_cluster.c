@@ -579,10 +579,12 @@ static void test_checks_on_synthetic_views(void **state)
 	v->state_ok--;
 	assert_int_equal(rc_health(v), RC_DEGRADED);
 	assert_string_equal(rc_health_name(rc_health(v)), "degraded");
+	assert_int_equal(rc_slots_served(v), RC_SLOTS);
 	/* a master that does not: its slots are not */
 	v->obs[1].reachable = false;
 	v->state_ok--;
 	assert_int_equal(rc_health(v), RC_FAIL);
+	assert_int_equal(rc_slots_served(v), 8192);
 	rc_view_free(v);
 
 	/* Replica cache-3 on the host of its master cache-1 (10.0.0.2), by
