@@ -136,3 +136,35 @@ endpoints() {
 	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
 	[ "$got" -eq 1000 ]
 }
+
+@test "a roll killed at random moments, back and forth between two settings, converges" {
+	spec_i="$BATS_FILE_TMPDIR/lab-redis-image.cfg"
+	spec_j="$BATS_FILE_TMPDIR/lab-redis-image-3000.cfg"
+	sed 's/cluster_node_timeout = 2500;/cluster_node_timeout = 3000;/' "$spec_i" >"$spec_j"
+	RANDOM=$$
+	for round in 1 2 3 4; do
+		target=$spec_j
+		[ $((round % 2)) -eq 0 ] && target=$spec_i
+		"$SHOAL" -q up "$target" >/dev/null 2>&1 &
+		pid=$!
+		# a roll of 6 nodes takes about 7 s: die anywhere in it
+		sleep "$((RANDOM % 6)).$((RANDOM % 10))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	run "$SHOAL" up "$spec_j"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$SHOAL" up "$spec_j"
+	[[ "$output" == *"0 changes"* ]]
+	redis_auth
+	while read -r a p; do
+		[ "$(rcli "$a" "$p" config get cluster-node-timeout | tail -1)" = 3000 ]
+	done < <(endpoints "$spec_j")
+	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
+	for h in h1 h2 h3; do
+		[ "$(lab_exec "$h" pgrep -xc redis-server)" -eq 2 ]
+	done
+	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	[ "$got" -eq 1000 ]
+}
