@@ -646,6 +646,24 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 
 /* ---- up --------------------------------------------------------------------- */
 
+/* A node recorded on a host the spec no longer lists cannot be stopped:
+ * shoal reaches only the spec's hosts.  It has left its cluster (or been
+ * moved); say that its old container is still there. */
+static void warn_left_behind(const struct cluster *c, const struct actions *acts)
+{
+	for (size_t i = 0; i < acts->n; i++) {
+		const struct action *a = &acts->items[i];
+
+		if ((a->kind != ACT_REMOVE && a->kind != ACT_CHANGE) || !a->have ||
+		    spec_find_host(c->spec, a->have->host))
+			continue;
+		log_warn("%s: its old container on %s is left running there: %s is no longer in "
+			 "the spec, and shoal reaches only the spec's hosts (stop it there by "
+			 "hand, or keep %s in the spec until up has moved its nodes)",
+			 a->node, a->have->host, a->have->host, a->have->host);
+	}
+}
+
 static void print_actions(const struct actions *a, bool json)
 {
 	if (json)
@@ -722,6 +740,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 				}
 			goto out;
 		}
+		warn_left_behind(&c, &acts);
 		/* Record what now exists before waiting on it, so an interrupted
 		 * run is picked up where it stopped. */
 		for (size_t i = 0; i < acts.n; i++)
