@@ -96,6 +96,8 @@ static const struct cli_command cmd_up = {
 		"An interrupted run is safe to repeat: what the hosts report is compared\n"
 		"with the record, so no node is created twice and none is left orphaned.\n"
 		"\n"
+		"A planned master that a failover made a replica is made master again\n"
+		"(CLUSTER FAILOVER, coordinated: no acknowledged write is lost).\n"
 		"A changed setting, resource or image restarts the nodes where they are,\n"
 		"one at a time, replicas first, each back in its cluster before the next.\n"
 		"A higher node count adds shards or replicas (a new Redis master joins\n"

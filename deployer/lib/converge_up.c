@@ -531,12 +531,15 @@ static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet,
 	return rc < 0 ? err_wrap(e, "service %s: form", svc) : 0;
 }
 
+/* Every service formed as planned; a planned master that a failover made a
+ * replica is made master again (rc_opts.fail_back: a coordinated failover,
+ * no acknowledged write lost), so that masters stay spread as planned. */
 static int form_clusters(struct cluster *c, struct err *e)
 {
 	bool changed = false;
 
 	for (size_t s = 0; s < c->spec->nservices; s++)
-		if (form_service(c, s, false, false, &changed, e) < 0)
+		if (form_service(c, s, true, false, &changed, e) < 0)
 			return -1;
 	return changed ? state_save(c->lock, c->st, e) : 0;
 }

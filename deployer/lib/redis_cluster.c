@@ -1339,6 +1339,8 @@ static int fail_back(struct former *f, struct err *e)
 				return -1;
 			if (!up)
 				continue;
+			log_info("%s: master again (CLUSTER FAILOVER: %s had taken over)",
+				 f->labels[i], f->labels[partner]);
 			if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "FAILOVER")))
 				return -1;
 			issued = true;
