@@ -531,16 +531,57 @@ static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet,
 	return rc < 0 ? err_wrap(e, "service %s: form", svc) : 0;
 }
 
-/* Every service formed as planned; a planned master that a failover made a
- * replica is made master again (rc_opts.fail_back: a coordinated failover,
- * no acknowledged write lost), so that masters stay spread as planned. */
+/* One service's formation, on its own thread. */
+struct form_job {
+	struct cluster *c;
+	size_t svc;
+	bool changed;
+	struct err e;
+	int rc;
+};
+
+static void *form_thread(void *arg)
+{
+	struct form_job *j = arg;
+
+	j->rc = form_service(j->c, j->svc, true, false, &j->changed, &j->e);
+	return NULL;
+}
+
+/* Every service formed as planned, all at once (each waits about 2 s for
+ * Redis to let its new masters serve; the waits overlap).  A planned master
+ * that a failover made a replica is made master again (rc_opts.fail_back: a
+ * coordinated failover, no acknowledged write lost), so that masters stay
+ * spread as planned.  The services' nodes are disjoint, so each thread
+ * touches only its own state records. */
 static int form_clusters(struct cluster *c, struct err *e)
 {
-	bool changed = false;
+	size_t n = c->spec->nservices;
+	struct form_job *jobs = xcalloc(n + 1, sizeof *jobs);
+	pthread_t *th = xcalloc(n + 1, sizeof *th);
+	bool *threaded = xcalloc(n + 1, sizeof *threaded), changed = false;
+	int rc = 0;
 
-	for (size_t s = 0; s < c->spec->nservices; s++)
-		if (form_service(c, s, true, false, &changed, e) < 0)
-			return -1;
+	for (size_t s = 0; s < n; s++) {
+		jobs[s] = (struct form_job){.c = c, .svc = s};
+		threaded[s] = n > 1 && pthread_create(&th[s], NULL, form_thread, &jobs[s]) == 0;
+		if (!threaded[s])
+			form_thread(&jobs[s]);
+	}
+	for (size_t s = 0; s < n; s++) {
+		if (threaded[s])
+			pthread_join(th[s], NULL);
+		changed |= jobs[s].changed;
+		if (jobs[s].rc < 0 && rc == 0) {
+			*e = jobs[s].e;
+			rc = -1;
+		}
+	}
+	free(jobs);
+	free(th);
+	free(threaded);
+	if (rc < 0)
+		return -1;
 	return changed ? state_save(c->lock, c->st, e) : 0;
 }
 
