@@ -612,7 +612,7 @@ static int recreate(struct cluster *c, size_t i, const char *why, struct err *e)
 
 	if (!h)
 		return err_set(e, ENOENT, "%s: host %s is not connected", pn->id, pn->host->name);
-	log_info("%s on %s: restarting (%s)", pn->id, pn->host->name, why);
+	log_info("%s on %s: restarting: %s", pn->id, pn->host->name, why);
 	if (cluster_remove_node(c, pn->host->name, pn->id, false, e) < 0 ||
 	    cluster_create_request(c, pn, &req, e) < 0)
 		return -1;
