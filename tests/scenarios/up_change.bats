@@ -94,7 +94,7 @@ endpoints() {
 	run "$SHOAL" up "$spec_i"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | grep -c ': image sha256:[0-9a-f]* -> sha256:[0-9a-f]*$')" -eq 6 ]
+	[ "$(echo "$output" | grep -c '^~ change .*: image sha256:[0-9a-f]* -> sha256:[0-9a-f]*$')" -eq 6 ]
 	[ "$(echo "$output" | grep -c '^cache-[0-9] on h[0-9]: restarting')" -eq 6 ]
 	[ "$(echo "$output" | grep '^cache-[0-9] on h[0-9]: restarting' | head -3 | cut -d' ' -f1 | sort | tr '\n' ' ')" = "cache-1 cache-3 cache-5 " ]
 	new=$(jq -r '[.nodes[].image] | unique | .[]' "$state")
