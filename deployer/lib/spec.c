@@ -707,7 +707,7 @@ static const struct key keys[] = {
 	 .help = "Ports the nodes listen on.", .example = "{ base = 7000; }"},
 	{"services[]", "settings", KT_MAP, 0, NULL, "none", 0, SPEC_MAP_MAX, NULL,
 	 SV_(settings),
-	 .help = "Scalars passed to the template (see docs/templates.md).",
+	 .help = "Scalars passed to the template (see docs/templates.md); `shoal up` restarts the service's nodes one at a time when they change.",
 	 .example = "{ maxmemory_policy = \"allkeys-lru\"; }"},
 	{"services[]", "runtime", KT_ENUM, 0, "auto", NULL, 0, 0, runtime_names, SV_(runtime),
 	 .help = "Container runtime for this service's nodes (auto: the host's).",
