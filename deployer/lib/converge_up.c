@@ -14,6 +14,11 @@
 #include "push.h"
 #include "util.h"
 
+/* Per Redis command during up.  Generous: on a loaded host a node that
+ * loads its data or syncs a replica can stall for seconds, and one slow
+ * answer would fail the whole formation. */
+#define REDIS_CALL_TIMEOUT_MS 10000
+
 /* When the plan puts a node on a port another program holds on its host,
  * plan again with those ports taken: the node moves to the next free port
  * (recorded nodes keep theirs).  Only ports change, so the hosts are the
@@ -438,6 +443,7 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 	for (size_t s = 0; s < c->spec->nservices; s++) {
 		const char *svc = c->spec->services[s].name;
 		const struct tmpl_hook *h = &c->tmpl[s]->hooks[HOOK_LEAVE];
+		/* a leaving node may be on a host that is gone: do not wait long */
 		struct rc_opts ro = {.password = cluster_password(c, s), .timeout_ms = 3000};
 		_cleanup_free_ struct rc_node *stay = NULL, *leave = NULL;
 		_cleanup_free_ const char **ids = NULL;
@@ -489,7 +495,8 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
 			struct err *e)
 {
-	struct rc_opts ro = {.password = cluster_password(c, s), .timeout_ms = 3000,
+	struct rc_opts ro = {.password = cluster_password(c, s),
+			     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
 			     .settle_ms = 60000, .fail_back = fail_back};
 	const char *svc = c->spec->services[s].name;
 	char (*ids)[RC_ID_LEN + 1];
@@ -649,42 +656,131 @@ static int recreate_down_in_place(struct cluster *c, const struct actions *acts,
 	return 0;
 }
 
+/* The plan index of the first planned replica of plan node i, or -1. */
+static int first_replica(const struct cluster *c, size_t i)
+{
+	for (size_t j = 0; j < c->plan->n; j++)
+		if (c->plan->nodes[j].role == ROLE_REPLICA && c->plan->nodes[j].master == (int)i)
+			return (int)j;
+	return -1;
+}
+
+/* Before Redis master i restarts, its replica takes over its slots
+ * (rc_hand_over), so that they stay served; *hand_back_at gets the latest
+ * time the slots may go back. */
+static int hand_over(struct cluster *c, size_t i, int64_t *hand_back_at, struct err *e)
+{
+	const struct plan_node *pn = &c->plan->nodes[i];
+	size_t svc = pn->svc_index, first = c->plan->svc_first[svc], n;
+	int r = first_replica(c, i);
+	struct rc_opts ro = {.password = cluster_password(c, svc),
+			     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
+			     .settle_ms = 60000};
+	struct rc_node *nodes;
+	int64_t at = 0;
+	int rc;
+
+	if (r < 0 || pn->role != ROLE_MASTER || !template_forms_with(c->tmpl[svc], "redis-form"))
+		return 0;
+	log_info("%s on %s: its replica %s takes over first", pn->id, pn->host->name,
+		 c->plan->nodes[r].id);
+	nodes = cluster_redis_nodes(c, svc, &n);
+	rc = rc_hand_over(nodes, n, i - first, (size_t)r - first, &ro, &at, e);
+	free(nodes);
+	if (rc == 0 && at > *hand_back_at)
+		*hand_back_at = at;
+	return rc;
+}
+
+/* Mark node i as back in its cluster, in the state. */
+static int record_joined(struct cluster *c, size_t i, struct err *e)
+{
+	struct state_node *sn = state_find(c->st, c->plan->nodes[i].id);
+
+	free(sn->status);
+	sn->status = xstrdup("joined");
+	return state_save(c->lock, c->st, e);
+}
+
 /* The other changes in place (a new image or config on the same host and
- * port) restart one node at a time, replicas before masters, and each is
- * back in its cluster before the next goes: the cluster keeps serving, and a
- * shard never loses both copies at once.  A master whose restart outlasted
- * the node timeout (its replica took over) is made master again.  Each node
- * is recorded as soon as it runs its new config, so an interrupted roll goes
- * on where it stopped. */
+ * port) restart one node at a time, and each is back before the next goes.
+ *   1. Replicas: restart, wait until the cluster has taken it back.
+ *   2. Masters: the replica takes over the slots first (coordinated CLUSTER
+ *      FAILOVER, rc_hand_over), the master restarts and comes back as the
+ *      replica, and its copy is synced before the next master goes.
+ *   3. Every master hands its slots back at once (rc_form fail-back; Redis
+ *      lets a shard fail over again only two node timeouts after the last
+ *      time, so doing it per master would wait that long each).
+ * Every slot stays served and no acknowledged write is lost.  Each node is
+ * recorded as soon as it runs its new config, so an interrupted roll goes on
+ * where it stopped (the next up fails back too). */
 static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 			 const struct actions *acts, const bool *done, struct err *e)
 {
-	bool *only = xcalloc(c->plan->n + 1, sizeof *only);
+	size_t np = c->plan->n;
+	bool *only = xcalloc(np + 1, sizeof *only);
+	int64_t *back = xcalloc(c->spec->nservices + 1, sizeof *back); /* hand back at */
 	int rc = 0;
 
 	for (int pass = 0; pass < 2 && rc == 0; pass++)
-		for (size_t i = 0; i < c->plan->n && rc == 0; i++) {
+		for (size_t i = 0; i < np && rc == 0; i++) {
 			const struct plan_node *pn = &c->plan->nodes[i];
 			const struct action *a = in_place_change(acts, pn->id);
-			struct state_node *sn;
-			bool changed = false;
+			bool master = pn->role == ROLE_MASTER, handed, changed = false;
 
-			if (!a || done[i] || (pn->role == ROLE_MASTER) != (pass == 1))
+			if (!a || done[i] || master != (pass == 1))
 				continue;
+			handed = master && first_replica(c, i) >= 0 &&
+				 template_forms_with(c->tmpl[pn->svc_index], "redis-form");
 			only[i] = true;
-			if (recreate(c, i, a->detail, e) < 0 || wait_ready(c, o, only, e) < 0 ||
-			    form_service(c, pn->svc_index, true, true, &changed, e) < 0) {
+			if ((handed && hand_over(c, i, &back[pn->svc_index], e) < 0) ||
+			    recreate(c, i, a->detail, e) < 0 ||
+			    wait_ready(c, o, only, e) < 0) {
 				rc = -1;
 				break;
 			}
 			only[i] = false;
+			if (handed) { /* a replica for now: its copy first */
+				struct rc_node *nodes;
+				size_t n, first = c->plan->svc_first[pn->svc_index];
+				struct rc_opts ro = {.password = cluster_password(c, pn->svc_index),
+						     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
+						     .settle_ms = 60000};
+
+				nodes = cluster_redis_nodes(c, pn->svc_index, &n);
+				rc = rc_wait_linked(&nodes[i - first], &ro, e);
+				free(nodes);
+				if (rc == 0)
+					log_info("%s on %s: back, as a synced replica until the "
+						 "hand-back", pn->id, pn->host->name);
+				continue;
+			}
+			if (form_service(c, pn->svc_index, true, true, &changed, e) < 0) {
+				rc = -1;
+				break;
+			}
 			log_info("%s on %s: back in its cluster", pn->id, pn->host->name);
-			sn = state_find(c->st, pn->id);
-			free(sn->status);
-			sn->status = xstrdup("joined");
-			rc = state_save(c->lock, c->st, e);
+			rc = record_joined(c, i, e);
 		}
+	for (size_t s = 0; s < c->spec->nservices && rc == 0; s++) {
+		bool changed = false;
+
+		if (!back[s])
+			continue;
+		if (back[s] > now_ms()) {
+			log_info("%s: handing the slots back in %lld ms (Redis lets a shard fail "
+				 "over again two node timeouts after the last time)",
+				 c->spec->services[s].name, (long long)(back[s] - now_ms()));
+			usleep((useconds_t)(back[s] - now_ms()) * 1000);
+		}
+		rc = form_service(c, s, true, true, &changed, e);
+		for (size_t i = c->plan->svc_first[s]; rc == 0 && i < c->plan->svc_first[s + 1]; i++)
+			if (in_place_change(acts, c->plan->nodes[i].id) &&
+			    c->plan->nodes[i].role == ROLE_MASTER && !done[i])
+				rc = record_joined(c, i, e);
+	}
 	free(only);
+	free(back);
 	return rc;
 }
 

@@ -1365,6 +1365,130 @@ static int fail_back(struct former *f, struct err *e)
 	}
 }
 
+/* Node c's role and replication link, from INFO replication. */
+static int replication_of(redisContext *c, int tmo, const char *label, bool *master,
+			  bool *linked, struct err *e)
+{
+	_cleanup_reply_ redisReply *r = CALL(c, tmo, label, e, "INFO", "replication");
+
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_STRING)
+		return err_set(e, EPROTO, "%s: INFO replication: unexpected reply type", label);
+	*master = strstr(r->str, "role:master") != NULL;
+	*linked = strstr(r->str, "master_link_status:up") != NULL;
+	return 0;
+}
+
+/* cluster-node-timeout of the node behind c (CONFIG GET), or -1. */
+static long node_timeout_of(redisContext *c, int tmo, const char *label, struct err *e)
+{
+	_cleanup_reply_ redisReply *r = CALL(c, tmo, label, e, "CONFIG", "GET",
+					     "cluster-node-timeout");
+	long ms;
+
+	if (!r)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    !parse_long(r->element[1]->str, 1, LONG_MAX / 4, &ms))
+		return err_set(e, EPROTO, "%s: CONFIG GET cluster-node-timeout: unexpected reply",
+			       label);
+	return ms;
+}
+
+/* Poll node's INFO replication until it reports itself a replica (with its
+ * replication link up, when `linked`), or the deadline passes. */
+static int await_replica(const struct rc_node *node, const struct rc_opts *o, int64_t deadline,
+			 bool linked, struct err *e)
+{
+	_cleanup_free_ char *label = node_label(node);
+	redisContext *c = connect_node(label, node->address, node->port, o, e);
+	int rc = -1;
+
+	if (!c)
+		return -1;
+	for (;;) {
+		bool master = true, up = false;
+
+		if (replication_of(c, opt_timeout_ms(o), label, &master, &up, e) < 0)
+			break;
+		if (!master && (up || !linked)) {
+			rc = 0;
+			break;
+		}
+		if (now_ms() >= deadline) {
+			err_set(e, ETIMEDOUT, "%s: %s", label,
+				master ? "still a master, not the replica it should be by now"
+				       : "its replication link did not come up in time");
+			break;
+		}
+		sleep_ms(POLL_MS);
+	}
+	redisFree(c);
+	return rc;
+}
+
+int rc_hand_over(const struct rc_node *nodes, size_t n, size_t m, size_t r,
+		 const struct rc_opts *o, int64_t *hand_back_at, struct err *e)
+{
+	int tmo = opt_timeout_ms(o);
+	int64_t deadline = now_ms() + (o && o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS);
+	int64_t asked = 0;
+	_cleanup_free_ char *label = NULL, *mlabel = NULL;
+	redisContext *c;
+	int rc = -1;
+
+	if (validate_plan(nodes, n, e) < 0)
+		return -1;
+	if (m >= n || r >= n || nodes[r].master || (size_t)nodes[r].master_index != m)
+		return err_usage(e, "rc_hand_over: node %zu is not a planned replica of node %zu", r, m);
+	label = node_label(&nodes[r]);
+	mlabel = node_label(&nodes[m]);
+	if (!(c = connect_node(label, nodes[r].address, nodes[r].port, o, e)))
+		return -1;
+	for (;;) {
+		bool master = false, up = false;
+		_cleanup_reply_ redisReply *rep = NULL;
+
+		if (replication_of(c, tmo, label, &master, &up, e) < 0)
+			break;
+		if (master) {
+			long nt = node_timeout_of(c, tmo, label, e);
+
+			if (nt < 0)
+				break;
+			*hand_back_at = now_ms() + 2 * nt + 200;
+			/* the old master has taken the failover in (and saved
+			 * it), so a restart brings it back as the replica */
+			rc = await_replica(&nodes[m], o, deadline, false, e);
+			break;
+		}
+		if (now_ms() >= deadline) {
+			err_set(e, ETIMEDOUT, "%s: did not take over from %s within %d ms%s", label,
+				mlabel, o && o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS,
+				up ? "" : " (its replication link is down)");
+			break;
+		}
+		/* Redis abandons a manual failover after 5 s: ask again then. */
+		if (up && now_ms() - asked >= FAILOVER_RETRY_MS) {
+			if (!(rep = CALL(c, tmo, label, e, "CLUSTER", "FAILOVER")))
+				break;
+			asked = now_ms();
+		}
+		sleep_ms(POLL_MS);
+	}
+	redisFree(c);
+	return rc;
+}
+
+int rc_wait_linked(const struct rc_node *node, const struct rc_opts *o, struct err *e)
+{
+	int settle = o && o->settle_ms > 0 ? o->settle_ms : DEFAULT_SETTLE_MS;
+
+	return await_replica(node, o, now_ms() + settle, true, e);
+}
+
 /* Point every planned replica that does not follow its planned master at it. */
 static int replicate(struct former *f, struct err *e)
 {

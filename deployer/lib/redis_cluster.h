@@ -109,6 +109,24 @@ int rc_leave(const struct rc_node *stay, size_t nstay, const struct rc_node *lea
 	     const char *const *recorded_ids, size_t nleave, const struct rc_opts *o,
 	     char (**ids)[RC_ID_LEN + 1], size_t *nids, struct err *e);
 
+/* Before planned master m restarts: make its replica r (indexes into
+ * nodes[0..n)) serve m's slots, so that they stay served while m is down.
+ * CLUSTER FAILOVER on r is coordinated: m pauses its clients until r has
+ * caught up, so no acknowledged write is lost.  Waits (within
+ * o->settle_ms) until r's replication link is up, asks, and asks again if
+ * Redis abandons the failover, until r reports itself master and m itself a
+ * replica (so that m restarted comes back as the replica).  Only that wait
+ * when r is a master already.  rc_form with fail_back later hands the slots back:
+ * not before *hand_back_at (now_ms() clock), since Redis masters vote for a
+ * shard's failover at most once per two node timeouts, and a denied vote
+ * holds the next attempt back longer still. */
+int rc_hand_over(const struct rc_node *nodes, size_t n, size_t m, size_t r,
+		 const struct rc_opts *o, int64_t *hand_back_at, struct err *e);
+
+/* Wait (within o->settle_ms) until `node` is a replica whose replication
+ * link is up: a restarted node has a copy again. */
+int rc_wait_linked(const struct rc_node *node, const struct rc_opts *o, struct err *e);
+
 /* The even split: the first and last slot of master number k (0-based, in
  * plan order) out of nmasters.  nmasters must be 1..RC_SLOTS. */
 void rc_slot_share(int k, int nmasters, int *first, int *last);

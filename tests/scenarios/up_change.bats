@@ -1,10 +1,11 @@
 #!/usr/bin/env bats
 # Scenario: changing a running Redis cluster's spec with `shoal up`.  A new
 # setting restarts every node where it is, one at a time, replicas first,
-# with its data; so does a new image; new ports move every node on its host
-# and the cluster learns the new addresses; a setting Redis rejects stops at
-# the first node, and the fixed spec repairs it.  Checked from what Redis
-# reports.
+# with its data; so does a new image; a master's replica takes its slots
+# while it restarts, so no acknowledged write is lost; new ports move every
+# node on its host and the cluster learns the new addresses; a setting Redis
+# rejects stops at the first node, and the fixed spec repairs it.  Checked
+# from what Redis reports.
 
 load 'up_helpers'
 
@@ -41,7 +42,7 @@ endpoints() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	# one at a time: each restart is followed by its node's return
-	order=$(echo "$output" | sed -n 's/^\(cache-[0-9]\) on h[0-9]: \(restarting\|back in its cluster\).*/\1 \2/p')
+	order=$(echo "$output" | sed -n 's/^\(cache-[0-9]\) on h[0-9]: \(restarting\|back\)[:, ].*/\1 \2/p')
 	echo "$order"
 	[ "$(echo "$order" | wc -l)" -eq 12 ]
 	[ "$(echo "$order" | awk 'NR % 2 == 1 && $2 != "restarting"' | wc -l)" -eq 0 ]
@@ -167,4 +168,37 @@ endpoints() {
 	done
 	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
 	[ "$got" -eq 1000 ]
+}
+
+@test "during a roll every slot stays served: no acknowledged write is lost" {
+	spec_i="$BATS_FILE_TMPDIR/lab-redis-image.cfg"   # timeout 2500; the cluster runs 3000
+	driver="${SHOAL_BUILD:-$BATS_TEST_DIRNAME/../../build/asan}/bench/redis_form_driver"
+	[ -x "$driver" ]
+	redis_auth
+	seeds=$(endpoints "$spec_i" | tr ' ' ':')
+	stop="$BATS_TEST_TMPDIR/stop"
+	# write and read back batches through the cluster, seeded at every node
+	# in turn, for as long as the roll lasts (rc_write_read_check)
+	(
+		while [ ! -f "$stop" ]; do
+			for s in $seeds; do
+				"$driver" keys 200 "$s" >>"$BATS_TEST_TMPDIR/keys" 2>>"$BATS_TEST_TMPDIR/keys.err" || true
+			done
+		done
+	) &
+	writer=$!
+	run "$SHOAL" up "$spec_i"
+	touch "$stop"
+	wait "$writer"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c 'takes over first$')" -eq 3 ]
+	# (Redis may abandon a failover; shoal asks again, and says so again)
+	[ "$(echo "$output" | sed -n 's/^\(cache-[0-9]\) (.*: master again (CLUSTER FAILOVER: .*/\1/p' | sort -u | wc -l)" -eq 3 ]
+	totals=$(awk '{ a += $2; k += $4; l += $8; e += $14 } END { print a, k, l, e }' "$BATS_TEST_TMPDIR/keys")
+	echo "attempted acknowledged lost errors: $totals"
+	read -r attempted acked lost errors <<<"$totals"
+	[ "$attempted" -gt 0 ]
+	[ "$acked" -gt 0 ]
+	[ "$lost" -eq 0 ]
 }
