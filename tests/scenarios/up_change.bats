@@ -32,7 +32,7 @@ endpoints() {
 	run "$SHOAL" up --accept-new-host-keys "$SPEC"
 	[ "$status" -eq 0 ]
 	redis_auth
-	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h1)" 7000 -c >/dev/null
+	keys_write "$(lab_addr h1)" 7000
 	run "$SHOAL" plan "$SPEC_T"
 	echo "$output"
 	[ "$(echo "$output" | grep -c ': config changed (settings, resources or template)$')" -eq 6 ]
@@ -53,7 +53,7 @@ endpoints() {
 		[ "$(rcli "$a" "$p" config get cluster-node-timeout | tail -1)" = 2500 ]
 	done < <(endpoints "$SPEC_T")
 	cluster_nodes_check "$(lab_addr h1)" 7000 3 3
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7000)
 	[ "$got" -eq 1000 ]
 	run "$SHOAL" up "$SPEC_T"
 	[ "$status" -eq 0 ]
@@ -74,7 +74,7 @@ endpoints() {
 		[[ "$(rcli "$a" "$p" cluster info)" == *"cluster_state:ok"* ]]
 	done < <(endpoints "$SPEC_P")
 	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7300)
 	[ "$got" -eq 1000 ]
 }
 
@@ -103,7 +103,7 @@ endpoints() {
 	[ "$new" != "$old" ]
 	redis_auth
 	cluster_nodes_check "$(lab_addr h1)" 7300 3 3
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7300)
 	[ "$got" -eq 1000 ]
 	run "$SHOAL" up "$spec_i"
 	[ "$status" -eq 0 ]
@@ -134,7 +134,7 @@ endpoints() {
 	run "$SHOAL" status "$spec_i"
 	[[ "$output" == *"cluster_state:ok, slots served 16384/16384, 6/6 nodes answer"* ]]
 	redis_auth
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7300)
 	[ "$got" -eq 1000 ]
 }
 
@@ -166,7 +166,7 @@ endpoints() {
 	for h in h1 h2 h3; do
 		[ "$(lab_exec "$h" pgrep -xc redis-server)" -eq 2 ]
 	done
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7300 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7300)
 	[ "$got" -eq 1000 ]
 }
 

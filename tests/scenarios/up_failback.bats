@@ -28,7 +28,7 @@ role_of() {
 	echo "master $master on h1, replica $replica at $raddr:$rport"
 	[ -n "$master" ] && [ -n "$replica" ]
 	redis_auth
-	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h2)" 7000 -c >/dev/null
+	keys_write "$(lab_addr h2)" 7000
 	# a replica that never synced would not take over: wait for its link
 	for _ in $(seq 100); do
 		rcli "$raddr" "$rport" info replication | grep -q 'master_link_status:up' && break
@@ -50,6 +50,6 @@ role_of() {
 	run "$SHOAL" status "$SPEC"
 	echo "$output"
 	[[ "$output" == *"cluster_state:ok, slots served 16384/16384, 6/6 nodes answer, roles as planned: yes"* ]]
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7000)
 	[ "$got" -eq 1000 ]
 }

@@ -35,6 +35,17 @@ rcli() {
 	redis-cli --no-auth-warning -h "$a" -p "$p" "$@"
 }
 
+# keys_write ADDR PORT [N]: SET key:1..N (default 1000) to value:1..N through
+# the cluster, seeded at ADDR:PORT (redis-cli -c follows MOVED).
+keys_write() {
+	seq 1 "${3:-1000}" | sed 's/.*/SET key:& value:&/' | rcli "$1" "$2" -c >/dev/null
+}
+
+# keys_read ADDR PORT [N]: how many of key:1..N read back with their value.
+keys_read() {
+	seq 1 "${3:-1000}" | sed 's/.*/GET key:&/' | rcli "$1" "$2" -c | grep -c '^value:'
+}
+
 # cluster_nodes_check ADDR PORT MASTERS REPLICAS: from CLUSTER NODES as Redis
 # reports it: the counts, every node connected, and every replica on another
 # address than its master.

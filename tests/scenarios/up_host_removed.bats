@@ -30,7 +30,7 @@ teardown_file() {
 	[ "$(echo "$roles" | grep -c '^h4 master$')" -eq 0 ]
 	moved=$(echo "$roles" | grep -c '^h4 ')
 	redis_auth
-	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h1)" 7000 -c >/dev/null
+	keys_write "$(lab_addr h1)" 7000
 
 	run "$SHOAL" up "$SPEC"              # h1-h3 only
 	echo "$output"
@@ -40,7 +40,7 @@ teardown_file() {
 	[ "$(rcli "$(lab_addr h1)" 7000 cluster nodes | grep -c .)" -eq 6 ]
 	[ "$(rcli "$(lab_addr h1)" 7000 cluster nodes | grep -c "$(lab_addr h4)")" -eq 0 ]
 	cluster_nodes_check "$(lab_addr h1)" 7000 3 3
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7000)
 	[ "$got" -eq 1000 ]
 	run "$SHOAL" up "$SPEC"
 	[[ "$output" == *"0 changes"* ]]

@@ -34,8 +34,8 @@ teardown_file() {
 @test "10,000 keys written with redis-cli -c read back" {
 	redis_auth
 	a=$(lab_addr h2)
-	seq 1 10000 | sed 's/.*/SET key:& value:&/' | rcli "$a" 7000 -c >/dev/null
-	got=$(seq 1 10000 | sed 's/.*/GET key:&/' | rcli "$a" 7000 -c | grep -c '^value:')
+	keys_write "$a" 7000 10000
+	got=$(keys_read "$a" 7000 10000)
 	[ "$got" -eq 10000 ]
 }
 

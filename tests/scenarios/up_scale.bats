@@ -40,7 +40,7 @@ every_node_knows() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	redis_auth
-	seq 1 1000 | sed 's/.*/SET key:& value:&/' | rcli "$(lab_addr h1)" 7000 -c >/dev/null
+	keys_write "$(lab_addr h1)" 7000
 	run "$SHOAL" up "$SPEC8"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -66,7 +66,7 @@ every_node_knows() {
 	redis_auth
 	cluster_nodes_check "$(lab_addr h1)" 7000 3 3
 	every_node_knows 6 "$SPEC"
-	got=$(seq 1 1000 | sed 's/.*/GET key:&/' | rcli "$(lab_addr h2)" 7000 -c | grep -c '^value:')
+	got=$(keys_read "$(lab_addr h2)" 7000)
 	[ "$got" -eq 1000 ]
 	run lab_exec "$h6" test -e /var/lib/shoal/nodes/lab-redis/cache-6
 	[ "$status" -ne 0 ]
