@@ -665,14 +665,14 @@ static int first_replica(const struct cluster *c, size_t i)
 	return -1;
 }
 
-/* Before Redis master i restarts, its replica takes over its slots
- * (rc_hand_over), so that they stay served; *hand_back_at gets the latest
- * time the slots may go back. */
-static int hand_over(struct cluster *c, size_t i, int64_t *hand_back_at, struct err *e)
+/* Before Redis master i restarts, its replica r (plan indexes) takes over
+ * its slots (rc_hand_over), so that they stay served; *hand_back_at gets the
+ * latest time the slots may go back. */
+static int hand_over(struct cluster *c, size_t i, size_t r, int64_t *hand_back_at,
+		     struct err *e)
 {
 	const struct plan_node *pn = &c->plan->nodes[i];
 	size_t svc = pn->svc_index, first = c->plan->svc_first[svc], n;
-	int r = first_replica(c, i);
 	struct rc_opts ro = {.password = cluster_password(c, svc),
 			     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
 			     .settle_ms = 60000};
@@ -680,12 +680,10 @@ static int hand_over(struct cluster *c, size_t i, int64_t *hand_back_at, struct 
 	int64_t at = 0;
 	int rc;
 
-	if (r < 0 || pn->role != ROLE_MASTER || !template_forms_with(c->tmpl[svc], "redis-form"))
-		return 0;
 	log_info("%s on %s: its replica %s takes over first", pn->id, pn->host->name,
 		 c->plan->nodes[r].id);
 	nodes = cluster_redis_nodes(c, svc, &n);
-	rc = rc_hand_over(nodes, n, i - first, (size_t)r - first, &ro, &at, e);
+	rc = rc_hand_over(nodes, n, i - first, r - first, &ro, &at, e);
 	free(nodes);
 	if (rc == 0 && at > *hand_back_at)
 		*hand_back_at = at;
@@ -727,13 +725,15 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 			const struct plan_node *pn = &c->plan->nodes[i];
 			const struct action *a = in_place_change(acts, pn->id);
 			bool master = pn->role == ROLE_MASTER, handed, changed = false;
+			int replica;
 
 			if (!a || done[i] || master != (pass == 1))
 				continue;
-			handed = master && first_replica(c, i) >= 0 &&
+			replica = master ? first_replica(c, i) : -1;
+			handed = replica >= 0 &&
 				 template_forms_with(c->tmpl[pn->svc_index], "redis-form");
 			only[i] = true;
-			if ((handed && hand_over(c, i, &back[pn->svc_index], e) < 0) ||
+			if ((handed && hand_over(c, i, (size_t)replica, &back[pn->svc_index], e) < 0) ||
 			    recreate(c, i, a->detail, e) < 0 ||
 			    wait_ready(c, o, only, e) < 0) {
 				rc = -1;
