@@ -8,7 +8,7 @@
 #   make install    PREFIX=/usr/local
 #
 # Sources are found by folder, so a new module needs no Makefile change:
-#   deployer/common/*.c  both binaries      deployer/lib/*.c  operator library
+#   deployer/common/*.c  both binaries      deployer/lib/*/*.c  operator library
 #   deployer/cli/*.c     the shoal CLI      deployer/agent/*.c  shoal-agent (main.c = its main)
 #   tests/unit/test_*.c  one cmocka binary each, linked with all of the above
 
@@ -27,7 +27,11 @@ pkg_libs   = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread
 agent_static_libs = -Wl,-Bstatic $(shell $(PKG_CONFIG) --static --libs $(AGENT_PKGS) 2>/dev/null | sed 's/-lxml2//;s/-lssl//') -Wl,-Bdynamic -lpthread -ldl
 
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wvla
-INCS    := -Ideployer/common -Ideployer/lib -Ideployer/agent -Ideployer/cli
+# deployer/lib is arranged by concern (spec/ plan/ image/ transport/ db/
+# converge/); every folder is on the include path, so a new file or folder
+# needs no Makefile change and includes stay bare ("spec.h").
+LIB_DIRS := $(sort $(shell find deployer/lib -type d))
+INCS    := -Ideployer/common $(addprefix -I,$(LIB_DIRS)) -Ideployer/agent -Ideployer/cli
 BASE_CFLAGS := -std=gnu11 -g -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) $(INCS)
 
 REL_CFLAGS  := $(BASE_CFLAGS) -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections
@@ -35,7 +39,7 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 ASAN_CFLAGS := $(BASE_CFLAGS) -O1 $(ASAN_FLAGS)
 
 COMMON_SRC := $(sort $(wildcard deployer/common/*.c))
-LIB_SRC    := $(sort $(wildcard deployer/lib/*.c))
+LIB_SRC    := $(sort $(shell find deployer/lib -name '*.c'))
 CLI_SRC    := $(sort $(wildcard deployer/cli/*.c))
 AGENT_MAIN := deployer/agent/main.c
 AGENT_SRC  := $(filter-out $(AGENT_MAIN),$(sort $(wildcard deployer/agent/*.c)))

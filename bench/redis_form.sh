@@ -1,7 +1,7 @@
 #!/bin/sh
 # Forming a Redis Cluster of 6 fresh local nodes (3 masters + 3 replicas) until
 # every node reports cluster_state:ok with all 16384 slots served:
-#   shoal   rc_form (deployer/lib/redis_cluster.c, through bench/redis_form_driver.c)
+#   shoal   rc_form (deployer/lib/db/redis/redis_cluster.c, through bench/redis_form_driver.c)
 #   peer    redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes,
 #           then the same cluster_state:ok wait (redis-cli returns once the
 #           configuration agrees, which can be before every node says ok)

@@ -2,7 +2,7 @@
 # Forming a Redis Cluster across lab hosts exactly as planned, and checking it
 # from what Redis reports.  Each of 3 hosts runs redis-server nodes bound to its
 # own address; bench/redis_form_driver (built here from the ASan libraries)
-# drives deployer/lib/redis_cluster: rc_form, rc_inspect + checks, the set
+# drives deployer/lib/db/redis/redis_cluster: rc_form, rc_inspect + checks, the set
 # check.  Independent checks use redis-cli.
 
 load '../lab/helpers'

@@ -1,6 +1,6 @@
 #!/bin/sh
 # spec-doc.sh - keep docs/spec.md's key table equal to the key table in
-# deployer/lib/spec.c (printed by `shoal check --keys-markdown`).
+# deployer/lib/spec/spec.c (printed by `shoal check --keys-markdown`).
 #
 #   tests/specs/spec-doc.sh           rewrite the table in docs/spec.md
 #   tests/specs/spec-doc.sh --check   exit 1 (and show a diff) when it differs

@@ -1,4 +1,4 @@
-/* test_spec.c - the spec loader (deployer/lib/spec.c): good specs land field
+/* test_spec.c - the spec loader (deployer/lib/spec/spec.c): good specs land field
  * by field, defaults, relative paths and includes, the bad corpus under
  * tests/specs/bad/ with its expected file:line and messages, generated bad
  * files (empty, directory, 10 MB, runaway nesting), and docs/spec.md. */
