@@ -5,6 +5,7 @@
 #   tests/run.sh --unit          unit tests and fuzz replays only
 #   tests/run.sh --scenarios [FILE...]   scenario tests only (all when none given)
 #
+# SHOAL_LAB_ID (0..9, default 0) is the one lab the scenarios use.
 # SHOAL_BUILD is the folder of the ASan build (shoal, shoal-agent, test/, fuzz/).
 # Each unit binary and each scenario file runs under a time limit so that a
 # hang fails that test instead of the whole run.
@@ -96,18 +97,22 @@ run_scenarios() {
 	done
 }
 
-# Labs present before the run are someone else's; any lab the run leaves
-# behind (a test that died before its teardown) is taken down at the end.
-labs_now() { ls /var/tmp/shoal-lab 2>/dev/null | grep -E '^[0-9]+$' | sort; }
-labs_before=$(labs_now)
+# Every scenario of this run uses one lab, $SHOAL_LAB_ID (default 0; the lab
+# helpers read it).  Two runs on one machine need two ids.  At the end the
+# run takes down only that lab if a test left it up; other labs on the
+# machine (another run's, a demo) are not this run's to touch.
+: "${SHOAL_LAB_ID:=0}"
+case $SHOAL_LAB_ID in
+[0-9]) export SHOAL_LAB_ID ;;
+*) echo "tests/run.sh: SHOAL_LAB_ID must be a digit 0..9, not '$SHOAL_LAB_ID'" >&2; exit 2 ;;
+esac
 reap_labs() {
-	for id in $(labs_now); do
-		echo "$labs_before" | grep -qx "$id" && continue
-		echo "tests left lab $id up; taking it down" >&2
-		SHOAL_LAB_ID=$id "$top/tests/lab/lab" down >/dev/null 2>&1
-		fail=$((fail + 1)); failed_names="$failed_names
+	id=$SHOAL_LAB_ID
+	[ -d "/var/tmp/shoal-lab/$id" ] || [ -e "/sys/class/net/shoal-br$id" ] || return 0
+	echo "tests left lab $id up; taking it down" >&2
+	SHOAL_LAB_ID=$id "$top/tests/lab/lab" down >/dev/null 2>&1
+	fail=$((fail + 1)); failed_names="$failed_names
   lab $id: left up by a test"
-	done
 }
 
 case $mode in
