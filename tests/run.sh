@@ -115,6 +115,16 @@ reap_labs() {
   lab $id: left up by a test"
 }
 
+# First: every program the sources run comes from a package deps/debian.txt
+# lists (a missing one fails here by name, not as "command not found" later).
+echo "== deps_check"
+if sh "$here/deps_check.sh"; then
+	pass=$((pass + 1)); echo "ok - deps_check"
+else
+	fail=$((fail + 1)); failed_names="$failed_names
+  deps_check: a program's package is missing from deps/debian.txt"
+fi
+
 case $mode in
 all) run_unit; run_scenarios; reap_labs ;;
 unit) run_unit ;;
