@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "template.h"
+#include "test_wait.h"
 #include "util.h"
 
 static const char *top(void)
@@ -269,6 +270,20 @@ static void test_riak_template(void **state)
 	world_free(w);
 }
 
+struct probe_wait {
+	struct probe_target t;
+	struct probe_report r;
+	struct err e;
+};
+
+/* Ready once the server answers at all (not refused). */
+static bool probe_answers(void *arg)
+{
+	struct probe_wait *pw = arg;
+
+	return probe_run(&pw->t, &pw->r, &pw->e) == 0 && pw->r.result != PROBE_REFUSED;
+}
+
 /* The rendered redis.conf is one a real redis-server 7 accepts: start it
  * (on 127.0.0.1, data in a temp folder) and probe it with the password. */
 static void test_redis_conf_runs(void **state)
@@ -313,29 +328,31 @@ static void test_redis_conf_runs(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		char *argv[] = {"/usr/bin/redis-server", path, NULL};
-		int null = open("/dev/null", O_WRONLY);
+		char *logf = xasprintf("%s/log", dir);
+		int log = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-		dup2(null, 1);
-		dup2(null, 2);
+		dup2(log, 1);
+		dup2(log, 2);
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	struct probe_report r = {0};
-	struct probe_target t = {.kind = PROBE_REDIS, .host = "127.0.0.1", .port = port,
-				 .password = "s3cr'et pw", .cluster = true};
-	for (int i = 0; i < 200; i++) {
-		assert_int_equal(probe_run(&t, &r, &e), 0);
-		if (r.result != PROBE_REFUSED)
-			break;
-		usleep(20000);
-	}
+	struct probe_wait pw = {.t = {.kind = PROBE_REDIS, .host = "127.0.0.1", .port = port,
+				      .password = "s3cr'et pw", .cluster = true}};
+	char what[96], why[160];
+
+	snprintf(what, sizeof what, "redis-server on port %d (log %s/log)", port, dir);
+	int started = test_wait_started(pid, what, probe_answers, &pw, why, sizeof why);
+	struct probe_report r = pw.r;
+
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	if (started < 0)
+		fail_msg("%s", why);
 	/* it answered with our password, runs in cluster mode, owns no slots */
 	assert_int_equal(r.result, PROBE_CLUSTER_DOWN);
 	assert_int_equal(r.known_nodes, 1);
 	static const char *const files[] = {"redis.conf", "nodes.conf", "appendonly.aof",
-					    "appendonlydir", "dump.rdb"};
+					    "appendonlydir", "dump.rdb", "log"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char *f = xasprintf("%s/%s", dir, files[i]);
 		DIR *d = opendir(f);
