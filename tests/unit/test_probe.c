@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "test_wait.h"
 #include "util.h"
 
 /* ---- a one-shot fake server ------------------------------------------------- */
@@ -424,6 +425,12 @@ struct redis {
 	char dir[64];
 };
 
+/* Ready once the server accepts a TCP connection. */
+static bool redis_answers(void *arg)
+{
+	return run(PROBE_TCP, *(int *)arg, NULL, false).result == PROBE_OK;
+}
+
 static void redis_start(struct redis *r, bool cluster)
 {
 	char port[16], *conf;
@@ -452,16 +459,14 @@ static void redis_start(struct redis *r, bool cluster)
 	}
 	free(path);
 	/* wait until it answers (the probe itself, with its timeouts) */
-	for (int i = 0; i < 200; i++) {
-		struct probe_report rep = run(PROBE_TCP, r->port, NULL, false);
+	char what[160], why[240];
 
-		if (rep.result == PROBE_OK)
-			return;
-		usleep(20000);
-	}
+	snprintf(what, sizeof what, "redis-server on port %d (log %s/log)", r->port, r->dir);
+	if (test_wait_started(r->pid, what, redis_answers, &r->port, why, sizeof why) == 0)
+		return;
 	kill(r->pid, SIGKILL);
 	waitpid(r->pid, NULL, 0);
-	fail_msg("redis-server did not start on port %d (see %s/log)", r->port, r->dir);
+	fail_msg("%s", why);
 }
 
 static void redis_stop(struct redis *r)
@@ -513,7 +518,7 @@ static void test_real_redis(void **state)
 	assert_int_equal(x->type, REDIS_REPLY_STATUS);
 	freeReplyObject(x);
 	redisFree(c);
-	for (int i = 0; i < 100; i++) {
+	for (long long until = test_wait_now_ms() + TEST_START_MS; test_wait_now_ms() < until;) {
 		rep = run(PROBE_REDIS, r.port, "pw-1", true);
 		if (rep.result == PROBE_OK)
 			break;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "redis_cluster.h"
+#include "test_wait.h"
 #include "util.h"
 
 #define PASSWORD "t3st-Pa55word"
@@ -105,10 +106,19 @@ static redisContext *connect_auth(int port)
 	return c;
 }
 
+/* Ready once the server accepts our password. */
+static bool server_answers(void *arg)
+{
+	redisContext *c = connect_auth(*(int *)arg);
+
+	if (c)
+		redisFree(c);
+	return c != NULL;
+}
+
 static void start_server(struct server *sv)
 {
 	char port[12];
-	int64_t until;
 
 	sv->port = pick_port();
 	snprintf(sv->dir, sizeof sv->dir, "/tmp/shoal-rc.XXXXXX");
@@ -131,18 +141,11 @@ static void start_server(struct server *sv)
 		       "no", "--loglevel", "warning", (char *)NULL);
 		_exit(127);
 	}
-	until = now_ms() + 10000;
-	for (;;) {
-		redisContext *c = connect_auth(sv->port);
+	char what[64], why[160];
 
-		if (c) {
-			redisFree(c);
-			return;
-		}
-		assert_true(waitpid(sv->pid, NULL, WNOHANG) == 0); /* still running */
-		assert_true(now_ms() < until);
-		usleep(20000);
-	}
+	snprintf(what, sizeof what, "redis-server on port %d", sv->port);
+	if (test_wait_started(sv->pid, what, server_answers, &sv->port, why, sizeof why) < 0)
+		fail_msg("%s", why);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -285,7 +288,7 @@ static void cmd_ok(struct fleet *f, size_t i, const char *fmt, ...)
 /* Wait until server i reports cluster_state:ok. */
 static void wait_state_ok(struct fleet *f, size_t i)
 {
-	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+	for (int64_t until = now_ms() + TEST_START_MS;; usleep(50000)) {
 		redisReply *r = cmd(f, i, "CLUSTER INFO");
 		bool ok = r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_state:ok");
 
@@ -321,7 +324,7 @@ static long long master_keys(struct fleet *f, long long *fewest)
 /* Wait until INFO replication of server i contains `role` ("role:slave"). */
 static void wait_role(struct fleet *f, size_t i, const char *role)
 {
-	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+	for (int64_t until = now_ms() + TEST_START_MS;; usleep(50000)) {
 		redisReply *r = cmd(f, i, "INFO replication");
 		bool ok = r->type == REDIS_REPLY_STRING && strstr(r->str, role);
 
@@ -900,7 +903,7 @@ static void test_refusals(void **state)
 	/* cache-0 is in another cluster: it knows cache-2, which this plan
 	 * leaves out. */
 	cmd_ok(f, 0, "CLUSTER MEET %s %d %d", "127.0.0.1", f->s[2].port, f->s[2].port + 10000);
-	for (int64_t until = now_ms() + 10000;; usleep(50000)) {
+	for (int64_t until = now_ms() + TEST_START_MS;; usleep(50000)) {
 		redisReply *r = cmd(f, 0, "CLUSTER NODES");
 		char needle[32];
 		bool met;

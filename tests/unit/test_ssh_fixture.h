@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "spec.h"
+#include "test_wait.h"
 #include "transport.h"
 #include "util.h"
 
@@ -83,20 +84,27 @@ static int fx_keygen(const char *path)
 	return fx_run(argv, NULL);
 }
 
-/* Accepting connections on 127.0.0.1:port within 5 s? */
-static int fx_wait_port(int port)
+/* Accepting connections on 127.0.0.1:port? */
+static bool fx_port_open(void *arg)
 {
-	for (int i = 0; i < 500; i++) {
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*(int *)arg)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
 
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return 0;
-		usleep(10000);
-	}
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	close(fd);
+	return ok;
+}
+
+/* sshd (pid) accepting on 127.0.0.1:port, waited for as test_wait.h says. */
+static int fx_wait_port(pid_t pid, int port, const char *dir)
+{
+	char what[128], why[200];
+
+	snprintf(what, sizeof what, "sshd on port %d (log %s/sshd.log)", port, dir);
+	if (test_wait_started(pid, what, fx_port_open, &port, why, sizeof why) == 0)
+		return 0;
+	fprintf(stderr, "test_ssh_fixture: %s\n", why);
 	return -1;
 }
 
@@ -160,7 +168,7 @@ static int fx_start(struct sshd_fixture *f)
 		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", cfg, (char *)NULL);
 		_exit(127);
 	}
-	if (f->pid < 0 || fx_wait_port(f->port) < 0)
+	if (f->pid < 0 || fx_wait_port(f->pid, f->port, f->dir) < 0)
 		return -1;
 
 	f->spec.name = "test";
