@@ -47,7 +47,7 @@ teardown_file() {
 	pid=$(agent_inspect d n1 | jq -r .pid)
 	old=$(agent_daemon_pid)
 	kill -9 "$old"
-	sleep 0.2
+	for _ in $(seq 300); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$pid"
 	# The next contact starts a new daemon, which adopts the live node.
 	out=$(agent_inspect d n1)
@@ -59,7 +59,10 @@ teardown_file() {
 	agent_wait_restart d n1 "$pid"
 	# Logs written while no agent ran are not lost (the FIFO kept them).
 	agent_exec d n1 sh -c 'echo after-adoption > /proc/1/fd/1'
-	sleep 0.3
+	for _ in $(seq 300); do
+		agent_call '{"op":"logs","cluster":"d","node":"n1"}' | jq -r .data | grep -q after-adoption && break
+		sleep 0.1
+	done
 	agent_call '{"op":"logs","cluster":"d","node":"n1"}' | jq -r .data | grep -q after-adoption
 }
 
@@ -69,11 +72,16 @@ teardown_file() {
 	agent_call '{"op":"node.stop","cluster":"d","node":"n3","grace_ms":0}' | agent_ok
 	p1=$(agent_inspect d n1 | jq -r .pid)
 	p2=$(agent_inspect d n2 | jq -r .pid)
-	kill -9 "$(agent_daemon_pid)" "$p1" "$p2"
-	sleep 0.3
+	d=$(agent_daemon_pid)
+	kill -9 "$d" "$p1" "$p2"
+	# Every one of them gone (30 s at most) before the next contact.
+	for _ in $(seq 300); do
+		kill -0 "$d" 2>/dev/null || kill -0 "$p1" 2>/dev/null || kill -0 "$p2" 2>/dev/null || break
+		sleep 0.1
+	done
 	out=$(agent_call '{"op":"node.list","cluster":"d"}')
 	# n1 (always) is started again; n2 (never) stays down; n3 stays stopped.
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		[ "$(agent_inspect d n1 | jq -r .state)" = running ] && break
 		sleep 0.1
 	done

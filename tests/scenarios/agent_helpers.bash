@@ -40,10 +40,10 @@ agent_setup_file() {
 }
 
 # agent_wait_restart CLUSTER NODE OLD-PID: prints the new pid once the node
-# runs again under another pid (10 s at most).
+# runs again under another pid (30 s at most).
 agent_wait_restart() {
 	local new
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		new=$(agent_inspect "$1" "$2" | jq -r 'select(.state == "running") | .pid')
 		if [ -n "$new" ] && [ "$new" != "$3" ]; then
 			echo "$new"
@@ -165,7 +165,7 @@ agent_inspect() {
 }
 
 agent_wait_state() {
-	local want=$3 secs=${4:-20} s
+	local want=$3 secs=${4:-30} s
 	for _ in $(seq $((secs * 10))); do
 		s=$(agent_inspect "$1" "$2" | jq -r .state)
 		[ "$s" = "$want" ] && return 0
@@ -173,4 +173,43 @@ agent_wait_state() {
 	done
 	echo "node $1/$2 is $s, not $want" >&2
 	return 1
+}
+
+# Event subscriptions, waited on by their conditions, not by sleeps:
+#   agent_events_start FILE   subscribe; returns once the agent answered the
+#                             subscription (30 s at most), events go to FILE
+#   agent_events_wait REGEX [SECS]   until a line of FILE matches (60 s);
+#                             fails at once when the subscriber has exited
+#   agent_events_stop         end the session (its stdin closes), reap it
+agent_events_start() {
+	AGENT_EV_FILE=$1
+	rm -f "$AGENT_TMP/events.in"
+	mkfifo "$AGENT_TMP/events.in"
+	timeout 600 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
+		<"$AGENT_TMP/events.in" >"$AGENT_EV_FILE" 3>&- &
+	AGENT_EV_PID=$!
+	exec {AGENT_EV_FD}>"$AGENT_TMP/events.in"
+	echo '{"id":1,"op":"events.subscribe"}' >&"$AGENT_EV_FD"
+	agent_events_wait '^\{.*"id": *1.*"ok": *true' 30
+}
+
+agent_events_wait() {
+	local until=$((SECONDS + ${2:-60}))
+	until grep -qE "$1" "$AGENT_EV_FILE" 2>/dev/null; do
+		if ! kill -0 "$AGENT_EV_PID" 2>/dev/null; then
+			grep -qE "$1" "$AGENT_EV_FILE" 2>/dev/null && return 0
+			echo "agent_events_wait: the subscriber exited before /$1/ (events: $AGENT_EV_FILE)" >&2
+			return 1
+		fi
+		if [ "$SECONDS" -ge "$until" ]; then
+			echo "agent_events_wait: no /$1/ within ${2:-60} s (events: $AGENT_EV_FILE)" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+agent_events_stop() {
+	exec {AGENT_EV_FD}>&-
+	wait "$AGENT_EV_PID" 2>/dev/null || true
 }

@@ -15,7 +15,7 @@ teardown_file() {
 @test "stdout and stderr are logged and rotated past log_max" {
 	agent_node_create lg n1 "$IMG" '{"restart":"never","log_max":4096,
 		"argv":["sh","-c","seq 1 3000; echo to-stderr >&2; sleep 600"]}' | agent_ok
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		agent_call '{"op":"logs","cluster":"lg","node":"n1","tail":1}' |
 			jq -r .data | grep -q to-stderr && break
 		sleep 0.1

@@ -13,13 +13,11 @@ teardown_file() {
 }
 
 @test "a memory hog is OOM-killed, reported as oom, and restarted" {
-	(echo '{"id":1,"op":"events.subscribe"}'; sleep 4) |
-		timeout 8 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
-		>"$AGENT_TMP/events" &
-	sleep 0.3
+	agent_events_start "$AGENT_TMP/events"
 	agent_node_create mem hog "$IMG" '{"memory":"16M","restart":"on-failure",
 		"argv":["sh","-c","sleep 0.5; exec dd if=/dev/zero of=/dev/null bs=64M count=1"]}' | agent_ok
-	wait
+	agent_events_wait '"event":"restarting".*"node":"hog"'
+	agent_events_stop
 	grep -q '"event":"oom".*"node":"hog"' "$AGENT_TMP/events"
 	grep -q '"event":"exited".*"oom":true.*"signal":9.*"node":"hog"' "$AGENT_TMP/events"
 	grep -q '"event":"restarting".*"node":"hog"' "$AGENT_TMP/events"
@@ -28,13 +26,11 @@ teardown_file() {
 
 @test "runc: a memory hog is OOM-killed and reported as oom too" {
 	command -v runc >/dev/null || skip "runc is not installed"
-	(echo '{"id":1,"op":"events.subscribe"}'; sleep 5) |
-		timeout 9 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
-		>"$AGENT_TMP/events-runc" &
-	sleep 0.3
+	agent_events_start "$AGENT_TMP/events-runc"
 	agent_node_create mem rhog "$IMG" '{"runtime":"runc","memory":"16M","restart":"never",
 		"argv":["sh","-c","sleep 0.5; exec dd if=/dev/zero of=/dev/null bs=64M count=1"]}' | agent_ok
-	wait
+	agent_events_wait '"event":"exited".*"node":"rhog"'
+	agent_events_stop
 	grep -q '"event":"oom".*"node":"rhog"' "$AGENT_TMP/events-runc"
 	# runc reports the SIGKILL as exit status 137.
 	grep -q '"event":"exited".*"oom":true.*"node":"rhog"' "$AGENT_TMP/events-runc"
@@ -42,13 +38,18 @@ teardown_file() {
 }
 
 @test "an OOM kill of a child process is reported while the node keeps running" {
-	(echo '{"id":1,"op":"events.subscribe"}'; sleep 3) |
-		timeout 7 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
-		>"$AGENT_TMP/events-child" &
-	sleep 0.3
+	agent_events_start "$AGENT_TMP/events-child"
 	agent_node_create mem parent "$IMG" '{"memory":"16M","restart":"never",
 		"argv":["sh","-c","sleep 0.5; dd if=/dev/zero of=/dev/null bs=64M count=1; exec sleep 600"]}' | agent_ok
-	wait
+	agent_events_wait '"event":"oom".*"node":"parent"'
+	# dd killed, the node's shell goes on to exec sleep (30 s at most).
+	pid=$(agent_inspect mem parent | jq -r .pid)
+	for _ in $(seq 300); do
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && break
+		sleep 0.1
+	done
+	[ "$(cat "/proc/$pid/comm")" = sleep ]
+	agent_events_stop
 	grep -q '"event":"oom".*"node":"parent"' "$AGENT_TMP/events-child"
 	if grep -q '"event":"exited".*"node":"parent"' "$AGENT_TMP/events-child"; then false; fi
 	[ "$(agent_inspect mem parent | jq -r .state)" = running ]

@@ -31,7 +31,7 @@ redis_node() {   # NODE PORT RUNTIME
 }
 
 wait_pong() {   # PORT
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ] && return 0
 		sleep 0.1
 	done

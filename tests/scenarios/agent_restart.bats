@@ -27,23 +27,24 @@ teardown_file() {
 @test "a child left behind by the node dies with it (pid namespace)" {
 	agent_node_create rs n2 "$IMG" \
 		'{"restart":"never","argv":["sh","-c","sleep 1000 & exec sleep 2000"]}' | agent_ok
-	sleep 0.3
 	pid=$(agent_inspect rs n2 | jq -r .pid)
-	child=$(pgrep -P "$pid" sleep)
+	# The node's shell has started its child and become `sleep 2000` (30 s).
+	for _ in $(seq 300); do
+		child=$(pgrep -P "$pid" sleep) && [ "$(cat "/proc/$pid/comm")" = sleep ] && break
+		sleep 0.1
+	done
 	[ -n "$child" ]
 	kill -9 "$pid"
 	agent_wait_state rs n2 exited
-	for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 300); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
 	if kill -0 "$child" 2>/dev/null; then false; fi
 }
 
 @test "a crash loop backs off exponentially, never a busy loop" {
-	(echo '{"id":1,"op":"events.subscribe"}'; sleep 9) |
-		timeout 12 "$AGENT_BIN" connect --root "$AGENT_ROOT" --run-dir "$AGENT_RUN" \
-		>"$AGENT_TMP/events" &
-	sleep 0.3
+	agent_events_start "$AGENT_TMP/events"
 	agent_node_create rs crash "$IMG" '{"restart":"on-failure","argv":["false"]}' | agent_ok
-	wait
+	agent_events_wait '"event":"restarting".*"delay_ms":4000.*"node":"crash"|"event":"restarting".*"node":"crash".*"delay_ms":4000'
+	agent_events_stop
 	delays=$(jq -r 'select(.event == "restarting" and .node == "crash") | .delay_ms' "$AGENT_TMP/events" | tr '\n' ' ')
 	# 0 1000 2000 4000 within 9 s: never a busy loop.
 	[[ "$delays" == "0 1000 2000 4000 "* ]]

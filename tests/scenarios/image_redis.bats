@@ -48,7 +48,7 @@ teardown_file() {
 	chroot --userspec=999:999 "$WORK/rootfs" /usr/bin/redis-server --bind 127.0.0.1 \
 		--port "$port" --save '' --appendonly no --dir /data >"$WORK/redis.log" 2>&1 &
 	echo $! > "$WORK/redis.pid"
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		out=$(chroot "$WORK/rootfs" /usr/bin/redis-cli -p "$port" ping 2>/dev/null) && break
 		sleep 0.1
 	done

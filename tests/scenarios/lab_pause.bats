@@ -10,7 +10,7 @@ teardown_file() { lab_teardown; }
 @test "pause freezes every process of h2, resume thaws them" {
 	lab_ssh h2 "(n=0; while :; do n=\$((n+1)); echo \$n >/var/lib/shoal/counter; sleep 0.05; done) >/dev/null 2>&1 </dev/null &"
 	c=$LAB_DIR/hosts/h2/var-lib-shoal/counter
-	for _ in $(seq 50); do [ -s "$c" ] && break; sleep 0.1; done
+	for _ in $(seq 300); do [ -s "$c" ] && break; sleep 0.1; done
 
 	run lab pause h2
 	[ "$status" -eq 0 ]
@@ -29,7 +29,7 @@ teardown_file() { lab_teardown; }
 
 	run lab resume h2
 	[ "$status" -eq 0 ]
-	for _ in $(seq 50); do [ "$(cat "$c")" != "$before" ] && break; sleep 0.1; done
+	for _ in $(seq 300); do [ "$(cat "$c")" != "$before" ] && break; sleep 0.1; done
 	[ "$(cat "$c")" != "$before" ]
 	run lab_ssh h2 true
 	[ "$status" -eq 0 ]

@@ -18,7 +18,7 @@ count() { pgrep -c -f "^labtest$LAB_ID-$1-" || true; }
 
 @test "poweroff h2 kills everything on h2 only, and h2's sshd refuses" {
 	for h in h1 h2 h3; do sleeper "$h"; done
-	for _ in $(seq 50); do
+	for _ in $(seq 300); do
 		[ "$(count h1)$(count h2)$(count h3)" = 222 ] && break
 		sleep 0.1
 	done

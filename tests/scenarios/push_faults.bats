@@ -33,7 +33,7 @@ teardown() {
 
 # wait_upload H: until an upload to H is in flight (a file in blobs/tmp).
 wait_upload() {
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 600); do
 		[ -n "$(lab_exec "$1" ls -A /var/lib/shoal/blobs/tmp 2>/dev/null)" ] && return 0
 		sleep 0.05
 	done

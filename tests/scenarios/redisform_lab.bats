@@ -28,7 +28,7 @@ setup_file() {
 	done
 	for h in $LAB_HOSTS; do
 		for port in 7000 7001 7100 7101; do
-			for _ in $(seq 100); do
+			for _ in $(seq 600); do
 				[ "$(redis-cli -h "$(lab_addr "$h")" -p "$port" ping 2>/dev/null)" = PONG ] && break
 				sleep 0.05
 			done

@@ -122,7 +122,7 @@ record_plan() {
 		exec flock -x "$dir/lock" sleep 60
 	) &
 	holder=$!
-	for _ in $(seq 50); do flock -n -x "$dir/lock" true || break; sleep 0.1; done
+	for _ in $(seq 300); do flock -n -x "$dir/lock" true || break; sleep 0.1; done
 	run --separate-stderr "$SHOAL" unlock "$SPEC"
 	[ "$status" -eq 1 ]
 	grep -q "locked by pid $holder on .*running 'shoal up x.cfg'" <<<"$stderr"

@@ -30,7 +30,7 @@ role_of() {
 	redis_auth
 	keys_write "$(lab_addr h2)" 7000
 	# a replica that never synced would not take over: wait for its link
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		rcli "$raddr" "$rport" info replication | grep -q 'master_link_status:up' && break
 		sleep 0.1
 	done

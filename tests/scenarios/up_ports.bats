@@ -12,7 +12,7 @@ setup_file() {
 	# a program of the host's own (not a shoal node) holding h2:7000
 	lab_exec h2 redis-server --port 7000 --bind "$(lab_addr h2)" --save '' \
 		--daemonize yes --pidfile /var/lib/shoal/squatter.pid --logfile /dev/null
-	for _ in $(seq 1 50); do
+	for _ in $(seq 1 300); do
 		lab_exec h2 sh -c "ss -ltn | grep -q ':7000 '" && return 0
 		sleep 0.1
 	done
