@@ -434,8 +434,10 @@ static void test_devices_when_allowed(void **state)
 	_cleanup_free_ char *layer = NULL;
 
 	(void)state;
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		print_message("# skip reason: %s: device nodes need root\n", __func__);
 		skip();
+	}
 	fx_setup(&f);
 	layer = path_join(f.tmp, "layer-dev");
 	assert_int_equal(hostile_write(layer, HF_TAR, devs, f.canary), 0);

@@ -490,6 +490,7 @@ static void test_real_redis(void **state)
 
 	(void)state;
 	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		print_message("# skip reason: %s: /usr/bin/redis-server not installed\n", __func__);
 		skip();
 		return;
 	}

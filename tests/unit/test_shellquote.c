@@ -87,8 +87,8 @@ static void roundtrip(const char *shell)
 	size_t k = 0;
 
 	if (access(shell, X_OK) != 0) {
-		print_message("%s not installed; skipped\n", shell);
-		return;
+		print_message("# skip reason: roundtrip %s: not installed\n", shell);
+		skip();
 	}
 	argv[k++] = "printf";
 	argv[k++] = "%s\\0";

@@ -36,12 +36,23 @@ struct sshd_fixture {
 };
 
 /* A private sshd needs root (privilege separation) and OpenSSH installed;
- * without them the tests that need it are left out, not failed. */
+ * without them the tests that need it are skipped (FX_NEED), and counted. */
 static inline bool fx_possible(void)
 {
 	return geteuid() == 0 && access("/usr/sbin/sshd", X_OK) == 0 &&
 	       access("/usr/bin/ssh-keygen", X_OK) == 0;
 }
+
+/* First statement of a test that needs the private sshd: a counted skip
+ * naming its reason when the fixture cannot run here. */
+#define FX_NEED()                                                                          \
+	do {                                                                               \
+		if (!fx_possible()) {                                                      \
+			print_message("# skip reason: %s: a private sshd needs root, "     \
+				      "/usr/sbin/sshd and /usr/bin/ssh-keygen\n", __func__); \
+			skip();                                                            \
+		}                                                                          \
+	} while (0)
 /* Run argv locally, require exit 0; stdout into out (may be NULL). */
 static int fx_run(const char *const argv[], struct buf *out)
 {

@@ -296,6 +296,7 @@ static void test_redis_conf_runs(void **state)
 
 	(void)state;
 	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		print_message("# skip reason: %s: /usr/bin/redis-server not installed\n", __func__);
 		skip();
 		return;
 	}
