@@ -49,14 +49,21 @@ $(grep -E '^(not )?ok [0-9]+.*# (skip|SKIP)|^# skip reason:' "$1" | sed "s|^|  $
 	fi
 }
 
+# took T0 NAME: record the seconds since T0 that test file NAME took.
+took() {
+	awk -v t0="$1" -v t1="$(date +%s.%N)" -v n="$2" 'BEGIN { printf "%.1f %s\n", t1 - t0, n }' >>"$log/times"
+}
+
 run_unit() {
 	for t in "$SHOAL_BUILD"/test/test_*; do
 		[ -x "$t" ] || continue
 		n=$(basename "$t")
 		out="$log/$n.tap"
 		echo "== unit $n"
+		t0=$(date +%s.%N)
 		CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 "$unit_limit" "$t" >"$out" 2>"$log/$n.err"
 		rc=$?
+		took "$t0" "$n"
 		cat "$out"
 		count_tap "$out" "$n"
 		# A crash or sanitizer report after the last TAP line still fails.
@@ -71,9 +78,12 @@ run_unit() {
 		n=$(basename "$f")
 		corpus="$top/tests/fuzz/corpus/$n"
 		echo "== fuzz replay $n"
+		t0=$(date +%s.%N)
 		if timeout -k 5 "$unit_limit" "$f" "$corpus" >"$log/$n.out" 2>&1; then
+			took "$t0" "$n"
 			pass=$((pass + 1)); echo "ok - $n corpus replay"
 		else
+			took "$t0" "$n"
 			cat "$log/$n.out"
 			fail=$((fail + 1)); failed_names="$failed_names
   $n: corpus replay failed"
@@ -94,8 +104,10 @@ run_scenarios() {
 		n=$(basename "$s" .bats)
 		out="$log/$n.tap"
 		echo "== scenario $n"
+		t0=$(date +%s.%N)
 		timeout -k 10 "$scen_limit" bats --tap "$s" >"$out" 2>&1
 		rc=$?
+		took "$t0" "$n.bats"
 		cat "$out"
 		count_tap "$out" "$n"
 		if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
@@ -139,6 +151,10 @@ unit) run_unit ;;
 scenarios) run_scenarios "$@"; reap_labs ;;
 esac
 
+if [ -s "$log/times" ]; then
+	echo "slowest test files (seconds):"
+	sort -rn "$log/times" | head -n 10 | awk '{ printf "  %7.1f  %s\n", $1, $2 }'
+fi
 if [ "$skip" -gt 0 ]; then
 	echo "skipped:$skipped_names"
 	# CI runs as root with every package installed: a skip there is a bug.
