@@ -58,6 +58,7 @@ rm -rf "$root/src/shoal/.git"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 t0=$(date +%s)
 {
+	rc=0
 	unshare --mount --pid --uts --ipc --fork --propagation=private sh -eu -c '
 		r=$1
 		mount --rbind /dev "$r/dev"
@@ -68,8 +69,8 @@ t0=$(date +%s)
 		hostname shoal-fresh
 		exec chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
 			LANG=C.UTF-8 TERM=dumb /bin/sh -c "cd /src/shoal && make deps && make -j2 all asan && sh tests/run.sh --unit"
-	' sh "$root"
-	echo $? >"$root.rc"
+	' sh "$root" || rc=$?
+	echo "$rc" >"$root.rc"
 } 2>&1 | tee "$root.log"
 rc=$(cat "$root.rc")
 rm -f "$root.rc"
