@@ -44,7 +44,6 @@
 #define SPEC_INCLUDES_MAX 256      /* @include directives, all files together */
 #define SPEC_NEST_MAX 32           /* { ( [ nesting */
 #define SPEC_MAP_MAX 256           /* entries in labels/settings/require */
-#define REDIS_MIN_MASTERS 3
 
 /* libconfig 1.5 leaks a string token that ends in a syntax error (a file
  * holding just "" does it): its parser has no destructor for the token.
@@ -1705,12 +1704,14 @@ static void check_shards(struct load *L, size_t i, const struct template *t)
 	const struct spec_service *sv = &L->s->services[i];
 	struct spec_loc at = key_loc(L, &sv->loc, "services.[%zu].nodes", i);
 	int per = sv->replicas + 1;
+	const struct tmpl_kind *k;
 	char path[64];
 
 	snprintf(path, sizeof path, "services[%zu].nodes", i);
 	if (!t || !t->kind || !sv->nodes)
 		return;
-	if (!strcmp(t->kind, "redis")) {
+	k = template_kind(t->kind);
+	if (k && k->sharded) {
 		if (sv->nodes < per) {
 			problem(L, &at, path,
 				"%d nodes cannot hold one shard of 1 master + %d replica(s)",
@@ -1719,12 +1720,12 @@ static void check_shards(struct load *L, size_t i, const struct template *t)
 			problem(L, &at, path,
 				"%d nodes is not a multiple of replicas+1 = %d (1 master + %d replica(s) per shard)",
 				sv->nodes, per, sv->replicas);
-		} else if (sv->nodes / per < REDIS_MIN_MASTERS) {
+		} else if (sv->nodes / per < k->min_masters) {
 			problem(L, &at, path,
-				"a Redis cluster needs at least %d masters; %d nodes with replicas = %d "
+				"a %s cluster needs at least %d masters; %d nodes with replicas = %d "
 				"give %d (use at least %d nodes)",
-				REDIS_MIN_MASTERS, sv->nodes, sv->replicas, sv->nodes / per,
-				REDIS_MIN_MASTERS * per);
+				k->title, k->min_masters, sv->nodes, sv->replicas, sv->nodes / per,
+				k->min_masters * per);
 		}
 		return;
 	}

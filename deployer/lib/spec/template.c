@@ -252,6 +252,69 @@ static int load_probe(struct loader *L, const config_setting_t *g,
 	return 0;
 }
 
+/* ---- kinds ------------------------------------------------------------------ */
+
+static const struct tmpl_kind *kinds;
+static size_t nkinds;
+
+void template_kinds_set(const struct tmpl_kind *k, size_t n)
+{
+	kinds = k;
+	nkinds = n;
+}
+
+const struct tmpl_kind *template_kind(const char *name)
+{
+	for (size_t i = 0; name && i < nkinds; i++)
+		if (!strcmp(kinds[i].name, name))
+			return &kinds[i];
+	return NULL;
+}
+
+/* "redis, cassandra, riak" into b. */
+static void kind_names(struct buf *b)
+{
+	for (size_t i = 0; i < nkinds; i++)
+		buf_printf(b, "%s%s", i ? ", " : "", kinds[i].name);
+	if (!nkinds)
+		buf_printf(b, "none registered");
+}
+
+/* The kind of t is one a driver implements, and so is every built-in step
+ * its hooks name. */
+static int check_kind(struct loader *L, const config_setting_t *root, struct template *t)
+{
+	const struct tmpl_kind *k = template_kind(t->kind);
+	struct buf b = {0};
+	int rc;
+
+	if (!k) {
+		kind_names(&b);
+		rc = at(L, config_setting_get_member(root, "kind"),
+			"'kind': no driver for database kind '%s' (known: %s)", t->kind, b.data);
+		buf_free(&b);
+		return rc;
+	}
+	for (int h = 0; h < HOOK_COUNT; h++) {
+		const char *step = t->hooks[h].builtin;
+		bool found = false;
+
+		for (size_t i = 0; step && k->builtins && k->builtins[i]; i++)
+			found |= !strcmp(k->builtins[i], step);
+		if (!step || found)
+			continue;
+		for (size_t i = 0; k->builtins && k->builtins[i]; i++)
+			buf_printf(&b, "%sbuiltin:%s", i ? ", " : "", k->builtins[i]);
+		rc = at(L, config_setting_get_member(config_setting_get_member(root, "hooks"),
+						     hook_kind_name((enum hook_kind)h)),
+			"'hooks.%s': kind %s has no step 'builtin:%s' (known: %s)",
+			hook_kind_name((enum hook_kind)h), t->kind, step, b.data ? b.data : "none");
+		buf_free(&b);
+		return rc;
+	}
+	return 0;
+}
+
 static int load_hook(struct loader *L, const config_setting_t *c, struct tmpl_hook *h)
 {
 	h->line = (int)config_setting_source_line(c);
@@ -438,7 +501,7 @@ static int load_cfg(struct loader *L, struct template *t, const config_setting_t
 		if (load_hook(L, config_setting_get_member(g, hook_kind_name((enum hook_kind)k)),
 			      &t->hooks[k]) < 0)
 			return -1;
-	return 0;
+	return check_kind(L, root, t);
 }
 
 int template_load(const char *root, const char *name, struct template **out,
@@ -524,8 +587,10 @@ void template_free(struct template *t)
 
 void template_plan_traits(const struct template *t, struct plan_traits *out)
 {
+	const struct tmpl_kind *k = template_kind(t->kind);
+
 	memset(out, 0, sizeof *out);
-	out->sharded = !strcmp(t->kind, "redis");
+	out->sharded = k && k->sharded;
 	out->default_port = t->client_port;
 	out->bus_offset = t->bus_offset;
 }

@@ -30,6 +30,22 @@ enum hook_kind { HOOK_FORM = 0, HOOK_JOIN, HOOK_LEAVE, HOOK_REPLACE, HOOK_COUNT 
 
 const char *hook_kind_name(enum hook_kind k);
 
+/* A database kind as templates see it.  The kinds are not known here: the
+ * layer that has the drivers (db/driver.c, db_register_kinds) hands its table
+ * over once at start, and template_load() refuses a `kind` or a
+ * "builtin:<step>" hook outside it, listing the known ones. */
+struct tmpl_kind {
+	const char *name;             /* template `kind`: "redis" */
+	const char *title;            /* for messages: "Redis" */
+	bool sharded;                 /* masters + replicas, else a ring of equals */
+	int min_masters;              /* sharded: fewest masters a cluster takes */
+	const char *const *builtins;  /* steps it implements, NULL-terminated */
+};
+/* kinds[0..n) stay borrowed for the life of the program. */
+void template_kinds_set(const struct tmpl_kind *kinds, size_t n);
+/* The registered kind `name`, or NULL. */
+const struct tmpl_kind *template_kind(const char *name);
+
 /* A config file to render into the node. */
 struct tmpl_file {
 	char *source;   /* absolute path of the .tmpl file on the operator */
