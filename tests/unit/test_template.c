@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "node_vars.h"
+#include "probe.h"
 #include "template.h"
 #include "util.h"
 

@@ -23,6 +23,7 @@
 #include "driver.h"
 #include "fleet.h"
 #include "image.h"
+#include "node_vars.h"
 #include "plan.h"
 #include "spec.h"
 #include "state.h"
