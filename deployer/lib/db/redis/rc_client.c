@@ -84,7 +84,7 @@ redisReply *rc_call_argv(redisContext *c, int tmo_ms, const char *label, int arg
 
 /* Connect with connect and command timeouts, and AUTH when a password is set. */
 redisContext *rc_connect(const char *label, const char *address, int port,
-			  const struct rc_opts *o, struct err *e)
+			 const struct rc_opts *o, struct err *e)
 {
 	int ms = rc_opt_timeout_ms(o);
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};

@@ -36,7 +36,7 @@ redisReply *rc_call_argv(redisContext *c, int tmo_ms, const char *label, int arg
 
 /* Connect with connect and command timeouts, and AUTH when a password is set. */
 redisContext *rc_connect(const char *label, const char *address, int port,
-			  const struct rc_opts *o, struct err *e);
+			 const struct rc_opts *o, struct err *e);
 
 /* Sleep ms milliseconds (through signals). */
 void rc_sleep_ms(int ms);
