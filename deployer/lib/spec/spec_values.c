@@ -338,6 +338,35 @@ static int parse_cpus(const char *s, int64_t *out)
 	return 0;
 }
 
+/* A KT_ENUM value: the index of its choice, or a problem listing them. */
+static void store_enum(struct load *L, const struct key *k, const struct raw *r,
+		       const char *path, void *dst)
+{
+	size_t n = sp_count_choices(k->choices);
+	struct buf list = {0};
+	const char *sug;
+
+	if (r->kind != RAW_STRING) {
+		problem(L, &r->loc, path, "expected a string, got %s", raw_kind_name(r));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(r->s, k->choices[i])) {
+			*(int *)dst = (int)i;
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&list, "%s\"%s\"", i ? ", " : "", k->choices[i]);
+	sug = sp_closest(r->s, k->choices, n);
+	if (sug)
+		problem(L, &r->loc, path, "'%s' is not one of %s; did you mean '%s'?", r->s,
+			list.data, sug);
+	else
+		problem(L, &r->loc, path, "'%s' is not one of %s", r->s, list.data);
+	buf_free(&list);
+}
+
 /* Convert, check and store one scalar value for key k at dst. */
 static void store_value(struct load *L, const struct key *k, const struct raw *r,
 			const char *path, void *dst)
@@ -358,32 +387,9 @@ static void store_value(struct load *L, const struct key *k, const struct raw *r
 		}
 		store_string(L, k, r, path, dst);
 		return;
-	case KT_ENUM: {
-		size_t n = sp_count_choices(k->choices);
-		struct buf list = {0};
-		const char *sug;
-
-		if (r->kind != RAW_STRING) {
-			problem(L, &r->loc, path, "expected a string, got %s", raw_kind_name(r));
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (!strcmp(r->s, k->choices[i])) {
-				*(int *)dst = (int)i;
-				return;
-			}
-		}
-		for (size_t i = 0; i < n; i++)
-			buf_printf(&list, "%s\"%s\"", i ? ", " : "", k->choices[i]);
-		sug = sp_closest(r->s, k->choices, n);
-		if (sug)
-			problem(L, &r->loc, path, "'%s' is not one of %s; did you mean '%s'?",
-				r->s, list.data, sug);
-		else
-			problem(L, &r->loc, path, "'%s' is not one of %s", r->s, list.data);
-		buf_free(&list);
+	case KT_ENUM:
+		store_enum(L, k, r, path, dst);
 		return;
-	}
 	case KT_BOOL:
 		if (r->kind != RAW_BOOL) {
 			problem(L, &r->loc, path, "expected true or false, got %s",
