@@ -113,6 +113,7 @@ static int render_hook(void *arg, enum hook_kind k, const struct db_node *n,
 		       const struct db_node *old, char ***out, struct err *e)
 {
 	struct cluster *c = arg;
+	const struct state_node *sn = state_find(c->st, n->id);
 	size_t svc = c->spec->nservices;
 	const struct template *t;
 	const struct plan_node *pn;
@@ -121,9 +122,8 @@ static int render_hook(void *arg, enum hook_kind k, const struct db_node *n,
 	struct kvlist secrets = state_secrets(c->st);
 	int rc;
 
-	for (size_t s = 0; s < c->spec->nservices; s++)
-		if (state_find(c->st, n->id) &&
-		    !strcmp(state_find(c->st, n->id)->service, c->spec->services[s].name))
+	for (size_t s = 0; sn && s < c->spec->nservices; s++)
+		if (!strcmp(sn->service, c->spec->services[s].name))
 			svc = s;
 	if (svc == c->spec->nservices)
 		return err_set(e, ENOENT, "%s: not recorded in the state", n->id);
