@@ -55,6 +55,7 @@ took() {
 }
 
 run_unit() {
+	sh "$here/layers.sh" >"$log/layers.tap" 2>&1; cat "$log/layers.tap"; count_tap "$log/layers.tap" layers.sh
 	for t in "$SHOAL_BUILD"/test/test_*; do
 		[ -x "$t" ] || continue
 		n=$(basename "$t")

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "driver.h"
 #include "log.h"
 #include "util.h"
 #include "version.h"
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 
 	/* A closed pipe to a host or agent is an error to report, not a death. */
 	signal(SIGPIPE, SIG_IGN);
+	db_register_kinds();
 	qsort(commands, ncommands, sizeof commands[0], by_name);
 	/* Global options come before the command; --json, -v and -q are also
 	 * accepted after it and removed from the command's argv. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "spec.h"
 #include "util.h"
 
@@ -35,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct err e;
 	FILE *f = fopen(path, "wb");
 
+	db_register_kinds();
 	if (!f || fwrite(data, 1, size, f) != size)
 		abort();
 	if (fclose(f) != 0)

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "redis_cluster.h"
 #include "test_wait.h"
 #include "util.h"
@@ -1009,6 +1010,123 @@ static void test_leave(void **state)
 	free(left);
 }
 
+/* ---- the Redis driver (driver.h) ---------------------------------------------- */
+
+/* Calls of one command (INFO commandstats name, "cluster|meet") summed over
+ * the servers that run. */
+static long long calls_of(struct fleet *f, const char *name)
+{
+	char pat[64];
+	long long total = 0;
+
+	snprintf(pat, sizeof pat, "cmdstat_%s:calls=", name);
+	for (size_t i = 0; i < f->n; i++) {
+		redisReply *r;
+		const char *p;
+
+		if (f->s[i].pid <= 0)
+			continue;
+		r = cmd(f, i, "INFO commandstats");
+		if ((p = strstr(r->str, pat)))
+			total += atoll(p + strlen(pat));
+		freeReplyObject(r);
+	}
+	return total;
+}
+
+static struct db_node db_of(const struct rc_node *r)
+{
+	return (struct db_node){.id = r->id, .address = r->address, .port = r->port,
+				.master = r->master, .master_index = r->master_index};
+}
+
+/* Through the driver table only: form 3 masters, join 2 replicas (a 5-node
+ * layout), one leaves, a dead one is replaced; the requests each step sends
+ * are counted from the servers' own command statistics. */
+static void test_driver_form_join_leave_replace(void **state)
+{
+	struct fleet *f = *state;
+	const struct db_driver *d = db_driver_find("redis");
+	struct db_opts o = {.password = PASSWORD, .timeout_ms = 2000, .settle_ms = 30000};
+	char ids[MAX_NODES][DB_ID_MAX + 1];
+	struct db_node n[MAX_NODES];
+	char **left = NULL;
+	struct err e;
+
+	assert_non_null(d);
+	for (size_t i = 0; i < f->n; i++)
+		n[i] = db_of(&f->nodes[i]);
+	/* 3 nodes: three masters, one slot range each, no replica */
+	if (db_form(d, n, 3, &o, ids, &e) < 0)
+		fail_msg("db_form: %s", e.msg);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(strlen(ids[i]), RC_ID_LEN);
+	assert_int_equal(calls_of(f, "cluster|addslotsrange"), 3);
+	assert_int_equal(calls_of(f, "cluster|replicate"), 0);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(known_nodes(f, i), 3);
+
+	/* 5 nodes: cache-3 and cache-4 join as replicas of cache-0 and cache-1;
+	 * no slot moves, two REPLICATE */
+	n[3].master = n[4].master = false;
+	n[3].master_index = 0;
+	n[4].master_index = 1;
+	if (db_join(d, n, 3, &n[3], 2, &o, &e) < 0)
+		fail_msg("db_join: %s", e.msg);
+	assert_int_equal(calls_of(f, "cluster|addslotsrange"), 3);
+	assert_int_equal(calls_of(f, "cluster|replicate"), 2);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(known_nodes(f, i), 5);
+	wait_role(f, 3, "role:slave");
+	wait_role(f, 4, "role:slave");
+
+	/* cache-4 leaves: every node that stays forgets it (4 FORGET) */
+	if (db_leave(d, n, 4, &n[4], 1, &o, &left, &e) < 0)
+		fail_msg("db_leave: %s", e.msg);
+	assert_non_null(left);
+	assert_non_null(left[0]);
+	assert_null(left[1]);
+	assert_int_equal(strlen(left[0]), RC_ID_LEN);
+	assert_int_equal(calls_of(f, "cluster|forget"), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(known_nodes(f, i), 4);
+	strv_free(left);
+
+	/* cache-3 dies and cache-5 replaces it as cache-0's replica: the three
+	 * masters forget the dead one (known by its recorded id), cache-5 is
+	 * introduced and follows cache-0 */
+	{
+		redisReply *r = cmd(f, 3, "CLUSTER MYID");
+
+		snprintf(ids[3], sizeof ids[3], "%s", r->str);
+		freeReplyObject(r);
+	}
+	n[3].cluster_id = ids[3];
+	kill(f->s[3].pid, SIGKILL);
+	waitpid(f->s[3].pid, NULL, 0);
+	f->s[3].pid = 0;
+	n[5].master = false;
+	n[5].master_index = 0;
+	{
+		struct db_node dead = n[3];
+		long long replicate = calls_of(f, "cluster|replicate"),
+			  forget = calls_of(f, "cluster|forget");
+
+		if (db_replace(d, n, 3, &dead, &n[5], &o, &e) < 0)
+			fail_msg("db_replace: %s", e.msg);
+		assert_int_equal(calls_of(f, "cluster|forget") - forget, 3);
+		assert_int_equal(calls_of(f, "cluster|replicate") - replicate, 1);
+	}
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(known_nodes(f, i), 4);
+	assert_int_equal(known_nodes(f, 5), 4);
+	wait_role(f, 5, "role:slave");
+
+	/* what the kind cannot do is said plainly */
+	assert_int_equal(db_rebalance(d, n, 3, &o, &e), -1);
+	assert_string_equal(e.msg, "database kind redis cannot rebalance");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1026,6 +1144,8 @@ int main(void)
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_refusals, setup_3, teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_leave, setup_8, teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_driver_form_join_leave_replace, setup_8,
+						teardown_fleet),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

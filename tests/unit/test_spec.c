@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "spec.h"
 #include "util.h"
 
@@ -576,5 +577,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_docs_match_key_table, setup, teardown),
 	};
 
+	db_register_kinds();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver.h"
+#include "node_vars.h"
+#include "probe.h"
 #include "template.h"
 #include "test_wait.h"
 #include "util.h"
@@ -450,7 +453,7 @@ static const char good_cfg[] =
 	"stop = { signal = \"TERM\"; grace = \"5s\"; };\n"                        /* 6 */
 	"readiness = { kind = \"tcp\"; connect_timeout = \"1s\"; read_timeout = \"1s\"; interval = \"1s\"; };\n"
 	"health = { kind = \"tcp\"; connect_timeout = \"1s\"; read_timeout = \"1s\"; interval = \"1s\"; };\n"
-	"hooks = { form = \"builtin:redis-form\"; join = [ \"/bin/true\" ]; leave = \"builtin:x\"; replace = \"builtin:y\"; };\n";
+	"hooks = { form = \"builtin:redis-form\"; join = [ \"/bin/true\" ]; leave = \"builtin:redis-leave\"; replace = \"builtin:redis-leave\"; };\n";
 
 static void expect_bad(const char *body, const char *want)
 {
@@ -498,9 +501,21 @@ static void test_bad_templates(void **state)
 	expect_bad(body, "'files[0].dest' must be a clean absolute path");
 	free(body);
 	body = xasprintf("%s", good_cfg);
-	char *h = strstr(body, "\"builtin:x\"");
-	memcpy(h, "\"sh -c xyz\"", 11);
+	char *h = strstr(body, "\"builtin:redis-leave\"");
+	memcpy(h, "\"sh -c xyz\"          ", 21); /* same length */
 	expect_bad(body, "template.cfg:9: 'hooks.leave': a string hook must be \"builtin:<step>\"");
+	free(body);
+	/* a kind or a step no driver implements is refused, naming the known ones */
+	body = xasprintf("%s", good_cfg);
+	memcpy(strstr(body, "\"redis\""), "\"mongo\"", 7);
+	expect_bad(body, "template.cfg:1: 'kind': no driver for database kind 'mongo' "
+			 "(known: redis, cassandra, riak)");
+	free(body);
+	body = xasprintf("%s", good_cfg);
+	memcpy(strstr(body, "\"builtin:redis-form\";"), "\"builtin:riak-form\"; ", 21);
+	expect_bad(body, "template.cfg:9: 'hooks.form': kind redis has no step 'builtin:riak-form' "
+			 "(known: builtin:redis-form, builtin:redis-join, builtin:redis-leave, "
+			 "builtin:redis-replace)");
 	free(body);
 	expect_bad("kind = \"redis\"\nimage", "template.cfg:2: syntax error");
 	assert_int_equal(template_load(tmpdir, "../x", &t, &e), -1);
@@ -532,5 +547,6 @@ int main(void)
 		cmocka_unit_test(test_bad_templates),
 	};
 
+	db_register_kinds();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,9 +40,9 @@ void cluster_free(struct cluster *c)
 	}
 	observed_free(c);
 	for (size_t i = 0; c->left && i < c->spec->nservices; i++)
-		free(c->left[i]);
+		strv_free(c->left[i]);
 	free(c->left);
-	free(c->nleft);
+	free(c->drv);
 	free(c->leave_checked);
 	free(c->configs);
 	free(c->tmpl);
@@ -75,10 +75,12 @@ int cluster_load(const char *spec_path, const char *command, struct cluster *c,
 	spec_problems_free(&probs);
 	c->tmpl = xcalloc(c->spec->nservices + 1, sizeof *c->tmpl);
 	c->traits = xcalloc(c->spec->nservices + 1, sizeof *c->traits);
+	c->drv = xcalloc(c->spec->nservices + 1, sizeof *c->drv);
 	for (size_t i = 0; i < c->spec->nservices; i++) {
 		const struct spec_service *svc = &c->spec->services[i];
 
-		if (template_load(NULL, svc->template, &c->tmpl[i], e) < 0)
+		if (template_load(NULL, svc->template, &c->tmpl[i], e) < 0 ||
+		    db_driver_for(c->tmpl[i], &c->drv[i], e) < 0)
 			return err_wrap(e, "service %s", svc->name);
 		template_plan_traits(c->tmpl[i], &c->traits[i]);
 	}
@@ -574,32 +576,4 @@ const char *cluster_password(struct cluster *c, size_t svc)
 			return state_secret_get(c->st, key);
 		}
 	return NULL;
-}
-
-/* rc_node array for the sharded service svc, in plan order. */
-struct rc_node *cluster_redis_nodes(const struct cluster *c, size_t svc, size_t *n)
-{
-	size_t first = c->plan->svc_first[svc], last = c->plan->svc_first[svc + 1];
-	struct rc_node *v = xcalloc(last - first + 1, sizeof *v);
-
-	for (size_t i = first; i < last; i++) {
-		const struct plan_node *pn = &c->plan->nodes[i];
-		struct rc_node *r = &v[i - first];
-
-		r->id = pn->id;
-		r->address = pn->host->address;
-		r->port = pn->port;
-		r->bus_port = pn->bus_port;
-		r->master = pn->role == ROLE_MASTER;
-		r->master_index = pn->master >= 0 ? pn->master - (int)first : -1;
-	}
-	*n = last - first;
-	return v;
-}
-
-bool template_forms_with(const struct template *t, const char *name)
-{
-	const struct tmpl_hook *h = &t->hooks[HOOK_FORM];
-
-	return h->builtin && !strcmp(h->builtin, name);
 }

@@ -7,6 +7,7 @@
  *                      nodes leaving, changes rolled in place
  *   converge_status.c  shoal status
  *   converge_down.c    shoal down, exec and logs
+ *   converge_db.c      nodes and options for the database drivers
  *
  * Private to those files; nothing here is a stable interface.
  */
@@ -19,10 +20,11 @@
 
 #include "converge.h"
 #include "digest.h"
+#include "driver.h"
 #include "fleet.h"
 #include "image.h"
+#include "node_vars.h"
 #include "plan.h"
-#include "redis_cluster.h"
 #include "spec.h"
 #include "state.h"
 #include "tcplisten.h"
@@ -32,6 +34,7 @@
 struct cluster {
 	struct spec *spec;
 	struct template **tmpl;      /* per service */
+	const struct db_driver **drv; /* per service: its kind's driver */
 	struct plan_traits *traits;  /* per service */
 	struct state *st;
 	struct state_lock *lock;     /* NULL for read-only commands */
@@ -47,11 +50,11 @@ struct cluster {
 					less this cluster's own nodes) */
 	size_t ntaken;
 	bool observed;               /* every host answered node.list */
-	char (**left)[RC_ID_LEN + 1]; /* per service: Redis ids of the nodes that
-					 left its cluster in this run (up only) */
-	size_t *nleft;
-	bool *leave_checked;          /* per service: rc_leave found that none of
-					 its leaving nodes holds slots */
+	char ***left;                 /* per service: database ids (strv) of the
+					 nodes that left its cluster in this run
+					 (up only) */
+	bool *leave_checked;          /* per service: db_leave found that none of
+					 its leaving nodes holds data alone */
 	char (*configs)[DIGEST_STR_LEN]; /* per plan node: converge_configs (up) */
 };
 
@@ -107,10 +110,16 @@ void cluster_event(struct cluster *c, const char *type, json_t *fields);
 /* Service svc's generated password, or NULL when its template has none. */
 const char *cluster_password(struct cluster *c, size_t svc);
 
-/* rc_node array for the sharded service svc, in plan order (*n entries). */
-struct rc_node *cluster_redis_nodes(const struct cluster *c, size_t svc, size_t *n);
+/* ---- converge_db.c ---- */
 
-/* Does template t form its cluster with the built-in step `name`? */
-bool template_forms_with(const struct template *t, const char *name);
+/* db_node array of service svc, in plan order (*n entries; caller frees).
+ * Strings are borrowed from c. */
+struct db_node *cluster_db_nodes(const struct cluster *c, size_t svc, size_t *n);
+/* A recorded node as a db_node (strings borrowed from sn). */
+struct db_node db_node_of_state(const struct state_node *sn);
+/* Driver options for service svc: its password, the timeouts, and exec and
+ * hook callbacks that run the template's hooks in nodes through their
+ * hosts' agents (c->fleet). */
+struct db_opts cluster_db_opts(struct cluster *c, size_t svc, int timeout_ms, int settle_ms);
 
 #endif

@@ -8,12 +8,12 @@
 #include "log.h"
 #include "util.h"
 
-/* The rc_node array for the recorded nodes of service `svc` (state order),
+/* The db_node array for the recorded nodes of service `svc` (state order),
  * replicas pointing at their recorded master.  *idx maps back to st->nodes. */
-static struct rc_node *redis_nodes_recorded(const struct cluster *c, const char *svc,
-					    size_t **idx, size_t *n)
+static struct db_node *nodes_recorded(const struct cluster *c, const char *svc, size_t **idx,
+				      size_t *n)
 {
-	struct rc_node *v = xcalloc(c->st->n + 1, sizeof *v);
+	struct db_node *v = xcalloc(c->st->n + 1, sizeof *v);
 	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
 
 	for (size_t i = 0; i < c->st->n; i++) {
@@ -22,13 +22,7 @@ static struct rc_node *redis_nodes_recorded(const struct cluster *c, const char 
 		if (strcmp(sn->service, svc))
 			continue;
 		map[k] = i;
-		v[k].id = sn->id;
-		v[k].address = sn->address;
-		v[k].port = sn->port;
-		v[k].bus_port = sn->bus_port;
-		v[k].master = !sn->master;
-		v[k].master_index = -1;
-		k++;
+		v[k++] = db_node_of_state(sn);
 	}
 	for (size_t i = 0; i < k; i++) {
 		const char *m = c->st->nodes[map[i]].master;
@@ -42,71 +36,63 @@ static struct rc_node *redis_nodes_recorded(const struct cluster *c, const char 
 	return v;
 }
 
-static const char *shoal_id_of(const struct cluster *c, const char *redis_id)
+static const char *shoal_id_of(const struct cluster *c, const char *db_id)
 {
-	for (size_t i = 0; redis_id && *redis_id && i < c->st->n; i++)
-		if (c->st->nodes[i].cluster_id && !strcmp(c->st->nodes[i].cluster_id, redis_id))
+	for (size_t i = 0; db_id && *db_id && i < c->st->n; i++)
+		if (c->st->nodes[i].cluster_id && !strcmp(c->st->nodes[i].cluster_id, db_id))
 			return c->st->nodes[i].id;
 	return NULL;
 }
 
-/* Status of the redis service `svc`: per node fields into recs (indexed like
- * st->nodes), one summary object returned. */
-static json_t *redis_status(struct cluster *c, size_t svc_index, json_t **recs)
+/* What member m reports, into its node record r. */
+static void member_fields(const struct cluster *c, const struct db_member *m, json_t *r)
+{
+	if (!m->reachable) {
+		json_object_set_new(r, "health", json_string("unreachable"));
+		json_object_set_new(r, "health_detail", json_string(m->error ? m->error : ""));
+		return;
+	}
+	json_object_set_new(r, "health", json_string(m->state_ok ? "ok" : "cluster-down"));
+	if (!m->role)
+		return;
+	json_object_set_new(r, "role", json_string(m->role));
+	if (m->master_id[0]) {
+		const char *mid = shoal_id_of(c, m->master_id);
+
+		json_object_set_new(r, "master", json_string(mid ? mid : m->master_id));
+	}
+	if (m->owns)
+		json_object_set(r, "slots", m->owns);
+}
+
+/* Status of service `svc` as its database reports it: per node fields into
+ * recs (indexed like st->nodes), one summary object returned. */
+static json_t *service_status(struct cluster *c, size_t svc_index, json_t **recs)
 {
 	const char *svc = c->spec->services[svc_index].name;
-	struct rc_opts ro = {.password = cluster_password(c, svc_index), .timeout_ms = 1000};
+	struct db_opts o = cluster_db_opts(c, svc_index, 1000, 0);
 	size_t n, *idx;
-	struct rc_node *nodes = redis_nodes_recorded(c, svc, &idx, &n);
-	struct rc_view *v = NULL;
+	struct db_node *nodes = nodes_recorded(c, svc, &idx, &n);
+	struct db_view *v = NULL;
 	struct err e;
-	json_t *sum;
+	json_t *sum, *checks;
 
-	if (rc_inspect(nodes, n, &ro, &v, &e) < 0) {
+	if (db_observe(c->drv[svc_index], nodes, n, &o, &v, &e) < 0) {
 		sum = json_pack("{s:s, s:s}", "service", svc, "error", e.msg);
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const struct rc_observer *ob = &v->obs[i];
-		json_t *r = recs[idx[i]];
-		const struct rc_entry *me = NULL;
-
-		for (size_t k = 0; k < ob->ntable; k++)
-			if (ob->table[k].flags & RC_F_MYSELF)
-				me = &ob->table[k];
-		if (!ob->reachable) {
-			json_object_set_new(r, "health", json_string("unreachable"));
-			json_object_set_new(r, "health_detail",
-					    json_string(ob->error ? ob->error : ""));
-			continue;
-		}
-		json_object_set_new(r, "health", json_string(ob->state_ok ? "ok" : "cluster-down"));
-		if (!me)
-			continue;
-		json_object_set_new(r, "role", json_string(me->flags & RC_F_MASTER ? "master"
-							    : me->flags & RC_F_REPLICA ? "replica"
-							    : "unknown"));
-		if (me->master_id[0]) {
-			const char *mid = shoal_id_of(c, me->master_id);
-
-			json_object_set_new(r, "master", json_string(mid ? mid : me->master_id));
-		}
-		json_t *slots = json_array();
-
-		for (size_t k = 0; k < me->nranges; k++)
-			json_array_append_new(slots, json_pack("[i,i]", me->ranges[k].first,
-							       me->ranges[k].last));
-		json_object_set_new(r, "slots", slots);
-	}
-	sum = json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:b, s:b}", "service", svc,
-			"cluster_state", rc_health_name(rc_health(v)),
-			"slots_covered", v->slots_covered,
-			"slots_served", rc_slots_served(v),
-			"nodes", (int)n, "reachable", v->reachable,
-			"roles_as_planned", rc_check_roles(v, NULL) == 0,
-			"anti_affinity", rc_check_anti_affinity(v, NULL) == 0);
+	for (size_t i = 0; i < n; i++)
+		member_fields(c, &v->members[i], recs[idx[i]]);
+	sum = json_pack("{s:s, s:s}", "service", svc, "cluster_state", v->health);
+	json_object_update(sum, v->summary);
+	json_object_set_new(sum, "nodes", json_integer((json_int_t)n));
+	json_object_set_new(sum, "reachable", json_integer(v->reachable));
+	checks = db_check(c->drv[svc_index], v);
+	if (checks)
+		json_object_update(sum, checks);
+	json_decref(checks);
 out:
-	rc_view_free(v);
+	db_view_free(v);
 	free(nodes);
 	free(idx);
 	return sum;
@@ -213,8 +199,8 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		json_array_append(nodes, r);
 	}
 	for (size_t s = 0; s < c.spec->nservices; s++)
-		if (template_forms_with(c.tmpl[s], "redis-form"))
-			json_array_append_new(svcs, redis_status(&c, s, recs));
+		if (db_can(c.drv[s], "observe"))
+			json_array_append_new(svcs, service_status(&c, s, recs));
 	doc = json_pack("{s:s, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
 			"services", svcs);
 	if (o->show_secrets) {

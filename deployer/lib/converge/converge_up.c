@@ -14,10 +14,10 @@
 #include "push.h"
 #include "util.h"
 
-/* Per Redis command during up.  Generous: on a loaded host a node that
+/* Per database command during up.  Generous: on a loaded host a node that
  * loads its data or syncs a replica can stall for seconds, and one slow
  * answer would fail the whole formation. */
-#define REDIS_CALL_TIMEOUT_MS 10000
+#define DB_CALL_TIMEOUT_MS 10000
 
 /* When the plan puts a node on a port another program holds on its host,
  * plan again with those ports taken: the node moves to the next free port
@@ -428,107 +428,98 @@ out:
 	return rc;
 }
 
-/* Nodes leaving a service's cluster (no longer in the spec, or moved to
- * another host, where they start afresh with a new identity) are forgotten by
- * the nodes that stay before any container is removed; rc_leave refuses, with
- * nothing changed, while one still serves slots - also when every node moves
- * (all hosts replaced), which would otherwise form a new, empty cluster.  A
- * service removed from the spec is not here: its nodes go, their data stays
- * on the hosts.  For templates whose leave hook is the built-in Redis step. */
+/* The nodes of service svc that leave its cluster in acts (no longer in
+ * the spec, or moved to another host, where they start afresh with a new
+ * identity) into leave[], those that stay into stay[] (both sized by the
+ * caller); returns how many leave. */
+static size_t leaving_nodes(const struct cluster *c, const struct actions *acts, const char *svc,
+			    struct db_node *leave, struct db_node *stay, size_t *ns)
+{
+	size_t nl = 0;
+
+	*ns = 0;
+	for (size_t i = 0; i < acts->n; i++) {
+		const struct action *a = &acts->items[i];
+		const struct state_node *sn = a->have;
+
+		if (!sn || !a->service || strcmp(a->service, svc))
+			continue;
+		if (a->kind == ACT_LEAVE || (a->kind == ACT_CHANGE && strcmp(sn->host, a->host)))
+			leave[nl++] = db_node_of_state(sn);
+	}
+	for (size_t i = 0; nl && i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+		bool leaving = false;
+
+		if (strcmp(sn->service, svc) || !plan_find(c->plan, sn->id))
+			continue;
+		for (size_t k = 0; k < nl; k++)
+			leaving |= !strcmp(leave[k].id, sn->id);
+		if (!leaving)
+			stay[(*ns)++] = db_node_of_state(sn);
+	}
+	return nl;
+}
+
+/* Nodes leaving a service's cluster are taken out by the nodes that stay
+ * before any container is removed (db_leave); the driver refuses, with
+ * nothing changed, while one still holds data no one else has - also when
+ * every node moves (all hosts replaced), which would otherwise form a new,
+ * empty cluster.  A service removed from the spec is not here: its nodes go,
+ * their data stays on the hosts. */
 static int leave_clusters(struct cluster *c, const struct actions *acts, struct err *e)
 {
 	c->left = xcalloc(c->spec->nservices, sizeof *c->left);
-	c->nleft = xcalloc(c->spec->nservices, sizeof *c->nleft);
 	c->leave_checked = xcalloc(c->spec->nservices, sizeof *c->leave_checked);
 	for (size_t s = 0; s < c->spec->nservices; s++) {
 		const char *svc = c->spec->services[s].name;
-		const struct tmpl_hook *h = &c->tmpl[s]->hooks[HOOK_LEAVE];
 		/* a leaving node may be on a host that is gone: do not wait long */
-		struct rc_opts ro = {.password = cluster_password(c, s), .timeout_ms = 3000};
-		_cleanup_free_ struct rc_node *stay = NULL, *leave = NULL;
-		_cleanup_free_ const char **ids = NULL;
-		size_t ns = 0, nl = 0;
+		struct db_opts o = cluster_db_opts(c, s, 3000, 0);
+		_cleanup_free_ struct db_node *stay = xcalloc(c->st->n + 1, sizeof *stay);
+		_cleanup_free_ struct db_node *leave = xcalloc(acts->n + 1, sizeof *leave);
+		size_t ns, nl = leaving_nodes(c, acts, svc, leave, stay, &ns);
 
-		if (!h->builtin || strcmp(h->builtin, "redis-leave"))
-			continue;
-		leave = xcalloc(acts->n + 1, sizeof *leave);
-		ids = xcalloc(acts->n + 1, sizeof *ids);
-		for (size_t i = 0; i < acts->n; i++) {
-			const struct action *a = &acts->items[i];
-			const struct state_node *sn = a->have;
-
-			if (!sn || !a->service || strcmp(a->service, svc))
-				continue;
-			if (a->kind == ACT_LEAVE || (a->kind == ACT_CHANGE && strcmp(sn->host, a->host))) {
-				leave[nl] = (struct rc_node){.id = sn->id, .address = sn->address,
-							     .port = sn->port, .bus_port = sn->bus_port};
-				ids[nl++] = sn->cluster_id;
-			}
-		}
 		if (!nl)
 			continue;
-		stay = xcalloc(c->st->n + 1, sizeof *stay);
-		for (size_t i = 0; i < c->st->n; i++) {
-			const struct state_node *sn = &c->st->nodes[i];
-			bool leaving = false;
-
-			if (strcmp(sn->service, svc) || !plan_find(c->plan, sn->id))
-				continue;
-			for (size_t k = 0; k < nl; k++)
-				leaving |= !strcmp(leave[k].id, sn->id);
-			if (!leaving)
-				stay[ns++] = (struct rc_node){.id = sn->id, .address = sn->address,
-							      .port = sn->port, .bus_port = sn->bus_port};
-		}
 		log_info("%s: %zu node%s leaving the cluster", svc, nl, nl == 1 ? "" : "s");
-		if (rc_leave(stay, ns, leave, ids, nl, &ro, &c->left[s], &c->nleft[s], e) < 0)
+		if (db_leave(c->drv[s], stay, ns, leave, nl, &o, &c->left[s], e) < 0)
 			return err_wrap(e, "service %s: leave", svc);
 		c->leave_checked[s] = true;
 	}
 	return 0;
 }
 
-/* Form (or complete) the cluster of service s if its template forms with a
- * built-in step; record each node's database id in c->st (*changed when any
+/* Form (or complete) the cluster of service s with its kind's driver; record each node's database id in c->st (*changed when any
  * record changed).  fail_back: restore planned masters after a failover;
  * quiet: no progress line. */
 static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
 			struct err *e)
 {
-	struct rc_opts ro = {.password = cluster_password(c, s),
-			     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
-			     .settle_ms = 60000, .fail_back = fail_back};
+	struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 60000);
 	const char *svc = c->spec->services[s].name;
-	char (*ids)[RC_ID_LEN + 1];
-	struct rc_node *nodes;
+	char (*ids)[DB_ID_MAX + 1];
+	struct db_node *nodes;
 	size_t n;
 	int rc;
 
-	if (!template_forms_with(c->tmpl[s], "redis-form")) {
-		if (c->tmpl[s]->hooks[HOOK_FORM].argv)
-			return err_set(e, ENOTSUP,
-				       "service %s: template %s forms with a command hook; only "
-				       "built-in formation is supported by this version",
-				       svc, c->tmpl[s]->name);
-		return 0;
-	}
-	if (c->left) {
-		ro.forget = (const char(*)[RC_ID_LEN + 1])c->left[s];
-		ro.nforget = c->nleft[s];
-	}
-	nodes = cluster_redis_nodes(c, s, &n);
+	o.fail_back = fail_back;
+	o.forget = c->left ? c->left[s] : NULL;
+	nodes = cluster_db_nodes(c, s, &n);
 	ids = xcalloc(n + 1, sizeof *ids);
 	if (!quiet)
 		log_info("%s: forming the cluster (%zu nodes)", svc, n);
-	rc = rc_form(nodes, n, &ro, ids, e);
+	rc = db_form(c->drv[s], nodes, n, &o, ids, e);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct state_node *sn = state_find(c->st, nodes[i].id);
+		bool id_changed = ids[i][0] && (!sn || !sn->cluster_id ||
+						  strcmp(sn->cluster_id, ids[i]));
 
-		if (sn && (!sn->cluster_id || strcmp(sn->cluster_id, ids[i]) || !sn->status ||
-			   strcmp(sn->status, "joined"))) {
+		if (sn && (id_changed || !sn->status || strcmp(sn->status, "joined"))) {
 			*changed = true;
-			free(sn->cluster_id);
-			sn->cluster_id = xstrdup(ids[i]);
+			if (ids[i][0]) {
+				free(sn->cluster_id);
+				sn->cluster_id = xstrdup(ids[i]);
+			}
 			free(sn->status);
 			sn->status = xstrdup("joined");
 		}
@@ -555,9 +546,9 @@ static void *form_thread(void *arg)
 	return NULL;
 }
 
-/* Every service formed as planned, all at once (each waits about 2 s for
- * Redis to let its new masters serve; the waits overlap).  A planned master
- * that a failover made a replica is made master again (rc_opts.fail_back: a
+/* Every service formed as planned, all at once (a sharded kind may wait
+ * seconds until its new masters serve; the waits overlap).  A planned master
+ * that a failover made a replica is made master again (db_opts.fail_back: a
  * coordinated failover, no acknowledged write lost), so that masters stay
  * spread as planned.  The services' nodes are disjoint, so each thread
  * touches only its own state records. */
@@ -665,25 +656,23 @@ static int first_replica(const struct cluster *c, size_t i)
 	return -1;
 }
 
-/* Before Redis master i restarts, its replica r (plan indexes) takes over
- * its slots (rc_hand_over), so that they stay served; *hand_back_at gets the
- * latest time the slots may go back. */
+/* Before master i restarts, its replica r (plan indexes) takes over its
+ * data (db_hand_over), so that it stays served; *hand_back_at gets the
+ * latest time it may go back. */
 static int hand_over(struct cluster *c, size_t i, size_t r, int64_t *hand_back_at,
 		     struct err *e)
 {
 	const struct plan_node *pn = &c->plan->nodes[i];
 	size_t svc = pn->svc_index, first = c->plan->svc_first[svc], n;
-	struct rc_opts ro = {.password = cluster_password(c, svc),
-			     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
-			     .settle_ms = 60000};
-	struct rc_node *nodes;
+	struct db_opts o = cluster_db_opts(c, svc, DB_CALL_TIMEOUT_MS, 60000);
+	struct db_node *nodes;
 	int64_t at = 0;
 	int rc;
 
 	log_info("%s on %s: its replica %s takes over first", pn->id, pn->host->name,
 		 c->plan->nodes[r].id);
-	nodes = cluster_redis_nodes(c, svc, &n);
-	rc = rc_hand_over(nodes, n, i - first, r - first, &ro, &at, e);
+	nodes = cluster_db_nodes(c, svc, &n);
+	rc = db_hand_over(c->drv[svc], nodes, n, i - first, r - first, &o, &at, e);
 	free(nodes);
 	if (rc == 0 && at > *hand_back_at)
 		*hand_back_at = at;
@@ -703,12 +692,13 @@ static int record_joined(struct cluster *c, size_t i, struct err *e)
 /* The other changes in place (a new image or config on the same host and
  * port) restart one node at a time, and each is back before the next goes.
  *   1. Replicas: restart, wait until the cluster has taken it back.
- *   2. Masters: the replica takes over the slots first (coordinated CLUSTER
- *      FAILOVER, rc_hand_over), the master restarts and comes back as the
- *      replica, and its copy is synced before the next master goes.
- *   3. Every master hands its slots back at once (rc_form fail-back; Redis
- *      lets a shard fail over again only two node timeouts after the last
- *      time, so doing it per master would wait that long each).
+ *   2. Masters, when the kind can hand over: the replica takes over the
+ *      data first (db_hand_over; Redis: a coordinated CLUSTER FAILOVER), the
+ *      master restarts and comes back as the replica, and its copy is
+ *      synced (db_synced) before the next master goes.
+ *   3. Every master takes its data back at once (db_form with fail_back;
+ *      Redis lets a shard fail over again only two node timeouts after the
+ *      last time, so doing it per master would wait that long each).
  * Every slot stays served and no acknowledged write is lost.  Each node is
  * recorded as soon as it runs its new config, so an interrupted roll goes on
  * where it stopped (the next up fails back too). */
@@ -730,8 +720,7 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 			if (!a || done[i] || master != (pass == 1))
 				continue;
 			replica = master ? first_replica(c, i) : -1;
-			handed = replica >= 0 &&
-				 template_forms_with(c->tmpl[pn->svc_index], "redis-form");
+			handed = replica >= 0 && db_can(c->drv[pn->svc_index], "hand_over");
 			only[i] = true;
 			if ((handed && hand_over(c, i, (size_t)replica, &back[pn->svc_index], e) < 0) ||
 			    recreate(c, i, a->detail, e) < 0 ||
@@ -741,14 +730,13 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 			}
 			only[i] = false;
 			if (handed) { /* a replica for now: its copy first */
-				struct rc_node *nodes;
+				struct db_node *nodes;
 				size_t n, first = c->plan->svc_first[pn->svc_index];
-				struct rc_opts ro = {.password = cluster_password(c, pn->svc_index),
-						     .timeout_ms = REDIS_CALL_TIMEOUT_MS,
-						     .settle_ms = 60000};
+				struct db_opts so = cluster_db_opts(c, pn->svc_index,
+								    DB_CALL_TIMEOUT_MS, 60000);
 
-				nodes = cluster_redis_nodes(c, pn->svc_index, &n);
-				rc = rc_wait_linked(&nodes[i - first], &ro, e);
+				nodes = cluster_db_nodes(c, pn->svc_index, &n);
+				rc = db_synced(c->drv[pn->svc_index], &nodes[i - first], &so, e);
 				free(nodes);
 				if (rc == 0)
 					log_info("%s on %s: back, as a synced replica until the "
@@ -768,8 +756,8 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 		if (!back[s])
 			continue;
 		if (back[s] > now_ms()) {
-			log_info("%s: handing the slots back in %lld ms (Redis lets a shard fail "
-				 "over again two node timeouts after the last time)",
+			log_info("%s: handing the roles back in %lld ms (a shard may fail over "
+				 "again only two node timeouts after the last time)",
 				 c->spec->services[s].name, (long long)(back[s] - now_ms()));
 			usleep((useconds_t)(back[s] - now_ms()) * 1000);
 		}

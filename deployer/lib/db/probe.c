@@ -26,25 +26,6 @@
 #define PROBE_REPLY_MAX (64u << 10) /* a probe never needs more */
 #define HTTP_BODY_MAX 4096
 
-const char *probe_kind_name(enum probe_kind k)
-{
-	switch (k) {
-	case PROBE_TCP: return "tcp";
-	case PROBE_REDIS: return "redis";
-	case PROBE_HTTP: return "http";
-	case PROBE_CQL: return "cql";
-	}
-	return "?";
-}
-
-int probe_kind_parse(const char *s)
-{
-	for (int k = PROBE_TCP; k <= PROBE_CQL; k++)
-		if (s && !strcmp(s, probe_kind_name((enum probe_kind)k)))
-			return k;
-	return -1;
-}
-
 const char *probe_result_name(enum probe_result r)
 {
 	switch (r) {

@@ -30,12 +30,7 @@
 #include <stdint.h>
 
 #include "err.h"
-
-enum probe_kind { PROBE_TCP = 0, PROBE_REDIS, PROBE_HTTP, PROBE_CQL };
-
-const char *probe_kind_name(enum probe_kind k);
-/* -1 when unknown. */
-int probe_kind_parse(const char *s);
+#include "probe_kind.h"
 
 enum probe_result {
 	PROBE_PENDING = -1, /* probe_step(): not finished, wait again */

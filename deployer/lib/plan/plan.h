@@ -45,6 +45,7 @@
 
 #include "err.h"
 #include "spec.h"
+#include "traits.h"
 
 enum node_role {
 	ROLE_MASTER = 0, /* sharded service: owns slots */
@@ -57,13 +58,8 @@ const char *node_role_name(enum node_role r);
 /* Inverse of node_role_name; -1 when unknown. */
 int node_role_parse(const char *s);
 
-/* What the planner needs to know about a service's template.  The lead fills
- * these from template.h; plan_traits_default() gives the built-in values. */
-struct plan_traits {
-	bool sharded;      /* masters + replicas (Redis Cluster) */
-	int default_port;  /* client port when the service sets no port_base */
-	int bus_offset;    /* bus port = port + bus_offset; 0 = no bus port */
-};
+/* struct plan_traits (traits.h): what the planner needs to know about a
+ * service's template; plan_traits_default() gives the built-in values. */
 
 /* Built-in traits by template name: "redis" is sharded with a bus at +10000
  * and port 6379; "cassandra" 9042 and "riak" 8087 are unsharded. Unknown

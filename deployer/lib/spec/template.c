@@ -1,4 +1,4 @@
-/* template.c - template.cfg loader, `{{ var }}` renderer, node variables.
+/* template.c - template.cfg loader and `{{ var }}` renderer.
  * See template.h for the contract and docs/templates.md for the format. */
 #include "template.h"
 
@@ -252,6 +252,69 @@ static int load_probe(struct loader *L, const config_setting_t *g,
 	return 0;
 }
 
+/* ---- kinds ------------------------------------------------------------------ */
+
+static const struct tmpl_kind *kinds;
+static size_t nkinds;
+
+void template_kinds_set(const struct tmpl_kind *k, size_t n)
+{
+	kinds = k;
+	nkinds = n;
+}
+
+const struct tmpl_kind *template_kind(const char *name)
+{
+	for (size_t i = 0; name && i < nkinds; i++)
+		if (!strcmp(kinds[i].name, name))
+			return &kinds[i];
+	return NULL;
+}
+
+/* "redis, cassandra, riak" into b. */
+static void kind_names(struct buf *b)
+{
+	for (size_t i = 0; i < nkinds; i++)
+		buf_printf(b, "%s%s", i ? ", " : "", kinds[i].name);
+	if (!nkinds)
+		buf_printf(b, "none registered");
+}
+
+/* The kind of t is one a driver implements, and so is every built-in step
+ * its hooks name. */
+static int check_kind(struct loader *L, const config_setting_t *root, struct template *t)
+{
+	const struct tmpl_kind *k = template_kind(t->kind);
+	struct buf b = {0};
+	int rc;
+
+	if (!k) {
+		kind_names(&b);
+		rc = at(L, config_setting_get_member(root, "kind"),
+			"'kind': no driver for database kind '%s' (known: %s)", t->kind, b.data);
+		buf_free(&b);
+		return rc;
+	}
+	for (int h = 0; h < HOOK_COUNT; h++) {
+		const char *step = t->hooks[h].builtin;
+		bool found = false;
+
+		for (size_t i = 0; step && k->builtins && k->builtins[i]; i++)
+			found |= !strcmp(k->builtins[i], step);
+		if (!step || found)
+			continue;
+		for (size_t i = 0; k->builtins && k->builtins[i]; i++)
+			buf_printf(&b, "%sbuiltin:%s", i ? ", " : "", k->builtins[i]);
+		rc = at(L, config_setting_get_member(config_setting_get_member(root, "hooks"),
+						     hook_kind_name((enum hook_kind)h)),
+			"'hooks.%s': kind %s has no step 'builtin:%s' (known: %s)",
+			hook_kind_name((enum hook_kind)h), t->kind, step, b.data ? b.data : "none");
+		buf_free(&b);
+		return rc;
+	}
+	return 0;
+}
+
 static int load_hook(struct loader *L, const config_setting_t *c, struct tmpl_hook *h)
 {
 	h->line = (int)config_setting_source_line(c);
@@ -438,7 +501,7 @@ static int load_cfg(struct loader *L, struct template *t, const config_setting_t
 		if (load_hook(L, config_setting_get_member(g, hook_kind_name((enum hook_kind)k)),
 			      &t->hooks[k]) < 0)
 			return -1;
-	return 0;
+	return check_kind(L, root, t);
 }
 
 int template_load(const char *root, const char *name, struct template **out,
@@ -524,8 +587,10 @@ void template_free(struct template *t)
 
 void template_plan_traits(const struct template *t, struct plan_traits *out)
 {
+	const struct tmpl_kind *k = template_kind(t->kind);
+
 	memset(out, 0, sizeof *out);
-	out->sharded = !strcmp(t->kind, "redis");
+	out->sharded = k && k->sharded;
 	out->default_port = t->client_port;
 	out->bus_offset = t->bus_offset;
 }
@@ -602,91 +667,12 @@ void tmpl_vars_free(struct tmpl_vars *v)
 	memset(v, 0, sizeof *v);
 }
 
-static bool has_control(const char *s)
+bool tmpl_has_control(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return true;
 	return false;
-}
-
-static void set_int(struct tmpl_vars *v, const char *key, long long x)
-{
-	char b[32];
-
-	snprintf(b, sizeof b, "%lld", x);
-	tmpl_vars_set(v, key, b);
-}
-
-int template_node_vars(const struct template *t, const struct spec *s,
-		       const struct plan *p, const struct plan_node *n,
-		       const struct kvlist *secrets, struct tmpl_vars *out,
-		       struct err *e)
-{
-	const struct spec_service *svc = n->svc;
-	struct buf seeds = {0}, endpoints = {0};
-	size_t first = p->svc_first[n->svc_index], end = p->svc_first[n->svc_index + 1];
-
-	tmpl_vars_set(out, "cluster.name", s->name);
-	tmpl_vars_set(out, "service.name", svc->name);
-	for (size_t i = first; i < end; i++) {
-		const struct plan_node *m = &p->nodes[i];
-
-		if (m->role != ROLE_SEED && m->role != ROLE_MASTER)
-			continue;
-		buf_printf(&seeds, "%s%s", seeds.len ? "," : "", m->host->address);
-		buf_printf(&endpoints, "%s%s:%d", endpoints.len ? "," : "", m->host->address,
-			   m->port);
-	}
-	tmpl_vars_set(out, "service.seeds", seeds.data ? seeds.data : "");
-	tmpl_vars_set(out, "service.seed_endpoints", endpoints.data ? endpoints.data : "");
-	buf_free(&seeds);
-	buf_free(&endpoints);
-	tmpl_vars_set(out, "node.id", n->id);
-	set_int(out, "node.index", n->index);
-	tmpl_vars_set(out, "node.host", n->host->name);
-	tmpl_vars_set(out, "node.address", n->host->address);
-	set_int(out, "node.port", n->port);
-	set_int(out, "node.bus_port", n->bus_port);
-	tmpl_vars_set(out, "node.rack", n->host->rack ? n->host->rack : "default");
-	tmpl_vars_set(out, "node.zone", n->host->zone ? n->host->zone : "default");
-	tmpl_vars_set(out, "node.role", node_role_name(n->role));
-	tmpl_vars_set(out, "node.data_dir", t->data_dir);
-	set_int(out, "node.memory", (long long)n->memory);
-	for (size_t i = 0; i < t->nsettings; i++) {
-		char *k = xasprintf("settings.%s", t->settings[i].key);
-
-		tmpl_vars_set(out, k, kvlist_get(&svc->settings, t->settings[i].key,
-						 t->settings[i].value));
-		free(k);
-	}
-	for (size_t i = 0; i < svc->settings.n; i++) {
-		char *k = xasprintf("settings.%s", svc->settings.items[i].key);
-
-		tmpl_vars_set(out, k, svc->settings.items[i].value);
-		free(k);
-	}
-	for (size_t i = 0; i < t->nsecrets; i++) {
-		char *key = xasprintf("%s.%s", svc->name, t->secrets[i]);
-		const char *val = secrets ? kvlist_get(secrets, key, NULL) : NULL;
-		char *k;
-
-		if (!val) {
-			err_set(e, ENOENT, "%s: secret '%s' (declared by %s) is not in the state",
-				n->id, key, t->path);
-			free(key);
-			return -1;
-		}
-		free(key);
-		k = xasprintf("secret.%s", t->secrets[i]);
-		tmpl_vars_set(out, k, val);
-		free(k);
-	}
-	for (size_t i = 0; i < out->n; i++)
-		if (has_control(out->vals[i]))
-			return err_usage(e, "%s: value of '%s' has a control character", n->id,
-					 out->keys[i]);
-	return 0;
 }
 
 /* ---- rendering -------------------------------------------------------------------- */
@@ -746,7 +732,7 @@ static int render(const char *text, size_t len, const char *file, int line,
 			buf_free(&b);
 			return -1;
 		}
-		if (has_control(val)) {
+		if (tmpl_has_control(val)) {
 			err_usage(e, "%s:%d: value of '%s' has a control character", file, line, name);
 			free(name);
 			buf_free(&b);

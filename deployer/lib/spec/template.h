@@ -22,13 +22,29 @@
 #include <sys/types.h>
 
 #include "err.h"
-#include "plan.h"
-#include "probe.h"
+#include "probe_kind.h"
 #include "spec.h"
+#include "traits.h"
 
 enum hook_kind { HOOK_FORM = 0, HOOK_JOIN, HOOK_LEAVE, HOOK_REPLACE, HOOK_COUNT };
 
 const char *hook_kind_name(enum hook_kind k);
+
+/* A database kind as templates see it.  The kinds are not known here: the
+ * layer that has the drivers (db/driver.c, db_register_kinds) hands its table
+ * over once at start, and template_load() refuses a `kind` or a
+ * "builtin:<step>" hook outside it, listing the known ones. */
+struct tmpl_kind {
+	const char *name;             /* template `kind`: "redis" */
+	const char *title;            /* for messages: "Redis" */
+	bool sharded;                 /* masters + replicas, else a ring of equals */
+	int min_masters;              /* sharded: fewest masters a cluster takes */
+	const char *const *builtins;  /* steps it implements, NULL-terminated */
+};
+/* kinds[0..n) stay borrowed for the life of the program. */
+void template_kinds_set(const struct tmpl_kind *kinds, size_t n);
+/* The registered kind `name`, or NULL. */
+const struct tmpl_kind *template_kind(const char *name);
 
 /* A config file to render into the node. */
 struct tmpl_file {
@@ -113,21 +129,12 @@ void tmpl_vars_set(struct tmpl_vars *v, const char *key, const char *value);
 const char *tmpl_vars_get(const struct tmpl_vars *v, const char *key);
 /* Frees and zeroes every value (they may hold secrets). */
 void tmpl_vars_free(struct tmpl_vars *v);
+/* Does s hold a control character (< 0x20 or DEL)?  Such a value is never
+ * rendered. */
+bool tmpl_has_control(const char *s);
 
-/* Everything a node's files and hooks may use:
- *   cluster.name  service.name  service.seeds (addresses of the service's
- *   seed/master nodes, comma separated)  service.seed_endpoints (addr:port,..)
- *   node.id  node.index  node.host  node.address  node.port  node.bus_port
- *   node.rack  node.zone  node.role  node.data_dir  node.memory (bytes)
- *   settings.<key>  (template defaults, overridden by the service's settings)
- *   secret.<name>   (from `secrets`, entries "<service>.<name>" = value as
- *                    state_service_secret() stores them; only the names the
- *                    template declares)
- * Fails when a declared secret is missing or a value has control chars. */
-int template_node_vars(const struct template *t, const struct spec *s,
-		       const struct plan *p, const struct plan_node *n,
-		       const struct kvlist *secrets, struct tmpl_vars *out,
-		       struct err *e);
+/* The variables of one planned node: template_node_vars() in node_vars.h
+ * (plan/, since they come from the plan). */
 
 /* ---- rendering ------------------------------------------------------------ */
 
