@@ -184,6 +184,7 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 	}
 	if (s->limits.memory && s->limits.memory < 4 * 1024 * 1024)
 		return err_set(e, EINVAL, "field 'memory': at least 4 MiB");
+	s->limits.pids = NODE_DEFAULT_PIDS;
 	if (req_int_opt(j, "cpu_millis", 0, 1024 * 1000, &s->limits.cpu_millis, e) < 0 ||
 	    req_int_opt(j, "pids", 0, 4194304, &s->limits.pids, e) < 0)
 		return -1;

@@ -52,6 +52,9 @@ enum node_state {
 	NODE_BACKOFF,   /* ended, restart scheduled */
 };
 
+/* pids.max of a node whose node.create has no "pids" (0 there = no limit). */
+#define NODE_DEFAULT_PIDS 4096
+
 /* The validated description (node.create fields, image defaults filled in). */
 struct node_spec {
 	char *cluster, *name;

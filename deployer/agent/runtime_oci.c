@@ -147,7 +147,7 @@ static json_t *oci_config(const struct agent *a, const struct node *n,
 	static const char *const shm_opts[] = {"nosuid", "noexec", "nodev",
 					       "mode=1777", "size=65536k", NULL};
 	static const char *const sys_opts[] = {"nosuid", "noexec", "nodev", "ro", NULL};
-	static const char *const bind_opts[] = {"rbind", "rw", NULL};
+	static const char *const bind_opts[] = {"rbind", "rw", "nosuid", "nodev", NULL};
 	static const char *const masked[] = {
 		"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
 		"/proc/latency_stats", "/proc/timer_stats", "/proc/acpi",

@@ -451,8 +451,7 @@ static int node_request(const struct template *t, const struct spec *s,
 		json_object_set_new(*out, "memory", json_integer((json_int_t)n->memory));
 	if (n->cpus_milli)
 		json_object_set_new(*out, "cpu_millis", json_integer(n->cpus_milli));
-	if (n->svc->resources.pids)
-		json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
+	json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
 	rc = 0;
 out:
 	strv_free(start);
