@@ -64,6 +64,7 @@ struct node_spec {
 	uid_t uid;               /* user resolved in the image at create */
 	gid_t gid;
 	char **caps;             /* NULL-terminated, may be empty */
+	char **syscalls;         /* allowed beyond the default seccomp list */
 	struct cgroup_limits limits;
 	int64_t nofile;
 	enum restart_policy restart;
