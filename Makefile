@@ -5,6 +5,7 @@
 #   make demo       lab of 3 hosts + a Redis cluster on it, then its status
 #   make bench      benchmarks against peer tools, ratios printed
 #   make fuzz       run each fuzz target (FUZZ_SECONDS each, default 60)
+#   make lint       cppcheck + clang-tidy (tests/lint.sh; configs .clang-tidy, tests/lint/)
 #   make install    PREFIX=/usr/local
 #
 # Sources are found by folder, so a new module needs no Makefile change:
@@ -51,7 +52,7 @@ A := build/asan
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps test unit scenarios demo demo-down bench fuzz install clean asan
+.PHONY: all deps test unit scenarios demo demo-down bench fuzz install clean asan lint
 all: $(R)/shoal $(R)/shoal-agent shoal shoal-agent
 
 shoal shoal-agent: %: $(R)/%
@@ -134,6 +135,10 @@ unit: asan
 
 scenarios: all asan
 	SHOAL_BUILD=$(CURDIR)/$(A) SHOAL_RELEASE=$(CURDIR)/$(R) sh tests/run.sh --scenarios $(T)
+
+# cppcheck + clang-tidy with the checked-in configurations (tests/lint.sh).
+lint:
+	tests/lint.sh
 
 # ---- demo, bench, fuzz ------------------------------------------------------
 demo: deps all

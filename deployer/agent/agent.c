@@ -367,7 +367,7 @@ static bool overlay_probe(const char *root)
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (mkdir_p(dirs[i], 0700, NULL) < 0)
 			return false;
-	ok = mount("overlay", mnt, "overlay", 0, opts) == 0;
+	ok = mount("overlay", mnt, "overlay", MS_NOSUID | MS_NODEV, opts) == 0;
 	if (ok)
 		umount2(mnt, MNT_DETACH);
 	return ok;

@@ -87,14 +87,34 @@ static int listen_socket(const char *run_dir, struct err *e)
 	return fd;
 }
 
+int daemon_peer_check(int fd, struct err *e)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return err_sys(e, errno, "agent socket: SO_PEERCRED");
+	if (cred.uid != 0 && cred.uid != geteuid())
+		return err_set(e, EACCES, "agent socket: uid %u (pid %d) is neither "
+			       "root nor the agent's uid %u: refused",
+			       (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+	return 0;
+}
+
 static void on_accept(void *arg, int fd, short revents)
 {
 	struct agent *a = arg;
+	struct err e = {0};
 	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (c < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+	if (daemon_peer_check(c, &e) < 0) {
+		log_warn("%s", e.msg);
+		close(c);
 		return;
 	}
 	agent_add_session(a, c, c);

@@ -16,6 +16,12 @@
 #include "agent.h"
 #include "err.h"
 
+/* May the peer of the connected unix socket fd use the agent?  Only root
+ * and the agent's own uid may (SO_PEERCRED, taken by the kernel at
+ * connect): 0 when allowed, -1 with EACCES naming the peer's uid and pid
+ * otherwise, or the getsockopt error. */
+int daemon_peer_check(int fd, struct err *e);
+
 /* Run the daemon in this process until SIGTERM/SIGINT.  Fails with EEXIST
  * when another daemon holds the lock. */
 int daemon_run(const struct agent_config *cfg, struct err *e);

@@ -4,8 +4,9 @@
  * could not bind.  Nodes run in the host's network namespace, so their ports
  * show up too.
  *
- * The kernel lists listening sockets with their inode in /proc/net/tcp{,6};
- * a process holds a socket when one of its /proc/PID/fd links reads
+ * The kernel lists listening sockets with their inode (netlink sock_diag,
+ * filtered to LISTEN in the kernel; /proc/net/tcp{,6} where inet_diag is
+ * missing); a process holds a socket when one of its /proc/PID/fd links reads
  * "socket:[INODE]".  A process belongs to one of the agent's nodes when it is
  * in that node's pid namespace (every node has its own).
  */
@@ -21,18 +22,43 @@
 
 #include "agent.h"
 #include "helper.h"
+#include "log.h"
 #include "node.h"
 #include "util.h"
 
 #define NET_TCP_MAX (16u << 20)
 
-/* The listening sockets and, once scan_owners() ran, the process holding
- * each (0 when none is visible: another user namespace, or it just ended). */
+/* The listening sockets (sorted by inode) and, once scan_owners() ran, the
+ * process holding each (0 when none is visible: another user namespace, or
+ * it just ended). */
 struct owner_scan {
 	struct tcp_listener *socks;
 	pid_t *owner; /* [n], parallel to socks */
 	size_t n;
 };
+
+static int by_inode(const void *a, const void *b)
+{
+	unsigned long x = ((const struct tcp_listener *)a)->inode;
+	unsigned long y = ((const struct tcp_listener *)b)->inode;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A port with its owner, for the answer: sorted, then one entry each. */
+struct port_owner {
+	int port;
+	pid_t pid;
+};
+
+static int by_port_owner(const void *a, const void *b)
+{
+	const struct port_owner *x = a, *y = b;
+
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
 
 static void scan_pid(struct owner_scan *sc, pid_t pid)
 {
@@ -55,9 +81,11 @@ static void scan_pid(struct owner_scan *sc, pid_t pid)
 		target[len] = '\0';
 		if (sscanf(target, "socket:[%lu]", &inode) != 1)
 			continue;
-		for (size_t i = 0; i < sc->n; i++)
-			if (sc->socks[i].inode == inode && !sc->owner[i])
-				sc->owner[i] = pid;
+		struct tcp_listener key = {0, inode}, *hit;
+
+		hit = bsearch(&key, sc->socks, sc->n, sizeof key, by_inode);
+		if (hit && !sc->owner[hit - sc->socks])
+			sc->owner[hit - sc->socks] = pid;
 	}
 	closedir(d);
 }
@@ -134,8 +162,14 @@ static int ports_in_helper(struct agent *a, const char *key, json_t *req,
 	static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
 	struct owner_scan sc = {0};
 	size_t cap = 0;
+	struct port_owner *po;
 	json_t *ports = json_array();
+	struct err kerr = {0};
 
+	if (tcp_listeners_kernel(&sc.socks, &sc.n, &cap, &kerr) == 0)
+		goto listed;
+	log_warn("host.ports: %s; reading /proc/net/tcp instead", kerr.msg);
+	sc.n = 0;
 	for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
 		_cleanup_free_ char *text = NULL;
 		size_t len;
@@ -149,21 +183,24 @@ static int ports_in_helper(struct agent *a, const char *key, json_t *req,
 		}
 		tcp_listeners_parse(text, &sc.socks, &sc.n, &cap);
 	}
+listed:
 	memset(e, 0, sizeof *e);
+	if (sc.n)
+		qsort(sc.socks, sc.n, sizeof *sc.socks, by_inode);
 	sc.owner = xcalloc(sc.n + 1, sizeof *sc.owner);
 	if (sc.n)
 		scan_owners(&sc);
-	for (size_t i = 0; i < sc.n; i++) {
-		bool seen = false;
-
-		/* one entry per port and owner (IPv4 and IPv6 sockets of one
-		 * program are one entry) */
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = sc.socks[k].port == sc.socks[i].port && sc.owner[k] == sc.owner[i];
-		if (!seen)
-			json_array_append_new(ports, owner_json(a, sc.socks[i].port,
-								sc.owner[i]));
-	}
+	/* one entry per port and owner (IPv4 and IPv6 sockets of one program
+	 * are one entry), by port */
+	po = xcalloc(sc.n + 1, sizeof *po);
+	for (size_t i = 0; i < sc.n; i++)
+		po[i] = (struct port_owner){sc.socks[i].port, sc.owner[i]};
+	if (sc.n)
+		qsort(po, sc.n, sizeof *po, by_port_owner);
+	for (size_t i = 0; i < sc.n; i++)
+		if (!i || by_port_owner(&po[i - 1], &po[i]))
+			json_array_append_new(ports, owner_json(a, po[i].port, po[i].pid));
+	free(po);
 	free(sc.socks);
 	free(sc.owner);
 	*result = json_pack("{s:o}", "ports", ports);

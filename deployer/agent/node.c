@@ -112,6 +112,7 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 {
 	const char *cluster, *name, *image, *str;
 	_cleanup_free_ const char **argv = NULL, **env = NULL, **caps = NULL;
+	_cleanup_free_ const char **syscalls = NULL;
 	int64_t v;
 	json_t *mem;
 
@@ -124,18 +125,21 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 	s->image = xstrdup(image);
 	if (req_strv_opt(j, "argv", 256, 4096, &argv, e) < 0 ||
 	    req_strv_opt(j, "env", 256, 8192, &env, e) < 0 ||
-	    req_strv_opt(j, "caps", 64, 64, &caps, e) < 0)
+	    req_strv_opt(j, "caps", 64, 64, &caps, e) < 0 ||
+	    req_strv_opt(j, "syscalls", 128, 64, &syscalls, e) < 0)
 		return -1;
 	if (argv && !argv[0])
 		return err_set(e, EINVAL, "field 'argv': must not be empty");
 	for (size_t i = 0; env && env[i]; i++)
 		if (!strchr(env[i], '=') || env[i][0] == '=')
 			return err_set(e, EINVAL, "field 'env'[%zu]: expected NAME=value", i);
-	if (sandbox_caps_valid(caps, e) < 0)
-		return -1;
+	if (sandbox_caps_valid(caps, e) < 0 ||
+	    sandbox_syscalls_valid(syscalls, e) < 0)
+		return err_wrap(e, "node %s", name);
 	s->argv = argv ? strv_dup(argv) : NULL;
 	s->env = strv_dup(env);
 	s->caps = strv_dup(caps);
+	s->syscalls = strv_dup(syscalls);
 
 	if (req_str_opt(j, "workdir", &str, e) < 0)
 		return -1;
@@ -184,6 +188,7 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 	}
 	if (s->limits.memory && s->limits.memory < 4 * 1024 * 1024)
 		return err_set(e, EINVAL, "field 'memory': at least 4 MiB");
+	s->limits.pids = NODE_DEFAULT_PIDS;
 	if (req_int_opt(j, "cpu_millis", 0, 1024 * 1000, &s->limits.cpu_millis, e) < 0 ||
 	    req_int_opt(j, "pids", 0, 4194304, &s->limits.pids, e) < 0)
 		return -1;
@@ -228,7 +233,7 @@ json_t *node_spec_to_json(const struct node_spec *s)
 {
 	/* argv is left out until known (filled from the image at create). */
 	return json_pack("{s:s,s:s,s:s,s:o*,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
-			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I}",
+			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I,s:o}",
 			 "cluster", s->cluster, "node", s->name, "image", s->image,
 			 "argv", s->argv ? strv_json(s->argv) : NULL,
 			 "env", strv_json(s->env),
@@ -240,7 +245,8 @@ json_t *node_spec_to_json(const struct node_spec *s)
 			 "pids", (json_int_t)s->limits.pids, "nofile", (json_int_t)s->nofile,
 			 "restart", policy_names[s->restart], "stop_signal", s->stop_signal,
 			 "stop_grace_ms", (json_int_t)s->stop_grace_ms,
-			 "runtime", s->runtime, "log_max", (json_int_t)s->log_max);
+			 "runtime", s->runtime, "log_max", (json_int_t)s->log_max,
+			 "syscalls", strv_json(s->syscalls));
 }
 
 void node_spec_free(struct node_spec *s)
@@ -251,6 +257,7 @@ void node_spec_free(struct node_spec *s)
 	strv_free(s->argv);
 	strv_free(s->env);
 	strv_free(s->caps);
+	strv_free(s->syscalls);
 	free(s->workdir);
 	free(s->user);
 	free(s->hostname);
@@ -266,6 +273,7 @@ void node_sandbox(const struct node *n, struct sandbox *sb)
 	sb->caps = (const char *const *)n->spec.caps;
 	sb->nofile = n->spec.nofile;
 	sb->nproc = 0;
+	sb->syscalls = (const char *const *)n->spec.syscalls;
 }
 
 /* ---- node structs and node.json ------------------------------------------- */

@@ -52,6 +52,9 @@ enum node_state {
 	NODE_BACKOFF,   /* ended, restart scheduled */
 };
 
+/* pids.max of a node whose node.create has no "pids" (0 there = no limit). */
+#define NODE_DEFAULT_PIDS 4096
+
 /* The validated description (node.create fields, image defaults filled in). */
 struct node_spec {
 	char *cluster, *name;
@@ -61,6 +64,7 @@ struct node_spec {
 	uid_t uid;               /* user resolved in the image at create */
 	gid_t gid;
 	char **caps;             /* NULL-terminated, may be empty */
+	char **syscalls;         /* allowed beyond the default seccomp list */
 	struct cgroup_limits limits;
 	int64_t nofile;
 	enum restart_policy restart;

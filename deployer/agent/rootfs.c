@@ -56,13 +56,17 @@ int rootfs_mount(struct agent *a, struct node *n, const char *target,
 	_cleanup_free_ char *work = path_join(n->dir, "work");
 	_cleanup_free_ char *opts = NULL;
 
+	/* No set-id program and no device node of the image has any effect. */
 	if (!a->overlay_ok) {
 		if (mount(target, target, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return err_sys(e, errno, "bind %s", target);
+		if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_NOSUID |
+			  MS_NODEV, NULL) < 0)
+			return err_sys(e, errno, "remount %s nosuid,nodev", target);
 		return 0;
 	}
 	opts = xasprintf("lowerdir=%s,upperdir=%s,workdir=%s", n->lower, upper, work);
-	if (mount("overlay", target, "overlay", 0, opts) < 0)
+	if (mount("overlay", target, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
 		return err_sys(e, errno, "mount overlay on %s", target);
 	return 0;
 }

@@ -270,7 +270,9 @@ static __attribute__((noreturn)) void child_main(struct child *c)
 	if (setup_proc(rootfd, &e) < 0 || setup_dev(rootfd, &e) < 0 ||
 	    setup_sys(rootfd, &e) < 0 ||
 	    mount_dir_in_root(rootfd, sp->data_path, data, NULL, MS_BIND | MS_REC,
-			      NULL, &e) < 0)
+			      NULL, &e) < 0 ||
+	    mount_dir_in_root(rootfd, sp->data_path, NULL, NULL, MS_BIND |
+			      MS_REMOUNT | MS_NOSUID | MS_NODEV, NULL, &e) < 0)
 		child_fail(c->err_fd, &e);
 	close(rootfd);
 	rootfd = -1;

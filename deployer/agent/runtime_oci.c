@@ -3,13 +3,14 @@
  * The node description becomes an OCI runtime bundle: <node>/bundle/
  * config.json with the same namespaces (no network namespace), mounts,
  * masked and read-only paths, capabilities, rlimits, no_new_privs, cgroup
- * limits and seccomp deny list as the builtin runtime.  The root is the
+ * limits and seccomp allow list as the builtin runtime.  The root is the
  * node's overlay, mounted by the agent at <node>/rootfs.  `<rt> run` stays in
  * the foreground as the agent's child: its exit status is the node's.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <string.h>
@@ -95,33 +96,42 @@ static json_t *oci_caps(const struct node *n)
 			 keep, "permitted", keep, "inheritable", "ambient");
 }
 
-static json_t *oci_seccomp(void)
+/* The builtin runtime's filter (sandbox.h) in runc's terms: allow list,
+ * EPERM for everything else, native architecture only. */
+static json_t *oci_seccomp(const struct node *n)
 {
-	static const char *const ns_flags[][2] = {
-		{"CLONE_NEWNS", "131072"}, {"CLONE_NEWUTS", "67108864"},
-		{"CLONE_NEWIPC", "134217728"}, {"CLONE_NEWUSER", "268435456"},
-		{"CLONE_NEWPID", "536870912"}, {"CLONE_NEWNET", "1073741824"},
-		{"CLONE_NEWCGROUP", "33554432"},
-	};
-	json_t *rules = json_array();
+	const char *arch = sandbox_native_arch();
+	json_t *rules = json_array(), *allow = str_array(sandbox_allowed_syscalls);
 
-	json_array_append_new(rules, json_pack("{s:o,s:s,s:i}", "names",
-					       str_array(sandbox_denied_syscalls),
-					       "action", "SCMP_ACT_ERRNO", "errnoRet", EPERM));
-	for (size_t i = 0; i < ARRAY_SIZE(ns_flags); i++) {
-		json_int_t f = strtoll(ns_flags[i][1], NULL, 10);
-
+	for (size_t i = 0; n->spec.syscalls && n->spec.syscalls[i]; i++)
+		json_array_append_new(allow, json_string(n->spec.syscalls[i]));
+	json_array_append_new(rules, json_pack("{s:o,s:s}", "names", allow,
+					       "action", "SCMP_ACT_ALLOW"));
+	json_array_append_new(rules, json_pack("{s:o,s:s}", "names",
+					       str_array(sandbox_killed_syscalls),
+					       "action", "SCMP_ACT_KILL_PROCESS"));
+	json_array_append_new(rules, json_pack(
+		"{s:[s],s:s,s:[{s:i,s:I,s:I,s:s}]}", "names", "clone",
+		"action", "SCMP_ACT_ALLOW", "args", "index", 0,
+		"value", (json_int_t)(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+				      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET |
+				      CLONE_NEWCGROUP),
+		"valueTwo", (json_int_t)0, "op", "SCMP_CMP_MASKED_EQ"));
+	json_array_append_new(rules, json_pack(
+		"{s:[s],s:s,s:[{s:i,s:I,s:s}]}", "names", "socket",
+		"action", "SCMP_ACT_ALLOW", "args", "index", 0,
+		"value", (json_int_t)40 /* AF_VSOCK */, "op", "SCMP_CMP_NE"));
+	for (size_t i = 0; i < sandbox_npersonalities; i++)
 		json_array_append_new(rules, json_pack(
-			"{s:[s],s:s,s:i,s:[{s:i,s:I,s:I,s:s}]}", "names", "clone",
-			"action", "SCMP_ACT_ERRNO", "errnoRet", EPERM, "args", "index", 0,
-			"value", f, "valueTwo", f, "op", "SCMP_CMP_MASKED_EQ"));
-	}
+			"{s:[s],s:s,s:[{s:i,s:I,s:s}]}", "names", "personality",
+			"action", "SCMP_ACT_ALLOW", "args", "index", 0,
+			"value", (json_int_t)sandbox_personalities[i], "op", "SCMP_CMP_EQ"));
 	json_array_append_new(rules, json_pack("{s:[s],s:s,s:i}", "names", "clone3",
 					       "action", "SCMP_ACT_ERRNO", "errnoRet",
 					       ENOSYS));
-	return json_pack("{s:s,s:[s,s,s],s:o}", "defaultAction", "SCMP_ACT_ALLOW",
-			 "architectures", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
-			 "SCMP_ARCH_X32", "syscalls", rules);
+	return json_pack("{s:s,s:i,s:[s*],s:o}", "defaultAction", "SCMP_ACT_ERRNO",
+			 "defaultErrnoRet", EPERM, "architectures", arch,
+			 "syscalls", rules);
 }
 
 static bool has_sys_resource(void)
@@ -147,7 +157,7 @@ static json_t *oci_config(const struct agent *a, const struct node *n,
 	static const char *const shm_opts[] = {"nosuid", "noexec", "nodev",
 					       "mode=1777", "size=65536k", NULL};
 	static const char *const sys_opts[] = {"nosuid", "noexec", "nodev", "ro", NULL};
-	static const char *const bind_opts[] = {"rbind", "rw", NULL};
+	static const char *const bind_opts[] = {"rbind", "rw", "nosuid", "nodev", NULL};
 	static const char *const masked[] = {
 		"/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug",
 		"/proc/latency_stats", "/proc/timer_stats", "/proc/acpi",
@@ -201,7 +211,7 @@ static json_t *oci_config(const struct agent *a, const struct node *n,
 		"linux", "namespaces", "type", "pid", "type", "ipc", "type", "uts",
 		"type", "mount", "cgroupsPath", cgpath, "resources", res,
 		"maskedPaths", str_array(masked), "readonlyPaths", str_array(readonly),
-		"seccomp", oci_seccomp());
+		"seccomp", oci_seccomp(n));
 }
 
 /* ---- running --------------------------------------------------------------- */

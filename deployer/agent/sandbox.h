@@ -5,7 +5,7 @@
  * sandbox_enter() runs in a child between fork and exec (after the runtime
  * built the node's mounts and pivoted into its root).  It must not be called
  * in the agent itself.  Its filter table is also what the OCI runtime driver
- * writes into config.json, so both runtimes deny the same calls.
+ * writes into config.json, so both runtimes allow the same calls.
  */
 #ifndef SHOAL_AGENT_SANDBOX_H
 #define SHOAL_AGENT_SANDBOX_H
@@ -23,12 +23,33 @@ struct sandbox {
 				   * (NULL = none); only root keeps any */
 	int64_t nofile;           /* RLIMIT_NOFILE soft = hard, 0 = unchanged */
 	int64_t nproc;            /* RLIMIT_NPROC, 0 = unchanged */
+	const char *const *syscalls; /* allowed beyond the default list
+				      * (template `syscalls`), or NULL */
 };
 
-/* Syscalls the default filter refuses with EPERM (modelled on Docker's
- * default profile: mounts, namespaces, modules, kexec, tracing, keyrings,
- * bpf, clocks, reboot, swap, ...).  NULL-terminated. */
-extern const char *const sandbox_denied_syscalls[];
+/* The seccomp filter is an allow list (modelled on Docker's default
+ * profile), for the native architecture only: every call not allowed fails
+ * with EPERM.  Beyond the unconditional list: clone without namespace flags,
+ * socket of any family but AF_VSOCK, personality with the values in
+ * sandbox_personalities; clone3 fails with ENOSYS (libc falls back to
+ * clone); the calls in sandbox_killed_syscalls end the process (SIGSYS).
+ * The OCI driver writes the same into config.json.  NULL-terminated. */
+extern const char *const sandbox_allowed_syscalls[];
+extern const char *const sandbox_killed_syscalls[];
+extern const uint32_t sandbox_personalities[];
+extern const size_t sandbox_npersonalities;
+
+/* Check a template's additions: each must be a syscall of this
+ * architecture and not one that would undo isolation (mount, unshare,
+ * ptrace, bpf, the conditional and the killed ones): EPERM/EINVAL naming it. */
+int sandbox_syscalls_valid(const char *const *extra, struct err *e);
+
+/* Build and load the filter (allow list + extra) into the calling process;
+ * no_new_privs or CAP_SYS_ADMIN must already hold.  Never in the agent. */
+int sandbox_load_seccomp(const char *const *extra, struct err *e);
+
+/* "SCMP_ARCH_X86_64" etc. for the native architecture, NULL if unknown. */
+const char *sandbox_native_arch(void);
 
 /* Apply to the calling process, in this order: rlimits, groups/gid/uid,
  * capabilities (bounding, ambient, inheritable, effective, permitted: all

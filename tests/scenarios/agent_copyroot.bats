@@ -39,3 +39,7 @@ teardown_file() {
 	run agent_exec cp n1 ls /proc/1/fd
 	[ "$(echo $output)" = "0 1 2" ]
 }
+
+@test "copy root: the copied root is mounted nosuid,nodev" {
+	agent_mount_has cp n1 / nosuid nodev
+}

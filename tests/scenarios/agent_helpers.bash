@@ -213,3 +213,16 @@ agent_events_stop() {
 	exec {AGENT_EV_FD}>&-
 	wait "$AGENT_EV_PID" 2>/dev/null || true
 }
+
+# agent_mount_has C N MOUNTPOINT OPT...: the node's mount at MOUNTPOINT
+# carries every OPT among its per-mount options (mountinfo field 6).
+agent_mount_has() {
+	local c=$1 n=$2 mp=$3 opts o
+	shift 3
+	opts=$(agent_exec "$c" "$n" cat /proc/1/mountinfo |
+		awk -v mp="$mp" '$5 == mp { print $6 }')
+	[ -n "$opts" ] || return 1
+	for o in "$@"; do
+		echo ",$opts," | grep -q ",$o," || return 1
+	done
+}

@@ -114,3 +114,17 @@ teardown_file() {
 	echo "$output" | grep -qi "can't fork"
 	[ "$(agent_inspect iso n1 | jq -r .state)" = running ]
 }
+
+@test "a node created without a pids limit gets the default one (4096)" {
+	pid=$(agent_inspect iso n2 | jq -r .pid)
+	line=$(grep -E '^[0-9]+:(pids:|:)' "/proc/$pid/cgroup" | head -1)
+	rel=${line##*:}
+	if [[ $line == *:pids:* ]]; then max=/sys/fs/cgroup/pids$rel/pids.max
+	else max=/sys/fs/cgroup$rel/pids.max; fi
+	[ "$(cat "$max")" = 4096 ]
+}
+
+@test "the node's root and data mounts are nosuid,nodev" {
+	agent_mount_has iso n1 / nosuid nodev
+	agent_mount_has iso n1 /data nosuid nodev
+}

@@ -55,3 +55,8 @@ teardown_file() {
 		jq -e '.ok == true' <<<"$output"
 	fi
 }
+
+@test "runc: root and data mounts are nosuid,nodev" {
+	agent_mount_has oci n1 / nosuid nodev
+	agent_mount_has oci n1 /data nosuid nodev
+}

@@ -11,10 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "daemon.h"
 #include "digest.h"
 #include "jsonl.h"
 #include "transport.h"
@@ -417,10 +421,61 @@ static void test_stale_uploads_swept(void **state)
 	}
 }
 
+/* The daemon socket admits root and the agent's own uid only: a peer of
+ * this process's uid is admitted; a process that dropped to uid 65534 and
+ * connects through a world-reachable socket is refused with EACCES. */
+static void test_peer_cred(void **state)
+{
+	char dir[] = "/tmp/shoal-test-peer.XXXXXX";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int sp[2], lfd, cfd, st;
+	pid_t pid;
+	struct err e = {0};
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(daemon_peer_check(sp[0], &e), 0);
+	close(sp[0]);
+	close(sp[1]);
+	if (geteuid() != 0)
+		skip();   /* dropping to another uid needs root */
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s/s", dir);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(chmod(sa.sun_path, 0777), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd;
+
+		if (setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		_exit(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 ? 0 : 3);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	assert_true(cfd >= 0);
+	assert_int_equal(daemon_peer_check(cfd, &e), -1);
+	assert_int_equal(e.code, EACCES);
+	assert_non_null(strstr(e.msg, "uid 65534"));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(cfd);
+	close(lfd);
+	unlink(sa.sun_path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stale_uploads_swept),
+		cmocka_unit_test(test_peer_cred),
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),

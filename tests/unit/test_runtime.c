@@ -1,6 +1,7 @@
 /* test_runtime.c - the pure parts of the runtime: user resolution inside an
  * image, paths resolved inside a node root (symlinks cannot lead out), the
- * node description validator, and the seccomp deny list. */
+ * node description validator, and the seccomp allow list (loaded in a
+ * child). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +12,17 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/vm_sockets.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -177,6 +188,7 @@ static void test_node_spec_defaults_and_refusals(void **state)
 	assert_int_equal(s.restart, RESTART_ALWAYS);
 	assert_int_equal(s.stop_signal, 15);
 	assert_null(s.caps[0]);
+	assert_int_equal(s.limits.pids, NODE_DEFAULT_PIDS);
 	node_spec_free(&s);
 
 	const struct { const char *key; json_t *v; } bad[] = {
@@ -186,7 +198,7 @@ static void test_node_spec_defaults_and_refusals(void **state)
 		{"env", json_pack("[s]", "NOEQUALS")}, {"argv", json_array()},
 		{"workdir", json_string("relative")}, {"data_path", json_string("/sys/x")},
 		{"hostname", json_string("a/b")}, {"caps", json_pack("[s]", "CAP_NOPE")},
-		{"user", json_integer(0)},
+		{"user", json_integer(0)}, {"syscalls", json_pack("[s]", "no_such_call")},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		json_t *c = json_deep_copy(j);
@@ -197,6 +209,12 @@ static void test_node_spec_defaults_and_refusals(void **state)
 		node_spec_free(&s);
 		json_decref(c);
 	}
+	json_object_set_new(j, "syscalls", json_pack("[s]", "mount"));
+	assert_int_equal(node_spec_from_json(j, &s, &e), -1);
+	assert_int_equal(e.code, EPERM);
+	assert_non_null(strstr(e.msg, "node cache-0: syscall 'mount' cannot be granted"));
+	node_spec_free(&s);
+	json_object_set_new(j, "syscalls", json_pack("[s]", "io_uring_setup"));
 	json_object_set_new(j, "memory", json_string("64M"));
 	json_object_set_new(j, "stop_signal", json_string("SIGINT"));
 	json_object_set_new(j, "caps", json_pack("[s]", "net_bind_service"));
@@ -210,26 +228,121 @@ static void test_node_spec_defaults_and_refusals(void **state)
 	assert_int_equal(node_spec_from_json(round, &s2, &e), 0);
 	assert_int_equal(s2.limits.memory, s.limits.memory);
 	assert_string_equal(s2.caps[0], "net_bind_service");
+	assert_string_equal(s2.syscalls[0], "io_uring_setup");
 	node_spec_free(&s2);
 	json_decref(round);
 	node_spec_free(&s);
 	json_decref(j);
 }
 
-static void test_deny_list(void **state)
+/* Each check runs in the child after the filter is loaded; the child exits
+ * with the number of the first one that failed (0: all held). */
+#define CHECK(n, cond) do { if (!(cond)) _exit(n); } while (0)
+
+static void blocked_and_allowed(void)
 {
-	const char *must[] = {"mount", "umount2", "pivot_root", "unshare", "setns",
-			      "kexec_load", "init_module", "ptrace", "bpf", "keyctl",
-			      "add_key", "open_by_handle_at", "reboot"};
+	int fd;
+	pid_t pid;
+
+	/* Blocked: EPERM. */
+	errno = 0;
+	CHECK(10, syscall(__NR_io_uring_setup, 1, NULL) == -1 && errno == EPERM);
+	CHECK(11, syscall(__NR_keyctl, 0, 0, 0, 0, 0) == -1 && errno == EPERM);
+	CHECK(12, unshare(CLONE_NEWUTS) == -1 && errno == EPERM);
+	CHECK(13, mount("none", "/tmp", "tmpfs", 0, NULL) == -1 && errno == EPERM);
+	CHECK(14, ptrace(PTRACE_TRACEME, 0, NULL, NULL) == -1 && errno == EPERM);
+	CHECK(15, syscall(__NR_bpf, 0, NULL, 0) == -1 && errno == EPERM);
+	CHECK(16, socket(AF_VSOCK, SOCK_STREAM, 0) == -1 && errno == EPERM);
+	CHECK(17, syscall(__NR_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0) == -1 &&
+		  errno == EPERM);
+	CHECK(18, syscall(__NR_modify_ldt, 0, NULL, 0) == -1 && errno == EPERM);
+	CHECK(19, syscall(__NR_fanotify_init, 0, 0) == -1 && errno == EPERM);
+	CHECK(20, syscall(__NR_pidfd_getfd, 0, 0, 0) == -1 && errno == EPERM);
+	CHECK(21, syscall(__NR_setns, 0, 0) == -1 && errno == EPERM);
+	CHECK(22, syscall(__NR_personality, 0x0400000) == -1 && errno == EPERM);
+	CHECK(23, syscall(__NR_clone3, NULL, 0) == -1 && errno == ENOSYS);
+	/* Allowed: they work. */
+	CHECK(30, syscall(__NR_getpid) == getpid());
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(31, fd >= 0);
+	close(fd);
+	CHECK(32, personality(0xffffffff) != -1);
+	pid = fork();   /* clone without namespace flags */
+	if (pid == 0)
+		_exit(0);
+	CHECK(33, pid > 0 && waitpid(pid, NULL, 0) == pid);
+	CHECK(34, write(STDERR_FILENO, "", 0) == 0);
+	_exit(0);
+}
+
+/* Fork, load the filter (with extra) in the child, run fn there; the
+ * child's wait status. */
+static int in_filtered_child(const char *const *extra, void (*fn)(void))
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct err e = {0};
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    sandbox_load_seccomp(extra, &e) < 0)
+			_exit(99);
+		fn();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static void call_init_module(void)
+{
+	syscall(__NR_init_module, NULL, 0, "");
+	_exit(50);   /* reached only if the call returned */
+}
+
+static void io_uring_granted(void)
+{
+	/* Allowed now: the kernel itself answers (EFAULT for the NULL params),
+	 * not the filter. */
+	errno = 0;
+	CHECK(40, syscall(__NR_io_uring_setup, 1, NULL) == -1 && errno != EPERM);
+	_exit(0);
+}
+
+/* The allow list loaded in a child: a blocked call gets EPERM, an allowed
+ * one works, module loading ends the process, a template's addition is
+ * allowed and dangerous additions are refused. */
+static void test_seccomp_allow_list(void **state)
+{
+	const char *const uring[] = {"io_uring_setup", NULL};
+	const char *const bad[][2] = {{"mount", NULL}, {"unshare", NULL},
+				      {"init_module", NULL}, {"ptrace", NULL},
+				      {"bpf", NULL}, {"clone", NULL}};
+	const char *const unknown[] = {"no_such_call", NULL};
+	struct err e = {0};
+	int st;
 
 	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(must); i++) {
-		bool found = false;
-
-		for (size_t k = 0; sandbox_denied_syscalls[k]; k++)
-			found |= !strcmp(sandbox_denied_syscalls[k], must[i]);
-		assert_true(found);
+	st = in_filtered_child(NULL, blocked_and_allowed);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("filtered child: status %#x (exit %d = failed check)", st,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	st = in_filtered_child(NULL, call_init_module);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+	st = in_filtered_child(uring, io_uring_granted);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(sandbox_syscalls_valid(bad[i], &e), -1);
+		assert_int_equal(e.code, EPERM);
+		assert_non_null(strstr(e.msg, bad[i][0]));
 	}
+	assert_int_equal(sandbox_syscalls_valid(unknown, &e), -1);
+	assert_int_equal(e.code, EINVAL);
+	assert_int_equal(sandbox_syscalls_valid(uring, &e), 0);
 }
 
 int main(void)
@@ -239,7 +352,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlinks_stay_inside_root,
 						roots_setup, roots_teardown),
 		cmocka_unit_test(test_node_spec_defaults_and_refusals),
-		cmocka_unit_test(test_deny_list),
+		cmocka_unit_test(test_seccomp_allow_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

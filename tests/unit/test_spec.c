@@ -288,7 +288,7 @@ static void test_defaults_and_units(void **state)
 	assert_int_equal(sv->replicas, 1);
 	assert_int_equal(sv->resources.cpus_milli, 250);
 	assert_true(sv->resources.memory == 64ULL << 20);
-	assert_int_equal(sv->resources.pids, 0);
+	assert_int_equal(sv->resources.pids, 4096);
 	assert_int_equal(sv->placement.spread, SPREAD_HOST);
 	assert_int_equal(sv->port_base, 0); /* the template's port */
 	assert_string_equal(kvlist_get(&sv->placement.require, "disk", NULL), "ssd");

@@ -1,7 +1,8 @@
 /* test_ssh_knownhosts.c - strict host key checking against a real sshd:
  * NOTFOUND refused with the fingerprint (recorded with accept-new, then
  * MATCH), MISMATCH refused even with accept-new naming both fingerprints,
- * FAILURE refused with the reason, and the fingerprint format itself. */
+ * a recorded key of another type refused as a changed key (plain and hashed
+ * names), FAILURE refused with the reason, and the fingerprint format. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -123,6 +124,74 @@ static void test_mismatch_refused_even_with_accept_new(void **state)
 	free(data);
 }
 
+/* The host presents ed25519; known_hosts records only an ECDSA key for it.
+ * That key binds the host: refused as a changed key even with
+ * accept-new, naming the recorded type, and nothing is appended - also
+ * when the names are hashed (ssh-keygen -H). */
+static void test_other_type_is_a_changed_key(void **state)
+{
+	struct sshd_fixture *f = *state;
+	struct transport_opts o = {.accept_new_host_keys = true};
+	struct transport *t = NULL;
+	char key[160], pub[170], line[600], *data = NULL;
+	struct err e;
+	size_t len, before;
+
+	snprintf(key, sizeof key, "%s/ecdsa_key", f->dir);
+	snprintf(pub, sizeof pub, "%s.pub", key);
+	unlink(key);
+	unlink(pub);
+	{
+		const char *argv[] = {"/usr/bin/ssh-keygen", "-q", "-t", "ecdsa", "-N", "",
+				      "-f", key, NULL};
+
+		assert_int_equal(fx_run(argv, NULL), 0);
+	}
+	assert_int_equal(read_file(pub, 1 << 16, &data, &len, &e), 0);
+	snprintf(line, sizeof line, "[127.0.0.1]:%d %s", f->port, data);
+	free(data);
+	for (int hashed = 0; hashed < 2; hashed++) {
+		assert_int_equal(write_file_atomic(f->known_hosts, line, strlen(line),
+						   0600, &e), 0);
+		if (hashed) {
+			const char *argv[] = {"/usr/bin/ssh-keygen", "-q", "-H", "-f",
+					      f->known_hosts, NULL};
+
+			assert_int_equal(fx_run(argv, NULL), 0);
+			assert_int_equal(read_file(f->known_hosts, 1 << 16, &data, &len, &e), 0);
+			assert_non_null(strstr(data, "|1|"));
+			free(data);
+		}
+		assert_int_equal(read_file(f->known_hosts, 1 << 16, &data, &len, &e), 0);
+		free(data);
+		before = len;
+		assert_int_equal(transport_open(&f->spec, &f->host, &o, &t, &e), -1);
+		assert_null(t);
+		assert_non_null(strstr(e.msg, "HOST KEY CHANGED"));
+		assert_non_null(strstr(e.msg, "ecdsa-sha2-nistp256"));
+		assert_non_null(strstr(e.msg, "ssh-keygen -R"));
+		assert_int_equal(read_file(f->known_hosts, 1 << 16, &data, &len, &e), 0);
+		assert_int_equal(len, before);
+		free(data);
+	}
+	/* Another host's ECDSA key does not bind this one: still "not known". */
+	snprintf(line, sizeof line, "[127.0.0.2]:%d ", f->port);
+	assert_int_equal(read_file(pub, 1 << 16, &data, &len, &e), 0);
+	{
+		_cleanup_free_ char *other = xasprintf("%s%s", line, data);
+
+		assert_int_equal(write_file_atomic(f->known_hosts, other, strlen(other),
+						   0600, &e), 0);
+	}
+	free(data);
+	o.accept_new_host_keys = false;
+	assert_int_equal(transport_open(&f->spec, &f->host, &o, &t, &e), -1);
+	assert_non_null(strstr(e.msg, "host key not known"));
+	unlink(key);
+	unlink(pub);
+	unlink(f->known_hosts);
+}
+
 static void test_failure_refused(void **state)
 {
 	struct sshd_fixture *f = *state;
@@ -159,6 +228,7 @@ int main(void)
 		cmocka_unit_test(test_fingerprint_format),
 		cmocka_unit_test(test_notfound_refused_then_accept_new),
 		cmocka_unit_test(test_mismatch_refused_even_with_accept_new),
+		cmocka_unit_test(test_other_type_is_a_changed_key),
 		cmocka_unit_test(test_failure_refused),
 	};
 

@@ -485,6 +485,16 @@ static void test_bad_templates(void **state)
 	assert_string_equal(t->hooks[HOOK_JOIN].argv[0], "/bin/true");
 	template_free(t);
 
+	body = xasprintf("%ssyscalls = [\"io_uring_setup\", \"io_uring_enter\"];\n", good_cfg);
+	write_template(body);
+	free(body);
+	assert_int_equal(template_load(tmpdir, "bad", &t, &e), 0);
+	assert_int_equal(t->nsyscalls, 2);
+	assert_string_equal(t->syscalls[1], "io_uring_enter");
+	template_free(t);
+	body = xasprintf("%ssyscalls = [\"io uring\"];\n", good_cfg);
+	expect_bad(body, "template.cfg:10: 'syscalls': 'io uring' is not a syscall name");
+	free(body);
 	body = xasprintf("%scolour = \"blue\";\n", good_cfg);
 	expect_bad(body, "template.cfg:10: unknown key 'colour'");
 	free(body);

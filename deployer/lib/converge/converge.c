@@ -449,12 +449,18 @@ static int node_request(const struct template *t, const struct spec *s,
 			 "stop_grace_ms", (json_int_t)t->stop_grace_ms);
 	if (t->data_dir)
 		json_object_set_new(*out, "data_path", json_string(t->data_dir));
+	if (t->nsyscalls) {
+		json_t *sys = json_array();
+
+		for (size_t i = 0; i < t->nsyscalls; i++)
+			json_array_append_new(sys, json_string(t->syscalls[i]));
+		json_object_set_new(*out, "syscalls", sys);
+	}
 	if (n->memory)
 		json_object_set_new(*out, "memory", json_integer((json_int_t)n->memory));
 	if (n->cpus_milli)
 		json_object_set_new(*out, "cpu_millis", json_integer(n->cpus_milli));
-	if (n->svc->resources.pids)
-		json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
+	json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
 	rc = 0;
 out:
 	strv_free(start);

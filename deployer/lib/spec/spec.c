@@ -221,7 +221,7 @@ static const struct key keys[] = {
 	{"services[].resources", "cpus", KT_CPUS, 0, "0.5", NULL, 10, 1024000, NULL,
 	 R_(cpus_milli),
 	 .help = "CPU limit per node (cgroup cpu.max).", .example = "\"1500m\""},
-	{"services[].resources", "pids", KT_INT, 0, "0", NULL, 0, 4194304, NULL, R_(pids),
+	{"services[].resources", "pids", KT_INT, 0, "4096", NULL, 0, 4194304, NULL, R_(pids),
 	 .help = "Process limit per node (cgroup pids.max); 0 = no limit.", .example = "512"},
 
 	/* ---- services[].placement ---- */

@@ -44,6 +44,7 @@ static const struct key top_keys[] = {
 	{"stop", K_GROUP, true, "stop signal and grace period"},
 	{"settings", K_GROUP, false, "defaults for settings.*"},
 	{"secrets", K_STRLIST, false, "names of generated secrets"},
+	{"syscalls", K_STRLIST, false, "syscalls allowed beyond the default seccomp list"},
 	{"readiness", K_GROUP, true, "probe that says a node is ready"},
 	{"health", K_GROUP, true, "probe that says a node is healthy"},
 	{"hooks", K_GROUP, true, "form, join, leave, replace"},
@@ -488,6 +489,12 @@ static int load_cfg(struct loader *L, struct template *t, const config_setting_t
 	for (size_t i = 0; i < t->nsecrets; i++)
 		if (!name_is_safe(t->secrets[i], 63))
 			return at(L, g, "'secrets': '%s' is not a safe name", t->secrets[i]);
+	g = config_setting_get_member(root, "syscalls");
+	t->syscalls = strlist(g, &t->nsyscalls);
+	for (size_t i = 0; i < t->nsyscalls; i++)
+		if (!name_is_safe(t->syscalls[i], 63))
+			return at(L, g, "'syscalls': '%s' is not a syscall name",
+				  t->syscalls[i]);
 
 	if (load_probe(L, config_setting_get_member(root, "readiness"), "readiness",
 		       &t->readiness) < 0 ||
@@ -576,6 +583,7 @@ void template_free(struct template *t)
 	}
 	free(t->settings);
 	strv_free(t->secrets);
+	strv_free(t->syscalls);
 	probe_fields_free(&t->readiness);
 	probe_fields_free(&t->health);
 	for (int k = 0; k < HOOK_COUNT; k++) {

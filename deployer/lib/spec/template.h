@@ -93,6 +93,9 @@ struct template {
 	size_t nsettings;
 	char **secrets;      /* names of generated secrets, NULL-terminated */
 	size_t nsecrets;
+	char **syscalls;     /* seccomp additions, NULL-terminated (or NULL);
+			      * the agent refuses unknown or unsafe ones */
+	size_t nsyscalls;
 	struct tmpl_probe readiness, health;
 	struct tmpl_hook hooks[HOOK_COUNT];
 };

@@ -59,6 +59,45 @@ static int knownhost_key_type(int type)
 	return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
 }
 
+/* The SSH name of a known_hosts entry's key type. */
+static const char *entry_type_name(const struct libssh2_knownhost *k)
+{
+	switch (k->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) {
+	case LIBSSH2_KNOWNHOST_KEY_SSHRSA: return "ssh-rsa";
+	case LIBSSH2_KNOWNHOST_KEY_SSHDSS: return "ssh-dss";
+	case LIBSSH2_KNOWNHOST_KEY_ECDSA_256: return "ecdsa-sha2-nistp256";
+	case LIBSSH2_KNOWNHOST_KEY_ECDSA_384: return "ecdsa-sha2-nistp384";
+	case LIBSSH2_KNOWNHOST_KEY_ECDSA_521: return "ecdsa-sha2-nistp521";
+	case LIBSSH2_KNOWNHOST_KEY_ED25519: return "ssh-ed25519";
+	}
+	return "unknown-type";
+}
+
+/* An entry of kh, of any key type, recorded for host:port, or NULL.  Each
+ * entry's own key is checked against the host with libssh2, so hashed
+ * names (|1|salt|hash) and [host]:port forms bind exactly as they do for
+ * the presented key. */
+static struct libssh2_knownhost *recorded_for_host(LIBSSH2_KNOWNHOSTS *kh,
+						   const char *host, int port)
+{
+	struct libssh2_knownhost *k = NULL, *prev = NULL;
+
+	while (libssh2_knownhost_get(kh, &k, prev) == 0) {
+		int type = k->typemask & LIBSSH2_KNOWNHOST_KEY_MASK;
+
+		prev = k;
+		if (!k->key || type == LIBSSH2_KNOWNHOST_KEY_RSA1 ||
+		    type == LIBSSH2_KNOWNHOST_KEY_UNKNOWN)
+			continue;
+		if (libssh2_knownhost_checkp(kh, host, port, k->key, strlen(k->key),
+					     LIBSSH2_KNOWNHOST_TYPE_PLAIN |
+					     LIBSSH2_KNOWNHOST_KEYENC_BASE64 | type,
+					     NULL) == LIBSSH2_KNOWNHOST_CHECK_MATCH)
+			return k;
+	}
+	return NULL;
+}
+
 /* Fingerprint of a known_hosts entry (its key is stored in base64). */
 static void entry_fingerprint(const struct libssh2_knownhost *k,
 			      char out[SSH_FP_LEN])
@@ -164,6 +203,11 @@ int knownhosts_verify(LIBSSH2_SESSION *sess, const char *path,
 					 LIBSSH2_KNOWNHOST_KEYENC_RAW |
 					 knownhost_key_type(key->type), &found);
 	entry = port == 22 ? xstrdup(host) : xasprintf("[%s]:%d", host, port);
+	/* Any key recorded for the host binds it, whatever its type (as in
+	 * OpenSSH): a key of another type is a changed key, never a new one. */
+	if (check == LIBSSH2_KNOWNHOST_CHECK_NOTFOUND &&
+	    (found = recorded_for_host(kh, host, port)))
+		check = LIBSSH2_KNOWNHOST_CHECK_MISMATCH;
 	switch (check) {
 	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
 		rc = 0;
@@ -190,12 +234,13 @@ int knownhosts_verify(LIBSSH2_SESSION *sess, const char *path,
 		else
 			snprintf(old, sizeof old, "(unknown)");
 		rc = err_set(e, EPERM,
-			     "%s: HOST KEY CHANGED: %s records %s for %s, the host "
+			     "%s: HOST KEY CHANGED: %s records %s %s for %s, the host "
 			     "presented %s %s; someone may be intercepting the "
 			     "connection. Refused (--accept-new-host-keys never "
 			     "replaces a key); if the change is expected, remove "
 			     "the old line with ssh-keygen -R '%s' -f %s",
-			     label, path, old, entry, tname, fp, entry, path);
+			     label, path, found ? entry_type_name(found) : "a key",
+			     old, entry, tname, fp, entry, path);
 		break;
 	default:
 		rc = err_set(e, EPROTO,

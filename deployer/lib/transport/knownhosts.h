@@ -4,7 +4,9 @@
  *   MATCH     accepted.
  *   NOTFOUND  refused, naming the key's SHA256 fingerprint and how to accept
  *             it; with accept_new the key is appended to the file instead
- *             (OpenSSH's StrictHostKeyChecking=accept-new).
+ *             (OpenSSH's StrictHostKeyChecking=accept-new).  But when the
+ *             file records any key of another type for the host, that key
+ *             binds it: the result is MISMATCH.
  *   MISMATCH  always refused, accept_new or not, naming the recorded and the
  *             presented fingerprints (a changed key is an attack until the
  *             user removes the old line with `ssh-keygen -R`).

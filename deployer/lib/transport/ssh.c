@@ -1008,7 +1008,6 @@ int transport_ssh_open(const struct spec *spec, const struct spec_host *h,
 	set_pref(s->sess, LIBSSH2_METHOD_MAC_CS, SSH_MAC_PREF);
 	set_pref(s->sess, LIBSSH2_METHOD_MAC_SC, SSH_MAC_PREF);
 	set_pref(s->sess, LIBSSH2_METHOD_HOSTKEY, SSH_HOSTKEY_PREF);
-	if (getenv("XKEX")) set_pref(s->sess, LIBSSH2_METHOD_KEX, getenv("XKEX"));
 	libssh2_keepalive_config(s->sess, 1, SSH_KEEPALIVE_S);
 	while ((rc = libssh2_session_handshake(s->sess, s->sock)) == EAGAIN2)
 		if ((rc = ssh_wait(s, &o, e)) < 0)
