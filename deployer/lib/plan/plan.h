@@ -119,6 +119,9 @@ struct plan {
 				   * nodes[svc_first[k] .. svc_first[k+1]) */
 	size_t nsvc;
 	char *ids;                /* one block holding every id string */
+	char **warnings;          /* rules relaxed to place every node, one
+				   * line each: "cache: rack spread relaxed: ..." */
+	size_t nwarnings;
 };
 
 struct plan_problem {
