@@ -32,6 +32,9 @@
 #define PC_SVCS 2
 #define PC_NODES 6 /* total over services: the oracle tries HOSTS^NODES */
 
+/* Helpers are static: each includer uses some of them. */
+#define PC_FN static __attribute__((unused))
+
 struct pcase {
 	struct spec s;
 	struct spec_host hosts[PC_HOSTS];
@@ -41,7 +44,7 @@ struct pcase {
 	bool sharded[PC_SVCS];
 };
 
-static uint64_t pc_rand(uint64_t *st)
+PC_FN uint64_t pc_rand(uint64_t *st)
 {
 	uint64_t x = *st;
 
@@ -52,7 +55,7 @@ static uint64_t pc_rand(uint64_t *st)
 	return x;
 }
 
-static int pc_pick(uint64_t *st, int n)
+PC_FN int pc_pick(uint64_t *st, int n)
 {
 	return (int)(pc_rand(st) % (uint64_t)n);
 }
@@ -61,7 +64,7 @@ static int pc_pick(uint64_t *st, int n)
  * memory, 1-2 services (redis sharded with 0-2 replicas, or cassandra),
  * at most PC_NODES nodes in all, random spread, spread_strict, max_per_host
  * and a label requirement now and then. */
-static void pc_make(struct pcase *c, uint64_t seed)
+PC_FN void pc_make(struct pcase *c, uint64_t seed)
 {
 	static char *const tmpl[] = {"redis", "cassandra"};
 	static const int cpus[] = {1000, 1500, 2000, 3000};
@@ -130,7 +133,7 @@ struct oracle {
 	int best[PC_SVCS]; /* strongest level met, over feasible assignments */
 };
 
-static bool pc_eligible(const struct pcase *c, size_t k, size_t h)
+PC_FN bool pc_eligible(const struct pcase *c, size_t k, size_t h)
 {
 	const struct kvlist *req = &c->svcs[k].placement.require;
 
@@ -143,7 +146,7 @@ static bool pc_eligible(const struct pcase *c, size_t k, size_t h)
 	return true;
 }
 
-static const char *pc_domain(const struct pcase *c, size_t k, size_t h)
+PC_FN const char *pc_domain(const struct pcase *c, size_t k, size_t h)
 {
 	switch (c->svcs[k].placement.spread) {
 	case SPREAD_RACK: return c->hosts[h].rack;
@@ -154,7 +157,7 @@ static const char *pc_domain(const struct pcase *c, size_t k, size_t h)
 }
 
 /* Distinct values of domain (racks when `racks`) among k's eligible hosts. */
-static int pc_ndom(const struct pcase *c, size_t k, bool racks)
+PC_FN int pc_ndom(const struct pcase *c, size_t k, bool racks)
 {
 	int n = 0;
 
@@ -172,14 +175,14 @@ static int pc_ndom(const struct pcase *c, size_t k, bool racks)
 	return n;
 }
 
-static int pc_top(const struct pcase *c, size_t k)
+PC_FN int pc_top(const struct pcase *c, size_t k)
 {
 	return c->svcs[k].placement.spread == SPREAD_HOST ? 1 : 2;
 }
 
 /* Strongest level the hosts in host_of[] give service k (0..2); -1 when a
  * shard has two members on one host. */
-static int pc_grade(const struct pcase *c, size_t k, const int *hosts, int n)
+PC_FN int pc_grade(const struct pcase *c, size_t k, const int *hosts, int n)
 {
 	const struct spec_service *sv = &c->svcs[k];
 	int size = 1 + sv->replicas, level = pc_top(c, k);
@@ -211,7 +214,7 @@ static int pc_grade(const struct pcase *c, size_t k, const int *hosts, int n)
 	return level;
 }
 
-static void pc_leaf(struct oracle *o)
+PC_FN void pc_leaf(struct oracle *o)
 {
 	int g[PC_SVCS];
 	int hosts[PC_NODES], n;
@@ -236,7 +239,7 @@ static void pc_leaf(struct oracle *o)
 			o->best[k] = g[k];
 }
 
-static void pc_walk(struct oracle *o, int i)
+PC_FN void pc_walk(struct oracle *o, int i)
 {
 	if (i == o->nnodes) {
 		pc_leaf(o);
@@ -263,7 +266,7 @@ static void pc_walk(struct oracle *o, int i)
 }
 
 /* Fill o: is c feasible, and the strongest level each service can have. */
-static void pc_oracle(const struct pcase *c, struct oracle *o)
+PC_FN void pc_oracle(const struct pcase *c, struct oracle *o)
 {
 	memset(o, 0, sizeof *o);
 	o->c = c;
