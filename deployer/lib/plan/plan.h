@@ -19,19 +19,24 @@
  *  - placement.require: every listed label must equal the host's label;
  *  - placement.max_per_host: nodes of one service per host;
  *  - placement.spread host|rack|zone: nodes of a service are spread as evenly
- *    over those domains as capacity allows; with rack or zone spread the
- *    members of one shard go to distinct racks (zones) whenever the fleet
- *    has room for that (a preference, not a rule);
- *  - anti-affinity (rules): no two members of a shard share a host, and a
- *    replica is on another rack than its master when the service's hosts
- *    span >= 2 racks.  A shard that cannot be placed says why, e.g.
- *    "cache-5: rack spread needs 3 racks, hosts give 2";
+ *    over those domains as capacity allows (the greedy pass's preference);
+ *  - anti-affinity: no two members of a shard share a host (always); then
+ *    by level (docs/plan.md): a replica on another rack than its master
+ *    when the service's hosts span >= 2 racks (spread host asks this), and
+ *    a shard spanning min(size, domains) racks or zones (spread rack|zone
+ *    asks this; its whole size with spread_strict).  Best effort by
+ *    default: a level no placement meets is lowered, with a warning in
+ *    plan->warnings; spread_strict refuses instead.  A refusal gives one
+ *    line per service with the smallest reason, e.g.
+ *    "cache-5: rack spread needs 3 racks, hosts give 2 (spread_strict = true)";
  *  - ports: client port from port_base upward and, when the service has a
  *    bus, bus port = client port + bus_offset; no two ports collide on a host,
  *    and none is a port the placement lists as taken on that host.
  *
  * Masters are placed first (spread over domains), then replicas rank by rank,
  * each preferring the domain after its master's, which keeps the spread even.
+ * When that greedy pass leaves a node without a host, a complete search
+ * (plan_search.c) decides before anything is refused.
  *
  * Cost: O(nodes * (replicas + levels)) with per-domain bucket bitsets; never a
  * scan over all hosts per node.  bench/plan_bench.sh measures it.
@@ -140,9 +145,10 @@ struct plan_problems {
  * of each service's template.  prev: the previous placement or NULL.
  *
  * Returns 0 and *out (caller frees with plan_free) when every node is placed.
- * Otherwise returns -1, *out is NULL, every unplaceable node gets one line in
- * probs (when non-NULL) and e says how many (exit code 2: the spec asks for
- * something the fleet cannot give). */
+ * Otherwise returns -1, *out is NULL, every service that cannot be placed
+ * gets one line in probs (when non-NULL) naming its first unplaced node and
+ * the smallest reason, and e says how many nodes are left without a host
+ * (exit code 2: the spec asks for something the fleet cannot give). */
 int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		 const struct placement *prev, struct plan **out,
 		 struct plan_problems *probs, struct err *e);
