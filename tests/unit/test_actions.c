@@ -279,6 +279,38 @@ static void test_observed(void **state)
 	world_free(&w);
 }
 
+/* replicas 1 -> 2 regroups 6 nodes into 2 shards of 3: cache-2 (a master)
+ * becomes a replica, cache-3 a master; plan reports each role change, which
+ * `up` refuses (actions_role_change). */
+static void test_role_change(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+	w.svc.replicas = 2;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	const struct action *r = actions_role_change(&w.a);
+	assert_non_null(r);
+	assert_string_equal(r->node, "cache-3"); /* masters are diffed first */
+	assert_string_equal(r->detail, "replica of cache-2 -> master");
+	char *text = printed(&w.a);
+	assert_non_null(strstr(text, "~ role cache-2 on "));
+	assert_non_null(strstr(text, ": master -> replica of cache-0\n"));
+	assert_non_null(strstr(text, ": replica of cache-2 -> master\n"));
+	assert_non_null(strstr(text, ": replica of cache-4 -> replica of cache-3\n"));
+	free(text);
+
+	/* back to replicas = 1: nothing left to change, no role change */
+	w.svc.replicas = 1;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_null(actions_role_change(&w.a));
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_scale_and_move),
 		cmocka_unit_test(test_observed),
 		cmocka_unit_test(test_config_change),
+		cmocka_unit_test(test_role_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
