@@ -349,7 +349,7 @@ static void test_taken_ports_avoided(void **state)
 	 * host: the nodes stay on their hosts, those on 7001 move port. */
 	for (size_t i = 0; i < p->n; i++)
 		recorded[i] = (struct placement_node){p->nodes[i].id, p->nodes[i].host->name,
-						      p->nodes[i].port, p->nodes[i].bus_port};
+						      p->nodes[i].port, p->nodes[i].bus_port, NULL, NULL};
 	struct taken_port now[] = {{"h1", 7001}, {"h2", 7001}, {"h3", 7001}};
 	struct placement again = {.nodes = recorded, .n = p->n, .taken = now, .ntaken = 3};
 

@@ -250,7 +250,7 @@ void shard_range(const struct planner *pl, const struct svcinfo *si,
 {
 	size_t base = pl->p->svc_first[svc_index(pl, si)];
 	size_t limit = pl->p->svc_first[svc_index(pl, si) + 1];
-	size_t k = (size_t)n->index / (size_t)si->shard_size;
+	size_t k = ((size_t)(n - pl->p->nodes) - base) / (size_t)si->shard_size;
 
 	*first = base + k * (size_t)si->shard_size;
 	*end = *first + (size_t)si->shard_size;
@@ -614,7 +614,7 @@ static void place_new(struct planner *pl, struct svcinfo *si, struct plan_node *
 		const struct plan_node *m = &pl->p->nodes[first];
 		if (m->host && pl->ndom)
 			pref = (pl->dom_of_host[m->host_index] +
-				(uint32_t)(n->index % si->shard_size)) % pl->ndom;
+				(uint32_t)((size_t)(n - &pl->p->nodes[first]))) % pl->ndom;
 	}
 	/* First try to give each member of a shard its own rack (zone); when
 	 * the fleet cannot, settle for the hard rules alone. */
@@ -818,7 +818,7 @@ static int64_t capacity(int64_t total, int64_t reserve)
 	return total > reserve ? total - reserve : 0;
 }
 
-static void plan_init_nodes(struct planner *pl)
+static void plan_init_nodes(struct planner *pl, const struct placement *prev)
 {
 	const struct spec *s = pl->s;
 	struct plan *p = pl->p;
@@ -837,12 +837,21 @@ static void plan_init_nodes(struct planner *pl)
 	p->n = total;
 	p->nodes = xcalloc(total, sizeof *p->nodes);
 	p->ids = xmalloc(idbytes + 1);
+	uint32_t **perms = xcalloc(s->nservices ? s->nservices : 1, sizeof *perms);
+	for (size_t k = 0; k < s->nservices; k++)
+		if ((perms[k] = plan_slot_ids(pl, k, prev)) && !p->pos_of)
+			p->pos_of = xcalloc(total ? total : 1, sizeof *p->pos_of);
 	for (size_t k = 0; k < s->nservices; k++) {
 		const struct svcinfo *si = &pl->svcs[k];
+		uint32_t *perm = perms[k];
 
+		for (size_t i = p->svc_first[k]; p->pos_of && i < p->svc_first[k + 1]; i++)
+			p->pos_of[p->svc_first[k] + (perm ? perm[i - p->svc_first[k]] : i - p->svc_first[k])] =
+				(uint32_t)i;
 		for (size_t i = p->svc_first[k]; i < p->svc_first[k + 1]; i++) {
 			struct plan_node *n = &p->nodes[i];
-			int idx = (int)(i - p->svc_first[k]);
+			int slot = (int)(i - p->svc_first[k]);
+			int idx = perm ? (int)perm[slot] : slot;
 			int w = snprintf(p->ids + off, idbytes + 1 - off, "%s-%d",
 					 si->svc->name, idx);
 
@@ -857,9 +866,9 @@ static void plan_init_nodes(struct planner *pl)
 			n->master = -1;
 			n->shard = -1;
 			if (si->tr.sharded) {
-				int rank = idx % si->shard_size;
+				int rank = slot % si->shard_size;
 
-				n->shard = idx / si->shard_size;
+				n->shard = slot / si->shard_size;
 				n->role = rank ? ROLE_REPLICA : ROLE_MASTER;
 				if (rank)
 					n->master = (int)(i - (size_t)rank);
@@ -867,7 +876,9 @@ static void plan_init_nodes(struct planner *pl)
 				n->role = ROLE_MEMBER;
 			}
 		}
+		free(perm);
 	}
+	free(perms);
 }
 
 static void planner_free(struct planner *pl)
@@ -947,7 +958,7 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 	}
 
 	pl.p = xcalloc(1, sizeof *pl.p);
-	plan_init_nodes(&pl);
+	plan_init_nodes(&pl, prev);
 	pl.prev_host = xcalloc(pl.p->n ? pl.p->n : 1, sizeof *pl.prev_host);
 	for (size_t i = 0; i < pl.p->n; i++)
 		pl.prev_host[i] = NONE;
@@ -1015,6 +1026,7 @@ void plan_free(struct plan *p)
 	free(p->nodes);
 	free(p->svc_first);
 	free(p->ids);
+	free(p->pos_of);
 	for (size_t i = 0; i < p->nwarnings; i++)
 		free(p->warnings[i]);
 	free(p->warnings);
@@ -1052,7 +1064,8 @@ const struct plan_node *plan_find(const struct plan *p, const char *id)
 			continue;
 		const char *name = p->nodes[first].svc->name;
 		if (strlen(name) == (size_t)(dash - id) && !strncmp(name, id, (size_t)(dash - id)))
-			return &p->nodes[first + (size_t)idx];
+			return &p->nodes[p->pos_of ? p->pos_of[first + (size_t)idx]
+						   : first + (size_t)idx];
 	}
 	return NULL;
 }

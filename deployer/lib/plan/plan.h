@@ -6,11 +6,14 @@
  * existing nodes as possible.
  *
  * Node ids are "<service>-<i>" for i in 0..nodes-1.  A sharded service (Redis
- * Cluster) groups ids into shards of 1 + replicas nodes: shard k is ids
- * k*(1+replicas) .. k*(1+replicas)+replicas, the first being the master.  So
- * with replicas = 1: cache-0 master, cache-1 follows cache-0, cache-2 master,
- * cache-3 follows cache-2...  Growing or shrinking the service by whole shards
- * never changes the role of an existing id.
+ * Cluster) groups ids into shards of 1 + replicas nodes: without recorded
+ * roles, shard k is ids k*(1+replicas) .. k*(1+replicas)+replicas, the first
+ * being the master.  So with replicas = 1: cache-0 master, cache-1 follows
+ * cache-0, cache-2 master, cache-3 follows cache-2...  With recorded roles
+ * (prev->nodes[].role), recorded masters stay masters and replicas keep
+ * following them while the shard has room: replicas 1 -> 2 -> 1 with nodes
+ * 6 -> 9 -> 6 changes no role.  Growing or shrinking the service by whole
+ * shards never changes the role of an existing id.
  *
  * Constraints (every one is checked by the unit tests over random fleets):
  *  - host capacity: cpus_milli and memory minus the host's reserves, summed
@@ -82,6 +85,8 @@ struct placement_node {
 	const char *host;
 	int port;
 	int bus_port;
+	const char *role;   /* node_role_name(), or NULL when not recorded */
+	const char *master; /* id a replica followed, or NULL */
 };
 
 /* A port something else listens on, on a host (host.ports of its agent,
@@ -118,12 +123,16 @@ struct plan_node {
 };
 
 struct plan {
-	struct plan_node *nodes;  /* by service (spec order), then by index */
+	struct plan_node *nodes;  /* by service (spec order), then shard by
+				   * shard (master first) */
 	size_t n;
 	size_t *svc_first;        /* [nsvc + 1]: nodes of service k are
 				   * nodes[svc_first[k] .. svc_first[k+1]) */
 	size_t nsvc;
 	char *ids;                /* one block holding every id string */
+	uint32_t *pos_of;         /* [n] or NULL: nodes[pos_of[svc_first[k] + i]]
+				   * is "<service k>-<i>"; NULL when every
+				   * node sits at svc_first[k] + its index */
 	char **warnings;          /* rules relaxed to place every node, one
 				   * line each: "cache: rack spread relaxed: ..." */
 	size_t nwarnings;

@@ -140,6 +140,16 @@ void place(struct planner *pl, struct plan_node *n, uint32_t h, int port, int bu
 bool free_port_from(const struct planner *pl, uint32_t h, const struct svcinfo *si,
 		    uint32_t *cursor, int *port, int *bus);
 
+/* ---- plan_roles.c --------------------------------------------------------- */
+
+/* The id index in each slot of sharded service k (slots: shard by shard,
+ * master first), from the roles prev recorded: recorded masters stay masters
+ * (lowest ids first), then new ids, then replicas fill the other master
+ * slots; recorded replicas keep following their master while its shard has
+ * room; the rest go in id order.  NULL when every id sits in its own slot
+ * (nothing recorded, or nothing to regroup); else caller frees. */
+uint32_t *plan_slot_ids(const struct planner *pl, size_t k, const struct placement *prev);
+
 /* ---- plan_search.c ---------------------------------------------------------- */
 
 /* Levels of the shard rules of a sharded service, strongest first. */

@@ -292,7 +292,8 @@ static void set_host(struct search *sr, size_t i, uint32_t h)
 	size_t ni = sr->order[i];
 	struct plan_node *n = &pl->p->nodes[ni];
 	struct svcinfo *si = &pl->svcs[n->svc_index];
-	size_t f = ni - (size_t)(n->index % si->shard_size);
+	size_t base = pl->p->svc_first[n->svc_index];
+	size_t f = ni - (ni - base) % (size_t)si->shard_size;
 
 	if (h != NONE) {
 		take(pl, h, si);
