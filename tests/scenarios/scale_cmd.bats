@@ -1,0 +1,61 @@
+#!/usr/bin/env bats
+# Scenario: `shoal scale SPEC SERVICE=N` sets the service's node count in the
+# spec file and runs up.  --dry-run changes nothing and shows the plan; a
+# count up refuses (exit 2) leaves the file as it was.
+
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+}
+
+teardown_file() {
+	up_teardown
+}
+
+@test "scale --dry-run: the file and the cluster stay at 6, the plan shows the new shard" {
+	run "$SHOAL" up --accept-new-host-keys "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	cp "$SPEC" "$BATS_FILE_TMPDIR/before.cfg"
+	run "$SHOAL" scale --dry-run "$SPEC" cache=8
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cache nodes = 6 -> 8 (dry run: the file is not changed)"* ]]
+	[[ "$output" == *"+ create cache-6 on "* ]]
+	[[ "$output" == *"+ create cache-7 on "* ]]
+	cmp "$SPEC" "$BATS_FILE_TMPDIR/before.cfg"
+	[ -z "$(find "$(dirname "$SPEC")" -name '.cache.scale-*')" ]
+	run "$SHOAL" status "$SPEC"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
+}
+
+@test "scale cache=8: the file says 8, the cluster has 8 nodes, plan has nothing left" {
+	run "$SHOAL" scale "$SPEC" cache=8
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q '^ *nodes = 8;' "$SPEC"
+	# only that line changed
+	[ "$(diff "$SPEC" "$BATS_FILE_TMPDIR/before.cfg" | grep -c '^[<>]')" -eq 2 ]
+	run "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
+	run "$SHOAL" plan "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"No changes"* ]]
+}
+
+@test "a count the hosts cannot hold: exit 2, the file keeps 8, nothing changed" {
+	run "$SHOAL" scale "$SPEC" cache=200
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"cannot be placed"* ]]
+	[[ "$output" == *"cache nodes = 8 again (up refused 200)"* ]]
+	grep -q '^ *nodes = 8;' "$SPEC"
+	run "$SHOAL" status "$SPEC"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
+	run "$SHOAL" scale "$SPEC" nope=3
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no service named nope"* ]]
+}
