@@ -50,7 +50,7 @@ teardown_file() {
 	run "$SHOAL" scale "$SPEC" cache=200
 	echo "$output"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"cannot be placed"* ]]
+	[[ "$output" == *"not enough memory for this service"* ]]
 	[[ "$output" == *"cache nodes = 8 again (up refused 200)"* ]]
 	grep -q '^ *nodes = 8;' "$SPEC"
 	run "$SHOAL" status "$SPEC"

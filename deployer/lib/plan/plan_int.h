@@ -108,8 +108,9 @@ struct planner {
 	uint32_t *taken_host;    /* [ntaken] host index or NONE */
 	size_t ntaken;
 	uint32_t *prev_host;     /* [p->n] host in the previous placement or NONE */
-	uint64_t search_budget;  /* steps allowed per plan_search() call */
-	uint64_t search_steps;   /* steps used so far, every call */
+	uint64_t search_budget;  /* work allowed per plan_search() call */
+	uint64_t search_steps;   /* work done by the current call: candidate
+				  * hosts tried + hosts the bound looked at */
 	bool gave_up;            /* a search ran out of steps */
 	char **warnings;         /* moved into the plan */
 	size_t nwarnings, capwarnings;
@@ -165,7 +166,7 @@ void planner_reset(struct planner *pl, bool keep_pins);
 
 /* Complete search for the nodes still without a host, services with
  * `active` set only: depth first over shards with symmetry breaking and a
- * capacity bound, at most pl->search_budget steps.  True when every such
+ * capacity bound, at most pl->search_budget units of work.  True when every such
  * node got a host (ports assigned); false leaves them unplaced, with
  * pl->gave_up set when the budget ran out. */
 bool plan_search(struct planner *pl);

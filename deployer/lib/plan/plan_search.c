@@ -109,29 +109,34 @@ static uint64_t slots(const struct planner *pl, uint32_t h, const struct svcinfo
 	return n;
 }
 
-/* Can the hosts still hold `left` nodes of si, at most `per` on each? */
+/* Can the hosts still hold `left` nodes of si, at most `per` on each?
+ * Adds the hosts it looked at to *work. */
 static bool room_for(const struct planner *pl, const struct svcinfo *si,
-		     uint64_t left, uint64_t per, bool empty)
+		     uint64_t left, uint64_t per, bool empty, uint64_t *work)
 {
 	uint64_t sum = 0;
+	uint32_t h;
 
-	for (uint32_t h = 0; h < pl->nhosts && sum < left; h++) {
+	for (h = 0; h < pl->nhosts && sum < left; h++) {
 		uint64_t c = slots(pl, h, si, empty);
 
 		sum += c < per ? c : per;
 	}
+	*work += h;
 	return sum >= left;
 }
 
+/* The capacity bound; what it costs counts against the step budget. */
 static bool bound_ok(const struct search *sr)
 {
-	const struct planner *pl = sr->pl;
+	struct planner *pl = sr->pl;
 
 	for (size_t k = 0; k < pl->s->nservices; k++) {
 		const struct svcinfo *si = &pl->svcs[k];
 
 		if (si->active && sr->left[k] &&
-		    !room_for(pl, si, sr->left[k], si->tr.sharded ? sr->open[k] : UINT64_MAX, false))
+		    !room_for(pl, si, sr->left[k], si->tr.sharded ? sr->open[k] : UINT64_MAX, false,
+			      &pl->search_steps))
 			return false;
 	}
 	return true;
@@ -365,6 +370,7 @@ bool plan_search(struct planner *pl)
 	bool ok = false;
 	size_t i = 0;
 
+	pl->search_steps = 0;
 	build_order(&sr);
 	host_orders(&sr);
 	if (sr.n == 0 || !bound_ok(&sr)) {
@@ -468,7 +474,9 @@ static void refuse_service(struct planner *pl, size_t k, const char *id)
 			sp, si->shard_size, sp, si->ndoms);
 		return;
 	}
-	if (!room_for(pl, si, (uint64_t)nodes, si->tr.sharded ? nshards : UINT64_MAX, true)) {
+	uint64_t work = 0;
+
+	if (!room_for(pl, si, (uint64_t)nodes, si->tr.sharded ? nshards : UINT64_MAX, true, &work)) {
 		problem(pl, id, "no room: %d nodes of %dm cpu and %" PRIu64 " bytes memory%s do not fit on the %u eligible hosts%s",
 			nodes, svc->resources.cpus_milli, svc->resources.memory,
 			svc->placement.max_per_host > 0 ? " within max_per_host" : "",
