@@ -59,3 +59,24 @@ teardown_file() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no service named nope"* ]]
 }
+
+@test "8 -> 9 nodes with replicas 1 -> 2 regroups a master: plan shows the role change, up refuses it (exit 2), nothing changes" {
+	# 3 shards of 3: cache-0, -2, -4 stay masters, cache-6 cannot
+	sed -e 's/replicas = 1;/replicas = 2;/' -e 's/nodes = 8;/nodes = 9;/' "$SPEC" >"$BATS_FILE_TMPDIR/r2.cfg"
+	grep -q 'replicas = 2;' "$BATS_FILE_TMPDIR/r2.cfg"
+	grep -q 'nodes = 9;' "$BATS_FILE_TMPDIR/r2.cfg"
+	run "$SHOAL" plan "$BATS_FILE_TMPDIR/r2.cfg"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"~ role cache-6 on "*": master -> replica of cache-"* ]]
+	run "$SHOAL" up "$BATS_FILE_TMPDIR/r2.cfg"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"cache-6 on "*": role change master -> replica of cache-"*" is not supported by up yet"* ]]
+	[[ "$output" == *"nothing was changed"* ]]
+	run "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
+	run "$SHOAL" plan "$SPEC"
+	[[ "$output" == *"No changes"* ]]
+}
