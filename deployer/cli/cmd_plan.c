@@ -126,14 +126,19 @@ static int cmd_plan_run(int argc, char **argv)
 		     (const char(*)[DIGEST_STR_LEN])configs, offline ? NULL : &obs.list, &acts,
 		     &e);
 	if (cli_json()) {
-		json_t *j = actions_json(&acts);
+		json_t *j = actions_json(&acts), *w = json_array();
 
+		for (size_t i = 0; i < p->nwarnings; i++)
+			json_array_append_new(w, json_string(p->warnings[i]));
+		json_object_set_new(j, "warnings", w);
 		json_object_set_new(j, "ok", json_true());
 		json_object_set_new(j, "cluster", json_string(s->name));
 		json_dumpf(j, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(j);
 	} else {
+		for (size_t i = 0; i < p->nwarnings; i++)
+			fprintf(stderr, "warning: %s\n", p->warnings[i]);
 		actions_print(&acts, stdout);
 	}
 	if (detailed && !actions_empty(&acts))

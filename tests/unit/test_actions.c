@@ -279,6 +279,60 @@ static void test_observed(void **state)
 	world_free(&w);
 }
 
+/* replicas 1 -> 2 on the same 6 nodes makes 2 shards of 3: the recorded
+ * masters cache-0 and cache-2 stay masters, cache-4 has to become a replica;
+ * plan reports that role change, which `up` refuses (actions_role_change).
+ * Replicas 1 -> 2 -> 1 with nodes 6 -> 9 -> 6 changes no role. */
+static void test_role_change(void **state)
+{
+	struct world w;
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+	w.svc.replicas = 2;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	const struct action *r = actions_role_change(&w.a);
+	assert_non_null(r);
+	assert_string_equal(r->node, "cache-4");
+	assert_string_equal(r->detail, "master -> replica of cache-0");
+	char *text = printed(&w.a);
+	assert_non_null(strstr(text, "~ role cache-4 on "));
+	assert_non_null(strstr(text, ": replica of cache-4 -> replica of cache-2\n"));
+	free(text);
+
+	/* back to replicas = 1: nothing changes role */
+	w.svc.replicas = 1;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_null(actions_role_change(&w.a));
+
+	/* 9 nodes with 2 replicas: three new replicas, the masters stay */
+	w.svc.nodes = 9;
+	w.svc.replicas = 2;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_null(actions_role_change(&w.a));
+	assert_int_equal(w.a.creates, 3);
+	for (int i = 0; i < 6; i += 2)
+		assert_int_equal(plan_find(w.p, (char[]){'c', 'a', 'c', 'h', 'e', '-', (char)('0' + i), 0})->role,
+				 ROLE_MASTER);
+	assert_string_equal(w.p->nodes[plan_find(w.p, "cache-1")->master].id, "cache-0");
+	assert_string_equal(w.p->nodes[plan_find(w.p, "cache-5")->master].id, "cache-4");
+	record_all(&w);
+
+	/* and back to 6 nodes with 1 replica: the new replicas go, no role moves */
+	w.svc.nodes = 6;
+	w.svc.replicas = 1;
+	replan(&w);
+	diff(&w, NULL, NULL);
+	assert_null(actions_role_change(&w.a));
+	assert_int_equal(w.a.creates, 0);
+	assert_int_equal(w.a.removes, 3);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +340,7 @@ int main(void)
 		cmocka_unit_test(test_scale_and_move),
 		cmocka_unit_test(test_observed),
 		cmocka_unit_test(test_config_change),
+		cmocka_unit_test(test_role_change),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

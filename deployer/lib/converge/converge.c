@@ -107,6 +107,8 @@ int cluster_plan(struct cluster *c, struct err *e)
 	state_placement_free(&prev);
 	for (size_t i = 0; i < probs.n; i++)
 		fprintf(stderr, "%s\n", probs.items[i].msg);
+	for (size_t i = 0; rc == 0 && i < c->plan->nwarnings; i++)
+		fprintf(stderr, "warning: %s\n", c->plan->warnings[i]);
 	plan_problems_free(&probs);
 	return rc;
 }

@@ -774,6 +774,21 @@ static int roll_in_place(struct cluster *c, const struct converge_opts *o,
 
 /* ---- up --------------------------------------------------------------------- */
 
+/* A role change (a recorded master that the plan makes a replica, or the
+ * other way) needs slots handed over first, which up does not do yet:
+ * refuse before anything changes (exit 2), naming the first. */
+static int refuse_role_change(const struct actions *acts, struct err *e)
+{
+	const struct action *a = actions_role_change(acts);
+
+	if (!a)
+		return 0;
+	return err_usage(e, "%s on %s: role change %s is not supported by up yet "
+			 "(the replicas of service %s regroup its shards); "
+			 "nothing was changed - restore replicas, or recreate the service",
+			 a->node, a->host, a->detail, a->service);
+}
+
 /* A node recorded on a host the spec no longer lists cannot be stopped:
  * shoal reaches only the spec's hosts.  It has left its cluster (or been
  * moved); say that its old container is still there. */
@@ -856,6 +871,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;
 	print_actions(&acts, o->json);
+	if (refuse_role_change(&acts, e) < 0)
+		goto out;
 	if (!actions_empty(&acts)) {
 		cluster_event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
 		if (leave_clusters(&c, &acts, e) < 0 || push_images(&c, &acts, e) < 0)

@@ -10,7 +10,7 @@
 const char *action_kind_name(enum action_kind k)
 {
 	static const char *const names[] = {"push", "create", "change", "start", "form",
-					    "join", "leave", "stop", "remove"};
+					    "join", "leave", "stop", "remove", "role"};
 
 	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "?";
 }
@@ -104,6 +104,34 @@ static bool service_formed(const struct differ *d, const char *service)
 	return false;
 }
 
+/* A sharded node recorded with another role, or following another master,
+ * than the plan gives it: one ACT_ROLE, "master -> replica of cache-0". */
+static void diff_role(struct differ *d, const struct plan_node *n,
+		      const struct state_node *have)
+{
+	int was = have && have->role ? node_role_parse(have->role) : -1;
+	const char *want_master = n->role == ROLE_REPLICA ? d->p->nodes[n->master].id : NULL;
+	char from[64];
+
+	if ((was != ROLE_MASTER && was != ROLE_REPLICA) ||
+	    (n->role != ROLE_MASTER && n->role != ROLE_REPLICA))
+		return;
+	if (was == (int)n->role &&
+	    (n->role == ROLE_MASTER || (have->master && !strcmp(have->master, want_master))))
+		return;
+	if (was == ROLE_REPLICA)
+		snprintf(from, sizeof from, "replica of %s", have->master ? have->master : "?");
+	else
+		snprintf(from, sizeof from, "master");
+	struct action *x = add(d, ST_MEMBERSHIP, ACT_ROLE);
+	set_target(d, x, n);
+	x->have = have;
+	if (n->role == ROLE_REPLICA)
+		snprintf(x->detail, sizeof x->detail, "%s -> replica of %s", from, want_master);
+	else
+		snprintf(x->detail, sizeof x->detail, "%s -> master", from);
+}
+
 static void diff_desired(struct differ *d, const struct plan_node *n, bool formed,
 			 bool *form_needed)
 {
@@ -116,6 +144,7 @@ static void diff_desired(struct differ *d, const struct plan_node *n, bool forme
 		on_target = observed_at(d, n->id, n->host->name) != NULL;
 	else
 		on_target = have && !strcmp(have->host, n->host->name);
+	diff_role(d, n, have);
 
 	if (on_target) {
 		const struct observed_node *ob = observed_at(d, n->id, n->host->name);
@@ -259,7 +288,8 @@ int actions_diff(const struct spec *s, const struct plan *p, const struct state 
 			out->items[out->n++] = a->items[i];
 			switch (a->items[i].kind) {
 			case ACT_CREATE: out->creates++; break;
-			case ACT_CHANGE: out->changes++; break;
+			case ACT_CHANGE:
+			case ACT_ROLE: out->changes++; break;
 			case ACT_REMOVE: out->removes++; break;
 			default: out->others++; break;
 			}
@@ -282,10 +312,19 @@ bool actions_empty(const struct actions *a)
 	return a->n == 0;
 }
 
+const struct action *actions_role_change(const struct actions *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (a->items[i].kind == ACT_ROLE)
+			return &a->items[i];
+	return NULL;
+}
+
 static char sign(enum action_kind k)
 {
 	switch (k) {
 	case ACT_CHANGE:
+	case ACT_ROLE:
 	case ACT_START: return '~';
 	case ACT_LEAVE:
 	case ACT_STOP:
@@ -324,7 +363,8 @@ void actions_print(const struct actions *a, FILE *f)
 			break;
 		}
 		if (x->detail[0])
-			fprintf(f, "%s%s", x->kind == ACT_CHANGE ? ": " : ", ", x->detail);
+			fprintf(f, "%s%s", x->kind == ACT_CHANGE || x->kind == ACT_ROLE ? ": " : ", ",
+				x->detail);
 		fputc('\n', f);
 	}
 	if (actions_empty(a))

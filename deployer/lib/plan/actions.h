@@ -38,10 +38,13 @@ enum action_kind {
 	ACT_LEAVE,     /* node leaves its cluster */
 	ACT_STOP,
 	ACT_REMOVE,
+	ACT_ROLE,      /* a recorded master becomes a replica, a replica a
+			* master or follows another master (sharded services;
+			* reported by plan, refused by up: actions_role_change) */
 };
 
 /* "push", "create", "change", "start", "form", "join", "leave", "stop",
- * "remove". */
+ * "remove", "role". */
 const char *action_kind_name(enum action_kind k);
 
 /* What a host reports about one node container (from the agent; optional). */
@@ -93,6 +96,9 @@ void actions_free(struct actions *a);
 
 /* Nothing to do? */
 bool actions_empty(const struct actions *a);
+
+/* The first role change among the actions, or NULL. */
+const struct action *actions_role_change(const struct actions *a);
 
 /* One line per action, e.g.
  *   + create cache-3 on h2 (10.213.0.12:7003), replica of cache-2

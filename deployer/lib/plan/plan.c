@@ -12,7 +12,7 @@
  * finding the emptiest member from a preferred position is a short bit scan
  * instead of a pass over every host.
  */
-#include "plan.h"
+#include "plan_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,8 +23,10 @@
 
 #include "util.h"
 
-#define NONE UINT32_MAX
-#define PORT_MAX 65535
+/* Work one complete search may do before it gives up: candidate hosts
+ * tried plus hosts the capacity bound looked at (about 0.2 s; the property
+ * test's cases use far less, bench/plan_bench --search reports the worst). */
+#define PLAN_SEARCH_STEPS 40000000
 
 const char *node_role_name(enum node_role r)
 {
@@ -71,265 +73,7 @@ int plan_masters(int nodes, int replicas)
 	return nodes / (1 + replicas) + (nodes % (1 + replicas) ? 1 : 0);
 }
 
-/* ---- leveled set ------------------------------------------------------------
- * Members 0..n-1, each with a count; members with equal counts share one
- * bitset.  find() scans the lowest non-empty level from a preferred member,
- * cyclically, and offers each candidate to a callback until one is accepted. */
-
-struct level {
-	uint64_t *bits;
-	uint32_t pop;
-};
-
-struct lset {
-	uint32_t n, words;
-	uint32_t *cnt;      /* per member; NONE once removed */
-	struct level *lv;   /* indexed by count */
-	size_t nlv;
-	uint32_t lo, hi;    /* non-empty levels are within [lo, hi] */
-	uint32_t live;
-};
-
-static void level_set(struct lset *s, uint32_t c, uint32_t m)
-{
-	if (c >= s->nlv) {
-		size_t old = s->nlv;
-
-		s->lv = xgrow(s->lv, &s->nlv, (size_t)c + 1, sizeof *s->lv);
-		memset(s->lv + old, 0, (s->nlv - old) * sizeof *s->lv);
-	}
-	struct level *l = &s->lv[c];
-	if (!l->bits)
-		l->bits = xcalloc(s->words, sizeof *l->bits);
-	l->bits[m / 64] |= 1ULL << (m % 64);
-	l->pop++;
-	if (s->live == 0 || c < s->lo)
-		s->lo = c;
-	if (s->live == 0 || c > s->hi)
-		s->hi = c;
-}
-
-static void level_clear(struct lset *s, uint32_t c, uint32_t m)
-{
-	struct level *l = &s->lv[c];
-
-	l->bits[m / 64] &= ~(1ULL << (m % 64));
-	if (--l->pop == 0) {
-		free(l->bits);
-		l->bits = NULL;
-	}
-}
-
-/* All members start at the count given by cnt0 (NULL: 0). */
-static void lset_init(struct lset *s, uint32_t n, const uint32_t *cnt0)
-{
-	memset(s, 0, sizeof *s);
-	s->n = n;
-	s->words = (n + 63) / 64;
-	s->cnt = xcalloc(n, sizeof *s->cnt);
-	for (uint32_t m = 0; m < n; m++) {
-		s->cnt[m] = cnt0 ? cnt0[m] : 0;
-		level_set(s, s->cnt[m], m);
-		s->live++;
-	}
-}
-
-static void lset_free(struct lset *s)
-{
-	for (size_t c = 0; c < s->nlv; c++)
-		free(s->lv[c].bits);
-	free(s->lv);
-	free(s->cnt);
-	memset(s, 0, sizeof *s);
-}
-
-static void lset_remove(struct lset *s, uint32_t m)
-{
-	if (s->cnt[m] == NONE)
-		return;
-	level_clear(s, s->cnt[m], m);
-	s->cnt[m] = NONE;
-	s->live--;
-}
-
-static void lset_bump(struct lset *s, uint32_t m)
-{
-	uint32_t c = s->cnt[m];
-
-	if (c == NONE)
-		return;
-	level_clear(s, c, m);
-	s->live--;
-	s->cnt[m] = c + 1;
-	level_set(s, c + 1, m);
-	s->live++;
-}
-
-/* First set bit at index >= from and < to, or NONE. */
-static uint32_t next_bit(const uint64_t *bits, uint32_t from, uint32_t to)
-{
-	if (from >= to)
-		return NONE;
-	uint32_t w = from / 64;
-	uint64_t word = bits[w] & (~0ULL << (from % 64));
-
-	for (;;) {
-		if (word) {
-			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(word);
-			return i < to ? i : NONE;
-		}
-		if (++w * 64 >= to)
-			return NONE;
-		word = bits[w];
-	}
-}
-
-typedef bool (*lset_try_fn)(void *ctx, uint32_t member);
-
-/* The accepted member with the lowest count, the first at or cyclically after
- * `pref` among equals; NONE when the callback accepts none. */
-static uint32_t lset_find(struct lset *s, uint32_t pref, lset_try_fn try,
-			  void *ctx)
-{
-	if (s->live == 0)
-		return NONE;
-	if (pref >= s->n)
-		pref = 0;
-	for (uint32_t c = s->lo; c <= s->hi && c < s->nlv; c++) {
-		struct level *l = &s->lv[c];
-
-		if (!l->bits) {
-			if (c == s->lo)
-				s->lo = c + 1;
-			continue;
-		}
-		for (uint32_t m = next_bit(l->bits, pref, s->n); m != NONE;
-		     m = next_bit(l->bits, m + 1, s->n))
-			if (try(ctx, m))
-				return m;
-		for (uint32_t m = next_bit(l->bits, 0, pref); m != NONE;
-		     m = next_bit(l->bits, m + 1, pref))
-			if (try(ctx, m))
-				return m;
-	}
-	return NONE;
-}
-
-/* ---- ports in use: open-addressing set of (host << 16 | port) ------------- */
-
-struct portset {
-	uint64_t *keys; /* 0 = empty; stored as key + 1 */
-	size_t cap, n;
-};
-
-static size_t port_slot(const struct portset *p, uint64_t k)
-{
-	uint64_t h = k * 0x9E3779B97F4A7C15ULL;
-
-	return (size_t)(h >> 20) & (p->cap - 1);
-}
-
-static bool portset_has(const struct portset *p, uint32_t host, int port)
-{
-	uint64_t k = ((uint64_t)host << 16 | (uint64_t)port) + 1;
-
-	if (!p->cap)
-		return false;
-	for (size_t i = port_slot(p, k);; i = (i + 1) & (p->cap - 1)) {
-		if (p->keys[i] == k)
-			return true;
-		if (!p->keys[i])
-			return false;
-	}
-}
-
-static void portset_add(struct portset *p, uint32_t host, int port);
-
-static void portset_grow(struct portset *p)
-{
-	struct portset np = {.cap = p->cap ? p->cap * 2 : 1024};
-
-	np.keys = xcalloc(np.cap, sizeof *np.keys);
-	for (size_t i = 0; i < p->cap; i++)
-		if (p->keys[i]) {
-			uint64_t k = p->keys[i];
-			size_t j = port_slot(&np, k);
-
-			while (np.keys[j])
-				j = (j + 1) & (np.cap - 1);
-			np.keys[j] = k;
-			np.n++;
-		}
-	free(p->keys);
-	*p = np;
-}
-
-static void portset_add(struct portset *p, uint32_t host, int port)
-{
-	uint64_t k = ((uint64_t)host << 16 | (uint64_t)port) + 1;
-
-	if ((p->n + 1) * 2 > p->cap)
-		portset_grow(p);
-	size_t i = port_slot(p, k);
-	while (p->keys[i] && p->keys[i] != k)
-		i = (i + 1) & (p->cap - 1);
-	if (!p->keys[i]) {
-		p->keys[i] = k;
-		p->n++;
-	}
-}
-
-/* ---- planner state ------------------------------------------------------- */
-
-struct hostinfo {
-	int64_t cpu_free;   /* INT64_MAX when the host declares no cpus */
-	int64_t mem_free;   /* INT64_MAX when the host declares no memory */
-	uint32_t rack, zone; /* interned */
-};
-
-struct svcinfo {
-	const struct spec_service *svc;
-	struct plan_traits tr;
-	int base_port;
-	int shard_size;     /* 1 + replicas when sharded, else 1 */
-	uint32_t nracks;    /* distinct racks among eligible hosts */
-	uint32_t neligible;
-	uint32_t *count;    /* [nhosts] nodes of this service per host */
-	bool *eligible;     /* [nhosts] labels match */
-};
-
-struct planner {
-	const struct spec *s;
-	struct hostinfo *hosts;
-	uint32_t nhosts;
-	uint32_t *by_name;  /* host indexes sorted by name */
-	struct svcinfo *svcs;
-	struct plan *p;
-	struct portset ports;
-	struct plan_problems *probs;
-	size_t nproblems;
-	/* the service and node being placed (new pass) */
-	struct svcinfo *cur;
-	struct plan_node *node;
-	enum spread_kind spread;
-	uint32_t *dom_of_host;   /* [nhosts] domain, NONE when not eligible */
-	uint32_t *pos_in_dom;    /* [nhosts] member index inside the domain */
-	uint32_t **dom_hosts;    /* [ndom][dom_nhosts] host indexes */
-	uint32_t *dom_nhosts;
-	uint32_t *dom_cursor;
-	uint32_t ndom;
-	struct lset outer;
-	struct lset *inner;      /* [ndom] */
-	uint16_t *port_cursor;   /* [nhosts] next offset from base_port */
-	uint32_t chosen_host;
-	bool strict;             /* also keep a shard's members on distinct
-				  * spread domains (first choice, not a must) */
-};
-
-static void problem(struct planner *pl, const char *node, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void problem(struct planner *pl, const char *node, const char *fmt, ...)
+void problem(struct planner *pl, const char *node, const char *fmt, ...)
 {
 	struct plan_problems *ps = pl->probs;
 	char msg[512];
@@ -421,7 +165,7 @@ static bool labels_match(const struct spec_host *h, const struct kvlist *req)
 	return true;
 }
 
-static bool fits(const struct planner *pl, uint32_t h, const struct svcinfo *si)
+bool fits(const struct planner *pl, uint32_t h, const struct svcinfo *si)
 {
 	const struct hostinfo *hi = &pl->hosts[h];
 	const struct spec_service *svc = si->svc;
@@ -433,7 +177,7 @@ static bool fits(const struct planner *pl, uint32_t h, const struct svcinfo *si)
 	       (uint64_t)hi->mem_free >= svc->resources.memory;
 }
 
-static void take(struct planner *pl, uint32_t h, struct svcinfo *si)
+void take(struct planner *pl, uint32_t h, struct svcinfo *si)
 {
 	struct hostinfo *hi = &pl->hosts[h];
 
@@ -455,7 +199,7 @@ static bool ports_free(const struct planner *pl, uint32_t h, int port, int bus)
 
 /* The lowest free client port at or above base + *cursor on host h (and its
  * bus port); advances *cursor past it.  False when the range is exhausted. */
-static bool free_port_from(const struct planner *pl, uint32_t h,
+bool free_port_from(const struct planner *pl, uint32_t h,
 			   const struct svcinfo *si, uint32_t *cursor, int *port,
 			   int *bus)
 {
@@ -496,18 +240,18 @@ static void use_ports(struct planner *pl, uint32_t h, int port, int bus)
 
 /* ---- shards and anti-affinity --------------------------------------------- */
 
-static size_t svc_index(const struct planner *pl, const struct svcinfo *si)
+size_t svc_index(const struct planner *pl, const struct svcinfo *si)
 {
 	return (size_t)(si - pl->svcs);
 }
 
 /* Plan-array range of the shard of node n. */
-static void shard_range(const struct planner *pl, const struct svcinfo *si,
+void shard_range(const struct planner *pl, const struct svcinfo *si,
 			const struct plan_node *n, size_t *first, size_t *end)
 {
 	size_t base = pl->p->svc_first[svc_index(pl, si)];
 	size_t limit = pl->p->svc_first[svc_index(pl, si) + 1];
-	size_t k = (size_t)n->index / (size_t)si->shard_size;
+	size_t k = ((size_t)(n - pl->p->nodes) - base) / (size_t)si->shard_size;
 
 	*first = base + k * (size_t)si->shard_size;
 	*end = *first + (size_t)si->shard_size;
@@ -515,7 +259,7 @@ static void shard_range(const struct planner *pl, const struct svcinfo *si,
 		*end = limit;
 }
 
-static uint32_t domain_key(const struct planner *pl, enum spread_kind sp,
+uint32_t domain_key(const struct planner *pl, enum spread_kind sp,
 			   uint32_t h)
 {
 	switch (sp) {
@@ -526,41 +270,81 @@ static uint32_t domain_key(const struct planner *pl, enum spread_kind sp,
 	return h;
 }
 
-/* May node n (of service si) go on host h, given the members of its shard
- * placed so far?  Checks host anti-affinity, the replica rack rule and, when
- * pl->strict with rack/zone spread, distinct domains. */
-static bool shard_allows(const struct planner *pl, const struct svcinfo *si,
-			 const struct plan_node *n, uint32_t h)
+/* With n on h sharing a spread domain with another member, can the shard
+ * still span the domains LEVEL_SPREAD asks for: min(size, domains), or
+ * its whole size when strict? */
+static bool shard_can_spread(const struct planner *pl, const struct svcinfo *si,
+			     size_t first, size_t end, const struct plan_node *n,
+			     uint32_t h, size_t placed)
 {
-	size_t first, end;
+	enum spread_kind sp = si->svc->placement.spread;
+	uint32_t keys[64], nk = 0, size = (uint32_t)(end - first);
+	uint32_t target = size;
+
+	if (si->level_min < LEVEL_SPREAD && si->ndoms < target)
+		target = si->ndoms;
+	keys[nk++] = domain_key(pl, sp, h);
+	for (size_t i = first; i < end && nk < 64; i++) {
+		const struct plan_node *m = &pl->p->nodes[i];
+		uint32_t k;
+		bool seen = false;
+
+		if (m == n || !m->host)
+			continue;
+		k = domain_key(pl, sp, (uint32_t)m->host_index);
+		for (uint32_t j = 0; j < nk && !seen; j++)
+			seen = keys[j] == k;
+		if (!seen)
+			keys[nk++] = k;
+	}
+	return nk + (size - (uint32_t)placed - 1) >= target;
+}
+
+/* May node n (of service si) go on host h, given the members of its shard
+ * placed so far?  Checks host anti-affinity and, by si->level, the replica
+ * rack rule and the shard's spread over domains; pl->strict (the greedy
+ * pass's first try) asks for distinct domains outright. */
+bool shard_allows(const struct planner *pl, const struct svcinfo *si,
+		  const struct plan_node *n, uint32_t h)
+{
+	size_t first, end, placed = 0;
+	bool dup = false;
 
 	if (!si->tr.sharded)
 		return true;
 	shard_range(pl, si, n, &first, &end);
 	const struct plan_node *master = &pl->p->nodes[first];
 	enum spread_kind sp = si->svc->placement.spread;
+	bool spread_rule = sp != SPREAD_HOST && (pl->strict || si->level >= LEVEL_SPREAD);
+	bool rack_rule = si->level >= LEVEL_RACKS && si->nracks >= 2;
 
 	for (size_t i = first; i < end; i++) {
 		const struct plan_node *m = &pl->p->nodes[i];
 
 		if (m == n || !m->host)
 			continue;
+		placed++;
 		if (m->host_index == h)
 			return false;
 		/* the rack rule binds a master and each of its replicas, in
 		 * whichever order they are placed (kept replicas may come
 		 * before a master that has to move) */
-		if ((m == master || n == master) && si->nracks >= 2 &&
+		if (rack_rule && (m == master || n == master) &&
 		    pl->hosts[m->host_index].rack == pl->hosts[h].rack)
 			return false;
-		if (pl->strict && sp != SPREAD_HOST &&
-		    domain_key(pl, sp, (uint32_t)m->host_index) == domain_key(pl, sp, h))
-			return false;
+		if (spread_rule &&
+		    domain_key(pl, sp, (uint32_t)m->host_index) == domain_key(pl, sp, h)) {
+			if (pl->strict)
+				return false;
+			dup = true;
+		}
 	}
+	if (dup)
+		return shard_can_spread(pl, si, first, end, n, h, placed);
 	return true;
 }
 
-static void place(struct planner *pl, struct plan_node *n, uint32_t h, int port,
+void place(struct planner *pl, struct plan_node *n, uint32_t h, int port,
 		  int bus)
 {
 	n->host_index = h;
@@ -629,6 +413,7 @@ static void keep_pass(struct planner *pl, const struct placement *prev)
 				if (n->kept || !pn || !pn->host)
 					continue;
 				h = host_by_name(pl, pn->host);
+				pl->prev_host[i] = h;
 				if (h == NONE || !si->eligible[h] || !fits(pl, h, si) ||
 				    !shard_allows(pl, si, n, h))
 					continue;
@@ -815,64 +600,6 @@ static bool try_domain(void *vctx, uint32_t d)
 	return true;
 }
 
-static void explain(struct planner *pl, struct svcinfo *si, struct plan_node *n)
-{
-	const struct spec_service *svc = si->svc;
-	enum spread_kind sp = svc->placement.spread;
-	size_t first, end;
-
-	if (si->neligible == 0) {
-		if (svc->placement.require.n)
-			problem(pl, n->id, "no host has the labels placement.require asks for (%s=%s%s)",
-				svc->placement.require.items[0].key,
-				svc->placement.require.items[0].value,
-				svc->placement.require.n > 1 ? ", ..." : "");
-		else
-			problem(pl, n->id, "the spec has no hosts");
-		return;
-	}
-	if (si->tr.sharded && (uint32_t)(n->index % si->shard_size) + 1 > si->neligible) {
-		problem(pl, n->id, "anti-affinity needs %d hosts (a master and %d replicas apart), hosts give %u",
-			si->shard_size, si->shard_size - 1, si->neligible);
-		return;
-	}
-	if (si->tr.sharded && sp != SPREAD_HOST) {
-		uint32_t rank = (uint32_t)(n->index % si->shard_size);
-		uint32_t have = 0;
-		bool *seen = xcalloc(pl->nhosts + 1, sizeof *seen);
-
-		for (uint32_t h = 0; h < pl->nhosts; h++)
-			if (si->eligible[h] && !seen[domain_key(pl, sp, h)]) {
-				seen[domain_key(pl, sp, h)] = true;
-				have++;
-			}
-		free(seen);
-		if (rank + 1 > have) {
-			problem(pl, n->id, "%s spread needs %d %ss, hosts give %u",
-				spread_kind_name(sp), si->shard_size,
-				spread_kind_name(sp), have);
-			return;
-		}
-	}
-	if (si->tr.sharded && n->role == ROLE_REPLICA) {
-		shard_range(pl, si, n, &first, &end);
-		const struct plan_node *m = &pl->p->nodes[first];
-
-		if (m->host) {
-			problem(pl, n->id,
-				"no host with room outside the %s of its master %s (%s, rack %s) and of its shard",
-				si->nracks >= 2 ? "rack" : "host", m->id, m->host->name,
-				m->host->rack ? m->host->rack : "default");
-			return;
-		}
-	}
-	problem(pl, n->id,
-		"no host has room: needs %dm cpu and %" PRIu64 " bytes memory%s (%u eligible hosts)",
-		svc->resources.cpus_milli, svc->resources.memory,
-		svc->placement.max_per_host > 0 ? " within max_per_host" : "",
-		si->neligible);
-}
-
 static void place_new(struct planner *pl, struct svcinfo *si, struct plan_node *n,
 		      uint32_t *outer_cursor)
 {
@@ -888,7 +615,7 @@ static void place_new(struct planner *pl, struct svcinfo *si, struct plan_node *
 		const struct plan_node *m = &pl->p->nodes[first];
 		if (m->host && pl->ndom)
 			pref = (pl->dom_of_host[m->host_index] +
-				(uint32_t)(n->index % si->shard_size)) % pl->ndom;
+				(uint32_t)((size_t)(n - &pl->p->nodes[first]))) % pl->ndom;
 	}
 	/* First try to give each member of a shard its own rack (zone); when
 	 * the fleet cannot, settle for the hard rules alone. */
@@ -898,10 +625,8 @@ static void place_new(struct planner *pl, struct svcinfo *si, struct plan_node *
 		pl->strict = false;
 		d = lset_find(&pl->outer, pref, try_domain, &c);
 	}
-	if (d == NONE) {
-		explain(pl, si, n);
+	if (d == NONE)
 		return;
-	}
 	uint32_t h = pl->chosen_host, j = pl->pos_in_dom[h];
 
 	take(pl, h, si);
@@ -963,6 +688,134 @@ static void choose_seeds(struct planner *pl, size_t si_i)
 	free(rack_has);
 }
 
+/* ---- levels, greedy, search ------------------------------------------------ */
+
+/* Spread domains among si's eligible hosts, and the levels its shard rules
+ * may take: rack/zone spread asks LEVEL_SPREAD, host spread LEVEL_RACKS;
+ * best effort (the default) may relax down to LEVEL_HOSTS, spread_strict
+ * may not relax at all. */
+static void svc_levels(struct planner *pl, struct svcinfo *si)
+{
+	enum spread_kind sp = si->svc->placement.spread;
+	bool *seen = xcalloc(pl->nhosts + 1, sizeof *seen);
+
+	for (uint32_t h = 0; h < pl->nhosts; h++)
+		if (si->eligible[h] && !seen[domain_key(pl, sp, h)]) {
+			seen[domain_key(pl, sp, h)] = true;
+			si->ndoms++;
+		}
+	free(seen);
+	si->active = true;
+	si->level_max = !si->tr.sharded ? LEVEL_HOSTS
+			: sp == SPREAD_HOST ? LEVEL_RACKS : LEVEL_SPREAD;
+	si->level_min = si->svc->placement.spread_strict ? si->level_max : LEVEL_HOSTS;
+	si->level = si->level_max;
+}
+
+/* Keep pass, then the new pass of every service; true when every node has
+ * a host.  Marks the services left with unplaced nodes. */
+static bool greedy(struct planner *pl, const struct placement *prev)
+{
+	bool ok = true;
+
+	pl->strict = false;
+	keep_pass(pl, prev);
+	for (size_t k = 0; k < pl->s->nservices; k++)
+		new_pass(pl, &pl->svcs[k]);
+	pl->strict = false;
+	for (size_t k = 0; k < pl->s->nservices; k++) {
+		pl->svcs[k].failed = false;
+		for (size_t i = pl->p->svc_first[k]; i < pl->p->svc_first[k + 1]; i++)
+			if (!pl->p->nodes[i].host) {
+				pl->svcs[k].failed = true;
+				ok = false;
+				break;
+			}
+	}
+	return ok;
+}
+
+/* Lower the level of one service that may relax, one the greedy pass could
+ * not place first; false when none can. */
+static bool relax(struct planner *pl)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t k = 0; k < pl->s->nservices; k++) {
+			struct svcinfo *si = &pl->svcs[k];
+
+			if (si->level > si->level_min && (pass || si->failed)) {
+				si->level--;
+				return true;
+			}
+		}
+	return false;
+}
+
+/* Greedy first; when it fails, the complete search with kept nodes pinned,
+ * then with every node free (previous hosts tried first), and only then a
+ * lower level for a service that allows it. */
+static bool solve(struct planner *pl, const struct placement *prev)
+{
+	for (;;) {
+		bool recorded = false;
+
+		if (greedy(pl, prev))
+			return true;
+		/* keep_pass (in greedy) noted the previous hosts */
+		for (size_t i = 0; i < pl->p->n && !recorded; i++)
+			recorded = pl->prev_host[i] != NONE;
+		planner_reset(pl, true);
+		if (plan_search(pl))
+			return true;
+		/* with nothing recorded, the free search is the one just done */
+		planner_reset(pl, false);
+		if (recorded && plan_search(pl))
+			return true;
+		if (!relax(pl))
+			return false;
+		planner_reset(pl, false);
+	}
+}
+
+static void warn(struct planner *pl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void warn(struct planner *pl, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	pl->warnings = xgrow(pl->warnings, &pl->capwarnings, pl->nwarnings + 1,
+			     sizeof *pl->warnings);
+	pl->warnings[pl->nwarnings++] = msg;
+}
+
+/* One warning per service whose spread is not what the spec asked for. */
+static void warn_relaxed(struct planner *pl)
+{
+	for (size_t k = 0; k < pl->s->nservices; k++) {
+		const struct svcinfo *si = &pl->svcs[k];
+		const char *name = si->svc->name;
+		const char *sp = spread_kind_name(si->svc->placement.spread);
+
+		if (!si->tr.sharded)
+			continue;
+		if (si->level == LEVEL_SPREAD && si->ndoms < (uint32_t)si->shard_size)
+			warn(pl, "%s: %s spread relaxed: shards of %d nodes span the %u %ss the hosts give (spread_strict = true refuses instead)",
+			     name, sp, si->shard_size, si->ndoms, sp);
+		else if (si->level == LEVEL_RACKS && si->level_max == LEVEL_SPREAD)
+			warn(pl, "%s: %s spread relaxed: the hosts' room does not let every shard span %u %ss; each replica is still off its master's rack",
+			     name, sp, si->ndoms < (uint32_t)si->shard_size ? si->ndoms : (uint32_t)si->shard_size, sp);
+		else if (si->level == LEVEL_HOSTS && si->level_max > LEVEL_HOSTS && si->nracks >= 2)
+			warn(pl, "%s: rack rule relaxed: the hosts' room leaves some replicas on their master's rack (shard members are still on distinct hosts)",
+			     name);
+	}
+}
+
 /* ---- entry point ---------------------------------------------------------------- */
 
 static int64_t capacity(int64_t total, int64_t reserve)
@@ -972,7 +825,7 @@ static int64_t capacity(int64_t total, int64_t reserve)
 	return total > reserve ? total - reserve : 0;
 }
 
-static void plan_init_nodes(struct planner *pl)
+static void plan_init_nodes(struct planner *pl, const struct placement *prev)
 {
 	const struct spec *s = pl->s;
 	struct plan *p = pl->p;
@@ -991,12 +844,21 @@ static void plan_init_nodes(struct planner *pl)
 	p->n = total;
 	p->nodes = xcalloc(total, sizeof *p->nodes);
 	p->ids = xmalloc(idbytes + 1);
+	uint32_t **perms = xcalloc(s->nservices ? s->nservices : 1, sizeof *perms);
+	for (size_t k = 0; k < s->nservices; k++)
+		if ((perms[k] = plan_slot_ids(pl, k, prev)) && !p->pos_of)
+			p->pos_of = xcalloc(total ? total : 1, sizeof *p->pos_of);
 	for (size_t k = 0; k < s->nservices; k++) {
 		const struct svcinfo *si = &pl->svcs[k];
+		uint32_t *perm = perms[k];
 
+		for (size_t i = p->svc_first[k]; p->pos_of && i < p->svc_first[k + 1]; i++)
+			p->pos_of[p->svc_first[k] + (perm ? perm[i - p->svc_first[k]] : i - p->svc_first[k])] =
+				(uint32_t)i;
 		for (size_t i = p->svc_first[k]; i < p->svc_first[k + 1]; i++) {
 			struct plan_node *n = &p->nodes[i];
-			int idx = (int)(i - p->svc_first[k]);
+			int slot = (int)(i - p->svc_first[k]);
+			int idx = perm ? (int)perm[slot] : slot;
 			int w = snprintf(p->ids + off, idbytes + 1 - off, "%s-%d",
 					 si->svc->name, idx);
 
@@ -1011,9 +873,9 @@ static void plan_init_nodes(struct planner *pl)
 			n->master = -1;
 			n->shard = -1;
 			if (si->tr.sharded) {
-				int rank = idx % si->shard_size;
+				int rank = slot % si->shard_size;
 
-				n->shard = idx / si->shard_size;
+				n->shard = slot / si->shard_size;
 				n->role = rank ? ROLE_REPLICA : ROLE_MASTER;
 				if (rank)
 					n->master = (int)(i - (size_t)rank);
@@ -1021,7 +883,9 @@ static void plan_init_nodes(struct planner *pl)
 				n->role = ROLE_MEMBER;
 			}
 		}
+		free(perm);
 	}
+	free(perms);
 }
 
 static void planner_free(struct planner *pl)
@@ -1035,6 +899,11 @@ static void planner_free(struct planner *pl)
 	free(pl->hosts);
 	free(pl->by_name);
 	free(pl->ports.keys);
+	free(pl->prev_host);
+	free(pl->taken_host);
+	for (size_t i = 0; i < pl->nwarnings; i++)
+		free(pl->warnings[i]);
+	free(pl->warnings);
 	domains_free(pl);
 }
 
@@ -1043,6 +912,7 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		 struct plan_problems *probs, struct err *e)
 {
 	struct planner pl = {.s = s, .probs = probs};
+	size_t unplaced = 0;
 
 	*out = NULL;
 	if (s->nhosts >= NONE / 2)
@@ -1058,6 +928,8 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		pl.hosts[h].mem_free = capacity(sh->memory > INT64_MAX ? INT64_MAX : (int64_t)sh->memory,
 						sh->reserve_memory > INT64_MAX ? INT64_MAX
 									       : (int64_t)sh->reserve_memory);
+		pl.hosts[h].cpu0 = pl.hosts[h].cpu_free;
+		pl.hosts[h].mem0 = pl.hosts[h].mem_free;
 		pl.by_name[h] = h;
 	}
 	intern(s, false, pl.hosts);
@@ -1089,31 +961,51 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 			}
 		}
 		free(rack_seen);
+		svc_levels(&pl, si);
 	}
 
 	pl.p = xcalloc(1, sizeof *pl.p);
-	plan_init_nodes(&pl);
-	for (size_t i = 0; prev && i < prev->ntaken; i++) {
-		uint32_t h = prev->taken[i].host ? host_by_name(&pl, prev->taken[i].host) : NONE;
-		int port = prev->taken[i].port;
+	plan_init_nodes(&pl, prev);
+	pl.prev_host = xcalloc(pl.p->n ? pl.p->n : 1, sizeof *pl.prev_host);
+	for (size_t i = 0; i < pl.p->n; i++)
+		pl.prev_host[i] = NONE;
+	if (prev) {
+		pl.taken = prev->taken;
+		pl.ntaken = prev->ntaken;
+	}
+	pl.taken_host = xcalloc(pl.ntaken ? pl.ntaken : 1, sizeof *pl.taken_host);
+	for (size_t i = 0; i < pl.ntaken; i++) {
+		uint32_t h = pl.taken[i].host ? host_by_name(&pl, pl.taken[i].host) : NONE;
+		int port = pl.taken[i].port;
 
+		pl.taken_host[i] = h;
 		if (h != NONE && port > 0 && port <= PORT_MAX && !portset_has(&pl.ports, h, port))
 			portset_add(&pl.ports, h, port);
 	}
-	keep_pass(&pl, prev);
-	for (size_t k = 0; k < s->nservices; k++)
-		new_pass(&pl, &pl.svcs[k]);
-	if (pl.nproblems == 0)
+	pl.search_budget = PLAN_SEARCH_STEPS;
+	if (solve(&pl, prev)) {
 		for (size_t k = 0; k < s->nservices; k++)
 			if (!pl.svcs[k].tr.sharded)
 				choose_seeds(&pl, k);
+		warn_relaxed(&pl);
+	} else {
+		planner_reset(&pl, false);
+		greedy(&pl, prev);
+		for (size_t i = 0; i < pl.p->n; i++)
+			unplaced += !pl.p->nodes[i].host;
+		plan_refuse(&pl);
+	}
 
 	size_t nprob = pl.nproblems;
+	pl.p->warnings = pl.warnings;
+	pl.p->nwarnings = pl.nwarnings;
+	pl.warnings = NULL;
+	pl.nwarnings = 0;
 	planner_free(&pl);
 	if (nprob) {
 		plan_free(pl.p);
 		return err_usage(e, "%s: %zu node%s cannot be placed",
-				 s->path ? s->path : "spec", nprob, nprob == 1 ? "" : "s");
+				 s->path ? s->path : "spec", unplaced, unplaced == 1 ? "" : "s");
 	}
 	*out = pl.p;
 	return 0;
@@ -1141,6 +1033,10 @@ void plan_free(struct plan *p)
 	free(p->nodes);
 	free(p->svc_first);
 	free(p->ids);
+	free(p->pos_of);
+	for (size_t i = 0; i < p->nwarnings; i++)
+		free(p->warnings[i]);
+	free(p->warnings);
 	free(p);
 }
 
@@ -1175,7 +1071,8 @@ const struct plan_node *plan_find(const struct plan *p, const char *id)
 			continue;
 		const char *name = p->nodes[first].svc->name;
 		if (strlen(name) == (size_t)(dash - id) && !strncmp(name, id, (size_t)(dash - id)))
-			return &p->nodes[first + (size_t)idx];
+			return &p->nodes[p->pos_of ? p->pos_of[first + (size_t)idx]
+						   : first + (size_t)idx];
 	}
 	return NULL;
 }

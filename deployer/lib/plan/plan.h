@@ -6,11 +6,14 @@
  * existing nodes as possible.
  *
  * Node ids are "<service>-<i>" for i in 0..nodes-1.  A sharded service (Redis
- * Cluster) groups ids into shards of 1 + replicas nodes: shard k is ids
- * k*(1+replicas) .. k*(1+replicas)+replicas, the first being the master.  So
- * with replicas = 1: cache-0 master, cache-1 follows cache-0, cache-2 master,
- * cache-3 follows cache-2...  Growing or shrinking the service by whole shards
- * never changes the role of an existing id.
+ * Cluster) groups ids into shards of 1 + replicas nodes: without recorded
+ * roles, shard k is ids k*(1+replicas) .. k*(1+replicas)+replicas, the first
+ * being the master.  So with replicas = 1: cache-0 master, cache-1 follows
+ * cache-0, cache-2 master, cache-3 follows cache-2...  With recorded roles
+ * (prev->nodes[].role), recorded masters stay masters and replicas keep
+ * following them while the shard has room: replicas 1 -> 2 -> 1 with nodes
+ * 6 -> 9 -> 6 changes no role.  Growing or shrinking the service by whole
+ * shards never changes the role of an existing id.
  *
  * Constraints (every one is checked by the unit tests over random fleets):
  *  - host capacity: cpus_milli and memory minus the host's reserves, summed
@@ -19,19 +22,24 @@
  *  - placement.require: every listed label must equal the host's label;
  *  - placement.max_per_host: nodes of one service per host;
  *  - placement.spread host|rack|zone: nodes of a service are spread as evenly
- *    over those domains as capacity allows; with rack or zone spread the
- *    members of one shard go to distinct racks (zones) whenever the fleet
- *    has room for that (a preference, not a rule);
- *  - anti-affinity (rules): no two members of a shard share a host, and a
- *    replica is on another rack than its master when the service's hosts
- *    span >= 2 racks.  A shard that cannot be placed says why, e.g.
- *    "cache-5: rack spread needs 3 racks, hosts give 2";
+ *    over those domains as capacity allows (the greedy pass's preference);
+ *  - anti-affinity: no two members of a shard share a host (always); then
+ *    by level (docs/plan.md): a replica on another rack than its master
+ *    when the service's hosts span >= 2 racks (spread host asks this), and
+ *    a shard spanning min(size, domains) racks or zones (spread rack|zone
+ *    asks this; its whole size with spread_strict).  Best effort by
+ *    default: a level no placement meets is lowered, with a warning in
+ *    plan->warnings; spread_strict refuses instead.  A refusal gives one
+ *    line per service with the smallest reason, e.g.
+ *    "cache-5: rack spread needs 3 racks, hosts give 2 (spread_strict = true)";
  *  - ports: client port from port_base upward and, when the service has a
  *    bus, bus port = client port + bus_offset; no two ports collide on a host,
  *    and none is a port the placement lists as taken on that host.
  *
  * Masters are placed first (spread over domains), then replicas rank by rank,
  * each preferring the domain after its master's, which keeps the spread even.
+ * When that greedy pass leaves a node without a host, a complete search
+ * (plan_search.c) decides before anything is refused.
  *
  * Cost: O(nodes * (replicas + levels)) with per-domain bucket bitsets; never a
  * scan over all hosts per node.  bench/plan_bench.sh measures it.
@@ -73,6 +81,8 @@ struct placement_node {
 	const char *host;
 	int port;
 	int bus_port;
+	const char *role;   /* node_role_name(), or NULL when not recorded */
+	const char *master; /* id a replica followed, or NULL */
 };
 
 /* A port something else listens on, on a host (host.ports of its agent,
@@ -109,12 +119,19 @@ struct plan_node {
 };
 
 struct plan {
-	struct plan_node *nodes;  /* by service (spec order), then by index */
+	struct plan_node *nodes;  /* by service (spec order), then shard by
+				   * shard (master first) */
 	size_t n;
 	size_t *svc_first;        /* [nsvc + 1]: nodes of service k are
 				   * nodes[svc_first[k] .. svc_first[k+1]) */
 	size_t nsvc;
 	char *ids;                /* one block holding every id string */
+	uint32_t *pos_of;         /* [n] or NULL: nodes[pos_of[svc_first[k] + i]]
+				   * is "<service k>-<i>"; NULL when every
+				   * node sits at svc_first[k] + its index */
+	char **warnings;          /* rules relaxed to place every node, one
+				   * line each: "cache: rack spread relaxed: ..." */
+	size_t nwarnings;
 };
 
 struct plan_problem {
@@ -133,9 +150,10 @@ struct plan_problems {
  * of each service's template.  prev: the previous placement or NULL.
  *
  * Returns 0 and *out (caller frees with plan_free) when every node is placed.
- * Otherwise returns -1, *out is NULL, every unplaceable node gets one line in
- * probs (when non-NULL) and e says how many (exit code 2: the spec asks for
- * something the fleet cannot give). */
+ * Otherwise returns -1, *out is NULL, every service that cannot be placed
+ * gets one line in probs (when non-NULL) naming its first unplaced node and
+ * the smallest reason, and e says how many nodes are left without a host
+ * (exit code 2: the spec asks for something the fleet cannot give). */
 int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		 const struct placement *prev, struct plan **out,
 		 struct plan_problems *probs, struct err *e);

@@ -716,6 +716,8 @@ void state_placement(const struct state *st, struct placement *out)
 		v[i].host = st->nodes[i].host;
 		v[i].port = st->nodes[i].port;
 		v[i].bus_port = st->nodes[i].bus_port;
+		v[i].role = st->nodes[i].role;
+		v[i].master = st->nodes[i].master;
 	}
 	*out = (struct placement){.nodes = v, .n = st->n};
 }

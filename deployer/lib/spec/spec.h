@@ -73,6 +73,7 @@ struct spec_resources {
 
 struct spec_placement {
 	enum spread_kind spread;
+	bool spread_strict;  /* refuse rather than relax the spread */
 	int max_per_host;    /* 0 = no limit */
 	struct kvlist require; /* host labels that must match */
 };
