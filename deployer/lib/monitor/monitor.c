@@ -25,6 +25,7 @@
 #define TICK_MS 100
 #define RECENT_MAX 256
 #define HOST_OP_TIMEOUT_MS 5000
+#define INCIDENT_PROBE_MS 100
 /* probe_seconds histogram buckets */
 static const double probe_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 				       0.05, 0.1, 0.25, 0.5, 1, 2.5};
@@ -485,7 +486,10 @@ static void node_probe(struct mnode *n, int64_t now)
 	if (n->pe || !mon_node_probed(&n->fsm) || n->h->fsm.state != MH_UP ||
 	    now < n->next_probe_ms)
 		return;
-	n->next_probe_ms = now + n->m->interval_ms;
+	/* a node that exited or was killed is looked for often, so that
+	 * "back" is seen as soon as it answers */
+	n->next_probe_ms = now + (n->fsm.state == MN_EXITED || n->fsm.state == MN_HUNG ?
+				  INCIDENT_PROBE_MS : n->m->interval_ms);
 	n->pe = probe_event_start(n->m->base, &n->pt, probe_done, n, &e);
 	if (!n->pe)
 		log_warn("%s on %s: probe: %s", n->sn->id, n->sn->host, e.msg);
