@@ -983,10 +983,12 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 					m.c.spec->ssh.connect_timeout_ms : 10000) +
 			  2 * HOST_OP_TIMEOUT_MS + 2 * m.timeout_ms;
 	if (!o->once) {
-		char seen[160];
+		char seen[160], took[96] = "";
 
-		snprintf(seen, sizeof seen, "%zu nodes on %zu hosts%s", m.nnodes, m.nhosts,
-			 was_stale ? " (a monitor killed before took no lock with it)" : "");
+		if (was_stale)
+			snprintf(took, sizeof took, " (the lock of pid %ld, which died, taken over)",
+				 stale.pid);
+		snprintf(seen, sizeof seen, "%zu nodes on %zu hosts%s", m.nnodes, m.nhosts, took);
 		mon_event(&m, "monitor-start", NULL, NULL, seen,
 			  "watching: nodes start as unknown until their first probe", -1);
 	}
