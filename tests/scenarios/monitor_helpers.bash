@@ -49,18 +49,22 @@ monitor_start() {
 monitor_stop() {
 	local pid
 	pid=$(cat "$BATS_FILE_TMPDIR/monitor.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null
+	kill "$pid" 2>/dev/null || true
 	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$pid" 2>/dev/null
+	kill -9 "$pid" 2>/dev/null || true
 	rm -f "$BATS_FILE_TMPDIR/monitor.pid"
 	return 0
 }
 
+# monitor_all_up: /status answers and says every node is up.  (jq -e
+# succeeds on empty input, so curl's failure is checked first.)
 monitor_all_up() {
-	curl -sf "$MON_URL/status" | jq -e '[.nodes[] | select(.health == "up")] | length == 6'
+	local s
+	s=$(curl -sf "$MON_URL/status") || return
+	jq -e '[.nodes[] | select(.health == "up")] | length == 6' <<<"$s"
 }
 
 # node_field NODE FIELD: a field of `shoal status --json` for NODE.
@@ -93,4 +97,9 @@ cluster_ok() {
 	local out
 	out=$(rcli "$1" "$2" cluster info) || return
 	[[ "$out" == *"cluster_state:ok"* && "$out" == *"cluster_slots_ok:16384"* ]]
+}
+
+# has_event TYPE [NODE]: the log has at least one event TYPE (for NODE).
+has_event() {
+	[ "$(events_count "$@")" -ge 1 ]
 }

@@ -23,7 +23,7 @@ teardown_file() {
 	[ -n "$id_before" ]
 	pid=$(node_pid "$node" "$host")
 	lab_exec "$host" kill -9 "$pid"
-	wait_for 60 test "$(events_count node-back "$node")" -ge 1
+	wait_for 60 has_event node-back "$node"
 	[ "$(events_count node-exited "$node")" -ge 1 ]
 	wait_for 60 rcli "$addr" "$port" ping
 	[ "$(rcli "$addr" "$port" cluster myid)" = "$id_before" ]

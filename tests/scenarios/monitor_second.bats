@@ -19,7 +19,8 @@ teardown_file() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"monitor lock is held by pid $first on $(hostname)"* ]]
 	# the first one still serves
-	curl -sf "$MON_URL/status" | jq -e ".monitor.pid == $first"
+	s=$(curl -sf "$MON_URL/status")
+	jq -e ".monitor.pid == $first" <<<"$s"
 }
 
 @test "status shows the running monitor" {

@@ -23,8 +23,8 @@ teardown_file() {
 	restarts=$(node_field "$node" restarts)
 	export STOPPED="$host kill -CONT $pid"
 	lab_exec "$host" kill -STOP "$pid"
-	wait_for 60 test "$(events_count node-hung "$node")" -ge 1
-	wait_for 60 test "$(events_count node-back "$node")" -ge 1
+	wait_for 60 has_event node-hung "$node"
+	wait_for 60 has_event node-back "$node"
 	unset STOPPED
 	[ "$(node_pid "$node" "$host")" != "$pid" ]
 	[ "$(node_field "$node" restarts)" -gt "$restarts" ]
