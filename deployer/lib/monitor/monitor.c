@@ -889,6 +889,8 @@ static int detach(const char *logpath, int *ready_fd, struct err *e)
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(e, errno, "pipe");
+	fflush(stdout); /* else the child writes what is buffered once more */
+	fflush(stderr);
 	pid = fork();
 	if (pid < 0)
 		return err_sys(e, errno, "fork");
@@ -918,7 +920,13 @@ static int detach(const char *logpath, int *ready_fd, struct err *e)
 		return 1;
 	}
 	buf[n > 0 ? n : 0] = '\0';
-	return err_set(e, EIO, "%s", n > 1 ? buf + 1 : "the monitor ended at start");
+	if (n > 1) { /* "-<errno> <message>" */
+		char *msg = NULL;
+		long code = strtol(buf + 1, &msg, 10);
+
+		return err_set(e, code > 0 ? (int)code : EIO, "%s", msg && *msg ? msg + 1 : buf + 1);
+	}
+	return err_set(e, EIO, "the monitor (pid %ld) ended at start; see %s", (long)pid, logpath);
 }
 
 int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e)
@@ -944,6 +952,8 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 			rc = 0;
 			goto out;
 		}
+		/* the child: its stderr is the log, its errors go to the parent */
+		log_info("shoal monitor: detached, pid %ld", (long)getpid());
 	}
 	if (state_lock_named(m.c.spec->name, MONITOR_LOCK_FILE, "its monitor lock",
 			     o->once ? "shoal monitor --once" : "shoal monitor", &m.lock, &stale,
@@ -1018,7 +1028,10 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 out:
 	if (ready_fd >= 0) {
 		char msg[600];
-		int len = snprintf(msg, sizeof msg, "-%s", e->msg);
+		int len = snprintf(msg, sizeof msg, "-%d %s", e->code ? e->code : EIO, e->msg);
+
+		if (len < 0 || len >= (int)sizeof msg)
+			len = (int)sizeof msg - 1;
 
 		if (write(ready_fd, msg, (size_t)len) < 0)
 			log_debug("ready pipe: %s", strerror(errno));
