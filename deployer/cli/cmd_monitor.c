@@ -70,6 +70,10 @@ static const struct cli_command cmd_monitor = {
 		"  --once         connect, probe every node once, print, exit (0 when\n"
 		"                 every host and node answers); decides nothing\n"
 		"\n"
+		"SIGHUP makes it read SPEC and the state again (after an `up` that\n"
+		"moved, added or removed nodes; `shoal up --monitor` sends it);\n"
+		"SIGTERM stops it.\n"
+		"\n"
 		"See docs/monitor.md for the state machines and every timeout.\n",
 	.run = cmd_monitor_run,
 };

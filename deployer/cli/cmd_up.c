@@ -103,8 +103,15 @@ static int up_run(int argc, char **argv)
 	if (monitor_run(argv[n - 1], &mo, &e) == 0)
 		return 0;
 	if (e.code == EBUSY) {
-		fprintf(stderr, "shoal up: %s: left running (restart it to watch a changed placement)\n",
-			e.msg);
+		long pid;
+		struct err re = {0};
+
+		if (monitor_reload(argv[n - 1], &pid, &re) == 0) {
+			printf("monitor of pid %ld runs already: told to read the state again\n", pid);
+			return 0;
+		}
+		fprintf(stderr, "shoal up: %s; %s: left running (send it SIGHUP to watch a changed placement)\n",
+			e.msg, re.msg);
 		return 0;
 	}
 	return cli_fail(&e);
@@ -144,7 +151,7 @@ static const struct cli_command cmd_up = {
 		"                          template's)\n"
 		"  --json                  print the executed actions as JSON\n"
 		"  --monitor               then start `shoal monitor SPEC` (detached; one\n"
-		"                          that runs already is left running)\n",
+		"                          that runs already reads the state again)\n",
 	.run = up_run,
 };
 CLI_COMMAND(cmd_up)

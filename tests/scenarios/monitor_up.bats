@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Scenario: `shoal up --monitor` converges, then starts the cluster's
 # monitor detached (status names it, /status answers); a second
-# `up --monitor` leaves that monitor running and succeeds.
+# `up --monitor` leaves that monitor running and has it read the state
+# again (SIGHUP: a monitor-reload event, every node up again).
 
 load 'monitor_helpers'
 
@@ -33,11 +34,14 @@ teardown_file() {
 	! grep -q 'is up: 6 nodes' "$SHOAL_STATE_DIR/lab-redis/monitor.log"
 }
 
-@test "a second up --monitor leaves the running monitor and succeeds" {
+@test "a second up --monitor tells the running monitor to read the state again" {
 	pid=$("$SHOAL" status --json "$SPEC" | jq -r .monitor.pid)
 	run "$SHOAL" up --monitor "$SPEC"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"held by pid $pid"*"left running"* ]]
+	[[ "$output" == *"monitor of pid $pid runs already: told to read the state again"* ]]
+	wait_for 60 has_event monitor-reload
 	[ "$("$SHOAL" status --json "$SPEC" | jq -r .monitor.pid)" = "$pid" ]
+	wait_for 60 monitor_all_up
+	[ "$(events_count node-hung)" -eq 0 ]
 }

@@ -84,7 +84,8 @@ struct mon {
 	struct mnode *nodes;
 	size_t nnodes;
 	struct evhttp *http;
-	struct event *tick, *wake, *sigterm, *sigint;
+	struct event *tick, *wake, *sigterm, *sigint, *sighup;
+	const char *spec_path;
 	int pipe[2];
 	json_t *recent;
 	bool held;
@@ -816,19 +817,20 @@ static int mon_setup(struct mon *m, struct err *e)
 	return 0;
 }
 
-static void mon_free(struct mon *m)
+/* Stop watching: probes cancelled, connector threads waited for (their
+ * results drained from the pipe), connections closed, hosts and nodes
+ * freed.  The loop, HTTP and the lock stay. */
+static void mon_unwatch(struct mon *m)
 {
+	size_t idx;
+
 	for (size_t i = 0; i < m->nnodes; i++)
 		probe_event_cancel(m->nodes[i].pe);
 	for (size_t i = 0; i < m->nhosts; i++) {
 		struct mhost *h = &m->hosts[i];
-		size_t idx;
 
-		if (h->fsm.attempting) { /* wait for the connector thread */
-			if (read(m->pipe[0], &idx, sizeof idx) < 0)
-				log_debug("pipe: %s", strerror(errno));
+		if (h->fsm.attempting) /* wait for the connector thread */
 			pthread_join(h->th, NULL);
-		}
 		if (h->rd)
 			event_free(h->rd);
 		agent_client_free(h->ac);
@@ -839,8 +841,20 @@ static void mon_free(struct mon *m)
 		transport_close(h->new_t);
 		json_decref(h->listed);
 	}
+	while (m->pipe[0] >= 0 && read(m->pipe[0], &idx, sizeof idx) == (ssize_t)sizeof idx)
+		; /* results of the threads just joined */
 	free(m->hosts);
 	free(m->nodes);
+	m->hosts = NULL;
+	m->nodes = NULL;
+	m->nhosts = m->nnodes = 0;
+}
+
+static void mon_free(struct mon *m)
+{
+	mon_unwatch(m);
+	if (m->sighup)
+		event_free(m->sighup);
 	if (m->http)
 		evhttp_free(m->http);
 	if (m->tick)
@@ -860,6 +874,43 @@ static void mon_free(struct mon *m)
 	json_decref(m->recent);
 	state_unlock(m->lock);
 	cluster_free(&m->c);
+}
+
+/* SIGHUP: read the spec and state.json again (after an `up` that moved,
+ * added or removed nodes) and watch what they say now.  Connections are
+ * opened again; nodes start as unknown, so nothing is repeated.  A spec or
+ * state that does not load keeps the old view. */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mon *m = arg;
+	struct cluster fresh = {0};
+	struct err e = {0};
+	char seen[160];
+
+	(void)sig;
+	(void)what;
+	if (cluster_load(m->spec_path, NULL, &fresh, &e) < 0 ||
+	    strcmp(fresh.spec->name, m->c.spec->name)) {
+		if (!e.code)
+			err_set(&e, EINVAL, "%s now names cluster %s", m->spec_path,
+				fresh.spec->name);
+		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
+			  "kept watching what it watched", -1);
+		cluster_free(&fresh);
+		return;
+	}
+	mon_unwatch(m);
+	cluster_free(&m->c);
+	m->c = fresh;
+	if (mon_setup(m, &e) < 0) {
+		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
+			  "stopped: nothing consistent to watch", -1);
+		event_base_loopbreak(m->base);
+		return;
+	}
+	snprintf(seen, sizeof seen, "SIGHUP: %zu nodes on %zu hosts", m->nnodes, m->nhosts);
+	mon_event(m, "monitor-reload", NULL, NULL, seen,
+		  "watching: nodes start as unknown until their first probe", -1);
 }
 
 static void print_once(struct mon *m)
@@ -931,7 +982,7 @@ static int detach(const char *logpath, int *ready_fd, struct err *e)
 
 int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e)
 {
-	struct mon m = {.o = o, .pipe = {-1, -1}};
+	struct mon m = {.o = o, .pipe = {-1, -1}, .spec_path = spec_path};
 	struct lock_holder stale;
 	bool was_stale = false;
 	int ready_fd = -1, rc = -1;
@@ -979,8 +1030,10 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 	event_add(m.tick, &tv);
 	m.sigterm = evsignal_new(m.base, SIGTERM, signal_cb, &m);
 	m.sigint = evsignal_new(m.base, SIGINT, signal_cb, &m);
+	m.sighup = evsignal_new(m.base, SIGHUP, sighup_cb, &m);
 	event_add(m.sigterm, NULL);
 	event_add(m.sigint, NULL);
+	event_add(m.sighup, NULL);
 	{
 		const char *listen = o->listen ? o->listen : m.c.spec->monitor.listen;
 
@@ -1038,5 +1091,37 @@ out:
 		close(ready_fd);
 	}
 	mon_free(&m);
+	return rc;
+}
+
+int monitor_reload(const char *spec_path, long *pid, struct err *e)
+{
+	struct spec *s = NULL;
+	struct lock_holder h;
+	bool held = false;
+	char me[256] = "";
+	int rc = -1;
+
+	*pid = 0;
+	if (spec_load(spec_path, &s, NULL, e) < 0)
+		return -1;
+	if (state_lock_read_named(s->name, MONITOR_LOCK_FILE, &h, &held, e) < 0 || !held) {
+		err_set(e, ESRCH, "cluster %s: no monitor runs", s->name);
+		goto out;
+	}
+	gethostname(me, sizeof me - 1);
+	if (strcmp(me, h.host)) {
+		err_set(e, EREMOTE, "cluster %s: its monitor runs on %s (pid %ld), not here",
+			s->name, h.host, h.pid);
+		goto out;
+	}
+	if (kill((pid_t)h.pid, SIGHUP) < 0) {
+		err_sys(e, errno, "cluster %s: signal its monitor (pid %ld)", s->name, h.pid);
+		goto out;
+	}
+	*pid = h.pid;
+	rc = 0;
+out:
+	spec_free(s);
 	return rc;
 }

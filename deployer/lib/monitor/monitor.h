@@ -38,4 +38,8 @@ struct monitor_opts {
  * naming the holder). */
 int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e);
 
+/* Ask the running monitor of the cluster of spec_path to read the spec and
+ * state again (SIGHUP; it must run on this machine).  *pid gets it. */
+int monitor_reload(const char *spec_path, long *pid, struct err *e);
+
 #endif
