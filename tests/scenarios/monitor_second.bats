@@ -28,13 +28,13 @@ teardown_file() {
 	run "$SHOAL" status "$SPEC"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"monitor: running (pid $first on $(hostname)"* ]]
+	[[ "$output" == *"monitor: pid $first on $(hostname), since "* ]]
 	[ "$("$SHOAL" status --json "$SPEC" | jq .monitor.pid)" -eq "$first" ]
 }
 
 @test "after the monitor stops, status says so and another may start" {
 	monitor_stop
 	run "$SHOAL" status "$SPEC"
-	[[ "$output" == *"monitor: not running"* ]]
+	[[ "$output" == *"monitor: none"* ]]
 	monitor_start
 }

@@ -175,12 +175,12 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 	}
 	r = json_object_get(doc, "monitor");
 	if (json_is_true(json_object_get(r, "running")))
-		printf("monitor: running (pid %lld on %s, since %s)\n",
+		printf("monitor: pid %lld on %s, since %s\n",
 		       (long long)json_integer_value(json_object_get(r, "pid")),
 		       json_string_value(json_object_get(r, "host")),
 		       json_string_value(json_object_get(r, "since")));
 	else
-		printf("monitor: not running ('shoal monitor SPEC')\n");
+		printf("monitor: none ('shoal monitor SPEC' starts one)\n");
 	if (!c->st->n)
 		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
 }
