@@ -5,7 +5,7 @@
 #      appear elsewhere only in comments, in the spec key table's examples
 #      (documentation) and in the names of probe protocols.
 #   2. #include edges between folders follow the layering
-#         common <- spec <- plan <- image, transport, db <- converge <- cli
+#         common <- spec <- plan <- image, transport, db <- converge <- monitor <- cli
 #      (a folder includes only from folders below it; image, transport and
 #      db do not include each other), so no include cycle crosses folders.
 # Usage: sh tests/layers.sh  (from anywhere; exits 1 when a check fails)
@@ -37,7 +37,7 @@ fi
 
 # ---- 2. include edges --------------------------------------------------------
 # folder of a source file or header: common, spec, plan, image, transport,
-# db, converge, cli, agent
+# db, converge, monitor, cli, agent
 folder_of() {
 	case "$1" in
 	deployer/lib/*) echo "$1" | sed 's|^deployer/lib/||; s|/.*||' ;;
@@ -47,7 +47,7 @@ folder_of() {
 rank_of() {
 	case "$1" in
 	common) echo 0 ;; spec) echo 1 ;; plan) echo 2 ;;
-	image | transport | db) echo 3 ;; converge) echo 4 ;; cli) echo 5 ;;
+	image | transport | db) echo 3 ;; converge) echo 4 ;; monitor) echo 5 ;; cli) echo 6 ;;
 	*) echo 9 ;;
 	esac
 }
@@ -73,6 +73,6 @@ if [ -n "$bad" ]; then
 	echo "$bad" | sed '/^$/d; s/^/# /'
 	rc=1
 else
-	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- cli"
+	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor <- cli"
 fi
 exit $rc

@@ -1,4 +1,5 @@
 /* cmd_up.c - `shoal up`, `shoal status`, `shoal down`: a cluster as a whole. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "cli.h"
 #include "converge.h"
+#include "monitor.h"
 
 /* Options shared by the three commands; returns the spec path or NULL after
  * printing a usage error (*rc set). */
@@ -76,7 +78,44 @@ static int run(int (*fn)(const char *, const struct converge_opts *, struct err 
 	return 0;
 }
 
-static int up_run(int argc, char **argv) { return run(converge_up, "up", argc, argv); }
+/* up [--monitor]: converge, then start the cluster's monitor (detached).  A
+ * monitor that runs already is left running (it is named). */
+static int up_run(int argc, char **argv)
+{
+	bool monitor = false, accept = false;
+	int n = 0, rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--monitor")) {
+			monitor = true;
+			continue;
+		}
+		accept |= !strcmp(argv[i], "--accept-new-host-keys");
+		argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	rc = run(converge_up, "up", n, argv);
+	if (rc || !monitor)
+		return rc;
+	struct monitor_opts mo = {.accept_new_host_keys = accept};
+	struct err e = {0};
+
+	if (monitor_run(argv[n - 1], &mo, &e) == 0)
+		return 0;
+	if (e.code == EBUSY) {
+		long pid;
+		struct err re = {0};
+
+		if (monitor_reload(argv[n - 1], &pid, &re) == 0) {
+			printf("monitor of pid %ld runs already: told to read the state again\n", pid);
+			return 0;
+		}
+		fprintf(stderr, "shoal up: %s; %s: left running (send it SIGHUP to watch a changed placement)\n",
+			e.msg, re.msg);
+		return 0;
+	}
+	return cli_fail(&e);
+}
 static int status_run(int argc, char **argv) { return run(converge_status, "status", argc, argv); }
 static int down_run(int argc, char **argv) { return run(converge_down, "down", argc, argv); }
 
@@ -84,7 +123,8 @@ static const struct cli_command cmd_up = {
 	.name = "up",
 	.summary = "bring a cluster to what its spec says",
 	.usage =
-		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout-ms N] SPEC\n"
+		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout-ms N]\n"
+		"                [--monitor] SPEC\n"
 		"\n"
 		"Plan the nodes of SPEC, build or resolve their images, bootstrap the\n"
 		"agent on every host, push the image blobs the hosts lack, create and\n"
@@ -109,7 +149,9 @@ static const struct cli_command cmd_up = {
 		"                          always refused)\n"
 		"  --ready-timeout-ms N    readiness deadline per node (default: the\n"
 		"                          template's)\n"
-		"  --json                  print the executed actions as JSON\n",
+		"  --json                  print the executed actions as JSON\n"
+		"  --monitor               then start `shoal monitor SPEC` (detached; one\n"
+		"                          that runs already reads the state again)\n",
 	.run = up_run,
 };
 CLI_COMMAND(cmd_up)

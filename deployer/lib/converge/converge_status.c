@@ -98,6 +98,19 @@ out:
 	return sum;
 }
 
+/* Whether `shoal monitor` runs for the cluster: its lock (monitor.h). */
+static json_t *monitor_status(const char *cluster)
+{
+	struct lock_holder h;
+	struct err e;
+	bool held = false;
+
+	if (state_lock_read_named(cluster, "monitor.lock", &h, &held, &e) < 0 || !held)
+		return json_pack("{s:b}", "running", 0);
+	return json_pack("{s:b, s:I, s:s, s:s}", "running", 1, "pid", (json_int_t)h.pid,
+			 "host", h.host, "since", h.started);
+}
+
 static void print_status_text(const struct cluster *c, json_t *doc)
 {
 	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
@@ -146,6 +159,14 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		       json_is_true(json_object_get(r, "roles_as_planned")) ? "yes" : "no",
 		       json_is_true(json_object_get(r, "anti_affinity")) ? "yes" : "no");
 	}
+	r = json_object_get(doc, "monitor");
+	if (json_is_true(json_object_get(r, "running")))
+		printf("monitor: pid %lld on %s, since %s\n",
+		       (long long)json_integer_value(json_object_get(r, "pid")),
+		       json_string_value(json_object_get(r, "host")),
+		       json_string_value(json_object_get(r, "since")));
+	else
+		printf("monitor: none ('shoal monitor SPEC' starts one)\n");
 	if (!c->st->n)
 		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
 }
@@ -201,8 +222,8 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 	for (size_t s = 0; s < c.spec->nservices; s++)
 		if (db_can(c.drv[s], "observe"))
 			json_array_append_new(svcs, service_status(&c, s, recs));
-	doc = json_pack("{s:s, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
-			"services", svcs);
+	doc = json_pack("{s:s, s:o, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
+			"services", svcs, "monitor", monitor_status(c.spec->name));
 	if (o->show_secrets) {
 		json_t *sec = json_object();
 

@@ -170,8 +170,11 @@ static void sweep_temp_files(const char *dir)
 	closedir(d);
 }
 
-int state_lock(const char *cluster, const char *command, struct state_lock **out,
-	       struct lock_holder *stale, bool *was_stale, struct err *e)
+/* state_lock on <state dir>/<file>; what (NULL: the state lock) names the
+ * lock in the refusal. */
+static int lock_file(const char *cluster, const char *file, const char *what,
+		     const char *command, struct state_lock **out,
+		     struct lock_holder *stale, bool *was_stale, struct err *e)
 {
 	_cleanup_free_ char *dir = NULL, *path = NULL;
 	struct lock_holder old, me;
@@ -183,7 +186,7 @@ int state_lock(const char *cluster, const char *command, struct state_lock **out
 		return -1;
 	if (mkdir_p(dir, 0700, e) < 0)
 		return err_wrap(e, "state folder");
-	path = path_join(dir, "lock");
+	path = path_join(dir, file);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		_cleanup_close_ int fd = lock_open(path, O_RDWR | O_CREAT, e);
 
@@ -196,9 +199,13 @@ int state_lock(const char *cluster, const char *command, struct state_lock **out
 				return err_sys(e, errno, "lock %s", path);
 			holder_read_fd(fd, &old);
 			holder_describe(&old, &b);
-			err_set(e, EBUSY,
-				"cluster '%s' is locked by %s; wait for it to finish (if it is wedged, or runs on another machine that shares this state folder and is gone: 'shoal unlock --force SPEC')",
-				cluster, b.data);
+			if (what)
+				err_set(e, EBUSY, "cluster '%s': %s is held by %s",
+					cluster, what, b.data);
+			else
+				err_set(e, EBUSY,
+					"cluster '%s' is locked by %s; wait for it to finish (if it is wedged, or runs on another machine that shares this state folder and is gone: 'shoal unlock --force SPEC')",
+					cluster, b.data);
 			buf_free(&b);
 			return -1;
 		}
@@ -228,6 +235,19 @@ int state_lock(const char *cluster, const char *command, struct state_lock **out
 	return err_set(e, EAGAIN, "lock %s: the lock file keeps being replaced", path);
 }
 
+int state_lock(const char *cluster, const char *command, struct state_lock **out,
+	       struct lock_holder *stale, bool *was_stale, struct err *e)
+{
+	return lock_file(cluster, "lock", NULL, command, out, stale, was_stale, e);
+}
+
+int state_lock_named(const char *cluster, const char *file, const char *what,
+		     const char *command, struct state_lock **out,
+		     struct lock_holder *stale, bool *was_stale, struct err *e)
+{
+	return lock_file(cluster, file, what, command, out, stale, was_stale, e);
+}
+
 void state_unlock(struct state_lock *l)
 {
 	if (!l)
@@ -250,7 +270,8 @@ const char *state_lock_dir(const struct state_lock *l)
 
 /* Open <state dir>/<cluster>/lock (never creating it); *path gets its name.
  * Returns the descriptor, or -1 with errno set (e filled unless ENOENT). */
-static int lock_open_existing(const char *cluster, int flags, char **path, struct err *e)
+static int lock_open_existing(const char *cluster, const char *file, int flags,
+			      char **path, struct err *e)
 {
 	_cleanup_free_ char *dir = NULL;
 	int fd;
@@ -260,7 +281,7 @@ static int lock_open_existing(const char *cluster, int flags, char **path, struc
 		errno = EINVAL;
 		return -1;
 	}
-	*path = path_join(dir, "lock");
+	*path = path_join(dir, file);
 	fd = open(*path, flags | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno != ENOENT) {
 		int saved = errno;
@@ -274,12 +295,18 @@ static int lock_open_existing(const char *cluster, int flags, char **path, struc
 int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
 		    struct err *e)
 {
+	return state_lock_read_named(cluster, "lock", h, held, e);
+}
+
+int state_lock_read_named(const char *cluster, const char *file,
+			  struct lock_holder *h, bool *held, struct err *e)
+{
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
 
 	memset(h, 0, sizeof *h);
 	*held = false;
-	fd = lock_open_existing(cluster, O_RDONLY, &path, e);
+	fd = lock_open_existing(cluster, file, O_RDONLY, &path, e);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			err_sys(e, ENOENT, "open %s", path);
@@ -300,7 +327,7 @@ int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
 	_cleanup_close_ int fd = -1;
 
 	memset(h, 0, sizeof *h);
-	fd = lock_open_existing(cluster, O_RDWR, &path, e);
+	fd = lock_open_existing(cluster, "lock", O_RDWR, &path, e);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -1; /* no lock file: nothing to unlock */
 	holder_read_fd(fd, h);

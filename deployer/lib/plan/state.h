@@ -87,6 +87,12 @@ struct lock_holder {
  * `command` is recorded for others to see. */
 int state_lock(const char *cluster, const char *command, struct state_lock **out,
 	       struct lock_holder *stale, bool *was_stale, struct err *e);
+/* The same on another lock file of the cluster's folder (`shoal monitor`
+ * holds "monitor.lock" for its whole life): a live holder is refused with
+ * "cluster 'shop': <what> is held by pid 4242 on ops1 (...)". */
+int state_lock_named(const char *cluster, const char *file, const char *what,
+		     const char *command, struct state_lock **out,
+		     struct lock_holder *stale, bool *was_stale, struct err *e);
 /* Release and free (NULL-safe).  The holder record is cleared. */
 void state_unlock(struct state_lock *l);
 const char *state_lock_dir(const struct state_lock *l);
@@ -94,6 +100,8 @@ const char *state_lock_dir(const struct state_lock *l);
 /* What the lock file says now (0), or -1 with ENOENT when there is none. */
 int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
 		    struct err *e);
+int state_lock_read_named(const char *cluster, const char *file,
+			  struct lock_holder *h, bool *held, struct err *e);
 /* `shoal unlock`: clear a lock whose holder is gone.  When a live process
  * holds it, refuses unless force, which removes the lock file so that new
  * lockers use a fresh one (the old holder keeps a lock on nothing: use only

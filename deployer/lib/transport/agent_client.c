@@ -12,6 +12,8 @@ struct agent_client {
 	json_int_t next_id;
 	agent_event_cb on_event;
 	void *event_arg;
+	agent_answer_cb on_answer;
+	void *answer_arg;
 	json_t *queue;     /* events waiting for agent_client_next_event */
 	bool eof;
 };
@@ -52,6 +54,27 @@ void agent_client_on_event(struct agent_client *c, agent_event_cb cb, void *arg)
 {
 	c->on_event = cb;
 	c->event_arg = arg;
+}
+
+void agent_client_on_answer(struct agent_client *c, agent_answer_cb cb, void *arg)
+{
+	c->on_answer = cb;
+	c->answer_arg = arg;
+}
+
+int agent_send(struct agent_client *c, json_t *req, json_int_t *id, struct err *e)
+{
+	struct buf line = {0};
+	int rc;
+
+	*id = c->next_id++;
+	json_object_set_new(req, "id", json_integer(*id));
+	rc = jsonl_encode(req, &line, e);
+	json_decref(req);
+	if (rc == 0)
+		rc = tchan_write(c->ch, line.data, line.len, e);
+	buf_free(&line);
+	return rc;
 }
 
 /* Map an errno name from the wire back to its number (0 when unknown). */
@@ -244,12 +267,19 @@ int agent_client_pump(struct agent_client *c, struct err *e)
 {
 	json_t *m;
 
-	if (fill(c, 0, e) < 0 && e->code != ETIMEDOUT)
-		return -1;
-	while ((m = next_msg(c, e))) {
-		if (json_object_get(m, "event"))
-			dispatch_event(c, m);
-		json_decref(m);
+	/* Read until nothing is left: a transport may hold decoded bytes
+	 * (libssh2 does) that no longer make the descriptor readable. */
+	for (;;) {
+		if (fill(c, 0, e) < 0)
+			return e->code == ETIMEDOUT ? 0 : -1;
+		while ((m = next_msg(c, e))) {
+			if (json_object_get(m, "event"))
+				dispatch_event(c, m);
+			else if (c->on_answer && json_is_integer(json_object_get(m, "id")))
+				c->on_answer(c->answer_arg, m);
+			json_decref(m);
+		}
+		if (e->code)
+			return -1;
 	}
-	return e->code ? -1 : 0;
 }

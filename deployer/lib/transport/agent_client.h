@@ -63,6 +63,13 @@ int agent_client_next_event(struct agent_client *c, json_t **ev, int timeout_ms,
  * dispatches it (events to the callback/queue).  Returns -1 when the
  * channel ended or failed. */
 int agent_client_pollfd(struct agent_client *c);
+/* Answers that arrive during agent_client_pump() go to cb (msg borrowed;
+ * without it they are dropped).  For clients that never wait in
+ * agent_call: send with agent_send() and match the answer by *id. */
+typedef void (*agent_answer_cb)(void *arg, json_t *msg);
+void agent_client_on_answer(struct agent_client *c, agent_answer_cb cb, void *arg);
+/* Send req (stolen) without waiting; *id gets its id. */
+int agent_send(struct agent_client *c, json_t *req, json_int_t *id, struct err *e);
 int agent_client_pump(struct agent_client *c, struct err *e);
 
 #endif

@@ -1,0 +1,1127 @@
+/* monitor.c - the loop of `shoal monitor` (monitor.h, docs/monitor.md). */
+#include "monitor.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "converge_int.h"
+#include "log.h"
+#include "monitor_fsm.h"
+#include "probe.h"
+#include "util.h"
+
+#define TICK_MS 100
+#define RECENT_MAX 256
+#define HOST_OP_TIMEOUT_MS 5000
+#define INCIDENT_PROBE_MS 100
+/* probe_seconds histogram buckets */
+static const double probe_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				       0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define NBUCKETS (sizeof probe_buckets / sizeof *probe_buckets)
+
+struct mon;
+
+struct mhost {
+	struct mon *m;
+	const struct spec_host *sh;
+	size_t index;
+	struct mon_host fsm;
+	struct transport *t;          /* loop's, when up */
+	struct agent_client *ac;
+	struct event *rd;
+	json_int_t hb_id;             /* pending heartbeat, 0 none */
+	int64_t hb_sent_ms;
+	/* connector thread: owns these until it writes our index to the pipe */
+	pthread_t th;
+	struct transport *old_t;      /* closed by the thread first */
+	struct agent_client *old_ac;
+	struct transport *new_t;
+	struct agent_client *new_ac;
+	json_t *listed;               /* node.list answer of the new connection */
+	struct err conn_err;
+	int conn_rc;
+	struct err last_err;          /* why it is unreachable */
+};
+
+struct mnode {
+	struct mon *m;
+	const struct state_node *sn;
+	struct mhost *h;
+	struct mon_node fsm;
+	struct probe_target pt;
+	struct probe_event *pe;
+	int64_t next_probe_ms;
+	int probes;                   /* finished probes */
+	enum probe_result last;
+	json_int_t restarts;          /* as the agent reports */
+	json_int_t kill_id;
+	uint64_t bucket[NBUCKETS];
+	uint64_t count;
+	double sum;
+};
+
+struct mon {
+	struct cluster c;
+	struct state_lock *lock;
+	const struct monitor_opts *o;
+	struct event_base *base;
+	struct mon_params p;
+	int interval_ms, timeout_ms;
+	struct mhost *hosts;
+	size_t nhosts;
+	struct mnode *nodes;
+	size_t nnodes;
+	struct evhttp *http;
+	struct event *tick, *wake, *sigterm, *sigint, *sighup;
+	const char *spec_path;
+	int pipe[2];
+	json_t *recent;
+	bool held;
+	char started[32];
+	int64_t start_ms;
+	uint64_t nevents;
+	int64_t once_deadline;
+	int failed_once;
+};
+
+static int64_t mono_ms(void)
+{
+	return now_ms();
+}
+
+static void rfc3339(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- events ----------------------------------------------------------------------- */
+
+/* Log one decision: events.jsonl (fsynced), the recent ring for /events, and
+ * a line on stderr. */
+static void mon_event(struct mon *m, const char *type, const char *node, const char *host,
+		      const char *seen, const char *done, int64_t duration_ms)
+{
+	json_t *f = json_object();
+	struct err e = {0};
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	if (node)
+		json_object_set_new(f, "node", json_string(node));
+	if (host)
+		json_object_set_new(f, "host", json_string(host));
+	json_object_set_new(f, "seen", json_string(seen ? seen : ""));
+	json_object_set_new(f, "done", json_string(done ? done : ""));
+	if (duration_ms >= 0)
+		json_object_set_new(f, "duration_ms", json_integer(duration_ms));
+	json_object_set_new(f, "at_ms", json_integer((json_int_t)tv.tv_sec * 1000 +
+						     tv.tv_usec / 1000));
+	json_object_set_new(f, "by", json_string("monitor"));
+	if (state_event(m->lock, type, f, &e) < 0)
+		log_warn("events log: %s", e.msg);
+	{
+		char now[32];
+		json_t *r = json_pack("{s:s, s:s}", "time", (rfc3339(now), now), "event", type);
+
+		json_object_update(r, f);
+		json_array_append_new(m->recent, r);
+		if (json_array_size(m->recent) > RECENT_MAX)
+			json_array_remove(m->recent, 0);
+	}
+	m->nevents++;
+	log_warn("%s%s%s%s%s: %s; %s", type, node ? " " : "", node ? node : "",
+		 host ? " on " : "", host ? host : "", seen ? seen : "", done ? done : "");
+	json_decref(f);
+}
+
+static void node_event(struct mnode *n, struct mon_decision d, const char *seen)
+{
+	if (d.event)
+		mon_event(n->m, d.event, n->sn->id, n->sn->host, seen, d.done, d.duration_ms);
+}
+
+static void host_event(struct mhost *h, struct mon_decision d, const char *seen)
+{
+	if (d.event)
+		mon_event(h->m, d.event, NULL, h->sh->name, seen, d.done, d.duration_ms);
+}
+
+/* ---- hosts -------------------------------------------------------------------------- */
+
+static void host_read_cb(evutil_socket_t fd, short what, void *arg);
+
+static void *connect_thread(void *arg)
+{
+	struct mhost *h = arg;
+	struct mon *m = h->m;
+	struct transport_opts to = {.accept_new_host_keys = m->o->accept_new_host_keys,
+				    .op_timeout_ms = HOST_OP_TIMEOUT_MS};
+	struct tchan *ch = NULL;
+	json_t *resp = NULL;
+	size_t idx = h->index;
+
+	agent_client_free(h->old_ac);
+	transport_close(h->old_t);
+	h->old_ac = NULL;
+	h->old_t = NULL;
+	h->conn_rc = -1;
+	err_clear(&h->conn_err);
+	if (transport_open(m->c.spec, h->sh, &to, &h->new_t, &h->conn_err) < 0)
+		goto out;
+	if (transport_open_agent(h->new_t, &ch, &h->conn_err) < 0)
+		goto out;
+	h->new_ac = agent_client_new(ch);
+	if (agent_call(h->new_ac, json_pack("{s:s}", "op", "hello"), NULL, HOST_OP_TIMEOUT_MS,
+		       &h->conn_err) < 0 ||
+	    agent_call(h->new_ac, json_pack("{s:s, s:b}", "op", "events.subscribe", "on", 1),
+		       NULL, HOST_OP_TIMEOUT_MS, &h->conn_err) < 0 ||
+	    agent_call(h->new_ac, json_pack("{s:s, s:s}", "op", "node.list", "cluster",
+					    m->c.spec->name),
+		       &resp, HOST_OP_TIMEOUT_MS, &h->conn_err) < 0)
+		goto out;
+	h->listed = resp;
+	h->conn_rc = 0;
+out:
+	if (h->conn_rc < 0) {
+		err_wrap(&h->conn_err, "%s", h->sh->name);
+		agent_client_free(h->new_ac);
+		transport_close(h->new_t);
+		h->new_ac = NULL;
+		h->new_t = NULL;
+	}
+	if (write(m->pipe[1], &idx, sizeof idx) != (ssize_t)sizeof idx)
+		abort(); /* the loop would wait for this host forever */
+	return NULL;
+}
+
+static void host_connect(struct mhost *h)
+{
+	mon_host_attempt(&h->fsm);
+	if (pthread_create(&h->th, NULL, connect_thread, h) != 0) {
+		err_set(&h->conn_err, errno, "%s: cannot start a connector thread", h->sh->name);
+		h->conn_rc = -1;
+		mon_host_failed(&h->fsm, mono_ms());
+	}
+}
+
+static void nodes_of_host(struct mhost *h, bool up)
+{
+	int64_t now = mono_ms();
+
+	for (size_t i = 0; i < h->m->nnodes; i++) {
+		struct mnode *n = &h->m->nodes[i];
+
+		if (n->h != h)
+			continue;
+		if (!up) {
+			probe_event_cancel(n->pe);
+			n->pe = NULL;
+		}
+		mon_node_host(&n->fsm, up, now);
+		n->next_probe_ms = now;
+	}
+}
+
+/* Close the loop's side of a host and hand what must be closed to the next
+ * connector thread (closing an SSH session to a dead host can block). */
+static void host_drop(struct mhost *h, const char *why)
+{
+	int64_t now = mono_ms();
+
+	if (h->rd)
+		event_free(h->rd);
+	h->rd = NULL;
+	h->old_ac = h->ac;
+	h->old_t = h->t;
+	h->ac = NULL;
+	h->t = NULL;
+	h->hb_id = 0;
+	err_set(&h->last_err, EHOSTUNREACH, "%s: %s", h->sh->name, why);
+	host_event(h, mon_host_lost(&h->fsm, now), why);
+	nodes_of_host(h, false);
+}
+
+static struct mnode *node_by_id(struct mon *m, struct mhost *h, const char *id)
+{
+	for (size_t i = 0; id && i < m->nnodes; i++)
+		if (m->nodes[i].h == h && !strcmp(m->nodes[i].sn->id, id))
+			return &m->nodes[i];
+	return NULL;
+}
+
+static void agent_event(void *arg, json_t *ev)
+{
+	struct mhost *h = arg;
+	struct mon *m = h->m;
+	const char *type = json_string_value(json_object_get(ev, "event"));
+	const char *cl = json_string_value(json_object_get(ev, "cluster"));
+	struct mnode *n;
+	int64_t now = mono_ms();
+	json_t *rs = json_object_get(ev, "restarts");
+
+	if (!type || !cl || strcmp(cl, m->c.spec->name))
+		return;
+	n = node_by_id(m, h, json_string_value(json_object_get(ev, "node")));
+	if (!n)
+		return;
+	if (json_is_integer(rs))
+		n->restarts = json_integer_value(rs);
+	if (!strcmp(type, "started") || !strcmp(type, "adopted")) {
+		mon_node_running(&n->fsm, true);
+	} else if (!strcmp(type, "exited")) {
+		char seen[160];
+		json_t *sig = json_object_get(ev, "signal"), *code = json_object_get(ev, "exit_code");
+
+		if (json_is_integer(sig))
+			snprintf(seen, sizeof seen, "exited on signal %d%s",
+				 (int)json_integer_value(sig),
+				 json_is_true(json_object_get(ev, "oom")) ? " (OOM kill)" : "");
+		else if (json_is_integer(code))
+			snprintf(seen, sizeof seen, "exited with code %d",
+				 (int)json_integer_value(code));
+		else
+			snprintf(seen, sizeof seen, "exited (%s)",
+				 json_string_value(json_object_get(ev, "status")) ?: "unknown");
+		node_event(n, mon_node_exited(&n->fsm, &m->p, now), seen);
+		n->next_probe_ms = now; /* look for it at once */
+	} else if (!strcmp(type, "unhealthy")) {
+		mon_event(m, "node-crash-loop", n->sn->id, n->sn->host,
+			  "its agent reports 5 failures in a row",
+			  "its agent restarts it with backoff (up to 30 s); alert", -1);
+	} else if (!strcmp(type, "oom")) {
+		mon_event(m, "node-oom", n->sn->id, n->sn->host,
+			  "its memory cgroup recorded an OOM kill", "none", -1);
+	}
+}
+
+static void agent_answer(void *arg, json_t *msg)
+{
+	struct mhost *h = arg;
+	json_int_t id = json_integer_value(json_object_get(msg, "id"));
+
+	if (id == h->hb_id) {
+		h->hb_id = 0;
+		return;
+	}
+	for (size_t i = 0; i < h->m->nnodes; i++) {
+		struct mnode *n = &h->m->nodes[i];
+
+		if (n->h != h || n->kill_id != id)
+			continue;
+		n->kill_id = 0;
+		if (!json_is_true(json_object_get(msg, "ok")))
+			mon_event(h->m, "node-kill-failed", n->sn->id, h->sh->name,
+				  json_string_value(json_object_get(json_object_get(msg, "error"),
+								    "message")) ?: "?",
+				  "alert: the node stays hung", -1);
+	}
+}
+
+static void host_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mhost *h = arg;
+	struct err e = {0};
+
+	(void)fd;
+	(void)what;
+	if (agent_client_pump(h->ac, &e) < 0) {
+		host_drop(h, e.msg);
+		return;
+	}
+	mon_host_answer(&h->fsm, mono_ms());
+}
+
+/* Apply a node.list answer: which nodes run, their restart counts; a
+ * recorded node the agent does not have is an alert. */
+static void host_listed(struct mhost *h, json_t *listed)
+{
+	json_t *arr = json_object_get(listed, "nodes"), *r;
+	size_t k;
+
+	for (size_t i = 0; i < h->m->nnodes; i++) {
+		struct mnode *n = &h->m->nodes[i];
+		bool found = false;
+
+		if (n->h != h)
+			continue;
+		json_array_foreach(arr, k, r) {
+			if (strcmp(json_string_value(json_object_get(r, "node")) ?: "", n->sn->id))
+				continue;
+			found = true;
+			mon_node_running(&n->fsm, !strcmp(json_string_value(json_object_get(r, "state")) ?: "",
+							  "running"));
+			n->restarts = json_integer_value(json_object_get(r, "restarts"));
+		}
+		if (!found)
+			mon_event(h->m, "node-missing", n->sn->id, h->sh->name,
+				  "its agent does not have it",
+				  "alert: run `shoal up` to create it again", -1);
+	}
+}
+
+/* The loop picks up a connector thread's result. */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon *m = arg;
+	size_t idx;
+
+	(void)what;
+	while (read(fd, &idx, sizeof idx) == (ssize_t)sizeof idx) {
+		struct mhost *h = &m->hosts[idx];
+		int64_t now = mono_ms();
+
+		pthread_join(h->th, NULL);
+		if (h->conn_rc < 0) {
+			h->last_err = h->conn_err;
+			host_event(h, mon_host_failed(&h->fsm, now), h->conn_err.msg);
+			m->failed_once++;
+			continue;
+		}
+		h->t = h->new_t;
+		h->ac = h->new_ac;
+		h->new_t = NULL;
+		h->new_ac = NULL;
+		err_clear(&h->last_err);
+		agent_client_on_event(h->ac, agent_event, h);
+		agent_client_on_answer(h->ac, agent_answer, h);
+		h->rd = event_new(m->base, agent_client_pollfd(h->ac), EV_READ | EV_PERSIST,
+				  host_read_cb, h);
+		event_add(h->rd, NULL);
+		host_event(h, mon_host_connected(&h->fsm, now), "its agent answers again");
+		nodes_of_host(h, true);
+		host_listed(h, h->listed);
+		json_decref(h->listed);
+		h->listed = NULL;
+		/* events that arrived with the answers */
+		struct err e = {0};
+
+		if (agent_client_pump(h->ac, &e) < 0)
+			host_drop(h, e.msg);
+	}
+}
+
+static void host_heartbeat(struct mhost *h, int64_t now)
+{
+	struct err e = {0};
+
+	if (h->fsm.state != MH_UP || h->hb_id || now - h->hb_sent_ms < h->m->interval_ms)
+		return;
+	h->hb_sent_ms = now;
+	if (agent_send(h->ac, json_pack("{s:s}", "op", "hello"), &h->hb_id, &e) < 0)
+		host_drop(h, e.msg);
+}
+
+/* ---- nodes -------------------------------------------------------------------------- */
+
+static void node_kill(struct mnode *n)
+{
+	struct err e = {0};
+	struct mhost *h = n->h;
+
+	if (!h->ac) {
+		mon_event(n->m, "node-kill-failed", n->sn->id, h->sh->name,
+			  "its host is not connected", "alert: the node stays hung", -1);
+		return;
+	}
+	if (agent_send(h->ac, json_pack("{s:s, s:s, s:s, s:i}", "op", "node.kill", "cluster",
+					n->m->c.spec->name, "node", n->sn->id, "signal", 9),
+		       &n->kill_id, &e) < 0)
+		host_drop(h, e.msg);
+}
+
+static void probe_done(const struct probe_report *r, void *arg)
+{
+	struct mnode *n = arg;
+	struct mon *m = n->m;
+	int64_t now = mono_ms();
+	double s = r->elapsed_ms / 1000.0;
+	bool ok = r->result != PROBE_REFUSED && r->result != PROBE_TIMEOUT &&
+		  r->result != PROBE_ERROR;
+	struct mon_decision d;
+	char seen[320];
+
+	n->pe = NULL;
+	n->probes++;
+	n->last = r->result;
+	n->count++;
+	n->sum += s;
+	for (size_t i = 0; i < NBUCKETS; i++)
+		if (s <= probe_buckets[i])
+			n->bucket[i]++;
+	d = mon_node_probe(&n->fsm, &m->p, now, ok);
+	if (d.action == MA_KILL) {
+		snprintf(seen, sizeof seen, "running but %d probes in a row failed (last: %s %s)",
+			 m->p.fail_after, probe_result_name(r->result), r->detail);
+		if (m->held) {
+			d.done = "held: more than half of the hosts are unreachable";
+			d.action = MA_NONE;
+		}
+	} else {
+		snprintf(seen, sizeof seen, "probe %s %s", probe_result_name(r->result), r->detail);
+	}
+	node_event(n, d, seen);
+	if (d.action == MA_KILL)
+		node_kill(n);
+}
+
+static void node_probe(struct mnode *n, int64_t now)
+{
+	struct err e = {0};
+
+	if (n->pe || !mon_node_probed(&n->fsm) || n->h->fsm.state != MH_UP ||
+	    now < n->next_probe_ms)
+		return;
+	/* a node that exited or was killed is looked for often, so that
+	 * "back" is seen as soon as it answers */
+	n->next_probe_ms = now + (n->fsm.state == MN_EXITED || n->fsm.state == MN_HUNG ?
+				  INCIDENT_PROBE_MS : n->m->interval_ms);
+	n->pe = probe_event_start(n->m->base, &n->pt, probe_done, n, &e);
+	if (!n->pe)
+		log_warn("%s on %s: probe: %s", n->sn->id, n->sn->host, e.msg);
+}
+
+/* ---- the tick ----------------------------------------------------------------------- */
+
+static bool once_finished(struct mon *m)
+{
+	for (size_t i = 0; i < m->nhosts; i++)
+		if (m->hosts[i].fsm.state == MH_CONNECTING || m->hosts[i].fsm.attempting)
+			return false;
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].h->fsm.state == MH_UP && !m->nodes[i].probes)
+			return false;
+	return true;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mon *m = arg;
+	int64_t now = mono_ms();
+	int down = 0;
+	const char *hold;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < m->nhosts; i++) {
+		struct mhost *h = &m->hosts[i];
+		struct mon_decision d = mon_host_tick(&h->fsm, &m->p, now);
+
+		if (d.action == MA_DISCONNECT) {
+			char why[96];
+
+			snprintf(why, sizeof why, "its agent did not answer for %lld ms",
+				 (long long)(now - h->fsm.last_answer_ms));
+			host_drop(h, why);
+		} else if (d.action == MA_RECONNECT && !(m->o->once && h->fsm.state == MH_DOWN)) {
+			host_connect(h);
+		}
+		host_heartbeat(h, now);
+		down += h->fsm.state == MH_DOWN;
+	}
+	hold = mon_cluster_hold(&m->held, (int)m->nhosts, down);
+	if (hold) {
+		char seen[96];
+
+		snprintf(seen, sizeof seen, "%d of %zu hosts unreachable", down, m->nhosts);
+		mon_event(m, hold, NULL, NULL, seen,
+			  m->held ? "hold and alert: no repair (the operator's own network is the likely fault)"
+				  : "repairs resume", -1);
+	}
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mnode *n = &m->nodes[i];
+
+		node_event(n, mon_node_tick(&n->fsm, &m->p, now), "it does not answer");
+		node_probe(n, now);
+	}
+	if (m->o->once && (once_finished(m) || now > m->once_deadline))
+		event_base_loopbreak(m->base);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mon *m = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(m->base);
+}
+
+/* ---- HTTP --------------------------------------------------------------------------- */
+
+static json_t *status_json(struct mon *m)
+{
+	json_t *nodes = json_array(), *hosts = json_array();
+	int reachable = 0;
+
+	for (size_t i = 0; i < m->nhosts; i++) {
+		struct mhost *h = &m->hosts[i];
+		json_t *r = json_pack("{s:s, s:s, s:I}", "host", h->sh->name, "state",
+				      mon_host_state_name(h->fsm.state), "reconnects",
+				      (json_int_t)h->fsm.reconnects);
+
+		if (h->last_err.code)
+			json_object_set_new(r, "error", json_string(h->last_err.msg));
+		json_array_append_new(hosts, r);
+		reachable += h->fsm.state == MH_UP;
+	}
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mnode *n = &m->nodes[i];
+		const struct state_node *sn = n->sn;
+		const char *st = n->h->fsm.state != MH_UP ? "host-down"
+				 : n->fsm.running	  ? "running"
+							  : "not-running";
+
+		json_array_append_new(nodes, json_pack(
+			"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:i}", "node", sn->id,
+			"service", sn->service, "host", sn->host, "address", sn->address, "port",
+			sn->port, "role", sn->role ? sn->role : "", "state", st, "health",
+			mon_node_state_name(n->fsm.state), "restarts", (json_int_t)n->restarts,
+			"last_probe", n->probes ? probe_result_name(n->last) : "none", "kills",
+			n->fsm.kills));
+	}
+	return json_pack("{s:s, s:o, s:o, s:{s:b, s:I, s:s, s:b, s:i, s:i}}", "cluster",
+			 m->c.spec->name, "nodes", nodes, "hosts", hosts, "monitor", "running", 1,
+			 "pid", (json_int_t)getpid(), "since", m->started, "held", m->held,
+			 "hosts_reachable", reachable, "hosts", (int)m->nhosts);
+}
+
+static void reply(struct evhttp_request *req, const char *type, struct evbuffer *b)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
+	evhttp_send_reply(req, 200, "OK", b);
+}
+
+static void http_status(struct evhttp_request *req, void *arg)
+{
+	struct mon *m = arg;
+	json_t *doc = status_json(m);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "%s\n", text);
+	reply(req, "application/json", b);
+	evbuffer_free(b);
+	free(text);
+	json_decref(doc);
+}
+
+static void http_events(struct evhttp_request *req, void *arg)
+{
+	struct mon *m = arg;
+	struct evbuffer *b = evbuffer_new();
+	json_t *ev;
+	size_t i;
+
+	json_array_foreach(m->recent, i, ev) {
+		char *line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+		evbuffer_add_printf(b, "%s\n", line);
+		free(line);
+	}
+	reply(req, "application/x-ndjson", b);
+	evbuffer_free(b);
+}
+
+static void metric_head(struct evbuffer *b, const char *name, const char *type,
+			const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void http_metrics(struct evhttp_request *req, void *arg)
+{
+	struct mon *m = arg;
+	struct evbuffer *b = evbuffer_new();
+	const char *cl = m->c.spec->name;
+	int reachable = 0;
+
+#define NODE_LABELS "cluster=\"%s\",node=\"%s\",host=\"%s\""
+#define NL(n) cl, (n)->sn->id, (n)->sn->host
+	metric_head(b, "shoal_node_up", "gauge", "1 when the node's last probe answered.");
+	for (size_t i = 0; i < m->nnodes; i++)
+		evbuffer_add_printf(b, "shoal_node_up{" NODE_LABELS "} %d\n", NL(&m->nodes[i]),
+				    m->nodes[i].fsm.state == MN_UP);
+	metric_head(b, "shoal_node_restarts_total", "counter",
+		    "Restarts of the node by its agent, as the agent reports them.");
+	for (size_t i = 0; i < m->nnodes; i++)
+		evbuffer_add_printf(b, "shoal_node_restarts_total{" NODE_LABELS "} %lld\n",
+				    NL(&m->nodes[i]), (long long)m->nodes[i].restarts);
+	metric_head(b, "shoal_node_kills_total", "counter",
+		    "Hung nodes this monitor killed so that their agent restarts them.");
+	for (size_t i = 0; i < m->nnodes; i++)
+		evbuffer_add_printf(b, "shoal_node_kills_total{" NODE_LABELS "} %d\n",
+				    NL(&m->nodes[i]), m->nodes[i].fsm.kills);
+	metric_head(b, "shoal_node_probe_seconds", "histogram",
+		    "How long the node's health probes took.");
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mnode *n = &m->nodes[i];
+
+		for (size_t k = 0; k < NBUCKETS; k++)
+			evbuffer_add_printf(b, "shoal_node_probe_seconds_bucket{" NODE_LABELS
+					    ",le=\"%g\"} %llu\n", NL(n), probe_buckets[k],
+					    (unsigned long long)n->bucket[k]);
+		evbuffer_add_printf(b, "shoal_node_probe_seconds_bucket{" NODE_LABELS
+				    ",le=\"+Inf\"} %llu\n", NL(n), (unsigned long long)n->count);
+		evbuffer_add_printf(b, "shoal_node_probe_seconds_sum{" NODE_LABELS "} %.6f\n",
+				    NL(n), n->sum);
+		evbuffer_add_printf(b, "shoal_node_probe_seconds_count{" NODE_LABELS "} %llu\n",
+				    NL(n), (unsigned long long)n->count);
+	}
+	metric_head(b, "shoal_repair_detection_seconds", "gauge",
+		    "Last incident of the node: first failed probe (or exit) to decision.");
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].fsm.last_detect_ms >= 0)
+			evbuffer_add_printf(b, "shoal_repair_detection_seconds{" NODE_LABELS
+					    "} %.3f\n", NL(&m->nodes[i]),
+					    m->nodes[i].fsm.last_detect_ms / 1000.0);
+	metric_head(b, "shoal_repair_seconds", "gauge",
+		    "Last incident of the node: first failed probe (or exit) to answering again.");
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].fsm.last_repair_ms >= 0)
+			evbuffer_add_printf(b, "shoal_repair_seconds{" NODE_LABELS "} %.3f\n",
+					    NL(&m->nodes[i]), m->nodes[i].fsm.last_repair_ms / 1000.0);
+	metric_head(b, "shoal_host_up", "gauge", "1 when the host's agent answers.");
+	for (size_t i = 0; i < m->nhosts; i++) {
+		bool up = m->hosts[i].fsm.state == MH_UP;
+
+		reachable += up;
+		evbuffer_add_printf(b, "shoal_host_up{cluster=\"%s\",host=\"%s\"} %d\n", cl,
+				    m->hosts[i].sh->name, up);
+	}
+	metric_head(b, "shoal_cluster_hosts", "gauge", "Hosts the cluster's nodes are on.");
+	evbuffer_add_printf(b, "shoal_cluster_hosts{cluster=\"%s\"} %zu\n", cl, m->nhosts);
+	metric_head(b, "shoal_cluster_hosts_reachable", "gauge",
+		    "Hosts whose agent answers.");
+	evbuffer_add_printf(b, "shoal_cluster_hosts_reachable{cluster=\"%s\"} %d\n", cl,
+			    reachable);
+	metric_head(b, "shoal_cluster_held", "gauge",
+		    "1 while more than half of the hosts are unreachable (no repair).");
+	evbuffer_add_printf(b, "shoal_cluster_held{cluster=\"%s\"} %d\n", cl, m->held);
+	metric_head(b, "shoal_monitor_events_total", "counter",
+		    "Events this monitor process logged.");
+	evbuffer_add_printf(b, "shoal_monitor_events_total{cluster=\"%s\"} %llu\n", cl,
+			    (unsigned long long)m->nevents);
+#undef NL
+#undef NODE_LABELS
+	reply(req, "text/plain; version=0.0.4", b);
+	evbuffer_free(b);
+}
+
+static int http_start(struct mon *m, const char *listen, struct err *e)
+{
+	_cleanup_free_ char *addr = xstrdup(listen);
+	char *colon = strrchr(addr, ':');
+	int port;
+
+	if (!colon || !(port = atoi(colon + 1)))
+		return err_set(e, EINVAL, "monitor.listen '%s': expected ADDRESS:PORT", listen);
+	*colon = '\0';
+	if (addr[0] == '[') { /* [::1]:7900 */
+		memmove(addr, addr + 1, strlen(addr));
+		addr[strcspn(addr, "]")] = '\0';
+	}
+	m->http = evhttp_new(m->base);
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	if (evhttp_bind_socket(m->http, addr, (uint16_t)port) < 0)
+		return err_sys(e, errno, "monitor.listen %s: bind", listen);
+	evhttp_set_cb(m->http, "/status", http_status, m);
+	evhttp_set_cb(m->http, "/metrics", http_metrics, m);
+	evhttp_set_cb(m->http, "/events", http_events, m);
+	return 0;
+}
+
+/* ---- set-up ------------------------------------------------------------------------- */
+
+static int mon_setup(struct mon *m, struct err *e)
+{
+	const struct spec *s = m->c.spec;
+	const struct state *st = m->c.st;
+
+	m->interval_ms = s->monitor.interval_ms;
+	m->timeout_ms = s->monitor.timeout_ms;
+	m->p = (struct mon_params){
+		.fail_after = s->monitor.fail_after,
+		.back_within_ms = MON_BACK_WITHIN_MS,
+		.host_timeout_ms = (int64_t)s->monitor.interval_ms * s->monitor.fail_after +
+				   s->monitor.timeout_ms,
+	};
+	/* hosts the recorded nodes are on, in spec order */
+	m->hosts = xcalloc(s->nhosts + 1, sizeof *m->hosts);
+	for (size_t i = 0; i < s->nhosts; i++) {
+		bool used = false;
+
+		for (size_t k = 0; k < st->n; k++)
+			used |= !strcmp(st->nodes[k].host, s->hosts[i].name);
+		if (!used)
+			continue;
+		struct mhost *h = &m->hosts[m->nhosts];
+
+		h->m = m;
+		h->sh = &s->hosts[i];
+		h->index = m->nhosts++;
+		mon_host_init(&h->fsm, mono_ms());
+	}
+	m->nodes = xcalloc(st->n + 1, sizeof *m->nodes);
+	for (size_t k = 0; k < st->n; k++) {
+		const struct state_node *sn = &st->nodes[k];
+		struct mnode *n = &m->nodes[m->nnodes];
+		size_t svc;
+
+		for (svc = 0; svc < s->nservices; svc++)
+			if (!strcmp(s->services[svc].name, sn->service))
+				break;
+		if (svc == s->nservices) {
+			log_warn("%s on %s: service %s is not in the spec any more: not watched",
+				 sn->id, sn->host, sn->service);
+			continue;
+		}
+		const struct tmpl_probe *tp = &m->c.tmpl[svc]->health;
+
+		n->m = m;
+		n->sn = sn;
+		for (size_t i = 0; i < m->nhosts; i++)
+			if (!strcmp(m->hosts[i].sh->name, sn->host))
+				n->h = &m->hosts[i];
+		if (!n->h)
+			return err_set(e, EINVAL, "%s: recorded on host %s, which is not in %s",
+				       sn->id, sn->host, s->path);
+		n->pt = (struct probe_target){
+			.kind = tp->kind,
+			.host = sn->address,
+			.port = tp->port ? tp->port : sn->port,
+			.connect_timeout_ms = m->timeout_ms,
+			.read_timeout_ms = m->timeout_ms,
+			.password = cluster_password(&m->c, svc),
+			.path = tp->path,
+			.expect = tp->expect,
+		};
+		mon_node_init(&n->fsm, mono_ms());
+		m->nnodes++;
+	}
+	return 0;
+}
+
+/* Stop watching: probes cancelled, connector threads waited for (their
+ * results drained from the pipe), connections closed, hosts and nodes
+ * freed.  The loop, HTTP and the lock stay. */
+static void mon_unwatch(struct mon *m)
+{
+	size_t idx;
+
+	for (size_t i = 0; i < m->nnodes; i++)
+		probe_event_cancel(m->nodes[i].pe);
+	for (size_t i = 0; i < m->nhosts; i++) {
+		struct mhost *h = &m->hosts[i];
+
+		if (h->fsm.attempting) /* wait for the connector thread */
+			pthread_join(h->th, NULL);
+		if (h->rd)
+			event_free(h->rd);
+		agent_client_free(h->ac);
+		transport_close(h->t);
+		agent_client_free(h->old_ac);
+		transport_close(h->old_t);
+		agent_client_free(h->new_ac);
+		transport_close(h->new_t);
+		json_decref(h->listed);
+	}
+	while (m->pipe[0] >= 0 && read(m->pipe[0], &idx, sizeof idx) == (ssize_t)sizeof idx)
+		; /* results of the threads just joined */
+	free(m->hosts);
+	free(m->nodes);
+	m->hosts = NULL;
+	m->nodes = NULL;
+	m->nhosts = m->nnodes = 0;
+}
+
+static void mon_free(struct mon *m)
+{
+	mon_unwatch(m);
+	if (m->sighup)
+		event_free(m->sighup);
+	if (m->http)
+		evhttp_free(m->http);
+	if (m->tick)
+		event_free(m->tick);
+	if (m->wake)
+		event_free(m->wake);
+	if (m->sigterm)
+		event_free(m->sigterm);
+	if (m->sigint)
+		event_free(m->sigint);
+	if (m->base)
+		event_base_free(m->base);
+	if (m->pipe[0] >= 0) {
+		close(m->pipe[0]);
+		close(m->pipe[1]);
+	}
+	json_decref(m->recent);
+	state_unlock(m->lock);
+	cluster_free(&m->c);
+}
+
+/* SIGHUP: read the spec and state.json again (after an `up` that moved,
+ * added or removed nodes) and watch what they say now.  Connections are
+ * opened again; nodes start as unknown, so nothing is repeated.  A spec or
+ * state that does not load keeps the old view. */
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct mon *m = arg;
+	struct cluster fresh = {0};
+	struct err e = {0};
+	char seen[160];
+
+	(void)sig;
+	(void)what;
+	if (cluster_load(m->spec_path, NULL, &fresh, &e) < 0 ||
+	    strcmp(fresh.spec->name, m->c.spec->name)) {
+		if (!e.code)
+			err_set(&e, EINVAL, "%s now names cluster %s", m->spec_path,
+				fresh.spec->name);
+		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
+			  "kept watching what it watched", -1);
+		cluster_free(&fresh);
+		return;
+	}
+	mon_unwatch(m);
+	cluster_free(&m->c);
+	m->c = fresh;
+	if (mon_setup(m, &e) < 0) {
+		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
+			  "stopped: nothing consistent to watch", -1);
+		event_base_loopbreak(m->base);
+		return;
+	}
+	snprintf(seen, sizeof seen, "SIGHUP: %zu nodes on %zu hosts", m->nnodes, m->nhosts);
+	mon_event(m, "monitor-reload", NULL, NULL, seen,
+		  "watching: nodes start as unknown until their first probe", -1);
+}
+
+static void print_once(struct mon *m)
+{
+	for (size_t i = 0; i < m->nhosts; i++)
+		printf("host %-8s %s%s%s\n", m->hosts[i].sh->name,
+		       mon_host_state_name(m->hosts[i].fsm.state),
+		       m->hosts[i].last_err.code ? ": " : "", m->hosts[i].last_err.msg);
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct mnode *n = &m->nodes[i];
+
+		printf("node %-10s %-8s %-9s probe %s%s%s\n", n->sn->id, n->sn->host,
+		       mon_node_state_name(n->fsm.state),
+		       n->probes ? probe_result_name(n->last) : "none",
+		       n->fsm.running ? "" : ", not running", "");
+	}
+}
+
+/* Detach: the child runs the monitor; the parent waits until it holds the
+ * lock and listens (or failed), reports, and returns 1 (parent) or 0. */
+static int detach(const char *logpath, int *ready_fd, struct err *e)
+{
+	int p[2];
+	pid_t pid;
+	char buf[1024];
+	ssize_t n;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "pipe");
+	fflush(stdout); /* else the child writes what is buffered once more */
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return err_sys(e, errno, "fork");
+	if (pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		close(p[0]);
+		setsid();
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
+		*ready_fd = p[1];
+		return 0;
+	}
+	close(p[1]);
+	n = read(p[0], buf, sizeof buf - 1);
+	close(p[0]);
+	if (n > 0 && buf[0] == '+') {
+		printf("monitor of pid %ld started (log %s)\n", (long)pid, logpath);
+		return 1;
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	if (n > 1) { /* "-<errno> <message>" */
+		char *msg = NULL;
+		long code = strtol(buf + 1, &msg, 10);
+
+		return err_set(e, code > 0 ? (int)code : EIO, "%s", msg && *msg ? msg + 1 : buf + 1);
+	}
+	return err_set(e, EIO, "the monitor (pid %ld) ended at start; see %s", (long)pid, logpath);
+}
+
+int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e)
+{
+	struct mon m = {.o = o, .pipe = {-1, -1}, .spec_path = spec_path};
+	struct lock_holder stale;
+	bool was_stale = false;
+	int ready_fd = -1, rc = -1;
+	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+	_cleanup_free_ char *logpath = NULL, *dir = NULL;
+
+	if (cluster_load(spec_path, NULL, &m.c, e) < 0)
+		goto out;
+	if (!o->foreground && !o->once) {
+		if (state_dir(m.c.spec->name, &dir, e) < 0 || mkdir_p(dir, 0700, e) < 0)
+			goto out;
+		logpath = path_join(dir, "monitor.log");
+		int r = detach(logpath, &ready_fd, e);
+
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			rc = 0;
+			goto out;
+		}
+		/* the child: its stderr is the log, its errors go to the parent */
+		log_info("shoal monitor: detached, pid %ld", (long)getpid());
+	}
+	if (state_lock_named(m.c.spec->name, MONITOR_LOCK_FILE, "its monitor lock",
+			     o->once ? "shoal monitor --once" : "shoal monitor", &m.lock, &stale,
+			     &was_stale, e) < 0)
+		goto out;
+	if (!m.c.st->n) {
+		err_set(e, ENOENT, "cluster %s has no recorded nodes: run 'shoal up %s' first",
+			m.c.spec->name, spec_path);
+		goto out;
+	}
+	if (mon_setup(&m, e) < 0)
+		goto out;
+	signal(SIGPIPE, SIG_IGN);
+	m.base = event_base_new();
+	m.recent = json_array();
+	if (!m.base || pipe2(m.pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		err_sys(e, errno, "event loop");
+		goto out;
+	}
+	m.wake = event_new(m.base, m.pipe[0], EV_READ | EV_PERSIST, wake_cb, &m);
+	m.tick = event_new(m.base, -1, EV_PERSIST, tick_cb, &m);
+	event_add(m.wake, NULL);
+	event_add(m.tick, &tv);
+	m.sigterm = evsignal_new(m.base, SIGTERM, signal_cb, &m);
+	m.sigint = evsignal_new(m.base, SIGINT, signal_cb, &m);
+	m.sighup = evsignal_new(m.base, SIGHUP, sighup_cb, &m);
+	event_add(m.sigterm, NULL);
+	event_add(m.sigint, NULL);
+	event_add(m.sighup, NULL);
+	{
+		const char *listen = o->listen ? o->listen : m.c.spec->monitor.listen;
+
+		if (!o->once && listen && *listen && http_start(&m, listen, e) < 0)
+			goto out;
+	}
+	rfc3339(m.started);
+	m.start_ms = mono_ms();
+	m.once_deadline = m.start_ms + (m.c.spec->ssh.connect_timeout_ms > 0 ?
+					m.c.spec->ssh.connect_timeout_ms : 10000) +
+			  2 * HOST_OP_TIMEOUT_MS + 2 * m.timeout_ms;
+	if (!o->once) {
+		char seen[160], took[96] = "";
+
+		if (was_stale)
+			snprintf(took, sizeof took, " (the lock of pid %ld, which died, taken over)",
+				 stale.pid);
+		snprintf(seen, sizeof seen, "%zu nodes on %zu hosts%s", m.nnodes, m.nhosts, took);
+		mon_event(&m, "monitor-start", NULL, NULL, seen,
+			  "watching: nodes start as unknown until their first probe", -1);
+	}
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "+", 1) != 1)
+			log_debug("ready pipe: %s", strerror(errno));
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	event_base_dispatch(m.base);
+	if (o->once) {
+		bool bad = false;
+
+		print_once(&m);
+		for (size_t i = 0; i < m.nhosts; i++)
+			bad |= m.hosts[i].fsm.state != MH_UP;
+		for (size_t i = 0; i < m.nnodes; i++)
+			bad |= m.nodes[i].fsm.state != MN_UP;
+		if (bad) {
+			err_set(e, EIO, "cluster %s: not every host and node answers", m.c.spec->name);
+			goto out;
+		}
+	} else {
+		mon_event(&m, "monitor-stop", NULL, NULL, "a signal", "stopped", -1);
+	}
+	rc = 0;
+out:
+	if (ready_fd >= 0) {
+		char msg[600];
+		int len = snprintf(msg, sizeof msg, "-%d %s", e->code ? e->code : EIO, e->msg);
+
+		if (len < 0 || len >= (int)sizeof msg)
+			len = (int)sizeof msg - 1;
+
+		if (write(ready_fd, msg, (size_t)len) < 0)
+			log_debug("ready pipe: %s", strerror(errno));
+		close(ready_fd);
+	}
+	mon_free(&m);
+	return rc;
+}
+
+int monitor_reload(const char *spec_path, long *pid, struct err *e)
+{
+	struct spec *s = NULL;
+	struct lock_holder h;
+	bool held = false;
+	char me[256] = "";
+	int rc = -1;
+
+	*pid = 0;
+	if (spec_load(spec_path, &s, NULL, e) < 0)
+		return -1;
+	if (state_lock_read_named(s->name, MONITOR_LOCK_FILE, &h, &held, e) < 0 || !held) {
+		err_set(e, ESRCH, "cluster %s: no monitor runs", s->name);
+		goto out;
+	}
+	gethostname(me, sizeof me - 1);
+	if (strcmp(me, h.host)) {
+		err_set(e, EREMOTE, "cluster %s: its monitor runs on %s (pid %ld), not here",
+			s->name, h.host, h.pid);
+		goto out;
+	}
+	if (kill((pid_t)h.pid, SIGHUP) < 0) {
+		err_sys(e, errno, "cluster %s: signal its monitor (pid %ld)", s->name, h.pid);
+		goto out;
+	}
+	*pid = h.pid;
+	rc = 0;
+out:
+	spec_free(s);
+	return rc;
+}
