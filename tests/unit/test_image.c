@@ -1,4 +1,4 @@
-/* test_image.c - recipes, the OCI store, import/export (deployer/lib/image/*.c).
+/* test_image.c - recipes, the OCI store, import/export (the files of deployer/lib/image).
  *
  * Builds use /bin/true (any dynamic host binary works: its libraries are
  * found from its ELF dynamic section).  Every store lives in a temp folder. */
