@@ -17,7 +17,8 @@
  * ~/.cache/shoal/builds) under the digest of every input: the script, the
  * inputs' content, the sources manifest, dest and libraries.  A flock per
  * key lets one process build while another waiting for the same key then
- * finds it done.  Sources are verified on every build, cached or not: each
+ * finds it done.  <key>/ok records how long the build took ({"seconds": N}).
+ * Sources are verified on every build, cached or not: each
  * manifest row NAME ... SHA256 (tab separated, a header line first) names
  * NAME.tar.gz in the sources folder, whose sha256 must match. */
 #include <dirent.h>
@@ -405,11 +406,14 @@ static int run_script(const struct recipe *r, const char *sources, const char *w
 		      const char *out, const char *log, struct err *e)
 {
 	const struct recipe_build *b = r->build;
-	_cleanup_free_ char *tail = NULL;
+	_cleanup_free_ char *tail = NULL, *script = NULL, *rdir = NULL;
 	int status;
 	pid_t pid;
 
-	if (access(b->script, X_OK) < 0)
+	/* the script runs elsewhere: relative paths must not reach it */
+	script = realpath(b->script, NULL);
+	rdir = realpath(r->dir, NULL);
+	if (!script || !rdir || access(script, X_OK) < 0)
 		return err_sys(e, errno, "%s:%d: build: script %s", r->file, b->line, b->script);
 	pid = fork();
 	if (pid < 0)
@@ -422,10 +426,10 @@ static int run_script(const struct recipe *r, const char *sources, const char *w
 		    dup2(fd, 2) < 0 || chdir(work) < 0)
 			_exit(126);
 		if ((sources && setenv("SHOAL_SOURCES", sources, 1) < 0) ||
-		    setenv("SHOAL_OUT", out, 1) < 0 || setenv("SHOAL_RECIPE_DIR", r->dir, 1) < 0)
+		    setenv("SHOAL_OUT", out, 1) < 0 || setenv("SHOAL_RECIPE_DIR", rdir, 1) < 0)
 			_exit(126);
-		execl(b->script, b->script, (char *)NULL);
-		dprintf(2, "exec %s: %s\n", b->script, strerror(errno));
+		execl(script, script, (char *)NULL);
+		dprintf(2, "exec %s: %s\n", script, strerror(errno));
 		_exit(127);
 	}
 	while (waitpid(pid, &status, 0) < 0)
@@ -447,6 +451,7 @@ int srcbuild_run(const struct recipe *r, char **tree_dir, bool *cached, struct e
 	_cleanup_free_ char *sources = NULL, *cache = srcbuild_cache_dir();
 	_cleanup_free_ char *entry = NULL, *lockp = NULL, *okp = NULL, *tree = NULL;
 	_cleanup_free_ char *part = NULL, *work = NULL, *out = NULL, *pok = NULL, *plog = NULL;
+	_cleanup_free_ char *secs = NULL;
 	_cleanup_close_ int lock = -1;
 	char key[DIGEST_STR_LEN];
 	int64_t t0;
@@ -488,7 +493,8 @@ int srcbuild_run(const struct recipe *r, char **tree_dir, bool *cached, struct e
 	if (remove_path(work, e) < 0)
 		return err_wrap(e, "build cache");
 	pok = path_join(part, "ok");
-	if (write_file_atomic(pok, "", 0, 0644, e) < 0)
+	secs = xasprintf("{\"seconds\": %.1f}\n", (double)(now_ms() - t0) / 1000.0);
+	if (write_file_atomic(pok, secs, strlen(secs), 0644, e) < 0)
 		return err_wrap(e, "build cache");
 	if (rename(part, entry) < 0)
 		return err_sys(e, errno, "build cache: rename %s", part);
