@@ -68,7 +68,7 @@ for f in "$co"/rebar3_cuttlefish/src/rebar3_cuttlefish_{release,tar}.erl; do
 done
 
 cd "$here/riak"
-export SHOAL_GPB_DEPS_DIR=$here/riak/_build/default/checkouts
+export SHOAL_GPB_DEPS_DIR=$here/riak/_build/alpine/checkouts REBAR_COLOR=none
 export HOME=$here/home REBAR_CACHE_DIR=$here/rebar-cache REBAR_OFFLINE=1
 mkdir -p "$HOME"
 # the alpine profile: /usr/lib/riak, /etc/riak, /var/lib/riak, no su

@@ -68,7 +68,7 @@ static const char script[] =
 	"chmod 755 \"$SHOAL_OUT/opt/app/bin/hi\"\n"
 	"ln -s bin/hi \"$SHOAL_OUT/opt/app/hi\"\n"
 	"[ -z \"$SLOW\" ] || sleep 0.3\n"
-	"[ -z \"$FAIL\" ] || { echo 'compiling: it broke' >&2; exit 3; }\n";
+	"[ -z \"$FAIL\" ] || { echo 'compiling: it broke' >&2; printf '\\033[0m\\n\\n'; exit 3; }\n";
 
 static const char recipe_text[] =
 	"name = \"app\";\n"

@@ -385,21 +385,39 @@ static int remove_path(const char *path, struct err *e)
 	return extract_remove_tree(fd, base, e);
 }
 
-/* The last line of the log, for the error. */
+/* Some letter or digit outside terminal escape sequences (ESC [ ... letter). */
+static bool has_word(const char *s)
+{
+	for (; *s; s++) {
+		if (s[0] == '\033' && s[1] == '[') {
+			for (s += 2; *s && !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')); s++)
+				;
+			if (!*s)
+				return false;
+			continue;
+		}
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9'))
+			return true;
+	}
+	return false;
+}
+
+/* The last line of the log with some text in it (not only colour codes),
+ * for the error. */
 static char *log_tail(const char *log)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
-	char *end, *start;
+	char *line;
 
-	if (read_file(log, 64u << 20, &text, &len, NULL) < 0 || !len)
+	if (read_file(log, 64u << 20, &text, &len, NULL) < 0)
 		return xstrdup("(no output)");
-	end = text + len;
-	while (end > text && end[-1] == '\n')
-		end--;
-	*end = '\0';
-	start = strrchr(text, '\n');
-	return xstrdup(start ? start + 1 : text);
+	while ((line = strrchr(text, '\n'))) {
+		if (has_word(line + 1))
+			return xstrdup(line + 1);
+		*line = '\0';
+	}
+	return xstrdup(has_word(text) ? text : "(no output)");
 }
 
 static int run_script(const struct recipe *r, const char *sources, const char *work,
