@@ -69,6 +69,8 @@ static int recipe_tree(struct tree *t, const struct recipe *r, struct err *e)
 {
 	if (add_binaries(t, r, e) < 0)
 		return -1;
+	if (r->build && srcbuild_add(t, r, e) < 0)
+		return -1;
 	for (size_t i = 0; i < r->nlinks; i++)
 		if (tree_add_link(t, r->links[i].path, r->links[i].target, e) < 0)
 			return err_wrap(e, "%s:%d", r->file, r->links[i].line);

@@ -49,6 +49,21 @@ struct recipe_label {
 	char *key, *value;
 };
 
+struct recipe_build {          /* build = { script; inputs; sources; dest; libraries; } */
+	char *script;          /* absolute */
+	char **inputs;         /* absolute; files or folders hashed into the key */
+	size_t ninputs;
+	bool has_sources;
+	char *sources_env;     /* variable naming the sources folder */
+	char **sources_paths;  /* absolute candidates, the first present wins */
+	size_t nsources_paths;
+	char *sources_manifest; /* file name in the sources folder */
+	char *sources_hint;    /* how to get them, for the error */
+	char *dest;            /* image folder the output lands in */
+	bool libraries;        /* add the host libraries its ELF files need */
+	int line;
+};
+
 struct recipe {
 	char *file;            /* the recipe's path, for messages */
 	char *dir;             /* its folder */
@@ -73,11 +88,33 @@ struct recipe {
 	bool zstd;             /* compression = "zstd" */
 	int level;             /* compression_level; 0: the default (gzip 9, zstd 19) */
 	int level_line;        /* its line, 0 when not given */
+	struct recipe_build *build; /* NULL without a build step */
 };
 
 /* Parse and check a recipe; errors read "FILE:LINE: ...". */
 int recipe_load(const char *path, struct recipe **out, struct err *e);
 void recipe_free(struct recipe *r);
+
+/* ---- source builds (image_srcbuild.c) ---------------------------------------------- */
+
+struct config_setting_t;
+struct tree;
+/* Parse the `build` group into r->build; errors read "FILE:LINE: build: ...". */
+int recipe_parse_build(struct recipe *r, const struct config_setting_t *s, struct err *e);
+void recipe_build_free(struct recipe_build *b);
+/* $SHOAL_BUILD_CACHE, else $XDG_CACHE_HOME/shoal/builds, else
+ * ~/.cache/shoal/builds.  Caller frees. */
+char *srcbuild_cache_dir(void);
+/* Digest of every input of r's build (sources, when given, are verified
+ * against their manifest on the way). */
+int srcbuild_key(const struct recipe *r, const char *sources, char key[DIGEST_STR_LEN],
+		 struct err *e);
+/* Run r's build (or find it in the cache); *tree_dir gets the output folder
+ * (caller frees), *cached whether it was there already. */
+int srcbuild_run(const struct recipe *r, char **tree_dir, bool *cached, struct err *e);
+/* Run it and add its output under build.dest to t (with the host libraries
+ * its ELF files need when build.libraries is set). */
+int srcbuild_add(struct tree *t, const struct recipe *r, struct err *e);
 
 /* ---- ELF (image_elf.c) --------------------------------------------------------- */
 

@@ -39,6 +39,7 @@ static const struct rkey {
 	{"workdir", RK_STRING, false, "working folder (default /)"},
 	{"compression", RK_STRING, false, "\"gzip\" (default) or \"zstd\""},
 	{"compression_level", RK_INT, false, "gzip 1..9 (default 9), zstd 1..19 (default 19)"},
+	{"build", RK_GROUP, false, "{ script; inputs; sources; dest; libraries; } a source build (image_srcbuild.c)"},
 };
 
 static int at(struct err *e, const struct recipe *r, const config_setting_t *s,
@@ -407,6 +408,8 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 		return parse_user(r, s, e);
 	if (!strcmp(n, "labels"))
 		return parse_labels(r, s, e);
+	if (!strcmp(n, "build"))
+		return recipe_parse_build(r, s, e);
 	(void)root;
 	return at(e, r, s, "key '%s' has no parser", n);
 }
@@ -512,5 +515,6 @@ void recipe_free(struct recipe *r)
 	}
 	free(r->labels);
 	free(r->workdir);
+	recipe_build_free(r->build);
 	free(r);
 }
