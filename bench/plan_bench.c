@@ -20,6 +20,7 @@
 
 #include "../tests/unit/plan_cases.h"
 #include "plan.h"
+#include "../tests/unit/kind_traits.h"
 #include "util.h"
 
 static double now_s(void)
@@ -148,7 +149,7 @@ static int bench_search(void)
 
 		pc_make(&c, seed);
 		double t0 = now_s();
-		if (plan_compute(&c.s, NULL, NULL, &p, NULL, &e) == 0)
+		if (plan_compute(&c.s, kind_traits(&c.s), NULL, &p, NULL, &e) == 0)
 			plan_free(p);
 		double dt = now_s() - t0;
 		total += dt;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "kind_traits.h"
 #include "util.h"
 
 struct world {
@@ -40,7 +41,7 @@ static void world_init(struct world *w, int nodes)
 	w->s.nservices = 1;
 	w->st = xcalloc(1, sizeof *w->st);
 	w->st->cluster = xstrdup("shop");
-	assert_int_equal(plan_compute(&w->s, NULL, NULL, &w->p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&w->s, kind_traits(&w->s), NULL, &w->p, NULL, &e), 0);
 }
 
 static void replan(struct world *w)
@@ -50,7 +51,7 @@ static void replan(struct world *w)
 
 	plan_free(w->p);
 	state_placement(w->st, &prev);
-	assert_int_equal(plan_compute(&w->s, NULL, &prev, &w->p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&w->s, kind_traits(&w->s), &prev, &w->p, NULL, &e), 0);
 	state_placement_free(&prev);
 }
 

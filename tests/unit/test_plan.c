@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "plan.h"
+#include "kind_traits.h"
 #include "util.h"
 
 /* ---- building specs in C -------------------------------------------------- */
@@ -150,7 +151,7 @@ static void check_plan(const struct spec *s, const struct plan *p)
 		struct plan_traits tr;
 		char want[96];
 
-		plan_traits_default(svc->template, &tr);
+		kind_traits_one(svc->template, &tr);
 		snprintf(want, sizeof want, "%s-%d", svc->name, n->index);
 		assert_string_equal(n->id, want);
 		assert_ptr_equal(plan_find(p, n->id), n);
@@ -296,7 +297,7 @@ static void test_redis_six_on_three(void **state)
 	for (int i = 0; i < 3; i++)
 		add_host(f, 1, 1, 4000, 4ULL << 30);
 	add_service(f, "cache", "redis", 6, 1, SPREAD_HOST);
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	/* cache-0, cache-2, cache-4 are the masters, each on its own host */
 	assert_int_equal(p->nodes[0].role, ROLE_MASTER);
@@ -333,7 +334,7 @@ static void test_taken_ports_avoided(void **state)
 	for (int i = 0; i < 3; i++)
 		add_host(f, 1, 1, 4000, 4ULL << 30);
 	add_service(f, "cache", "redis", 6, 1, SPREAD_HOST);
-	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &prev, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	for (size_t i = 0; i < p->n; i++) {
 		const char *h = p->nodes[i].host->name;
@@ -353,7 +354,7 @@ static void test_taken_ports_avoided(void **state)
 	struct taken_port now[] = {{"h1", 7001}, {"h2", 7001}, {"h3", 7001}};
 	struct placement again = {.nodes = recorded, .n = p->n, .taken = now, .ntaken = 3};
 
-	assert_int_equal(plan_compute(&f->s, NULL, &again, &q, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &again, &q, NULL, &e), 0);
 	check_plan(&f->s, q);
 	for (size_t i = 0; i < q->n; i++) {
 		assert_ptr_equal(q->nodes[i].host, p->nodes[i].host);
@@ -380,14 +381,14 @@ static void test_rack_spread_reason(void **state)
 	for (int i = 0; i < 3; i++)
 		add_host(f, i % 2, 1, 8000, 8ULL << 30);
 	struct spec_service *svc = add_service(f, "cache", "redis", 6, 2, SPREAD_RACK);
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), 0);
 	check_plan(&f->s, p);
 	assert_int_equal(p->nwarnings, 1);
 	assert_string_equal(p->warnings[0],
 			    "cache: rack spread relaxed: shards of 3 nodes span the 2 racks the hosts give (spread_strict = true refuses instead)");
 	plan_free(p);
 	svc->placement.spread_strict = true;
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), -1);
 	assert_null(p);
 	assert_int_equal(e.exit, ERR_EXIT_USAGE);
 	assert_non_null(strstr(e.msg, "cannot be placed"));
@@ -401,7 +402,7 @@ static void test_rack_spread_reason(void **state)
 	/* with a second host in r1 both replicas fit there: the rack spread
 	 * is a preference, anti-affinity the rule */
 	add_host(f, 1, 1, 8000, 8ULL << 30);
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), 0);
 	check_plan(&f->s, p);
 	plan_free(p);
 	plan_problems_free(&probs);
@@ -426,7 +427,7 @@ static void test_labels_and_capacity(void **state)
 	svc->placement.require.items = f->req;
 	svc->placement.require.n = 1;
 	svc->resources.cpus_milli = 1000;
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	assert_int_equal(p->nodes[0].role, ROLE_SEED);
 	assert_int_not_equal(p->nodes[0].host_index, p->nodes[1].host_index);
@@ -435,7 +436,7 @@ static void test_labels_and_capacity(void **state)
 
 	/* one more node: both ssd hosts are full (1000m of 1000m schedulable) */
 	svc->nodes = 3;
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), -1);
 	assert_int_equal(probs.n, 1);
 	assert_string_equal(probs.items[0].msg,
 			    "db-2: no room: 3 nodes of 1000m cpu and 268435456 bytes memory do not fit on the 2 eligible hosts");
@@ -446,7 +447,7 @@ static void test_labels_and_capacity(void **state)
 	svc->nodes = 3;
 	svc->replicas = 2;
 	svc->resources.cpus_milli = 100;
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), -1);
 	assert_int_equal(probs.n, 1);
 	assert_string_equal(probs.items[0].msg,
 			    "db-2: anti-affinity needs 3 hosts (a master and 2 replicas apart), hosts give 2");
@@ -457,7 +458,7 @@ static void test_labels_and_capacity(void **state)
 	svc->resources.cpus_milli = 1000;
 
 	f->req[0].value = "nvme";
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, &probs, &e), -1);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, &probs, &e), -1);
 	assert_int_equal(probs.n, 1);
 	assert_non_null(strstr(probs.items[0].msg, "disk=nvme"));
 	assert_non_null(strstr(e.msg, "3 nodes cannot be placed"));
@@ -479,7 +480,7 @@ static void test_replica_rack_rule(void **state)
 	add_host(f, 0, 1, 8000, 8ULL << 30);
 	add_host(f, 1, 1, 8000, 8ULL << 30);
 	add_service(f, "cache", "redis", 6, 1, SPREAD_HOST);
-	assert_int_equal(plan_compute(&f->s, NULL, NULL, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	plan_free(p);
 	fleet_free(f);
@@ -502,7 +503,7 @@ static void test_kept_replica_moves_master(void **state)
 		{.id = "cache-1", .host = "h2", .port = 7000, .bus_port = 17000},
 	};
 	const struct placement prev = {.nodes = prev_nodes, .n = 2};
-	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &prev, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	assert_true(p->nodes[1].kept);
 	assert_string_equal(p->nodes[1].host->name, "h2");
@@ -512,7 +513,7 @@ static void test_kept_replica_moves_master(void **state)
 
 	/* a recorded port below a raised port base: same host, new port */
 	f->s.services[0].port_base = 7100;
-	assert_int_equal(plan_compute(&f->s, NULL, &prev, &p, NULL, &e), 0);
+	assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &prev, &p, NULL, &e), 0);
 	check_plan(&f->s, p);
 	assert_true(p->nodes[1].kept);
 	assert_string_equal(p->nodes[1].host->name, "h2");
@@ -580,18 +581,18 @@ static void test_random_fleets_hold_constraints(void **state)
 		struct plan_problems probs = {0};
 		struct plan *a = NULL, *b = NULL;
 		struct err e;
-		int rc = plan_compute(&f->s, NULL, NULL, &a, &probs, &e);
+		int rc = plan_compute(&f->s, kind_traits(&f->s), NULL, &a, &probs, &e);
 
 		if (rc == 0) {
 			placed++;
 			check_plan(&f->s, a);
-			assert_int_equal(plan_compute(&f->s, NULL, NULL, &b, NULL, &e), 0);
+			assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), NULL, &b, NULL, &e), 0);
 			check_same(a, b);
 			/* replanning from its own placement moves nothing */
 			struct recorded r;
 			struct plan *c = NULL;
 			record(a, &r);
-			assert_int_equal(plan_compute(&f->s, NULL, &r.pl, &c, NULL, &e), 0);
+			assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &r.pl, &c, NULL, &e), 0);
 			check_same(a, c);
 			for (size_t i = 0; i < c->n; i++)
 				assert_true(c->nodes[i].kept);
@@ -625,7 +626,7 @@ static void test_random_spread_is_even(void **state)
 		struct err e;
 		const struct spec_service *svc = &f->s.services[0];
 
-		if (plan_compute(&f->s, NULL, NULL, &p, NULL, &e) < 0) {
+		if (plan_compute(&f->s, kind_traits(&f->s), NULL, &p, NULL, &e) < 0) {
 			/* only a rack/zone spread wider than the fleet may fail */
 			assert_true(svc->placement.spread != SPREAD_HOST);
 			fleet_free(f);
@@ -686,7 +687,7 @@ static void test_minimal_movement(void **state)
 		struct recorded r;
 		struct err e;
 
-		if (plan_compute(&f->s, NULL, NULL, &a, NULL, &e) < 0) {
+		if (plan_compute(&f->s, kind_traits(&f->s), NULL, &a, NULL, &e) < 0) {
 			fleet_free(f);
 			continue;
 		}
@@ -696,7 +697,7 @@ static void test_minimal_movement(void **state)
 		 * would rightly move replicas that share their master's rack)
 		 * moves nothing */
 		add_host(f, atoi(f->racks[0] + 1), atoi(f->zones[0] + 1), 64000, 64ULL << 30);
-		assert_int_equal(plan_compute(&f->s, NULL, &r.pl, &b, NULL, &e), 0);
+		assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &r.pl, &b, NULL, &e), 0);
 		check_plan(&f->s, b);
 		assert_int_equal(moved(&r, b), 0);
 		plan_free(b);
@@ -707,7 +708,7 @@ static void test_minimal_movement(void **state)
 		struct spec_service *svc = &f->s.services[0];
 		int old = svc->nodes;
 		svc->nodes += 1 + svc->replicas;
-		if (plan_compute(&f->s, NULL, &r.pl, &b, NULL, &e) == 0) {
+		if (plan_compute(&f->s, kind_traits(&f->s), &r.pl, &b, NULL, &e) == 0) {
 			check_plan(&f->s, b);
 			assert_true(moved(&r, b) <= (size_t)svc->replicas);
 			plan_free(b);
@@ -715,7 +716,7 @@ static void test_minimal_movement(void **state)
 
 		/* removing a shard moves nothing */
 		svc->nodes = old > 1 + svc->replicas ? old - (1 + svc->replicas) : old;
-		assert_int_equal(plan_compute(&f->s, NULL, &r.pl, &b, NULL, &e), 0);
+		assert_int_equal(plan_compute(&f->s, kind_traits(&f->s), &r.pl, &b, NULL, &e), 0);
 		check_plan(&f->s, b);
 		assert_int_equal(moved(&r, b), 0);
 		plan_free(b);
@@ -726,7 +727,7 @@ static void test_minimal_movement(void **state)
 		for (size_t i = 0; i < a->n; i++)
 			on_h1 += a->nodes[i].host_index == 0;
 		f->s.hosts[0].name = "gone";
-		if (plan_compute(&f->s, NULL, &r.pl, &b, NULL, &e) == 0) {
+		if (plan_compute(&f->s, kind_traits(&f->s), &r.pl, &b, NULL, &e) == 0) {
 			check_plan(&f->s, b);
 			size_t kept = 0;
 			for (size_t i = 0; i < b->n; i++)

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "kind_traits.h"
 #include "plan_cases.h"
 #include "util.h"
 
@@ -83,7 +84,7 @@ static struct plan *run_case(const struct pcase *c, const struct placement *prev
 
 	pc_oracle(c, &o);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = plan_compute(&c->s, NULL, prev, &p, &pp, &e);
+	int rc = plan_compute(&c->s, kind_traits(&c->s), prev, &p, &pp, &e);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	if (dt > *worst)
@@ -197,7 +198,7 @@ static void test_issue_uneven_fleet(void **state)
 	(void)state;
 	/* host spread: every replica off its master's rack, all placed */
 	uneven(&c, SPREAD_HOST, false);
-	assert_int_equal(plan_compute(&c.s, NULL, NULL, &p, &pp, &e), 0);
+	assert_int_equal(plan_compute(&c.s, kind_traits(&c.s), NULL, &p, &pp, &e), 0);
 	check_hosts(&c, p);
 	assert_int_equal(check_service(&c, p, 0), 1);
 	assert_int_equal(p->nwarnings, 0);
@@ -205,7 +206,7 @@ static void test_issue_uneven_fleet(void **state)
 
 	/* rack spread on two racks: the best there is, and a warning */
 	uneven(&c, SPREAD_RACK, false);
-	assert_int_equal(plan_compute(&c.s, NULL, NULL, &p, &pp, &e), 0);
+	assert_int_equal(plan_compute(&c.s, kind_traits(&c.s), NULL, &p, &pp, &e), 0);
 	check_hosts(&c, p);
 	assert_int_equal(check_service(&c, p, 0), 2);
 	assert_int_equal(p->nwarnings, 1);
@@ -215,7 +216,7 @@ static void test_issue_uneven_fleet(void **state)
 
 	/* strictly: refused, naming the rule */
 	uneven(&c, SPREAD_RACK, true);
-	assert_int_equal(plan_compute(&c.s, NULL, NULL, &p, &pp, &e), -1);
+	assert_int_equal(plan_compute(&c.s, kind_traits(&c.s), NULL, &p, &pp, &e), -1);
 	assert_int_equal(pp.n, 1);
 	assert_non_null(strstr(pp.items[0].msg, "rack spread needs 3 racks, hosts give 2 (spread_strict = true)"));
 	plan_problems_free(&pp);
@@ -223,7 +224,7 @@ static void test_issue_uneven_fleet(void **state)
 	/* thirty nodes: the memory of the four hosts holds 24, capacity named */
 	uneven(&c, SPREAD_HOST, false);
 	c.svcs[0].nodes = 30;
-	assert_int_equal(plan_compute(&c.s, NULL, NULL, &p, &pp, &e), -1);
+	assert_int_equal(plan_compute(&c.s, kind_traits(&c.s), NULL, &p, &pp, &e), -1);
 	assert_int_equal(pp.n, 1);
 	assert_non_null(strstr(pp.items[0].msg, "no room: 30 nodes"));
 	plan_problems_free(&pp);

@@ -47,21 +47,10 @@ int node_role_parse(const char *s)
 	return -1;
 }
 
-void plan_traits_default(const char *template_name, struct plan_traits *t)
+void plan_traits_default(struct plan_traits *t)
 {
 	memset(t, 0, sizeof *t);
 	t->default_port = 7000;
-	if (!template_name)
-		return;
-	if (!strcmp(template_name, "redis")) {
-		t->sharded = true;
-		t->default_port = 6379;
-		t->bus_offset = 10000;
-	} else if (!strcmp(template_name, "cassandra")) {
-		t->default_port = 9042;
-	} else if (!strcmp(template_name, "riak")) {
-		t->default_port = 8087;
-	}
 }
 
 int plan_masters(int nodes, int replicas)
@@ -945,7 +934,7 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		if (traits)
 			si->tr = traits[k];
 		else
-			plan_traits_default(si->svc->template, &si->tr);
+			plan_traits_default(&si->tr);
 		si->base_port = si->svc->port_base > 0 ? si->svc->port_base : si->tr.default_port;
 		si->shard_size = si->tr.sharded ? 1 + (si->svc->replicas > 0 ? si->svc->replicas : 0) : 1;
 		si->count = xcalloc(pl.nhosts ? pl.nhosts : 1, sizeof *si->count);

@@ -67,12 +67,10 @@ const char *node_role_name(enum node_role r);
 int node_role_parse(const char *s);
 
 /* struct plan_traits (traits.h): what the planner needs to know about a
- * service's template; plan_traits_default() gives the built-in values. */
-
-/* Built-in traits by template name: "redis" is sharded with a bus at +10000
- * and port 6379; "cassandra" 9042 and "riak" 8087 are unsharded. Unknown
- * names get unsharded, port 7000, no bus. */
-void plan_traits_default(const char *template_name, struct plan_traits *t);
+ * service's template; the templates give them (template_plan_traits).
+ * plan_traits_default() is what a service without traits gets: unsharded,
+ * port 7000, no bus port.  The planner names no database. */
+void plan_traits_default(struct plan_traits *t);
 
 /* A node as recorded by an earlier run (from state.json).  Strings are
  * borrowed by plan_compute() for the duration of the call only. */
@@ -146,8 +144,9 @@ struct plan_problems {
 
 /* Compute the placement of every service of s.
  *
- * traits: one per service (s->nservices), or NULL for plan_traits_default()
- * of each service's template.  prev: the previous placement or NULL.
+ * traits: one per service (s->nservices), from the templates
+ * (template_traits_for_spec), or NULL for plan_traits_default() for all.
+ * prev: the previous placement or NULL.
  *
  * Returns 0 and *out (caller frees with plan_free) when every node is placed.
  * Otherwise returns -1, *out is NULL, every service that cannot be placed
