@@ -160,9 +160,17 @@ fi
 if [ "$skip" -gt 0 ]; then
 	echo "skipped:$skipped_names"
 	# CI runs as root with every package installed: a skip there is a bug.
+	# The one exception is an input that lives outside the repository and
+	# that no package provides (the vendored Riak sources): its tests skip
+	# with a reason starting "outside input absent:", and CI=true lets those
+	# stand (docs/testing.md).
 	if [ "${CI:-}" = true ]; then
-		fail=$((fail + skip)); failed_names="$failed_names
-  CI=true: $skip skipped tests count as failed (see skipped: above)"
+		outside=$(echo "$skipped_names" | grep -cE '^  .*ok [0-9]+.*# (skip|SKIP) outside input absent:' | tr -d ' ')
+		bad=$((skip - outside))
+		if [ "$bad" -gt 0 ]; then
+			fail=$((fail + bad)); failed_names="$failed_names
+  CI=true: $bad skipped tests count as failed (see skipped: above)"
+		fi
 	fi
 fi
 if [ -n "$failed_names" ]; then

@@ -76,7 +76,11 @@ wait_kv() {   # HOST
 
 setup_file() {
 	export SHOAL_LAB_ID=${SHOAL_LAB_ID:-5}
-	SRC=$(riak_sources) || skip "Riak sources absent: set SHOAL_RIAK_SOURCES (the archives of shared/vendor/riak/MANIFEST.tsv)"
+	if ! SRC=$(riak_sources); then
+		# bats 1.8 cannot skip from setup_file: each test skips in setup()
+		export RIAK_ABSENT="outside input absent: the Riak sources (set SHOAL_RIAK_SOURCES to the archives of shared/vendor/riak/MANIFEST.tsv)"
+		return 0
+	fi
 	export SHOAL_RIAK_SOURCES=$SRC
 	COOKIE=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	STORE=$(mktemp -d /tmp/shoal-riak-store.XXXXXX)
@@ -96,7 +100,12 @@ setup_file() {
 	done
 }
 
+setup() {
+	[ -z "${RIAK_ABSENT:-}" ] || skip "$RIAK_ABSENT"
+}
+
 teardown_file() {
+	[ -n "${RIAK_ABSENT:-}" ] && return 0
 	lab_teardown
 	rm -rf "$STORE"
 }
