@@ -105,7 +105,9 @@ static bool service_formed(const struct differ *d, const char *service)
 }
 
 /* A sharded node recorded with another role, or following another master,
- * than the plan gives it: one ACT_ROLE, "master -> replica of cache-0". */
+ * than the plan gives it: one ACT_ROLE, "master -> replica of cache-0".
+ * A replica recorded without its master (a state written by hand or cut
+ * short) is not a change: the plan's master is recorded on the next write. */
 static void diff_role(struct differ *d, const struct plan_node *n,
 		      const struct state_node *have)
 {
@@ -117,7 +119,7 @@ static void diff_role(struct differ *d, const struct plan_node *n,
 	    (n->role != ROLE_MASTER && n->role != ROLE_REPLICA))
 		return;
 	if (was == (int)n->role &&
-	    (n->role == ROLE_MASTER || (have->master && !strcmp(have->master, want_master))))
+	    (n->role == ROLE_MASTER || !have->master || !strcmp(have->master, want_master)))
 		return;
 	if (was == ROLE_REPLICA)
 		snprintf(from, sizeof from, "replica of %s", have->master ? have->master : "?");
