@@ -97,7 +97,9 @@ while read -r w file strong; do
 done' <"$tmp/cand" >"$tmp/progs"
 
 # Every path a package may have recorded it under (usr-merge, alternatives):
-# "WORD PATH" lines, the program's own path first.
+# "WORD PATH" lines, the program's own path first.  dpkg -S prints
+# "pkg[:arch][, pkg2[:arch]]: path": the owners may hold colons (multi-arch
+# "pkgconf:amd64"), the path is what follows the last ": /".
 awk '$3 != "-"' "$tmp/progs" >"$tmp/p"
 if [ -s "$tmp/p" ]; then
 	# shellcheck disable=SC2046
@@ -107,7 +109,7 @@ if [ -s "$tmp/p" ]; then
 		grep -v ' /usr/usr/' >"$tmp/paths"
 	# shellcheck disable=SC2046
 	dpkg -S $(cut -d' ' -f2 "$tmp/paths" | sort -u) 2>/dev/null | grep -v '^diversion by' |
-		sed -E 's/^([^:]+): (.*)$/\2 \1/; s/, /,/g' >"$tmp/owners"
+		sed -E 's/^(.*): (\/.*)$/\2 \1/; s/, /,/g' >"$tmp/owners"
 else
 	: >"$tmp/paths"; : >"$tmp/owners"
 fi

@@ -61,6 +61,10 @@ t0=$(date +%s)
 	rc=0
 	unshare --mount --pid --uts --ipc --fork --propagation=private sh -eu -c '
 		r=$1
+		# The root a machine boots is a mount point; a bare chroot dir is
+		# not, and "mount --make-rprivate /" (the ssh test fixture does it)
+		# then fails with EINVAL.  Bind the root onto itself first.
+		mount --bind "$r" "$r"
 		mount --rbind /dev "$r/dev"
 		mount -t proc proc "$r/proc"
 		mount -t sysfs sysfs "$r/sys"

@@ -216,7 +216,7 @@ PC_FN int pc_grade(const struct pcase *c, size_t k, const int *hosts, int n)
 
 PC_FN void pc_leaf(struct oracle *o)
 {
-	int g[PC_SVCS] = {0};
+	int g[PC_SVCS] = {0}; /* every k the second loop reads is set in the first */
 	int hosts[PC_NODES], n;
 	bool ok = true;
 

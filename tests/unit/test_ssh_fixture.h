@@ -107,6 +107,29 @@ static bool fx_port_open(void *arg)
 	return ok;
 }
 
+/* In the forked child before sshd runs: say which step failed, and why, in
+ * sshd.log (its stderr), then exit with status. */
+__attribute__((noreturn)) static void fx_child_fail(const char *step, int status)
+{
+	fprintf(stderr, "test_ssh_fixture: %s: %s\n", step, strerror(errno));
+	_exit(status);
+}
+
+/* Copy dir/sshd.log to stderr: why sshd did not come up. */
+static void fx_show_log(const char *dir)
+{
+	char log[160], line[512];
+	FILE *fp;
+
+	snprintf(log, sizeof log, "%s/sshd.log", dir);
+	fp = fopen(log, "r");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof line, fp))
+		fprintf(stderr, "  sshd.log: %s", line);
+	fclose(fp);
+}
+
 /* sshd (pid) accepting on 127.0.0.1:port, waited for as test_wait.h says. */
 static int fx_wait_port(pid_t pid, int port, const char *dir)
 {
@@ -116,6 +139,7 @@ static int fx_wait_port(pid_t pid, int port, const char *dir)
 	if (test_wait_started(pid, what, fx_port_open, &port, why, sizeof why) == 0)
 		return 0;
 	fprintf(stderr, "test_ssh_fixture: %s\n", why);
+	fx_show_log(dir);
 	return -1;
 }
 
@@ -171,13 +195,17 @@ static int fx_start(struct sshd_fixture *f)
 		/* Sessions get an empty home: sshd makes bash read ~/.bashrc even
 		 * for `ssh host cmd`, and the machine's own shell setup (pyenv
 		 * rehash waiting on a stale lock, for one) must not stall tests. */
-		if (unshare(CLONE_NEWNS) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-		    mount("shoal-test-home", "/root", "tmpfs", MS_NOSUID | MS_NODEV,
+		/* Making "/" private needs "/" to be a mount point: it is on a
+		 * machine, and tests/fresh/run.sh makes its chroot one. */
+		if (unshare(CLONE_NEWNS) < 0)
+			fx_child_fail("unshare(CLONE_NEWNS)", 126);
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			fx_child_fail("mount --make-rprivate / (is / a mount point?)", 126);
+		if (mount("shoal-test-home", "/root", "tmpfs", MS_NOSUID | MS_NODEV,
 			  "mode=0700,size=4m") < 0)
-			_exit(126);
+			fx_child_fail("mount tmpfs on /root", 126);
 		execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", cfg, (char *)NULL);
-		_exit(127);
+		fx_child_fail("exec /usr/sbin/sshd", 127);
 	}
 	if (f->pid < 0 || fx_wait_port(f->pid, f->port, f->dir) < 0)
 		return -1;
