@@ -91,6 +91,11 @@ struct recipe {
 	struct recipe_build *build; /* NULL without a build step */
 };
 
+/* An error at the recipe's line of s (0 when s is NULL): "FILE:LINE: msg". */
+struct config_setting_t;
+int recipe_at(struct err *e, const struct recipe *r, const struct config_setting_t *s,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Parse and check a recipe; errors read "FILE:LINE: ...". */
 int recipe_load(const char *path, struct recipe **out, struct err *e);
 void recipe_free(struct recipe *r);

@@ -42,9 +42,7 @@ static const struct rkey {
 	{"build", RK_GROUP, false, "{ script; inputs; sources; dest; libraries; } a source build (image_srcbuild.c)"},
 };
 
-static int at(struct err *e, const struct recipe *r, const config_setting_t *s,
-	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int at(struct err *e, const struct recipe *r, const config_setting_t *s,
+int recipe_at(struct err *e, const struct recipe *r, const struct config_setting_t *s,
 	      const char *fmt, ...)
 {
 	char msg[1024];
@@ -70,7 +68,7 @@ static int get_str(const struct recipe *r, const config_setting_t *s, char **out
 	const char *v = config_setting_get_string(s);
 
 	if (!v)
-		return at(e, r, s, "'%s' must be a string", config_setting_name(s));
+		return recipe_at(e, r, s, "'%s' must be a string", config_setting_name(s));
 	*out = xstrdup(v);
 	return 0;
 }
@@ -88,7 +86,7 @@ static int get_strings(const struct recipe *r, const config_setting_t *s,
 			for (int k = 0; k < i; k++)
 				free(v[k]);
 			free(v);
-			return at(e, r, config_setting_get_elem(s, (unsigned)i),
+			return recipe_at(e, r, config_setting_get_elem(s, (unsigned)i),
 				  "'%s' must hold strings only", config_setting_name(s));
 		}
 		v[i] = xstrdup(x);
@@ -116,12 +114,12 @@ static int get_mode(const struct recipe *r, const config_setting_t *g, int *mode
 		errno = 0;
 		v = strtol(s, &end, 8);
 		if (errno || *end || end == s)
-			return at(e, r, m, "mode '%s' is not an octal number", s);
+			return recipe_at(e, r, m, "mode '%s' is not an octal number", s);
 	} else {
-		return at(e, r, m, "mode must be an octal string like \"0755\"");
+		return recipe_at(e, r, m, "mode must be an octal string like \"0755\"");
 	}
 	if (v < 0 || v > 07777)
-		return at(e, r, m, "mode %lo is out of range", v);
+		return recipe_at(e, r, m, "mode %lo is out of range", v);
 	*mode = (int)v;
 	return 0;
 }
@@ -134,15 +132,15 @@ static int get_id(const struct recipe *r, const config_setting_t *g, const char 
 
 	if (!s) {
 		if (required)
-			return at(e, r, g, "'%s' is required here", key);
+			return recipe_at(e, r, g, "'%s' is required here", key);
 		return 1;
 	}
 	if (config_setting_type(s) != CONFIG_TYPE_INT &&
 	    config_setting_type(s) != CONFIG_TYPE_INT64)
-		return at(e, r, s, "'%s' must be an integer", key);
+		return recipe_at(e, r, s, "'%s' must be an integer", key);
 	v = config_setting_get_int64(s);
 	if (v < 0 || v > 65534)
-		return at(e, r, s, "'%s' %lld is outside 0..65534", key, v);
+		return recipe_at(e, r, s, "'%s' %lld is outside 0..65534", key, v);
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -158,11 +156,11 @@ static int check_image_path(const struct recipe *r, const config_setting_t *s,
 			    const char *what, const char *p, struct err *e)
 {
 	if (!p)
-		return at(e, r, s, "%s is required", what);
+		return recipe_at(e, r, s, "%s is required", what);
 	if (p[0] != '/')
-		return at(e, r, s, "%s '%s' must be absolute", what, p);
+		return recipe_at(e, r, s, "%s '%s' must be absolute", what, p);
 	if (strstr(p, "/../") || (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/..")))
-		return at(e, r, s, "%s '%s' has a '..' component", what, p);
+		return recipe_at(e, r, s, "%s '%s' has a '..' component", what, p);
 	return 0;
 }
 
@@ -179,11 +177,11 @@ static int parse_files(struct recipe *r, const config_setting_t *s, struct err *
 		const char *src, *dest;
 
 		if (!config_setting_is_group(g))
-			return at(e, r, g, "each of 'files' is { src = ...; dest = ...; }");
+			return recipe_at(e, r, g, "each of 'files' is { src = ...; dest = ...; }");
 		src = member_str(g, "src");
 		dest = member_str(g, "dest");
 		if (!src)
-			return at(e, r, g, "file needs 'src'");
+			return recipe_at(e, r, g, "file needs 'src'");
 		if (check_image_path(r, g, "dest", dest, e) < 0)
 			return -1;
 		f->src = src[0] == '/' ? xstrdup(src) : path_join(r->dir, src);
@@ -207,7 +205,7 @@ static int parse_dirs(struct recipe *r, const config_setting_t *s, struct err *e
 		const char *p;
 
 		if (!config_setting_is_group(g))
-			return at(e, r, g, "each of 'dirs' is { path = ...; }");
+			return recipe_at(e, r, g, "each of 'dirs' is { path = ...; }");
 		p = member_str(g, "path");
 		if (check_image_path(r, g, "path", p, e) < 0)
 			return -1;
@@ -234,7 +232,7 @@ static int parse_links(struct recipe *r, const config_setting_t *s, struct err *
 		const char *t = g ? config_setting_get_string_elem(g, 1) : NULL;
 
 		if (!p || !t || config_setting_length(g) != 2)
-			return at(e, r, g, "each of 'symlinks' is [\"/PATH\", \"TARGET\"]");
+			return recipe_at(e, r, g, "each of 'symlinks' is [\"/PATH\", \"TARGET\"]");
 		if (check_image_path(r, g, "symlink path", p, e) < 0)
 			return -1;
 		r->links[r->nlinks].path = xstrdup(p);
@@ -252,13 +250,13 @@ static int parse_user(struct recipe *r, const config_setting_t *g, struct err *e
 	struct err ne;
 
 	if (!name)
-		return at(e, r, g, "user needs 'name'");
+		return recipe_at(e, r, g, "user needs 'name'");
 	if (name_check(name, 32, "user name", &ne) < 0)
-		return at(e, r, g, "%s", ne.msg);
+		return recipe_at(e, r, g, "%s", ne.msg);
 	if (group && name_check(group, 32, "group name", &ne) < 0)
-		return at(e, r, g, "%s", ne.msg);
+		return recipe_at(e, r, g, "%s", ne.msg);
 	if (!config_setting_get_member(g, "uid"))
-		return at(e, r, g, "user '%s' has no uid", name);
+		return recipe_at(e, r, g, "user '%s' has no uid", name);
 	if (get_id(r, g, "uid", true, &r->uid, e) < 0)
 		return -1;
 	r->gid = r->uid;
@@ -284,7 +282,7 @@ static int parse_labels(struct recipe *r, const config_setting_t *s, struct err 
 		const char *v = g ? config_setting_get_string_elem(g, 1) : NULL;
 
 		if (!k || !v || !*k || config_setting_length(g) != 2)
-			return at(e, r, g, "each of 'labels' is [\"KEY\", \"VALUE\"]");
+			return recipe_at(e, r, g, "each of 'labels' is [\"KEY\", \"VALUE\"]");
 		r->labels[r->nlabels].key = xstrdup(k);
 		r->labels[r->nlabels].value = xstrdup(v);
 		r->nlabels++;
@@ -296,14 +294,14 @@ static int check_lists(struct recipe *r, config_setting_t *root, struct err *e)
 {
 	for (size_t i = 0; i < r->nenv; i++)
 		if (!strchr(r->env[i], '=') || r->env[i][0] == '=')
-			return at(e, r, config_setting_get_member(root, "env"),
+			return recipe_at(e, r, config_setting_get_member(root, "env"),
 				  "env '%s' is not KEY=VALUE", r->env[i]);
 	for (size_t i = 0; i < r->nports; i++) {
 		char *end;
 		long p = strtol(r->ports[i], &end, 10);
 
 		if (p < 1 || p > 65535 || (*end && strcmp(end, "/tcp") && strcmp(end, "/udp")))
-			return at(e, r, config_setting_get_member(root, "ports"),
+			return recipe_at(e, r, config_setting_get_member(root, "ports"),
 				  "port '%s' is not PORT or PORT/tcp|udp", r->ports[i]);
 	}
 	for (size_t i = 0; i < r->nbinaries; i++)
@@ -329,13 +327,13 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 	int type = config_setting_type(s);
 
 	if (k->kind == RK_STRINGS && type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
-		return at(e, r, s, "'%s' must be a list of strings [\"...\", ...]", n);
+		return recipe_at(e, r, s, "'%s' must be a list of strings [\"...\", ...]", n);
 	if (k->kind == RK_LIST && type != CONFIG_TYPE_LIST)
-		return at(e, r, s, "'%s' must be a list ( ... )", n);
+		return recipe_at(e, r, s, "'%s' must be a list ( ... )", n);
 	if (k->kind == RK_GROUP && type != CONFIG_TYPE_GROUP)
-		return at(e, r, s, "'%s' must be a group { ... }", n);
+		return recipe_at(e, r, s, "'%s' must be a group { ... }", n);
 	if (k->kind == RK_INT && type != CONFIG_TYPE_INT)
-		return at(e, r, s, "'%s' must be a whole number", n);
+		return recipe_at(e, r, s, "'%s' must be a whole number", n);
 	if (!strcmp(n, "name"))
 		return get_str(r, s, &r->name, e);
 	if (!strcmp(n, "version"))
@@ -350,7 +348,7 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 		const char *v = config_setting_get_string(s);
 
 		if (!v || (strcmp(v, "gzip") && strcmp(v, "zstd")))
-			return at(e, r, s, "compression must be \"gzip\" or \"zstd\"");
+			return recipe_at(e, r, s, "compression must be \"gzip\" or \"zstd\"");
 		r->zstd = !strcmp(v, "zstd");
 		return 0;
 	}
@@ -393,7 +391,7 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 			else if (config_setting_get_string(p))
 				r->ports[i] = xstrdup(config_setting_get_string(p));
 			else
-				return at(e, r, s, "ports are numbers or \"PORT/tcp\" strings");
+				return recipe_at(e, r, s, "ports are numbers or \"PORT/tcp\" strings");
 			r->nports++;
 		}
 		return 0;
@@ -411,7 +409,7 @@ static int parse_key(struct recipe *r, config_setting_t *root, config_setting_t 
 	if (!strcmp(n, "build"))
 		return recipe_parse_build(r, s, e);
 	(void)root;
-	return at(e, r, s, "key '%s' has no parser", n);
+	return recipe_at(e, r, s, "key '%s' has no parser", n);
 }
 
 int recipe_load(const char *path, struct recipe **out, struct err *e)
@@ -438,7 +436,7 @@ int recipe_load(const char *path, struct recipe **out, struct err *e)
 
 			for (size_t j = 0; j < ARRAY_SIZE(recipe_keys); j++)
 				buf_printf(&known, "%s%s", j ? ", " : "", recipe_keys[j].name);
-			at(e, r, s, "unknown key '%s' (known: %s)", config_setting_name(s),
+			recipe_at(e, r, s, "unknown key '%s' (known: %s)", config_setting_name(s),
 			   known.data);
 			buf_free(&known);
 			goto out;

@@ -41,21 +41,6 @@
 
 #define MANIFEST_MAX (1u << 20)
 
-static int bat(struct err *e, const struct recipe *r, const config_setting_t *s,
-	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int bat(struct err *e, const struct recipe *r, const config_setting_t *s,
-	       const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return err_usage(e, "%s:%d: build: %s", r->file,
-			 s ? config_setting_source_line(s) : 0, msg);
-}
-
 /* ---- the recipe key ------------------------------------------------------------ */
 
 static const char *const build_keys[] = {"script", "inputs", "sources", "dest", "libraries"};
@@ -77,7 +62,7 @@ static int check_members(const struct recipe *r, const config_setting_t *g,
 		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
 
 		if (!known(config_setting_name(m), keys, n))
-			return bat(e, r, m, "unknown key '%s' in %s", config_setting_name(m), what);
+			return recipe_at(e, r, m, "build: unknown key '%s' in %s", config_setting_name(m), what);
 	}
 	return 0;
 }
@@ -90,12 +75,12 @@ static int member_string(const struct recipe *r, const config_setting_t *g,
 
 	if (!s) {
 		if (required)
-			return bat(e, r, g, "'%s' is required", key);
+			return recipe_at(e, r, g, "build: '%s' is required", key);
 		return 0;
 	}
 	v = config_setting_get_string(s);
 	if (!v || !*v)
-		return bat(e, r, s, "'%s' must be a non-empty string", key);
+		return recipe_at(e, r, s, "build: '%s' must be a non-empty string", key);
 	*out = xstrdup(v);
 	return 0;
 }
@@ -113,14 +98,14 @@ static int member_paths(const struct recipe *r, const config_setting_t *g,
 		return 0;
 	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
 	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return bat(e, r, s, "'%s' must be a list of strings", key);
+		return recipe_at(e, r, s, "build: '%s' must be a list of strings", key);
 	len = config_setting_length(s);
 	*out = xrealloc(*out, ((size_t)len + 1) * sizeof **out);
 	for (int i = 0; i < len; i++) {
 		const char *v = config_setting_get_string_elem(s, i);
 
 		if (!v || !*v)
-			return bat(e, r, s, "'%s' must hold non-empty strings only", key);
+			return recipe_at(e, r, s, "build: '%s' must hold non-empty strings only", key);
 		(*out)[(*n)++] = v[0] == '/' ? xstrdup(v) : path_join(r->dir, v);
 		(*out)[*n] = NULL;
 	}
@@ -144,19 +129,19 @@ int recipe_parse_build(struct recipe *r, const config_setting_t *s, struct err *
 	if (!b->dest)
 		b->dest = xstrdup("/");
 	if (b->dest[0] != '/' || strstr(b->dest, ".."))
-		return bat(e, r, config_setting_get_member(s, "dest"),
+		return recipe_at(e, r, config_setting_get_member(s, "build: dest"),
 			   "dest '%s' must be absolute, without '..'", b->dest);
 	lib = config_setting_get_member(s, "libraries");
 	if (lib) {
 		if (config_setting_type(lib) != CONFIG_TYPE_BOOL)
-			return bat(e, r, lib, "'libraries' must be true or false");
+			return recipe_at(e, r, lib, "build: 'libraries' must be true or false");
 		b->libraries = config_setting_get_bool(lib);
 	}
 	src = config_setting_get_member(s, "sources");
 	if (!src)
 		return 0;
 	if (!config_setting_is_group(src))
-		return bat(e, r, src, "'sources' must be a group { env; paths; manifest; hint; }");
+		return recipe_at(e, r, src, "build: 'sources' must be a group { env; paths; manifest; hint; }");
 	b->has_sources = true;
 	if (check_members(r, src, "build.sources", sources_keys, ARRAY_SIZE(sources_keys),
 			  e) < 0 ||
@@ -166,10 +151,10 @@ int recipe_parse_build(struct recipe *r, const config_setting_t *s, struct err *
 	    member_string(r, src, "hint", false, &b->sources_hint, e) < 0)
 		return -1;
 	if (strchr(b->sources_manifest, '/'))
-		return bat(e, r, src, "manifest '%s' must be a file name in the sources folder",
+		return recipe_at(e, r, src, "build: manifest '%s' must be a file name in the sources folder",
 			   b->sources_manifest);
 	if (!b->sources_env && !b->nsources_paths)
-		return bat(e, r, src, "sources need 'env' or 'paths'");
+		return recipe_at(e, r, src, "build: sources need 'env' or 'paths'");
 	return 0;
 }
 
