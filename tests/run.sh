@@ -90,7 +90,16 @@ run_unit() {
   $n: corpus replay failed"
 		fi
 	done
-	echo "== lint"; if timeout -k 5 "${LINT_TIMEOUT:-1200}" "$top/tests/lint.sh" >"$log/lint.out" 2>&1; then pass=$((pass + 1)); echo "ok - lint (cppcheck, clang-tidy)"; else cat "$log/lint.out"; fail=$((fail + 1)); failed_names=$(printf '%s\n  %s' "$failed_names" "lint: tests/lint.sh found something (above)"); fi
+	echo "== lint"
+	t0=$(date +%s.%N)
+	if timeout -k 5 "${LINT_TIMEOUT:-1200}" "$top/tests/lint.sh" >"$log/lint.out" 2>&1; then
+		pass=$((pass + 1)); echo "ok - lint (cppcheck, clang-tidy)"
+	else
+		cat "$log/lint.out"
+		fail=$((fail + 1)); failed_names="$failed_names
+  lint: tests/lint.sh found something (above)"
+	fi
+	took "$t0" lint
 }
 
 run_scenarios() {
