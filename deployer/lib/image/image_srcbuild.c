@@ -129,8 +129,8 @@ int recipe_parse_build(struct recipe *r, const config_setting_t *s, struct err *
 	if (!b->dest)
 		b->dest = xstrdup("/");
 	if (b->dest[0] != '/' || strstr(b->dest, ".."))
-		return recipe_at(e, r, config_setting_get_member(s, "build: dest"),
-			   "dest '%s' must be absolute, without '..'", b->dest);
+		return recipe_at(e, r, config_setting_get_member(s, "dest"),
+				 "build: dest '%s' must be absolute, without '..'", b->dest);
 	lib = config_setting_get_member(s, "libraries");
 	if (lib) {
 		if (config_setting_type(lib) != CONFIG_TYPE_BOOL)
