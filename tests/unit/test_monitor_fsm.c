@@ -34,15 +34,15 @@ static void test_hung_node_killed_once(void **unused)
 
 	mon_node_init(&n, t);
 	mon_node_running(&n, true);
-	assert_event(mon_node_probe(&n, &P, t, true), NULL);
+	assert_event(mon_node_probe(&n, &P, t, true, true), NULL);
 	assert_int_equal(n.state, MN_UP);
 	t += 500;
-	assert_event(mon_node_probe(&n, &P, t, false), NULL);
+	assert_event(mon_node_probe(&n, &P, t, false, true), NULL);
 	assert_int_equal(n.state, MN_SUSPECT);
 	t += 500;
-	assert_event(mon_node_probe(&n, &P, t, false), NULL);
+	assert_event(mon_node_probe(&n, &P, t, false, true), NULL);
 	t += 500;
-	struct mon_decision d = mon_node_probe(&n, &P, t, false);
+	struct mon_decision d = mon_node_probe(&n, &P, t, false, true);
 	assert_event(d, "node-hung");
 	assert_int_equal(d.action, MA_KILL);
 	assert_int_equal(d.duration_ms, 1000);
@@ -50,11 +50,11 @@ static void test_hung_node_killed_once(void **unused)
 	/* our kill's exit is expected: no event, no second kill */
 	assert_event(mon_node_exited(&n, &P, t + 10), NULL);
 	assert_int_equal(n.state, MN_HUNG);
-	d = mon_node_probe(&n, &P, t + 500, false);
+	d = mon_node_probe(&n, &P, t + 500, false, true);
 	assert_int_equal(d.action, MA_NONE);
 	assert_int_equal(n.kills, 1);
 	mon_node_running(&n, true);
-	d = mon_node_probe(&n, &P, t + 1000, true);
+	d = mon_node_probe(&n, &P, t + 1000, true, true);
 	assert_event(d, "node-back");
 	assert_int_equal(d.duration_ms, 2000);
 	assert_int_equal(n.state, MN_UP);
@@ -69,12 +69,36 @@ static void test_not_running_never_killed(void **unused)
 
 	mon_node_init(&n, 0);
 	for (int i = 1; i <= 10; i++) {
-		struct mon_decision d = mon_node_probe(&n, &P, i * 500, false);
+		struct mon_decision d = mon_node_probe(&n, &P, i * 500, false, true);
 
 		assert_int_equal(d.action, MA_NONE);
 	}
 	assert_int_equal(n.state, MN_SUSPECT);
 	assert_int_equal(n.kills, 0);
+}
+
+/* A node silent together with its agent (a partition, a host going down)
+ * is not killed, however many probes fail: that is the host's incident.
+ * Once the agent answers again and the node still does not, it is. */
+static void test_silent_agent_never_kills(void **unused)
+{
+	struct mon_node n;
+	int64_t t = 0;
+
+	mon_node_init(&n, t);
+	mon_node_running(&n, true);
+	for (int i = 1; i <= 10; i++) {
+		t += 500;
+		assert_int_equal(mon_node_probe(&n, &P, t, false, false).action, MA_NONE);
+	}
+	assert_int_equal(n.state, MN_SUSPECT);
+	assert_int_equal(n.kills, 0);
+	struct mon_decision d = mon_node_probe(&n, &P, t + 500, false, true);
+
+	assert_event(d, "node-hung");
+	assert_int_equal(d.action, MA_KILL);
+	assert_int_equal(d.duration_ms, 5000);
+	assert_int_equal(n.kills, 1);
 }
 
 /* An exit is logged at once; the node is back at its first answer; one
@@ -85,12 +109,12 @@ static void test_exit_back_and_not_back(void **unused)
 
 	mon_node_init(&n, 0);
 	mon_node_running(&n, true);
-	mon_node_probe(&n, &P, 100, true);
+	mon_node_probe(&n, &P, 100, true, true);
 	assert_event(mon_node_exited(&n, &P, 200), "node-exited");
 	assert_int_equal(n.state, MN_EXITED);
 	assert_false(n.running);
-	assert_event(mon_node_probe(&n, &P, 700, false), NULL);
-	assert_event(mon_node_probe(&n, &P, 900, true), "node-back");
+	assert_event(mon_node_probe(&n, &P, 700, false, true), NULL);
+	assert_event(mon_node_probe(&n, &P, 900, true, true), "node-back");
 	assert_int_equal(n.last_repair_ms, 700);
 
 	assert_event(mon_node_exited(&n, &P, 10000), "node-exited");
@@ -100,7 +124,7 @@ static void test_exit_back_and_not_back(void **unused)
 	assert_event(d, "node-not-back");
 	assert_int_equal(n.state, MN_DOWN);
 	assert_event(mon_node_tick(&n, &P, 60000), NULL); /* once */
-	assert_event(mon_node_probe(&n, &P, 61000, true), "node-back");
+	assert_event(mon_node_probe(&n, &P, 61000, true, true), "node-back");
 	assert_int_equal(n.state, MN_UP);
 }
 
@@ -112,14 +136,14 @@ static void test_node_follows_host(void **unused)
 
 	mon_node_init(&n, 0);
 	mon_node_running(&n, true);
-	mon_node_probe(&n, &P, 100, true);
+	mon_node_probe(&n, &P, 100, true, true);
 	mon_node_host(&n, false, 200);
 	assert_false(mon_node_probed(&n));
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(mon_node_probe(&n, &P, 300 + i, false).action, MA_NONE);
+		assert_int_equal(mon_node_probe(&n, &P, 300 + i, false, true).action, MA_NONE);
 	mon_node_host(&n, true, 5000);
 	assert_int_equal(n.state, MN_UNKNOWN);
-	assert_event(mon_node_probe(&n, &P, 5100, true), NULL);
+	assert_event(mon_node_probe(&n, &P, 5100, true, true), NULL);
 	assert_int_equal(n.state, MN_UP);
 }
 
@@ -182,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hung_node_killed_once),
 		cmocka_unit_test(test_not_running_never_killed),
+		cmocka_unit_test(test_silent_agent_never_kills),
 		cmocka_unit_test(test_exit_back_and_not_back),
 		cmocka_unit_test(test_node_follows_host),
 		cmocka_unit_test(test_host_backoff),

@@ -416,11 +416,14 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void host_heartbeat(struct mhost *h, int64_t now)
+/* Ask the agent for a sign of life: every interval, or at once (force)
+ * when a node's failed probe needs to know whether its agent answers. */
+static void host_heartbeat(struct mhost *h, int64_t now, bool force)
 {
 	struct err e = {0};
 
-	if (h->fsm.state != MH_UP || h->hb_id || now - h->hb_sent_ms < h->m->interval_ms)
+	if (h->fsm.state != MH_UP || h->hb_id ||
+	    (!force && now - h->hb_sent_ms < h->m->interval_ms))
 		return;
 	h->hb_sent_ms = now;
 	if (agent_send(h->ac, json_pack("{s:s}", "op", "hello"), &h->hb_id, &e) < 0)
@@ -454,6 +457,7 @@ static void probe_done(const struct probe_report *r, void *arg)
 	bool ok = r->result != PROBE_REFUSED && r->result != PROBE_TIMEOUT &&
 		  r->result != PROBE_ERROR;
 	struct mon_decision d;
+	bool agent_answers;
 	char seen[320];
 
 	n->pe = NULL;
@@ -464,7 +468,12 @@ static void probe_done(const struct probe_report *r, void *arg)
 	for (size_t i = 0; i < NBUCKETS; i++)
 		if (s <= probe_buckets[i])
 			n->bucket[i]++;
-	d = mon_node_probe(&n->fsm, &m->p, now, ok);
+	/* the agent answered after this probe began: its host is reachable */
+	agent_answers = n->h->fsm.state == MH_UP &&
+			n->h->fsm.last_answer_ms >= now - (int64_t)r->elapsed_ms;
+	d = mon_node_probe(&n->fsm, &m->p, now, ok, agent_answers);
+	if (!ok && !agent_answers)
+		host_heartbeat(n->h, now, true);
 	if (d.action == MA_KILL) {
 		snprintf(seen, sizeof seen, "running but %d probes in a row failed (last: %s %s)",
 			 m->p.fail_after, probe_result_name(r->result), r->detail);
@@ -531,7 +540,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (d.action == MA_RECONNECT && !(m->o->once && h->fsm.state == MH_DOWN)) {
 			host_connect(h);
 		}
-		host_heartbeat(h, now);
+		host_heartbeat(h, now, false);
 		down += h->fsm.state == MH_DOWN;
 	}
 	hold = mon_cluster_hold(&m->held, (int)m->nhosts, down);

@@ -46,7 +46,7 @@ static bool in_incident(const struct mon_node *n)
 }
 
 struct mon_decision mon_node_probe(struct mon_node *n, const struct mon_params *p,
-				   int64_t now, bool ok)
+				   int64_t now, bool ok, bool agent_answers)
 {
 	struct mon_decision d = none;
 
@@ -70,7 +70,11 @@ struct mon_decision mon_node_probe(struct mon_node *n, const struct mon_params *
 			n->incident_ms = now;
 		n->fails++;
 		node_enter(n, MN_SUSPECT, now);
-		if (n->fails >= p->fail_after && n->running) {
+		/* A node is hung only while its agent answers: a node that is
+		 * silent together with its agent is a host or network fault,
+		 * which the host state machine handles (a partition must not
+		 * kill nodes). */
+		if (n->fails >= p->fail_after && n->running && agent_answers) {
 			d.event = "node-hung";
 			d.done = "killed (SIGKILL) through its agent, which restarts it";
 			d.duration_ms = now - n->incident_ms;

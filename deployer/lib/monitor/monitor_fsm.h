@@ -65,9 +65,11 @@ struct mon_node {
 };
 
 void mon_node_init(struct mon_node *n, int64_t now);
-/* A probe finished: ok or not. */
+/* A probe finished: ok or not. agent_answers: the node's agent answered
+ * after this probe began (a failed probe counts toward "hung" always, but
+ * the kill is decided only while the agent is seen alive). */
 struct mon_decision mon_node_probe(struct mon_node *n, const struct mon_params *p,
-				   int64_t now, bool ok);
+				   int64_t now, bool ok, bool agent_answers);
 /* The agent reported `exited` (the agent restarts it by policy). */
 struct mon_decision mon_node_exited(struct mon_node *n, const struct mon_params *p,
 				    int64_t now);
