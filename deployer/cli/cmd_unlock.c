@@ -30,7 +30,7 @@ static int cmd_unlock_run(int argc, char **argv)
 		return cli_usage_error("unlock", "expected one spec file");
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
-	rc = state_force_unlock(s->name, force, &h, &e);
+	rc = state_force_unlock_at(&s->state, s->name, force, &h, &e);
 	if (rc < 0) {
 		spec_free(s);
 		return cli_fail(&e);
