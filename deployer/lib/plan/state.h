@@ -189,4 +189,25 @@ struct buf;
 int state_events_read(const struct spec_state *w, const char *cluster, struct buf *out,
 		      struct err *e);
 
+/* ---- moving between stores ------------------------------------------------------ */
+
+struct state_migrate_report {
+	uint64_t serial;
+	size_t nodes, state_bytes, events, events_bytes;
+	char state_digest[7 + 64 + 1]; /* sha256 of the state text, as stored */
+	bool canonical_source;          /* the source was byte for byte canonical */
+	bool replaced;                  /* the target held another state */
+	char from[512], to[512];        /* where, as named in messages */
+};
+
+/* `shoal state migrate`: with both stores locked, copy the cluster's state
+ * (in its canonical form, state_to_json) and its events from store `from` to
+ * store `to`, then read both back from `to` and compare them byte for byte
+ * with what was written.  The source is left as it was.  A target that
+ * already holds a different state is refused unless replace.  A state with
+ * secrets is refused by a store the spec does not allow them in. */
+int state_migrate(const struct spec_state *from, const struct spec_state *to,
+		  const char *cluster, bool replace, const char *command,
+		  struct state_migrate_report *r, struct err *e);
+
 #endif

@@ -387,20 +387,25 @@ static int etcd_events_replace(struct state_lock *l, const char *text, size_t le
 {
 	struct state_etcd *s = l->etcd;
 	const char *p = text, *end = text + len;
-	json_t *ops = json_array();
+	json_t *ops;
 	bool ok;
 
-	json_array_append_new(ops, etcd_op_delete(s->k_events, true));
-	while (p < end || json_array_size(ops)) {
-		const char *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+	/* etcd refuses a delete and a put of overlapping keys in one txn: clear
+	 * first, then append in batches (all under the lock) */
+	if (etcd_txn(s->c, json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease)),
+		     json_pack("[o]", etcd_op_delete(s->k_events, true)), NULL, &ok, NULL, NULL,
+		     e) < 0)
+		return -1;
+	if (!ok)
+		return refused(l, "clearing the events", e);
+	ops = json_array();
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		_cleanup_free_ char *key = event_key(s);
 
-		if (p < end) {
-			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-			_cleanup_free_ char *key = event_key(s);
-
-			json_array_append_new(ops, etcd_op_put(key, p, n, 0));
-			p += n + (nl ? 1 : 0);
-		}
+		json_array_append_new(ops, etcd_op_put(key, p, n, 0));
+		p += n + (nl ? 1 : 0);
 		if (json_array_size(ops) < TXN_OPS_MAX && p < end)
 			continue;
 		if (etcd_txn(s->c, json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease)), ops,
@@ -409,8 +414,6 @@ static int etcd_events_replace(struct state_lock *l, const char *text, size_t le
 		if (!ok)
 			return refused(l, "writing the events", e);
 		ops = json_array();
-		if (p >= end)
-			break;
 	}
 	json_decref(ops);
 	return 0;
