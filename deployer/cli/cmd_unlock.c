@@ -65,6 +65,9 @@ static const struct cli_command cmd_unlock = {
 		"\n"
 		"The state folder is $SHOAL_STATE_DIR/<cluster>, else\n"
 		".shoal/<cluster> in the current directory (docs/state.md).\n"
+		"With state.backend = \"etcd\" the lock is the key\n"
+		"PREFIX/<cluster>/lock, freed by its lease when its holder dies;\n"
+		"--force deletes it and revokes the lease (docs/ha.md).\n"
 		"\n"
 		"Exit: 0 unlocked or not locked; 1 a live holder (without --force) or\n"
 		"an I/O error; 2 bad usage or bad spec.\n",
