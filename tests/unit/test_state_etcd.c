@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +57,13 @@ static int setup(void **state)
 	return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
 static int teardown(void **state)
 {
 	struct etcd *c;
@@ -73,10 +80,8 @@ static int teardown(void **state)
 		etcd_close(c);
 	}
 	strv_free(endpoints);
-	char *cmd = xasprintf("rm -rf '%s'", root);
-	if (system(cmd) != 0)
+	if (nftw(root, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
-	free(cmd);
 	return 0;
 }
 

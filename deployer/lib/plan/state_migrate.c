@@ -21,7 +21,7 @@ int state_migrate(const struct spec_state *from, const struct spec_state *to,
 		  const char *cluster, bool replace, const char *command,
 		  struct state_migrate_report *r, struct err *e)
 {
-	_cleanup_free_ char *src = NULL, *src_where = NULL, *canon = NULL;
+	_cleanup_free_ char *text_from = NULL, *where_from = NULL, *canon = NULL;
 	_cleanup_free_ char *old = NULL, *old_where = NULL, *back = NULL, *back_where = NULL;
 	struct state_lock *lfrom = NULL, *lto = NULL;
 	struct buf events = {0}, events_back = {0};
@@ -37,20 +37,20 @@ int state_migrate(const struct spec_state *from, const struct spec_state *to,
 	if (state_lock_at(from, cluster, command, &lfrom, NULL, NULL, e) < 0 ||
 	    state_lock_at(to, cluster, command, &lto, NULL, NULL, e) < 0)
 		goto out;
-	if (state_read_text(from, cluster, &src, &len, &rev, &src_where, e) < 0)
+	if (state_read_text(from, cluster, &text_from, &len, &rev, &where_from, e) < 0)
 		goto out;
-	if (!src) {
-		err_set(e, ENOENT, "cluster '%s': no state in %s to migrate", cluster, src_where);
-		goto out;
-	}
-	if (strlen(src) != len) {
-		err_usage(e, "%s: holds a NUL byte", src_where);
+	if (!text_from) {
+		err_set(e, ENOENT, "cluster '%s': no state in %s to migrate", cluster, where_from);
 		goto out;
 	}
-	if (state_from_json(src, src_where, &st, e) < 0)
+	if (strlen(text_from) != len) {
+		err_usage(e, "%s: holds a NUL byte", where_from);
+		goto out;
+	}
+	if (state_from_json(text_from, where_from, &st, e) < 0)
 		goto out;
 	if (strcmp(st->cluster, cluster)) {
-		err_usage(e, "%s: records cluster '%s', expected '%s'", src_where, st->cluster,
+		err_usage(e, "%s: records cluster '%s', expected '%s'", where_from, st->cluster,
 			  cluster);
 		goto out;
 	}
@@ -63,14 +63,14 @@ int state_migrate(const struct spec_state *from, const struct spec_state *to,
 	/* The canonical form is what shoal itself writes; a state written by an
 	 * older shoal (a missing optional key) is moved in that form. */
 	canon = state_to_json(st);
-	r->canonical_source = !strcmp(canon, src);
+	r->canonical_source = !strcmp(canon, text_from);
 	if (state_read_text(to, cluster, &old, &old_len, &old_rev, &old_where, e) < 0)
 		goto out;
 	if (old && strcmp(old, canon) && !replace) {
 		err_set(e, EEXIST,
 			"cluster '%s': %s already holds another state; use --replace to overwrite it "
 			"with the one in %s",
-			cluster, old_where, src_where);
+			cluster, old_where, where_from);
 		goto out;
 	}
 	if (state_events_read(from, cluster, &events, e) < 0)
@@ -101,7 +101,7 @@ int state_migrate(const struct spec_state *from, const struct spec_state *to,
 	r->events = count_lines(&events);
 	r->events_bytes = events.len;
 	r->replaced = old != NULL && strcmp(old, canon);
-	snprintf(r->from, sizeof r->from, "%s", src_where);
+	snprintf(r->from, sizeof r->from, "%s", where_from);
 	snprintf(r->to, sizeof r->to, "%s", back_where);
 	rc = 0;
 out:
