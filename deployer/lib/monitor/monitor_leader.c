@@ -13,7 +13,7 @@
 #include "log.h"
 #include "util.h"
 
-#define RETRY_MAX_MS 500
+#define RETRY_MAX_MS 200
 
 struct leader_gate {
 	char **endpoints;

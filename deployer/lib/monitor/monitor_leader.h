@@ -8,7 +8,8 @@
  * third of the TTL and stops acting on its own once its last successful
  * renewal is older than TTL minus one renewal interval - before etcd can
  * expire the key and let a follower in.  Followers retry every
- * min(TTL/3, 500 ms), so one takes over at most TTL + 0.5 s after the leader
+ * min(TTL/3, 200 ms), so one takes over at most TTL + 0.2 s (plus etcd's
+ * own lease expiry check, up to 0.5 s) after the leader
  * stopped renewing.
  *
  * The fencing token is the create_revision of the leader key: it grows with
