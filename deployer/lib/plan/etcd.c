@@ -187,8 +187,9 @@ static int call(struct etcd *c, const char *path, json_t *body, json_t **out, st
 		if (status != 200) {
 			const char *msg = j ? json_string_value(json_object_get(j, "message")) : NULL;
 
-			if (status >= 500 && !msg) { /* a proxy or a member in trouble */
-				err_set(&last, EIO, "%s: HTTP %ld", url, status);
+			if (status >= 500) { /* a member without quorum or leader: try another */
+				err_set(&last, EIO, "%s: HTTP %ld: %s", url, status,
+					msg ? msg : "(no message)");
 				json_decref(j);
 				buf_free(&ans);
 				continue;

@@ -7,9 +7,10 @@
  *
  * A client holds the endpoints in order and one curl handle.  A request goes
  * to the endpoint that answered last; when that one cannot be reached or
- * times out (timeout_ms), the next is tried, and so on once around.  An
- * answer that is an etcd error (no leader, bad request) is returned as is:
- * it is not retried elsewhere.
+ * times out (timeout_ms), or answers with a server error (HTTP 5xx: a member
+ * cut off from its quorum, no leader), the next is tried, and so on once
+ * around.  A request etcd refuses (HTTP 4xx: bad request, duplicate key,
+ * lease not found) is returned as is: it is not retried elsewhere.
  *
  * A client is not thread-safe: a thread that needs one (the lock's
  * keepalive) opens its own.
