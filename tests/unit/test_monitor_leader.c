@@ -6,8 +6,8 @@
  * a deposed leader's guarded write is refused by etcd; the file store has
  * no gate (always acting).
  *
- * Needs SHOAL_TEST_ETCD=URL[,URL...] (tests/scenarios/state_etcd.bats sets
- * it); without it the etcd tests are skipped. */
+ * The etcd is the one SHOAL_TEST_ETCD names (state_etcd_monitor.bats: the
+ * lab's 3 members), else one started on 127.0.0.1 (etcd_fixture.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,26 +27,15 @@
 
 #define TTL_MS 2000
 
-static char **endpoints;
-static size_t nendpoints;
+#include "etcd_fixture.h"
+
 static char prefix[64];
 
 static int setup(void **state)
 {
-	const char *env = getenv("SHOAL_TEST_ETCD");
-
 	(void)state;
 	snprintf(prefix, sizeof prefix, "/shoal-test-leader/%ld", (long)getpid());
-	if (env && *env) {
-		char *copy = xstrdup(env), *save = NULL;
-
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			endpoints = xrealloc(endpoints, (nendpoints + 2) * sizeof *endpoints);
-			endpoints[nendpoints++] = xstrdup(t);
-			endpoints[nendpoints] = NULL;
-		}
-		free(copy);
-	}
+	etcd_fixture_start();
 	return 0;
 }
 
@@ -57,7 +46,7 @@ static int teardown(void **state)
 	bool ok;
 
 	(void)state;
-	if (endpoints && etcd_open(endpoints, nendpoints, 3000, &c, &e) == 0) {
+	if (fx_endpoints && etcd_open(fx_endpoints, fx_n, 3000, &c, &e) == 0) {
 		char *p = xasprintf("%s/", prefix);
 
 		etcd_txn(c, NULL, json_pack("[o]", etcd_op_delete(p, true)), NULL, &ok, NULL, NULL,
@@ -65,7 +54,7 @@ static int teardown(void **state)
 		free(p);
 		etcd_close(c);
 	}
-	strv_free(endpoints);
+	etcd_fixture_stop();
 	return 0;
 }
 
@@ -74,8 +63,8 @@ static struct spec *spec_for(const char *cluster)
 	struct spec *s = xcalloc(1, sizeof *s);
 
 	s->name = (char *)cluster;
-	s->state = (struct spec_state){.backend = STATE_ETCD, .endpoints = endpoints,
-				       .nendpoints = nendpoints, .prefix = prefix,
+	s->state = (struct spec_state){.backend = STATE_ETCD, .endpoints = fx_endpoints,
+				       .nendpoints = fx_n, .prefix = prefix,
 				       .lease_ttl_ms = TTL_MS, .timeout_ms = 1000};
 	return s;
 }
@@ -106,14 +95,6 @@ static struct leader_gate *wait_one(struct leader_gate *a, struct leader_gate *b
 	}
 	return NULL;
 }
-
-#define NEED_ETCD()                                                        \
-	do {                                                               \
-		if (!endpoints) {                                          \
-			print_message("SHOAL_TEST_ETCD not set: skipped\n"); \
-			skip();                                            \
-		}                                                          \
-	} while (0)
 
 static void test_file_store_has_no_gate(void **state)
 {
@@ -191,7 +172,7 @@ static void test_lease_ended_leader_stops(void **state)
 	 * TTL runs out): it stops acting, a leader is elected again within
 	 * TTL + 1 s (either may win: the old one is reachable again here), at
 	 * no poll do both act (wait_one asserts it), and the old token is dead */
-	assert_int_equal(etcd_open(endpoints, nendpoints, 3000, &c, &e), 0);
+	assert_int_equal(etcd_open(fx_endpoints, fx_n, 3000, &c, &e), 0);
 	assert_int_equal(etcd_get(c, key, &kv, NULL, &e), 1);
 	t0 = mono();
 	assert_int_equal(etcd_lease_revoke(c, kv.lease, &e), 0);

@@ -4,9 +4,9 @@
  * broken writes nothing), events in order, secrets refused unless allowed,
  * and `state migrate` file -> etcd -> file byte for byte.
  *
- * Needs SHOAL_TEST_ETCD=URL[,URL...] (tests/scenarios/state_etcd.bats sets
- * it to the lab's 3-member etcd); without it every test is skipped.  Keys go
- * under /shoal-test/<pid> and are removed at the end. */
+ * The etcd is the one SHOAL_TEST_ETCD names (tests/scenarios/state_etcd.bats:
+ * the lab's 3 members), else one started on 127.0.0.1 (etcd_fixture.h).  Keys
+ * go under /shoal-test/<pid> and are removed at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,34 +24,23 @@
 #include "state.h"
 #include "util.h"
 
+#include "etcd_fixture.h"
+
 static char root[64];
 static char prefix[64];
-static char **endpoints;
 static struct spec_state etcd_store, file_store;
 
 static int setup(void **state)
 {
-	const char *env = getenv("SHOAL_TEST_ETCD");
-	size_t n = 0;
-
 	(void)state;
 	snprintf(root, sizeof root, "/tmp/shoal-test-state-etcd.XXXXXX");
 	if (!mkdtemp(root))
 		return -1;
 	setenv("SHOAL_STATE_DIR", root, 1);
 	snprintf(prefix, sizeof prefix, "/shoal-test/%ld", (long)getpid());
-	if (env && *env) {
-		char *copy = xstrdup(env), *save = NULL;
-
-		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-			endpoints = xrealloc(endpoints, (n + 2) * sizeof *endpoints);
-			endpoints[n++] = xstrdup(t);
-			endpoints[n] = NULL;
-		}
-		free(copy);
-	}
-	etcd_store = (struct spec_state){.backend = STATE_ETCD, .endpoints = endpoints,
-					 .nendpoints = n, .prefix = prefix,
+	etcd_fixture_start();
+	etcd_store = (struct spec_state){.backend = STATE_ETCD, .endpoints = fx_endpoints,
+					 .nendpoints = fx_n, .prefix = prefix,
 					 .lease_ttl_ms = 10000, .timeout_ms = 3000};
 	file_store = (struct spec_state){.backend = STATE_FILE};
 	return 0;
@@ -71,7 +60,7 @@ static int teardown(void **state)
 	bool ok;
 
 	(void)state;
-	if (endpoints && etcd_open(endpoints, etcd_store.nendpoints, 3000, &c, &e) == 0) {
+	if (fx_endpoints && etcd_open(fx_endpoints, fx_n, 3000, &c, &e) == 0) {
 		char *p = xasprintf("%s/", prefix);
 
 		etcd_txn(c, NULL, json_pack("[o]", etcd_op_delete(p, true)), NULL, &ok, NULL, NULL,
@@ -79,19 +68,11 @@ static int teardown(void **state)
 		free(p);
 		etcd_close(c);
 	}
-	strv_free(endpoints);
+	etcd_fixture_stop();
 	if (nftw(root, rm_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
 		fprintf(stderr, "could not remove %s\n", root);
 	return 0;
 }
-
-#define NEED_ETCD()                                                        \
-	do {                                                               \
-		if (!endpoints) {                                          \
-			print_message("SHOAL_TEST_ETCD not set: skipped\n"); \
-			skip();                                            \
-		}                                                          \
-	} while (0)
 
 static void add_node(struct state *st, int i)
 {
@@ -379,7 +360,7 @@ static void test_unreachable_endpoint_skipped(void **state)
 	 * closed port on the first real endpoint's host) */
 	eps[0] = xstrdup("http://127.0.0.1:1");
 	for (size_t i = 0; i < etcd_store.nendpoints; i++)
-		eps[i + 1] = xstrdup(etcd_store.endpoints[i]);
+		eps[i + 1] = xstrdup(fx_endpoints[i]);
 	w.endpoints = eps;
 	w.nendpoints = etcd_store.nendpoints + 1;
 	assert_int_equal(state_load_at(&w, "rev", &st, &e), 0);
