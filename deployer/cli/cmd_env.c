@@ -110,7 +110,7 @@ static int cmd_env_run(int argc, char **argv)
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
 	const struct spec_service *svc = pick_service(s, argc - optind == 2 ? argv[optind + 1] : NULL, &e);
-	if (!svc || state_load(s->name, &st, &e) < 0 || env_for(svc, st, &out, &e) < 0)
+	if (!svc || state_load_at(&s->state, s->name, &st, &e) < 0 || env_for(svc, st, &out, &e) < 0)
 		rc = cli_fail(&e);
 	else
 		fputs(out.data, stdout);

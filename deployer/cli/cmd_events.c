@@ -79,6 +79,32 @@ out:
 	json_decref(ev);
 }
 
+/* The events of a store other than the file one (etcd): read them all, print
+ * those not printed yet; with follow, again every FOLLOW_POLL_US. */
+static int events_from_store(const struct spec *s, time_t since, bool follow, struct err *e)
+{
+	size_t done = 0;
+
+	for (;;) {
+		struct buf b = {0};
+
+		if (state_events_read(&s->state, s->name, &b, e) < 0)
+			return -1;
+		if (b.len < done) /* removed by `down` and begun again */
+			done = 0;
+		for (char *p = b.data ? b.data + done : NULL, *nl; p && (nl = strchr(p, '\n')); p = nl + 1) {
+			*nl = '\0';
+			print_event(p, since, cli_json());
+		}
+		done = b.len;
+		buf_free(&b);
+		if (!follow)
+			return 0;
+		fflush(stdout);
+		usleep(FOLLOW_POLL_US);
+	}
+}
+
 static int cmd_events_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -117,6 +143,12 @@ static int cmd_events_run(int argc, char **argv)
 		return cli_usage_error("events", "expected exactly one SPEC file");
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
+	if (s->state.backend != STATE_FILE) {
+		int rc = events_from_store(s, since, follow, &e);
+
+		spec_free(s);
+		return rc < 0 ? cli_fail(&e) : 0;
+	}
 	if (state_dir(s->name, &dir, &e) < 0) {
 		spec_free(s);
 		return cli_fail(&e);

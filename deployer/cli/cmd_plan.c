@@ -89,7 +89,7 @@ static int cmd_plan_run(int argc, char **argv)
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
 	if (template_traits_for_spec(s, NULL, &traits, &images, &e) < 0 ||
-	    state_load(s->name, &st, &e) < 0) {
+	    state_load_at(&s->state, s->name, &st, &e) < 0) {
 		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
 		goto out;
 	}

@@ -30,7 +30,7 @@ static int cmd_unlock_run(int argc, char **argv)
 		return cli_usage_error("unlock", "expected one spec file");
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
-	rc = state_force_unlock(s->name, force, &h, &e);
+	rc = state_force_unlock_at(&s->state, s->name, force, &h, &e);
 	if (rc < 0) {
 		spec_free(s);
 		return cli_fail(&e);
@@ -65,6 +65,9 @@ static const struct cli_command cmd_unlock = {
 		"\n"
 		"The state folder is $SHOAL_STATE_DIR/<cluster>, else\n"
 		".shoal/<cluster> in the current directory (docs/state.md).\n"
+		"With state.backend = \"etcd\" the lock is the key\n"
+		"PREFIX/<cluster>/lock, freed by its lease when its holder dies;\n"
+		"--force deletes it and revokes the lease (docs/ha.md).\n"
 		"\n"
 		"Exit: 0 unlocked or not locked; 1 a live holder (without --force) or\n"
 		"an I/O error; 2 bad usage or bad spec.\n",

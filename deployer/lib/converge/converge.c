@@ -85,13 +85,14 @@ int cluster_load(const char *spec_path, const char *command, struct cluster *c,
 		template_plan_traits(c->tmpl[i], &c->traits[i]);
 	}
 	if (command) {
-		if (state_lock(c->spec->name, command, &c->lock, &stale, &was_stale, e) < 0)
+		if (state_lock_at(&c->spec->state, c->spec->name, command, &c->lock, &stale,
+				  &was_stale, e) < 0)
 			return -1;
 		if (was_stale)
 			log_warn("took over a stale lock of %s (pid %ld on %s, gone)",
 				 stale.command, stale.pid, stale.host);
 	}
-	return state_load(c->spec->name, &c->st, e);
+	return state_load_at(&c->spec->state, c->spec->name, &c->st, e);
 }
 
 int cluster_plan(struct cluster *c, struct err *e)

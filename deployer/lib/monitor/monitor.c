@@ -19,6 +19,7 @@
 #include "converge_int.h"
 #include "log.h"
 #include "monitor_fsm.h"
+#include "monitor_leader.h"
 #include "probe.h"
 #include "util.h"
 
@@ -75,6 +76,7 @@ struct mnode {
 struct mon {
 	struct cluster c;
 	struct state_lock *lock;
+	struct leader_gate *gate;     /* etcd store: act only while leading */
 	const struct monitor_opts *o;
 	struct event_base *base;
 	struct mon_params p;
@@ -480,6 +482,9 @@ static void probe_done(const struct probe_report *r, void *arg)
 		if (m->held) {
 			d.done = "held: more than half of the hosts are unreachable";
 			d.action = MA_NONE;
+		} else if (!leader_gate_acting(m->gate, NULL)) {
+			d.done = "follower: the leading monitor acts";
+			d.action = MA_NONE;
 		}
 	} else {
 		snprintf(seen, sizeof seen, "probe %s %s", probe_result_name(r->result), r->detail);
@@ -881,6 +886,7 @@ static void mon_free(struct mon *m)
 		close(m->pipe[1]);
 	}
 	json_decref(m->recent);
+	leader_gate_close(m->gate);
 	state_unlock(m->lock);
 	cluster_free(&m->c);
 }
@@ -1018,6 +1024,10 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 	if (state_lock_named(m.c.spec->name, MONITOR_LOCK_FILE, "its monitor lock",
 			     o->once ? "shoal monitor --once" : "shoal monitor", &m.lock, &stale,
 			     &was_stale, e) < 0)
+		goto out;
+	/* after detach: the gate's campaign runs in a thread */
+	if (leader_gate_open(m.c.spec, o->once ? "shoal monitor --once" : "shoal monitor",
+			     &m.gate, e) < 0)
 		goto out;
 	if (!m.c.st->n) {
 		err_set(e, ENOENT, "cluster %s has no recorded nodes: run 'shoal up %s' first",

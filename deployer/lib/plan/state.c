@@ -1,6 +1,7 @@
-/* state.c - state.json, events.jsonl and the cluster lock; see state.h and
- * docs/state.md. */
-#include "state.h"
+/* state.c - the state (JSON, nodes, secrets), the paths every store takes
+ * (load, save, events, lock), and the file store: state.json, events.jsonl
+ * and the cluster lock; see state.h, state_int.h and docs/state.md. */
+#include "state_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,7 +24,7 @@
 #define STATE_FILE_MAX (64u << 20)
 #define LOCK_RECORD_MAX 4096
 
-static void rfc3339_now(char out[32])
+void state_rfc3339_now(char out[32])
 {
 	time_t t = time(NULL);
 	struct tm tm;
@@ -44,13 +46,7 @@ int state_dir(const char *cluster, char **out, struct err *e)
 
 /* ---- lock ---------------------------------------------------------------------- */
 
-struct state_lock {
-	int fd;
-	char *dir;
-	char *path;
-};
-
-static void holder_parse(const char *text, struct lock_holder *h)
+void state_holder_parse(const char *text, struct lock_holder *h)
 {
 	json_error_t jerr;
 	json_t *j = json_loads(text, 0, &jerr);
@@ -77,10 +73,10 @@ static void holder_read_fd(int fd, struct lock_holder *h)
 	ssize_t n = pread(fd, buf, LOCK_RECORD_MAX, 0);
 
 	buf[n > 0 ? n : 0] = '\0';
-	holder_parse(buf, h);
+	state_holder_parse(buf, h);
 }
 
-static void holder_self(const char *command, struct lock_holder *h)
+void state_holder_self(const char *command, struct lock_holder *h)
 {
 	struct passwd *pw = getpwuid(getuid());
 
@@ -89,7 +85,7 @@ static void holder_self(const char *command, struct lock_holder *h)
 	if (gethostname(h->host, sizeof h->host - 1) < 0)
 		snprintf(h->host, sizeof h->host, "unknown");
 	snprintf(h->user, sizeof h->user, "%s", pw ? pw->pw_name : "?");
-	rfc3339_now(h->started);
+	state_rfc3339_now(h->started);
 	snprintf(h->command, sizeof h->command, "%s", command ? command : "shoal");
 }
 
@@ -106,23 +102,30 @@ static bool pid_alive(long pid)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
-static void holder_describe(const struct lock_holder *h, struct buf *b)
+void state_holder_describe(const struct lock_holder *h, struct buf *b)
 {
 	buf_printf(b, "pid %ld on %s (user %s, since %s, running '%s')", h->pid,
 		   h->host[0] ? h->host : "?", h->user[0] ? h->user : "?",
 		   h->started[0] ? h->started : "?", h->command[0] ? h->command : "?");
 }
 
-static int holder_write(int fd, const struct lock_holder *h, struct err *e)
+char *state_holder_json(const struct lock_holder *h)
 {
 	json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:s}", "pid", (json_int_t)h->pid, "host",
 			      h->host, "user", h->user, "started", h->started, "command",
 			      h->command);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	return text;
+}
+
+static int holder_write(int fd, const struct lock_holder *h, struct err *e)
+{
+	char *text = state_holder_json(h);
 	size_t len = text ? strlen(text) : 0;
 	int rc = 0;
 
-	json_decref(j);
 	if (!text)
 		return err_set(e, EINVAL, "lock record: cannot encode");
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len || fsync(fd) < 0)
@@ -170,20 +173,16 @@ static void sweep_temp_files(const char *dir)
 	closedir(d);
 }
 
-/* state_lock on <state dir>/<file>; what (NULL: the state lock) names the
- * lock in the refusal. */
-static int lock_file(const char *cluster, const char *file, const char *what,
-		     const char *command, struct state_lock **out,
-		     struct lock_holder *stale, bool *was_stale, struct err *e)
+/* Lock <state dir>/<file> into l (whose cluster and dir are set); what
+ * (NULL: the state lock) names the lock in the refusal. */
+static int lock_file(struct state_lock *l, const char *file, const char *what,
+		     const char *command, struct lock_holder *stale, bool *was_stale,
+		     struct err *e)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
+	const char *cluster = l->cluster, *dir = l->dir;
+	_cleanup_free_ char *path = NULL;
 	struct lock_holder old, me;
 
-	*out = NULL;
-	if (was_stale)
-		*was_stale = false;
-	if (state_dir(cluster, &dir, e) < 0)
-		return -1;
 	if (mkdir_p(dir, 0700, e) < 0)
 		return err_wrap(e, "state folder");
 	path = path_join(dir, file);
@@ -198,7 +197,7 @@ static int lock_file(const char *cluster, const char *file, const char *what,
 			if (errno != EWOULDBLOCK)
 				return err_sys(e, errno, "lock %s", path);
 			holder_read_fd(fd, &old);
-			holder_describe(&old, &b);
+			state_holder_describe(&old, &b);
 			if (what)
 				err_set(e, EBUSY, "cluster '%s': %s is held by %s",
 					cluster, what, b.data);
@@ -221,46 +220,117 @@ static int lock_file(const char *cluster, const char *file, const char *what,
 			if (was_stale)
 				*was_stale = true;
 		}
-		holder_self(command, &me);
+		state_holder_self(command, &me);
 		if (holder_write(fd, &me, e) < 0)
 			return -1;
 		sweep_temp_files(dir);
-		struct state_lock *l = xcalloc(1, sizeof *l);
 		l->fd = steal_fd(&fd);
-		l->dir = steal_pointer(&dir);
 		l->path = steal_pointer(&path);
-		*out = l;
 		return 0;
 	}
 	return err_set(e, EAGAIN, "lock %s: the lock file keeps being replaced", path);
 }
 
+static const struct state_store_ops *store_ops(const struct spec_state *w)
+{
+	return w && w->backend == STATE_ETCD ? &state_etcd_ops : &state_file_ops;
+}
+
+static int file_lock(const struct spec_state *w, struct state_lock *l, const char *command,
+		     struct lock_holder *stale, bool *was_stale, struct err *e)
+{
+	return lock_file(l, "lock", NULL, command, stale, was_stale, e);
+}
+
+static void file_unlock(struct state_lock *l)
+{
+	if (l->fd >= 0) {
+		if (ftruncate(l->fd, 0) == 0)
+			fsync(l->fd);
+		flock(l->fd, LOCK_UN);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+/* A lock struct for cluster on ops, not yet locked. */
+static int lock_new(const struct spec_state *w, const char *cluster,
+		    const struct state_store_ops *ops, struct state_lock **out, struct err *e)
+{
+	struct state_lock *l;
+	char *dir;
+
+	*out = NULL;
+	if (state_dir(cluster, &dir, e) < 0)
+		return -1;
+	l = xcalloc(1, sizeof *l);
+	l->ops = ops;
+	l->cluster = xstrdup(cluster);
+	l->dir = dir;
+	l->fd = -1;
+	l->store_secrets = ops == &state_file_ops || (w && w->store_secrets);
+	*out = l;
+	return 0;
+}
+
+static void lock_free(struct state_lock *l)
+{
+	free(l->cluster);
+	free(l->dir);
+	free(l->path);
+	free(l);
+}
+
+int state_lock_at(const struct spec_state *w, const char *cluster, const char *command,
+		  struct state_lock **out, struct lock_holder *stale, bool *was_stale,
+		  struct err *e)
+{
+	struct state_lock *l;
+
+	*out = NULL;
+	if (was_stale)
+		*was_stale = false;
+	if (lock_new(w, cluster, store_ops(w), &l, e) < 0)
+		return -1;
+	if (l->ops->lock(w, l, command, stale, was_stale, e) < 0) {
+		lock_free(l);
+		return -1;
+	}
+	*out = l;
+	return 0;
+}
+
 int state_lock(const char *cluster, const char *command, struct state_lock **out,
 	       struct lock_holder *stale, bool *was_stale, struct err *e)
 {
-	return lock_file(cluster, "lock", NULL, command, out, stale, was_stale, e);
+	return state_lock_at(NULL, cluster, command, out, stale, was_stale, e);
 }
 
 int state_lock_named(const char *cluster, const char *file, const char *what,
 		     const char *command, struct state_lock **out,
 		     struct lock_holder *stale, bool *was_stale, struct err *e)
 {
-	return lock_file(cluster, file, what, command, out, stale, was_stale, e);
+	struct state_lock *l;
+
+	*out = NULL;
+	if (was_stale)
+		*was_stale = false;
+	if (lock_new(NULL, cluster, &state_file_ops, &l, e) < 0)
+		return -1;
+	if (lock_file(l, file, what, command, stale, was_stale, e) < 0) {
+		lock_free(l);
+		return -1;
+	}
+	*out = l;
+	return 0;
 }
 
 void state_unlock(struct state_lock *l)
 {
 	if (!l)
 		return;
-	if (l->fd >= 0) {
-		if (ftruncate(l->fd, 0) == 0)
-			fsync(l->fd);
-		flock(l->fd, LOCK_UN);
-		close(l->fd);
-	}
-	free(l->dir);
-	free(l->path);
-	free(l);
+	l->ops->unlock(l);
+	lock_free(l);
 }
 
 const char *state_lock_dir(const struct state_lock *l)
@@ -298,6 +368,18 @@ int state_lock_read(const char *cluster, struct lock_holder *h, bool *held,
 	return state_lock_read_named(cluster, "lock", h, held, e);
 }
 
+static int file_lock_read(const struct spec_state *w, const char *cluster,
+			  struct lock_holder *h, bool *held, struct err *e)
+{
+	return state_lock_read_named(cluster, "lock", h, held, e);
+}
+
+int state_lock_read_at(const struct spec_state *w, const char *cluster,
+		       struct lock_holder *h, bool *held, struct err *e)
+{
+	return store_ops(w)->lock_read(w, cluster, h, held, e);
+}
+
 int state_lock_read_named(const char *cluster, const char *file,
 			  struct lock_holder *h, bool *held, struct err *e)
 {
@@ -318,6 +400,18 @@ int state_lock_read_named(const char *cluster, const char *file,
 		flock(fd, LOCK_UN);
 	holder_read_fd(fd, h);
 	return 0;
+}
+
+int state_force_unlock_at(const struct spec_state *w, const char *cluster, bool force,
+			  struct lock_holder *h, struct err *e)
+{
+	return store_ops(w)->force_unlock(w, cluster, force, h, e);
+}
+
+static int file_force_unlock(const struct spec_state *w, const char *cluster, bool force,
+			     struct lock_holder *h, struct err *e)
+{
+	return state_force_unlock(cluster, force, h, e);
 }
 
 int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
@@ -343,7 +437,7 @@ int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
 	if (errno != EWOULDBLOCK)
 		return err_sys(e, errno, "lock %s", path);
 	struct buf b = {0};
-	holder_describe(h, &b);
+	state_holder_describe(h, &b);
 	if (!force) {
 		if (holder_is_here(h) && pid_alive(h->pid))
 			err_set(e, EBUSY, "cluster '%s' is locked by %s, which is running; stop it first (or use --force if it is wedged)",
@@ -545,25 +639,61 @@ int state_from_json(const char *text, const char *what, struct state **out,
 	return 0;
 }
 
-int state_load(const char *cluster, struct state **out, struct err *e)
+static int file_read(const struct spec_state *w, const char *cluster, char **text,
+		     size_t *len, int64_t *rev, char **where, struct err *e)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+	_cleanup_free_ char *dir = NULL;
+
+	*text = NULL;
+	*len = 0;
+	*rev = 0;
+	*where = NULL;
+	if (state_dir(cluster, &dir, e) < 0)
+		return -1;
+	*where = path_join(dir, "state.json");
+	if (access(*where, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	return read_file(*where, STATE_FILE_MAX, text, len, e);
+}
+
+static int file_write(struct state_lock *l, const char *text, size_t len, int64_t expect,
+		      int64_t *rev, struct err *e)
+{
+	_cleanup_free_ char *path = path_join(l->dir, "state.json");
+
+	*rev = 0;
+	return write_file_atomic(path, text, len, 0600, e);
+}
+
+int state_read_text(const struct spec_state *w, const char *cluster, char **text,
+		    size_t *len, int64_t *rev, char **where, struct err *e)
+{
+	if (name_check(cluster, SPEC_NAME_MAX, "cluster name", e) < 0)
+		return -1;
+	return store_ops(w)->read(w, cluster, text, len, rev, where, e);
+}
+
+int state_load_at(const struct spec_state *w, const char *cluster, struct state **out,
+		  struct err *e)
+{
+	_cleanup_free_ char *where = NULL, *text = NULL;
+	int64_t rev;
 	size_t len;
 
 	*out = NULL;
-	if (state_dir(cluster, &dir, e) < 0)
+	if (state_read_text(w, cluster, &text, &len, &rev, &where, e) < 0)
 		return -1;
-	path = path_join(dir, "state.json");
-	if (access(path, F_OK) < 0 && errno == ENOENT) {
+	if (!text) {
 		*out = state_new(cluster);
 		return 0;
 	}
-	if (read_file(path, STATE_FILE_MAX, &text, &len, e) < 0)
+	if (strlen(text) != len)
+		return err_usage(e, "%s: holds a NUL byte", where);
+	if (state_from_json(text, where, out, e) < 0)
 		return -1;
-	if (state_from_json(text, path, out, e) < 0)
-		return -1;
+	(*out)->rev = rev;
 	if (strcmp((*out)->cluster, cluster)) {
-		err_usage(e, "%s: records cluster '%s', expected '%s'", path, (*out)->cluster, cluster);
+		err_usage(e, "%s: records cluster '%s', expected '%s'", where, (*out)->cluster, cluster);
 		state_free(*out);
 		*out = NULL;
 		return -1;
@@ -571,26 +701,50 @@ int state_load(const char *cluster, struct state **out, struct err *e)
 	return 0;
 }
 
+int state_load(const char *cluster, struct state **out, struct err *e)
+{
+	return state_load_at(NULL, cluster, out, e);
+}
+
 int state_save(struct state_lock *l, struct state *st, struct err *e)
 {
-	_cleanup_free_ char *path = path_join(l->dir, "state.json"), *text = NULL;
+	_cleanup_free_ char *text = NULL;
+	int64_t rev = 0;
 	char now[32];
 
-	rfc3339_now(now);
+	if (st->nsecrets && !l->store_secrets) {
+		struct buf names = {0};
+
+		for (size_t i = 0; i < st->nsecrets; i++)
+			buf_printf(&names, "%s%s", i ? ", " : "", st->secrets[i].key);
+		err_usage(e, "cluster '%s': the state holds generated secrets (%s); the %s store "
+			     "keeps them only with state.store_secrets = true in the spec (docs/ha.md)",
+			  st->cluster, names.data, l->ops->name);
+		buf_free(&names);
+		return -1;
+	}
+
+	state_rfc3339_now(now);
 	if (!st->created)
 		st->created = xstrdup(now);
 	free(st->updated);
 	st->updated = xstrdup(now);
 	st->serial++;
 	text = state_to_json(st);
-	if (write_file_atomic(path, text, strlen(text), 0600, e) < 0) {
+	if (l->ops->write(l, text, strlen(text), st->rev, &rev, e) < 0) {
 		st->serial--;
 		return err_wrap(e, "save state");
 	}
+	st->rev = rev;
 	return 0;
 }
 
 int state_remove(struct state_lock *l, struct err *e)
+{
+	return l->ops->remove(l, e);
+}
+
+static int file_remove(struct state_lock *l, struct err *e)
 {
 	static const char *const files[] = {"state.json", "events.jsonl"};
 
@@ -761,14 +915,12 @@ void state_placement_free(struct placement *p)
 int state_event(struct state_lock *l, const char *type, const void *fields,
 		struct err *e)
 {
-	_cleanup_free_ char *path = path_join(l->dir, "events.jsonl");
-	_cleanup_close_ int fd = -1;
 	json_t *ev = json_object();
 	char now[32], *line;
 	size_t len;
 	int rc = 0;
 
-	rfc3339_now(now);
+	state_rfc3339_now(now);
 	json_object_set_new(ev, "time", json_string(now));
 	json_object_set_new(ev, "event", json_string(type));
 	if (fields)
@@ -777,13 +929,72 @@ int state_event(struct state_lock *l, const char *type, const void *fields,
 	json_decref(ev);
 	if (!line)
 		return err_set(e, EINVAL, "event %s: cannot encode", type);
-	len = strlen(line);
-	line[len++] = '\n'; /* json_dumps never emits a newline in compact mode */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		rc = err_sys(e, errno, "open %s", path);
-	else if (write(fd, line, len) != (ssize_t)len || fsync(fd) < 0)
-		rc = err_sys(e, errno, "append %s", path);
+	len = strlen(line); /* json_dumps never emits a newline in compact mode */
+	rc = l->ops->event(l, line, len, e);
 	free(line);
 	return rc;
 }
+
+static int file_event(struct state_lock *l, const char *line, size_t len, struct err *e)
+{
+	_cleanup_free_ char *path = path_join(l->dir, "events.jsonl");
+	_cleanup_close_ int fd = -1;
+	struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return err_sys(e, errno, "open %s", path);
+	if (writev(fd, iov, 2) != (ssize_t)len + 1 || fsync(fd) < 0)
+		return err_sys(e, errno, "append %s", path);
+	return 0;
+}
+
+static int file_events_read(const struct spec_state *w, const char *cluster, struct buf *out,
+			    struct err *e)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+	size_t len;
+
+	if (state_dir(cluster, &dir, e) < 0)
+		return -1;
+	path = path_join(dir, "events.jsonl");
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
+	if (read_file(path, STATE_FILE_MAX, &text, &len, e) < 0)
+		return -1;
+	/* a line being appended right now is not an event yet */
+	while (len && text[len - 1] != '\n')
+		len--;
+	buf_append(out, text, len);
+	return 0;
+}
+
+static int file_events_replace(struct state_lock *l, const char *text, size_t len,
+			       struct err *e)
+{
+	_cleanup_free_ char *path = path_join(l->dir, "events.jsonl");
+
+	return write_file_atomic(path, text, len, 0600, e);
+}
+
+int state_events_read(const struct spec_state *w, const char *cluster, struct buf *out,
+		      struct err *e)
+{
+	if (name_check(cluster, SPEC_NAME_MAX, "cluster name", e) < 0)
+		return -1;
+	return store_ops(w)->events_read(w, cluster, out, e);
+}
+
+const struct state_store_ops state_file_ops = {
+	.name = "file",
+	.lock = file_lock,
+	.unlock = file_unlock,
+	.read = file_read,
+	.write = file_write,
+	.remove = file_remove,
+	.event = file_event,
+	.events_read = file_events_read,
+	.events_replace = file_events_replace,
+	.lock_read = file_lock_read,
+	.force_unlock = file_force_unlock,
+};

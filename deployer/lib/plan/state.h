@@ -52,6 +52,8 @@ struct state_node {
 struct state {
 	char *cluster;
 	uint64_t serial;   /* +1 on every save */
+	int64_t rev;       /* the store's revision of what was loaded (etcd
+			    * mod_revision; 0: none, or the file store) */
 	char *spec;        /* the spec file last applied, or NULL */
 	char *created;     /* RFC 3339 UTC */
 	char *updated;
@@ -93,6 +95,13 @@ int state_lock(const char *cluster, const char *command, struct state_lock **out
 int state_lock_named(const char *cluster, const char *file, const char *what,
 		     const char *command, struct state_lock **out,
 		     struct lock_holder *stale, bool *was_stale, struct err *e);
+/* state_lock in the store the spec names (w->backend; NULL: the file
+ * store).  etcd: the lock is PREFIX/CLUSTER/lock, bound to a lease kept
+ * alive by a thread; a held lock is refused the same way, naming its
+ * holder; a holder that dies frees it when its lease runs out. */
+int state_lock_at(const struct spec_state *w, const char *cluster, const char *command,
+		  struct state_lock **out, struct lock_holder *stale, bool *was_stale,
+		  struct err *e);
 /* Release and free (NULL-safe).  The holder record is cleared. */
 void state_unlock(struct state_lock *l);
 const char *state_lock_dir(const struct state_lock *l);
@@ -109,6 +118,11 @@ int state_lock_read_named(const char *cluster, const char *file,
  * *h gets the holder that was removed (h->pid 0 when there was none). */
 int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
 		       struct err *e);
+/* The same two in the store the spec names. */
+int state_lock_read_at(const struct spec_state *w, const char *cluster,
+		       struct lock_holder *h, bool *held, struct err *e);
+int state_force_unlock_at(const struct spec_state *w, const char *cluster, bool force,
+			  struct lock_holder *h, struct err *e);
 
 /* ---- state.json --------------------------------------------------------------- */
 
@@ -116,8 +130,18 @@ int state_force_unlock(const char *cluster, bool force, struct lock_holder *h,
  * (*out->serial == 0).  A corrupt file is an error naming it; it is never
  * overwritten silently. */
 int state_load(const char *cluster, struct state **out, struct err *e);
+/* state_load from the store the spec names (NULL: the file store). */
+int state_load_at(const struct spec_state *w, const char *cluster, struct state **out,
+		  struct err *e);
+/* The stored text as it is (NULL when none), its revision and a name for
+ * it in messages (caller frees text and where). */
+int state_read_text(const struct spec_state *w, const char *cluster, char **text,
+		    size_t *len, int64_t *rev, char **where, struct err *e);
 /* Write state.json atomically (mode 0600) under the lock; bumps serial and
- * updated. */
+ * updated.  etcd: one transaction that puts the state only while its
+ * mod_revision is still st->rev and the lock key is still bound to this
+ * holder's lease; otherwise it fails naming who changed it.  A state with
+ * secrets is refused by a store the spec does not allow them in. */
 int state_save(struct state_lock *l, struct state *st, struct err *e);
 /* Remove state.json and events.jsonl (shoal down). */
 int state_remove(struct state_lock *l, struct err *e);
@@ -159,5 +183,31 @@ void state_placement_free(struct placement *p);
  * fields is a JSON object (json_t *) or NULL; it is not consumed. */
 int state_event(struct state_lock *l, const char *type, const void *fields,
 		struct err *e);
+/* Every event line of the cluster, oldest first, each ended by '\n',
+ * appended to out (file: events.jsonl; etcd: PREFIX/CLUSTER/events/). */
+struct buf;
+int state_events_read(const struct spec_state *w, const char *cluster, struct buf *out,
+		      struct err *e);
+
+/* ---- moving between stores ------------------------------------------------------ */
+
+struct state_migrate_report {
+	uint64_t serial;
+	size_t nodes, state_bytes, events, events_bytes;
+	char state_digest[7 + 64 + 1]; /* sha256 of the state text, as stored */
+	bool canonical_source;          /* the source was byte for byte canonical */
+	bool replaced;                  /* the target held another state */
+	char from[512], to[512];        /* where, as named in messages */
+};
+
+/* `shoal state migrate`: with both stores locked, copy the cluster's state
+ * (in its canonical form, state_to_json) and its events from store `from` to
+ * store `to`, then read both back from `to` and compare them byte for byte
+ * with what was written.  The source is left as it was.  A target that
+ * already holds a different state is refused unless replace.  A state with
+ * secrets is refused by a store the spec does not allow them in. */
+int state_migrate(const struct spec_state *from, const struct spec_state *to,
+		  const char *cluster, bool replace, const char *command,
+		  struct state_migrate_report *r, struct err *e);
 
 #endif

@@ -86,6 +86,7 @@ void sp_problem_at(struct load *L, const char *file, int line,
 static const char *const transport_names[] = {"ssh", "local", NULL};
 static const char *const spread_names[] = {"host", "rack", "zone", NULL};
 static const char *const runtime_names[] = {"auto", "builtin", "runc", "crun", NULL};
+static const char *const backend_names[] = {"file", "etcd", NULL};
 
 #define S_(f) offsetof(struct spec, f)
 #define SSH_(f) offsetof(struct spec_ssh, f)
@@ -94,6 +95,7 @@ static const char *const runtime_names[] = {"auto", "builtin", "runc", "crun", N
 #define R_(f) offsetof(struct spec_resources, f)
 #define P_(f) offsetof(struct spec_placement, f)
 #define M_(f) offsetof(struct spec_monitor, f)
+#define ST_(f) offsetof(struct spec_state, f)
 
 static const struct key keys[] = {
 	/* ---- top level ---- */
@@ -114,6 +116,9 @@ static const struct key keys[] = {
 	{"", "monitor", KT_GROUP, 0, NULL, NULL, 0, 0, NULL, S_(monitor), "monitor",
 	 .help = "How `shoal monitor` watches and heals the cluster.",
 	 .example = "{ interval_ms = \"1s\"; fail_after = 3; }"},
+	{"", "state", KT_GROUP, 0, NULL, NULL, 0, 0, NULL, S_(state), "state",
+	 .help = "Where the cluster's state, lock and events are kept (docs/state.md, docs/ha.md).",
+	 .example = "{ backend = \"etcd\"; endpoints = [\"http://10.0.0.5:2379\"]; }"},
 
 	/* ---- ssh ---- */
 	{"ssh", "user", KT_NAME, 0, "root", NULL, 0, 32, NULL, SSH_(user),
@@ -251,6 +256,32 @@ static const struct key keys[] = {
 		 "ports.bus_offset (Redis: +10000 for the cluster bus). A recorded node keeps "
 		 "its port while it is free.",
 	 .example = "7000"},
+
+	/* ---- state ---- */
+	{"state", "backend", KT_ENUM, 0, "file", NULL, 0, 0, backend_names, ST_(backend),
+	 .help = "\"file\": <state dir>/NAME/ on this machine; \"etcd\": keys under state.prefix "
+		 "in an etcd cluster, shared by every operator machine (docs/ha.md).",
+	 .example = "\"etcd\""},
+	{"state", "endpoints", KT_URLS, 0, NULL, "none", 0, 16, NULL, ST_(endpoints),
+	 .count_off = ST_(nendpoints),
+	 .help = "etcd client URLs (http:// or https://), tried in order; required for "
+		 "backend \"etcd\" and for `shoal state migrate --to etcd`.",
+	 .example = "[\"http://10.0.0.5:2379\", \"http://10.0.0.6:2379\"]"},
+	{"state", "prefix", KT_KEYPREFIX, 0, "/shoal", NULL, 0, 200, NULL, ST_(prefix),
+	 .help = "etcd key prefix; the cluster's keys are PREFIX/NAME/{state,lock,events/...}.",
+	 .example = "\"/teams/db/shoal\""},
+	{"state", "lease_ttl", KT_DURATION, 0, "10s", NULL, 2000, 300000, NULL,
+	 ST_(lease_ttl_ms),
+	 .help = "etcd: the lease of the converge lock; a holder that dies frees the lock "
+		 "this long after its last keepalive.",
+	 .example = "\"5s\""},
+	{"state", "timeout", KT_DURATION, 0, "5s", NULL, 100, 120000, NULL, ST_(timeout_ms),
+	 .help = "etcd: give up one request to one endpoint after this long and try the next.",
+	 .example = "\"2s\""},
+	{"state", "store_secrets", KT_BOOL, 0, "false", NULL, 0, 1, NULL, ST_(store_secrets),
+	 .help = "etcd: allow generated secrets (passwords) into the store; without it a "
+		 "state that holds secrets is refused rather than written to etcd.",
+	 .example = "true"},
 
 	/* ---- monitor ---- */
 	{"monitor", "interval_ms", KT_DURATION, 0, "1s", NULL, 50, 3600000, NULL,
@@ -434,6 +465,7 @@ int spec_load(const char *path, struct spec **out, struct spec_problems *probs,
 			sp_check_capacity(&L);
 			sp_check_ports(&L, tm);
 			sp_check_monitor(&L);
+			sp_check_state(&L);
 			for (size_t i = 0; i < s->nservices; i++)
 				template_free(tm[i]);
 			free(tm);
@@ -500,6 +532,8 @@ void spec_free(struct spec *s)
 	}
 	free(s->services);
 	free(s->monitor.listen);
+	strv_free(s->state.endpoints);
+	free(s->state.prefix);
 	for (size_t i = 0; i < s->nfiles; i++)
 		free(s->files[i]);
 	free(s->files);
@@ -566,6 +600,11 @@ const char *transport_kind_name(enum transport_kind k)
 const char *spread_kind_name(enum spread_kind k)
 {
 	return (unsigned)k < ARRAY_SIZE(spread_names) - 1 ? spread_names[k] : "?";
+}
+
+const char *state_backend_name(enum state_backend b)
+{
+	return (unsigned)b < ARRAY_SIZE(backend_names) - 1 ? backend_names[b] : "?";
 }
 
 const char *runtime_kind_name(enum runtime_kind k)

@@ -103,6 +103,19 @@ struct spec_monitor {
 	char *listen;        /* "127.0.0.1:7900" */
 };
 
+enum state_backend { STATE_FILE = 0, STATE_ETCD };
+
+/* Where the cluster's state, lock and events live (docs/ha.md). */
+struct spec_state {
+	enum state_backend backend;
+	char **endpoints;    /* etcd client URLs "http://10.0.0.5:2379" */
+	size_t nendpoints;
+	char *prefix;        /* etcd key prefix, default "/shoal" */
+	int lease_ttl_ms;    /* the converge lock's lease */
+	int timeout_ms;      /* one etcd request, per endpoint */
+	bool store_secrets;  /* etcd: allow generated secrets in the store */
+};
+
 struct spec {
 	char *path;          /* the spec file as given */
 	char *dir;           /* its folder (absolute); relative paths resolve here */
@@ -113,6 +126,7 @@ struct spec {
 	struct spec_service *services;
 	size_t nservices;
 	struct spec_monitor monitor;
+	struct spec_state state;
 	char **files;        /* every file read (main + includes), for spec_loc */
 	size_t nfiles;
 };
@@ -160,5 +174,6 @@ char *spec_keys_markdown(void);
 const char *transport_kind_name(enum transport_kind k);
 const char *spread_kind_name(enum spread_kind k);
 const char *runtime_kind_name(enum runtime_kind k);
+const char *state_backend_name(enum state_backend b);
 
 #endif

@@ -528,3 +528,19 @@ void sp_check_monitor(struct load *L)
 			m->interval_ms);
 	}
 }
+
+void sp_check_state(struct load *L)
+{
+	const struct spec_state *st = &L->s->state;
+
+	/* an endpoints array that is there but bad was reported already */
+	if (st->backend == STATE_ETCD && st->nendpoints == 0 &&
+	    (!config_lookup(&L->cfg, "state.endpoints") ||
+	     !config_setting_length(config_lookup(&L->cfg, "state.endpoints")))) {
+		struct spec_loc at = key_loc(L, &(struct spec_loc){L->s->files[0], 0},
+					     "state.backend");
+
+		problem(L, &at, "state.endpoints",
+			"backend \"etcd\" needs at least one endpoint (e.g. endpoints = [\"http://10.0.0.5:2379\"];)");
+	}
+}

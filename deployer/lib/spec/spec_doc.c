@@ -85,6 +85,8 @@ static const char *type_doc(const struct key *k)
 	case KT_MAP: return "group of scalars";
 	case KT_GROUP: return "group";
 	case KT_LIST: return "list of groups";
+	case KT_URLS: return "array of URLs";
+	case KT_KEYPREFIX: return "key prefix";
 	}
 	return "?";
 }
@@ -141,6 +143,13 @@ char *spec_keys_markdown(void)
 		case KT_ENUM:
 			for (size_t c = 0; k->choices[c]; c++)
 				buf_printf(&b, "%s`\"%s\"`", c ? ", " : "", k->choices[c]);
+			break;
+		case KT_URLS:
+			buf_printf(&b, "0..%" PRId64 " `http://` or `https://` URLs", k->max);
+			break;
+		case KT_KEYPREFIX:
+			buf_printf(&b, "`/` then `/`-separated names, at most %" PRId64 " bytes",
+				   k->max);
 			break;
 		case KT_LIST:
 		case KT_MAP:

@@ -86,6 +86,9 @@ enum key_type {
 	KT_MAP,      /* group of scalars -> struct kvlist */
 	KT_GROUP,    /* group -> the keys of section `sub` */
 	KT_LIST,     /* list of groups -> array of section `sub` */
+	KT_URLS,     /* array of http:// or https:// URLs -> NULL-terminated char **
+		      * at off, their number (size_t) at count_off; `max` entries */
+	KT_KEYPREFIX, /* "/a/b": '/'-separated safe names, at most `max` bytes */
 };
 
 #define KEY_REQUIRED 0x1
@@ -103,7 +106,7 @@ struct key {
 	const char *const *choices; /* KT_ENUM, NULL-terminated */
 	size_t off;           /* the value's offset in the section's struct */
 	const char *sub;      /* KT_GROUP, KT_LIST: section of the members */
-	size_t elem_size, count_off, loc_off; /* KT_LIST */
+	size_t elem_size, count_off, loc_off; /* KT_LIST (count_off: KT_URLS too) */
 	const char *help;
 	const char *example;  /* a value as written in a spec */
 };
@@ -144,6 +147,7 @@ void sp_check_services(struct load *L, struct template **tm);
 void sp_check_capacity(struct load *L);
 void sp_check_ports(struct load *L, struct template *const *tm);
 void sp_check_monitor(struct load *L);
+void sp_check_state(struct load *L);
 
 /* ---- spec_doc.c */
 void sp_fmt_size(struct buf *b, uint64_t v);

@@ -218,6 +218,64 @@ static bool ends_with(const char *s, const char *suffix)
 	return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* "/a/b-c": a '/' then safe names separated by single '/', no trailing '/'. */
+static int keyprefix_check(const char *s, size_t max, const char **why)
+{
+	if (strlen(s) > max) {
+		*why = "is too long";
+		return -1;
+	}
+	if (s[0] != '/' || !s[1]) {
+		*why = "must start with '/' and name at least one level (\"/shoal\")";
+		return -1;
+	}
+	for (const char *p = s + 1; *p;) {
+		size_t n = strcspn(p, "/");
+		_cleanup_free_ char *part = xstrndup(p, n);
+
+		if (!name_is_safe(part, SPEC_NAME_MAX)) {
+			*why = "has a level that is not a safe name ([A-Za-z0-9._-], no leading '.' or '-', no empty level or trailing '/')";
+			return -1;
+		}
+		p += n;
+		if (*p == '/')
+			p++;
+		if (p[-1] == '/' && !*p) {
+			*why = "ends in '/'";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* An etcd client URL: http:// or https://, a host, an optional port, no
+ * path beyond "/", no user info, printable. */
+static int url_check(const char *s, const char **why)
+{
+	const char *h = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+
+	if (!h) {
+		*why = "must start with http:// or https://";
+		return -1;
+	}
+	if (!*h || *h == '/' || *h == ':') {
+		*why = "names no host";
+		return -1;
+	}
+	for (const char *p = h; *p; p++) {
+		if (*p == '@' || *p == '?' || *p == '#' || *p == ' ' || (unsigned char)*p < 0x21 ||
+		    (unsigned char)*p > 0x7e) {
+			*why = "must be scheme://host[:port] (no user, query, spaces or non-ASCII)";
+			return -1;
+		}
+		if (*p == '/' && p[1]) {
+			*why = "must be scheme://host[:port] (no path)";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Check a string value for its key type and store it (owned) in *dst. */
 static void store_string(struct load *L, const struct key *k, const struct raw *r,
 			 const char *path, char **dst)
@@ -295,6 +353,13 @@ static void store_string(struct load *L, const struct key *k, const struct raw *
 			}
 			v = xstrdup(r->s);
 		}
+		break;
+	case KT_KEYPREFIX:
+		if (keyprefix_check(r->s, (size_t)k->max, &why) < 0) {
+			problem(L, &r->loc, path, "'%s' %s", r->s, why);
+			return;
+		}
+		v = xstrdup(r->s);
 		break;
 	default:
 		return;
@@ -381,6 +446,7 @@ static void store_value(struct load *L, const struct key *k, const struct raw *r
 	case KT_LISTEN:
 	case KT_PATH:
 	case KT_IMAGE:
+	case KT_KEYPREFIX:
 		if (r->kind != RAW_STRING) {
 			problem(L, &r->loc, path, "expected a string, got %s", raw_kind_name(r));
 			return;
@@ -546,6 +612,44 @@ static void parse_map(struct load *L, const struct key *k, const config_setting_
 	}
 }
 
+static void parse_urls(struct load *L, const struct key *k, const config_setting_t *c,
+		       void *base, const char *path)
+{
+	struct spec_loc at = sp_loc_of(L, c);
+	int n = config_setting_length(c);
+	char **v;
+	size_t nv = 0;
+
+	if (!config_setting_is_array(c) && !config_setting_is_list(c)) {
+		problem(L, &at, path, "expected an array [\"http://HOST:PORT\", ...], got %s",
+			setting_kind_name(c));
+		return;
+	}
+	if (n > k->max) {
+		problem(L, &at, path, "has %d entries; at most %" PRId64, n, k->max);
+		return;
+	}
+	v = xcalloc((size_t)n + 1, sizeof *v);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(c, (unsigned)i);
+		_cleanup_free_ char *epath = xasprintf("%s[%d]", path, i);
+		const char *s = config_setting_get_string(el), *why = NULL;
+
+		if (!s) {
+			problem(L, &at, epath, "expected a string, got %s", setting_kind_name(el));
+			continue;
+		}
+		if (url_check(s, &why) < 0) {
+			problem(L, &at, epath, "'%s' %s", s, why);
+			continue;
+		}
+		v[nv++] = xstrdup(s);
+	}
+	strv_free(*(char ***)((char *)base + k->off));
+	*(char ***)((char *)base + k->off) = v;
+	*(size_t *)((char *)base + k->count_off) = nv;
+}
+
 static void parse_list(struct load *L, const struct key *k, const config_setting_t *c,
 		       void *base, const char *path)
 {
@@ -633,6 +737,9 @@ void sp_parse_section(struct load *L, const char *section,
 			break;
 		case KT_MAP:
 			parse_map(L, k, c, dst, kpath);
+			break;
+		case KT_URLS:
+			parse_urls(L, k, c, base, kpath);
 			break;
 		default:
 			if (raw_from_setting(L, c, &r) < 0) {
