@@ -126,14 +126,19 @@ asan: $(A)/shoal $(A)/shoal-agent $(UNIT_BINS) $(FUZZ_REPLAY) $(BENCH_ASAN)
 # Unit tests and fuzz replays run under ASan+UBSan; scenario tests drive the
 # real binaries (ASan builds) on the lab.  tests/run.sh prints the final
 # "N passed, N failed" line and fails when anything failed.
+# The build uses every core unless make was given -j itself (a plain
+# `make test` built one file at a time).
+JOBS_FLAG = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
 test: deps
-	$(MAKE) all asan
+	$(MAKE) $(JOBS_FLAG) all asan
 	SHOAL_BUILD=$(CURDIR)/$(A) SHOAL_RELEASE=$(CURDIR)/$(R) sh tests/run.sh
 
-unit: asan
+unit:
+	$(MAKE) $(JOBS_FLAG) asan
 	SHOAL_BUILD=$(CURDIR)/$(A) SHOAL_RELEASE=$(CURDIR)/$(R) sh tests/run.sh --unit
 
-scenarios: all asan
+scenarios:
+	$(MAKE) $(JOBS_FLAG) all asan
 	SHOAL_BUILD=$(CURDIR)/$(A) SHOAL_RELEASE=$(CURDIR)/$(R) sh tests/run.sh --scenarios $(T)
 
 # cppcheck + clang-tidy with the checked-in configurations (tests/lint.sh).

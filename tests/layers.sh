@@ -35,38 +35,51 @@ else
 fi
 
 # ---- 2. include edges --------------------------------------------------------
-# folder of a source file or header: common, spec, plan, image, transport,
-# db, converge, monitor, cli, agent
-folder_of() {
-	case "$1" in
-	deployer/lib/*) echo "$1" | sed 's|^deployer/lib/||; s|/.*||' ;;
-	deployer/*) echo "$1" | sed 's|^deployer/||; s|/.*||' ;;
-	esac
-}
-rank_of() {
-	case "$1" in
-	common) echo 0 ;; spec) echo 1 ;; plan) echo 2 ;;
-	image | transport | db) echo 3 ;; converge) echo 4 ;; monitor) echo 5 ;; cli) echo 6 ;;
-	*) echo 9 ;;
-	esac
-}
-headers=$(find deployer -name '*.h')
-bad=
-for f in $(find deployer/common deployer/lib deployer/cli -name '*.[ch]'); do
-	from=$(folder_of "$f")
-	rf=$(rank_of "$from")
-	for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
-		h=$(echo "$headers" | grep "/$inc\$" | head -n 1)
-		[ -n "$h" ] || continue
-		to=$(folder_of "$h")
-		[ "$to" = "$from" ] && continue
-		rt=$(rank_of "$to")
-		if [ "$rt" -ge "$rf" ]; then
-			bad="$bad
-$f ($from) includes $inc ($to)"
-		fi
-	done
-done
+# One awk over every file (a shell loop forking sed/grep per #include took
+# 15 CPU-seconds).  The folder of a source file or header: common, spec,
+# plan, image, transport, db, converge, monitor, cli, agent; an include names
+# the first header of that name under deployer/ (find order); includes of
+# other headers (system, libraries) are not edges.
+hdrs=$(mktemp)
+find deployer -name '*.h' >"$hdrs"
+bad=$(find deployer/common deployer/lib deployer/cli -name '*.[ch]' | xargs awk -v hdrs="$hdrs" '
+	function folder_of(p) {
+		if (index(p, "deployer/lib/") == 1) p = substr(p, 14)
+		else if (index(p, "deployer/") == 1) p = substr(p, 10)
+		else return ""
+		sub("/.*", "", p)
+		return p
+	}
+	function rank_of(d) {
+		if (d == "common") return 0
+		if (d == "spec") return 1
+		if (d == "plan") return 2
+		if (d == "image" || d == "transport" || d == "db") return 3
+		if (d == "converge") return 4
+		if (d == "monitor") return 5
+		if (d == "cli") return 6
+		return 9
+	}
+	BEGIN { while ((getline h < hdrs) > 0) hdr[nh++] = h }
+	/^#include "[^"]*"/ {
+		inc = $0
+		sub(/^#include "/, "", inc)
+		sub(/".*/, "", inc)
+		to = ""
+		for (k = 0; k < nh; k++) {
+			t = "/" inc
+			if (length(hdr[k]) >= length(t) && substr(hdr[k], length(hdr[k]) - length(t) + 1) == t) {
+				to = folder_of(hdr[k])
+				break
+			}
+		}
+		if (k == nh) next
+		from = folder_of(FILENAME)
+		if (to == from) next
+		if (rank_of(to) >= rank_of(from))
+			print FILENAME " (" from ") includes " inc " (" to ")"
+	}')
+rm -f "$hdrs"
 if [ -n "$bad" ]; then
 	echo "not ok 2 #include edges against the layering"
 	echo "$bad" | sed '/^$/d; s/^/# /'

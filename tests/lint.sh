@@ -42,13 +42,40 @@ if ! cppcheck -q -j "$jobs" --std=c11 --error-exitcode=1 --inline-suppr \
 	rc=1
 fi
 
-echo "lint: clang-tidy on ${#tidy_files[@]} files ($jobs at a time)"
+# clang-tidy takes seconds of CPU per file; a file it found clean is not
+# checked again while its translation unit is the same: the key is the
+# preprocessed file with comments and macro definitions kept (so its
+# headers, a NOLINT comment and every macro count), the flags, .clang-tidy
+# and the clang-tidy version.  Only clean results are kept (in $LINT_CACHE,
+# default build/lint-cache; LINT_CACHE= turns it off), so a finding is
+# reported on every run.
+cache=${LINT_CACHE-$top/build/lint-cache}
+[ -z "$cache" ] || mkdir -p "$cache" || cache=
+salt="$(clang-tidy --version 2>&1) $(sha256sum .clang-tidy) $incs $pkg"
+echo "lint: clang-tidy on ${#tidy_files[@]} files ($jobs at a time${cache:+, clean ones cached in ${cache#"$top"/}})"
 out=$(mktemp)
-# shellcheck disable=SC2086
+# shellcheck disable=SC2016
 printf '%s\n' "${tidy_files[@]}" |
-	xargs -P "$jobs" -I{} sh -c 'clang-tidy -quiet "$1" -- -std=gnu11 \
-		-D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $2 2>/dev/null || echo "lint: clang-tidy failed on $1"' \
-		_ {} "$incs $pkg" >"$out"
+	xargs -P "$jobs" -I{} sh -c '
+		f=$1 flags=$2 cache=$3 salt=$4 key=
+		if [ -n "$cache" ]; then
+			pp=$(mktemp)
+			# shellcheck disable=SC2086
+			if cc -E -C -dD -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $flags "$f" >"$pp" 2>/dev/null; then
+				key=$( { cat "$pp"; echo "$salt"; } | sha256sum | cut -c1-64)
+			fi
+			rm -f "$pp"
+			if [ -n "$key" ] && [ -e "$cache/$key" ]; then exit 0; fi
+		fi
+		res=$(mktemp)
+		# shellcheck disable=SC2086
+		if clang-tidy -quiet "$f" -- -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $flags >"$res" 2>/dev/null; then
+			if [ -n "$key" ] && ! grep -qE "error:|warning:" "$res"; then : >"$cache/$key"; fi
+		else
+			echo "lint: clang-tidy failed on $f" >>"$res"
+		fi
+		cat "$res"
+		rm -f "$res"' _ {} "$incs $pkg" "$cache" "$salt" >"$out"
 if grep -qE 'error:|warning:|lint: clang-tidy failed' "$out"; then
 	grep -E 'error:|warning:|lint: clang-tidy failed' "$out" | sort -u
 	rc=1

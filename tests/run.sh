@@ -55,7 +55,9 @@ took() {
 }
 
 run_unit() {
+	t0=$(date +%s.%N)
 	sh "$here/layers.sh" >"$log/layers.tap" 2>&1; cat "$log/layers.tap"; count_tap "$log/layers.tap" layers.sh
+	took "$t0" layers.sh
 	for t in "$SHOAL_BUILD"/test/test_*; do
 		[ -x "$t" ] || continue
 		n=$(basename "$t")
@@ -90,16 +92,34 @@ run_unit() {
   $n: corpus replay failed"
 		fi
 	done
-	echo "== lint"
-	t0=$(date +%s.%N)
-	if timeout -k 5 "${LINT_TIMEOUT:-1200}" "$top/tests/lint.sh" >"$log/lint.out" 2>&1; then
+}
+
+# The lint (cppcheck, clang-tidy: minutes of CPU) needs no build and no lab:
+# it runs in the background, niced, from the start of the unit tests to its
+# end, while the tests run; lint_finish collects it.  LINT_JOBS files at a
+# time: 1 by default when the scenarios follow (they keep a core and the lint
+# ends long before them), every core for --unit.
+lint_start() {
+	(
+		t0=$(date +%s.%N)
+		LINT_JOBS=${LINT_JOBS:-$1} timeout -k 5 "${LINT_TIMEOUT:-1800}" \
+			nice -n 10 "$top/tests/lint.sh" >"$log/lint.out" 2>&1
+		echo $? >"$log/lint.rc"
+		took "$t0" lint-in-background
+	) </dev/null &
+	lint_pid=$!
+}
+
+lint_finish() {
+	echo "== lint (cppcheck, clang-tidy; ran in the background)"
+	wait "$lint_pid"
+	if [ "$(cat "$log/lint.rc" 2>/dev/null)" = 0 ]; then
 		pass=$((pass + 1)); echo "ok - lint (cppcheck, clang-tidy)"
 	else
 		cat "$log/lint.out"
 		fail=$((fail + 1)); failed_names="$failed_names
   lint: tests/lint.sh found something (above)"
 	fi
-	took "$t0" lint
 }
 
 run_scenarios() {
@@ -149,16 +169,18 @@ reap_labs() {
 # First: every program the sources run comes from a package deps/debian.txt
 # lists (a missing one fails here by name, not as "command not found" later).
 echo "== deps_check"
+t0=$(date +%s.%N)
 if sh "$here/deps_check.sh"; then
 	pass=$((pass + 1)); echo "ok - deps_check"
 else
 	fail=$((fail + 1)); failed_names="$failed_names
   deps_check: a program's package is missing from deps/debian.txt"
 fi
+took "$t0" deps_check.sh
 
 case $mode in
-all) run_unit; run_scenarios; reap_labs ;;
-unit) run_unit ;;
+all) lint_start 1; run_unit; run_scenarios; reap_labs; lint_finish ;;
+unit) lint_start "$(nproc)"; run_unit; lint_finish ;;
 scenarios) run_scenarios "$@"; reap_labs ;;
 esac
 

@@ -7,6 +7,8 @@
 #
 #   make deps && make -j2 all asan && tests/run.sh --unit
 #
+# nft is checked absent before `make deps` and present after it (nftables
+# is not in a minbase root).
 # tests/run.sh runs tests/deps_check.sh first, so the dependency check runs
 # inside too.  The lab's scenarios are not run inside (docs/testing.md says
 # why).  The Debian archive is the one this machine's apt uses: every enabled
@@ -53,6 +55,17 @@ echo "fresh: clean clone of $(git -C "$top" rev-parse --short HEAD)"
 git clone -q --no-local "$top" "$root/src/shoal"
 rm -rf "$root/src/shoal/.git"
 
+# What runs inside.  nft (nftables, Priority important) stands for every
+# package a minimal root lacks: it must be absent before `make deps` (else
+# this root proves nothing about the install step) and present after it.
+steps='if command -v nft >/dev/null; then echo "fresh: nft is already in the root; it cannot show make deps installing it"; exit 1; fi
+echo "fresh: nft absent before make deps (nftables not installed)"
+make deps
+command -v nft >/dev/null || { echo "fresh: make deps did not install nft (nftables)"; exit 1; }
+echo "fresh: make deps installed nftables: $(command -v nft)"
+make -j2 all asan
+sh tests/run.sh --unit'
+
 # New namespaces; the mounts vanish with them.  The network is the host's
 # (make deps downloads packages).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -72,8 +85,8 @@ t0=$(date +%s)
 		mount -t tmpfs tmpfs "$r/run"
 		hostname shoal-fresh
 		exec chroot "$r" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-			LANG=C.UTF-8 TERM=dumb /bin/sh -c "cd /src/shoal && make deps && make -j2 all asan && sh tests/run.sh --unit"
-	' sh "$root" || rc=$?
+			LANG=C.UTF-8 TERM=dumb /bin/sh -e -c "cd /src/shoal && $2"
+	' sh "$root" "$steps" || rc=$?
 	echo "$rc" >"$root.rc"
 } 2>&1 | tee "$root.log"
 rc=$(cat "$root.rc")
