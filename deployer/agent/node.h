@@ -124,20 +124,19 @@ struct node {
 	struct node_follower *followers;
 
 	/* The start job (state NODE_STARTING). */
-	enum node_state start_prev; /* state to return to when it fails */
-	int start_err_fd;        /* runtime setup pipe, -1 when done */
+	struct node_waiter *start_waiters;
 	uint64_t start_timer;    /* deadline */
 	uint64_t start_poll;     /* re-asks runtime started() */
 	int64_t start_t0;        /* now_us() at launch */
-	struct err start_abort;  /* why it was killed (msg[0] = not killed) */
-	bool stop_on_start;      /* end STOPPED, answering n->waiters */
-	struct node_waiter *start_waiters;
-
 	/* A forced node.remove waiting for the process to end. */
-	bool rm_pending, rm_keep_data;
 	struct session *rm_s;
 	json_int_t rm_id;
 	uint64_t rm_timer;
+	enum node_state start_prev; /* state to return to when it fails */
+	int start_err_fd;        /* runtime setup pipe, -1 when done */
+	struct err start_abort;  /* why it was killed (msg[0] = not killed) */
+	bool stop_on_start;      /* end STOPPED, answering n->waiters */
+	bool rm_pending, rm_keep_data;
 };
 
 /* Load every nodes/<cluster>/<node>/node.json: adopt, restart or leave each
