@@ -30,6 +30,8 @@
 #define UNHEALTHY_FAILURES 5
 #define LOG_PIPE_SIZE (1024 * 1024)
 #define NODE_JSON_MAX (1024 * 1024)
+#define START_POLL_MS 10
+#define REMOVE_KILL_WAIT_MS 10000
 
 struct node_waiter {
 	struct session *s;
@@ -45,7 +47,8 @@ struct node_follower {
 
 static const char *const policy_names[] = {"always", "on-failure", "never"};
 static const char *const state_names[] = {"created", "running", "stopping",
-					  "stopped", "exited", "backoff"};
+					  "stopped", "exited", "backoff",
+					  "starting"};
 
 /* ---- the description ------------------------------------------------------- */
 
@@ -226,6 +229,9 @@ int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
 	s->log_max = 8 * 1024 * 1024;
 	if (req_int_opt(j, "log_max", 4096, 1LL << 40, &s->log_max, e) < 0)
 		return -1;
+	s->start_timeout_ms = NODE_DEFAULT_START_TIMEOUT_MS;
+	if (req_int_opt(j, "start_timeout_ms", 100, 3600 * 1000, &s->start_timeout_ms, e) < 0)
+		return -1;
 	return 0;
 }
 
@@ -233,7 +239,7 @@ json_t *node_spec_to_json(const struct node_spec *s)
 {
 	/* argv is left out until known (filled from the image at create). */
 	return json_pack("{s:s,s:s,s:s,s:o*,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
-			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I,s:o}",
+			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I,s:o,s:I}",
 			 "cluster", s->cluster, "node", s->name, "image", s->image,
 			 "argv", s->argv ? strv_json(s->argv) : NULL,
 			 "env", strv_json(s->env),
@@ -246,7 +252,8 @@ json_t *node_spec_to_json(const struct node_spec *s)
 			 "restart", policy_names[s->restart], "stop_signal", s->stop_signal,
 			 "stop_grace_ms", (json_int_t)s->stop_grace_ms,
 			 "runtime", s->runtime, "log_max", (json_int_t)s->log_max,
-			 "syscalls", strv_json(s->syscalls));
+			 "syscalls", strv_json(s->syscalls),
+			 "start_timeout_ms", (json_int_t)s->start_timeout_ms);
 }
 
 void node_spec_free(struct node_spec *s)
@@ -290,6 +297,7 @@ static struct node *node_new(struct agent *a, struct node_spec *spec)
 	n->dir = agent_path(a, rel);
 	n->lower = image_rootfs(a, n->spec.image);
 	n->waiter_fd = n->log_rfd = n->log_hold_fd = n->log_fd = -1;
+	n->start_err_fd = -1;
 	n->oomw.fd = n->oomw.ctl_fd = -1;
 	n->exit_code = n->exit_signal = -1;
 	a->nodes = xgrow(a->nodes, &a->cap_nodes, a->n_nodes + 1, sizeof *a->nodes);
@@ -307,6 +315,22 @@ static void node_free(struct node *n)
 			break;
 		}
 	loop_cancel(a->loop, n->timer);
+	loop_cancel(a->loop, n->start_timer);
+	loop_cancel(a->loop, n->start_poll);
+	loop_cancel(a->loop, n->rm_timer);
+	if (n->start_err_fd >= 0) {
+		loop_unwatch(a->loop, n->start_err_fd);
+		close(n->start_err_fd);
+	}
+	if (n->rm_s)
+		session_unref(n->rm_s);
+	while (n->start_waiters) {
+		struct node_waiter *w = n->start_waiters;
+
+		n->start_waiters = w->next;
+		session_unref(w->s);
+		free(w);
+	}
 	if (n->waiter_fd >= 0) {
 		loop_unwatch(a->loop, n->waiter_fd);
 		close(n->waiter_fd);
@@ -370,6 +394,7 @@ static const char *desired(const struct node *n)
 	case NODE_STOPPED: return "stopped";
 	case NODE_EXITED: return "exited";
 	case NODE_RUNNING:
+	case NODE_STARTING:
 	case NODE_BACKOFF: break;
 	}
 	return "running";
@@ -629,6 +654,8 @@ static char *log_tail(struct node *n, int64_t lines, size_t *len)
 
 static void on_exit_fd(void *arg, int fd, short revents);
 static void restart_due(void *arg);
+static void node_ended(struct node *n);
+static void remove_finish(struct node *n);
 
 static void answer_waiters(struct node *n)
 {
@@ -716,13 +743,235 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Start the node's process now.  On success the node is RUNNING. */
-static int node_spawn(struct node *n, struct err *e)
+/* ---- the start job ---------------------------------------------------------
+ * node_spawn() has the runtime launch a child and returns; the loop then
+ * watches the child's setup pipe (on_start_pipe), its pidfd (on_exit_fd)
+ * and a deadline (start_deadline).  Exactly one of start_succeeded() and
+ * start_failed() ends the job. */
+
+static void start_poll_due(void *arg);
+static void supervise(struct node *n, bool failed);
+
+static void reply_start_waiters(struct node *n, const struct err *e)
+{
+	while (n->start_waiters) {
+		struct node_waiter *w = n->start_waiters;
+
+		n->start_waiters = w->next;
+		if (w->s->dead)
+			;
+		else if (e)
+			session_reply_err(w->s, w->id, e);
+		else
+			session_reply(w->s, w->id, node_record(n));
+		session_unref(w->s);
+		free(w);
+	}
+}
+
+static void start_job_end(struct node *n)
+{
+	struct loop *l = n->agent->loop;
+
+	loop_cancel(l, n->start_timer);
+	loop_cancel(l, n->start_poll);
+	n->start_timer = n->start_poll = 0;
+	if (n->start_err_fd >= 0) {
+		loop_unwatch(l, n->start_err_fd);
+		close(n->start_err_fd);
+		n->start_err_fd = -1;
+	}
+}
+
+/* "start <cluster>/<node>: " before why, once. */
+static void start_reason(const struct node *n, struct err *why)
+{
+	char prefix[256];
+
+	snprintf(prefix, sizeof prefix, "start %s/%s: ", n->spec.cluster, n->spec.name);
+	if (strncmp(why->msg, prefix, strlen(prefix)))
+		err_wrap(why, "start %s/%s", n->spec.cluster, n->spec.name);
+}
+
+/* Kill the start (SIGKILL to the child's process group and pidfd) and
+ * answer whoever waits for it with why; the child's exit then ends the job
+ * (start_failed).  A second call keeps the first reason. */
+static void start_abort(struct node *n, struct err *why)
+{
+	struct err ig;
+
+	if (n->start_abort.msg[0])
+		return;
+	start_reason(n, why);
+	n->start_abort = *why;
+	loop_cancel(n->agent->loop, n->start_timer);
+	loop_cancel(n->agent->loop, n->start_poll);
+	n->start_timer = n->start_poll = 0;
+	/* The setup child (and, before `runc run`, a cp it runs) sits in its
+	 * own process group; the waiter is not reaped yet, so its number
+	 * cannot name another group. */
+	if (n->waiter > 0)
+		kill(-n->waiter, SIGKILL);
+	if (n->waiter_fd >= 0)
+		proc_pidfd_signal(n->waiter_fd, SIGKILL, &ig);
+	log_warn("%s", why->msg);
+	reply_start_waiters(n, why);
+}
+
+static void start_deadline(void *arg)
+{
+	struct node *n = arg;
+	struct err e;
+
+	n->start_timer = 0;
+	err_set(&e, ETIMEDOUT, "runtime %s did not start the node within %lld ms "
+		"(killed)", n->rt ? n->rt->name : "?", (long long)n->spec.start_timeout_ms);
+	start_abort(n, &e);
+}
+
+static void start_succeeded(struct node *n, pid_t pid)
+{
+	start_job_end(n);
+	n->start_us = now_us() - n->start_t0;
+	n->pid = pid;
+	n->start_ticks = proc_start_ticks(pid);
+	n->started_ms = now_ms();
+	n->state = NODE_RUNNING;
+	watch_process(n);
+	node_save_or_warn(n);
+	node_event(n, "started", json_pack("{s:I,s:i}", "pid", (json_int_t)n->pid,
+					   "restarts", n->restarts));
+	reply_start_waiters(n, NULL);
+}
+
+/* The launched child ended (reaped here) without the node running. */
+static void start_failed(struct node *n, struct err *why)
+{
+	siginfo_t si;
+
+	start_job_end(n);
+	loop_unwatch(n->agent->loop, n->waiter_fd);
+	memset(&si, 0, sizeof si);
+	waitid((idtype_t)P_PIDFD, (id_t)n->waiter_fd, &si, WEXITED | WNOHANG);
+	close(n->waiter_fd);
+	n->waiter_fd = -1;
+	n->waiter = 0;
+	n->pid = 0;
+	if (n->rt)
+		n->rt->start_failed(n->agent, n, n->start_abort.msg[0] ? NULL : why);
+	if (n->start_abort.msg[0])
+		*why = n->start_abort;
+	start_reason(n, why);
+	memset(&n->start_abort, 0, sizeof n->start_abort);
+	reply_start_waiters(n, why);
+	if (n->stop_on_start) {
+		n->stop_on_start = false;
+		n->state = NODE_STOPPED;
+		node_save_or_warn(n);
+		answer_waiters(n);
+	} else if (n->start_prev == NODE_BACKOFF) {
+		log_warn("%s", why->msg);
+		node_event(n, "exited", json_pack("{s:s,s:i}", "error", why->msg,
+						  "restarts", n->restarts));
+		supervise(n, true);
+	} else {
+		n->state = n->start_prev;
+		node_save_or_warn(n);
+	}
+}
+
+/* Ask the runtime whether the node's init runs (after the setup pipe
+ * ended). */
+static void start_check(struct node *n)
+{
+	struct runtime_proc p = {.waiter = n->waiter, .waiter_fd = n->waiter_fd,
+				 .err_fd = -1};
+	struct err e = {0};
+	int r = n->rt->started(n->agent, n, &p, &e);
+
+	if (r > 0)
+		start_succeeded(n, p.pid);
+	else if (r < 0)
+		start_abort(n, &e);
+	else
+		n->start_poll = loop_timer(n->agent->loop, START_POLL_MS, start_poll_due, n);
+}
+
+static void start_poll_due(void *arg)
+{
+	struct node *n = arg;
+
+	n->start_poll = 0;
+	if (n->state == NODE_STARTING && !n->start_abort.msg[0])
+		start_check(n);
+}
+
+/* Read the setup pipe: 1 = end-of-file (executed), 0 = nothing yet, -1 =
+ * the setup's error in *ce. */
+static int start_pipe_read(struct node *n, struct err *ce)
+{
+	ssize_t r;
+
+	memset(ce, 0, sizeof *ce);
+	do
+		r = read(n->start_err_fd, ce, sizeof *ce);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EAGAIN)
+		return 0;
+	loop_unwatch(n->agent->loop, n->start_err_fd);
+	close(n->start_err_fd);
+	n->start_err_fd = -1;
+	if (r == 0)
+		return 1;
+	if (r < 0)
+		return err_sys(ce, errno, "read the runtime's setup pipe");
+	ce->msg[sizeof ce->msg - 1] = '\0';
+	if (!ce->msg[0])
+		err_set(ce, EIO, "the runtime's setup failed without a reason");
+	return -1;
+}
+
+static void on_start_pipe(void *arg, int fd, short revents)
+{
+	struct node *n = arg;
+	struct err ce;
+	int r = start_pipe_read(n, &ce);
+
+	if (r < 0)
+		start_abort(n, &ce);
+	else if (r > 0 && !n->start_abort.msg[0])
+		start_check(n);
+}
+
+/* The waiter ended while the node was starting. */
+static void start_waiter_ended(struct node *n)
+{
+	struct err why = {0};
+	int r = 1;
+
+	if (!n->start_abort.msg[0] && n->start_err_fd >= 0)
+		r = start_pipe_read(n, &why);
+	if (!n->start_abort.msg[0] && r > 0) {
+		struct runtime_proc p = {.waiter = n->waiter, .err_fd = -1};
+
+		/* Executed, and maybe the node already ran and ended. */
+		if (n->rt->started(n->agent, n, &p, &why) > 0) {
+			start_succeeded(n, p.pid);
+			node_ended(n);
+			return;
+		}
+		if (!why.msg[0])
+			err_set(&why, EIO, "runtime %s exited before starting the node",
+				n->rt->name);
+	}
+	start_failed(n, &why);
+}
+
+/* Launch the node's process; the start job answers s/id (s may be NULL). */
+static int node_spawn(struct node *n, struct session *s, json_int_t id, struct err *e)
 {
 	struct runtime_proc p = {0};
 	_cleanup_close_ int wfd = -1;
-	int64_t t0 = now_us();
-	int rc;
 
 	n->rt = runtime_find(n->agent, n->spec.runtime, e);
 	if (!n->rt || log_pipe_open(n, e) < 0)
@@ -731,23 +980,33 @@ static int node_spawn(struct node *n, struct err *e)
 	if (wfd < 0)
 		return -1;
 	n->oom_base = cgroup_node_oom_kills(&n->agent->cg, n->id);
-	p.waiter_fd = -1;
-	rc = n->rt->start(n->agent, n, wfd, &p, e);
-	if (rc < 0)
+	p.waiter_fd = p.err_fd = -1;
+	n->start_t0 = now_us();
+	if (n->rt->start(n->agent, n, wfd, &p, e) < 0)
 		return err_wrap(e, "start %s/%s", n->spec.cluster, n->spec.name);
-	n->start_us = now_us() - t0;
-	n->pid = p.pid;
+	n->start_prev = n->state;
+	n->state = NODE_STARTING;
+	n->pid = 0;
 	n->waiter = p.waiter;
 	n->waiter_fd = p.waiter_fd;
+	n->start_err_fd = p.err_fd;
 	n->adopted = false;
-	n->start_ticks = proc_start_ticks(p.pid);
-	n->started_ms = now_ms();
-	n->state = NODE_RUNNING;
-	watch_process(n);
-	node_save_or_warn(n);
-	node_event(n, "started", json_pack("{s:I,s:i}", "pid", (json_int_t)n->pid,
-					   "restarts", n->restarts));
-	return 0;
+	memset(&n->start_abort, 0, sizeof n->start_abort);
+	fcntl(n->start_err_fd, F_SETFL, O_NONBLOCK);
+	loop_watch(n->agent->loop, n->start_err_fd, POLLIN, on_start_pipe, n);
+	loop_watch(n->agent->loop, n->waiter_fd, POLLIN, on_exit_fd, n);
+	n->start_timer = loop_timer(n->agent->loop, n->spec.start_timeout_ms,
+				    start_deadline, n);
+	if (s) {
+		struct node_waiter *w = xcalloc(1, sizeof *w);
+
+		w->s = s;
+		w->id = id;
+		w->next = n->start_waiters;
+		n->start_waiters = w;
+		session_ref(s);
+	}
+	return 1;
 }
 
 /* Decide what follows an exit (or a failed restart) of a supervised node. */
@@ -791,7 +1050,7 @@ static void restart_due(void *arg)
 	n->timer = 0;
 	if (n->state != NODE_BACKOFF)
 		return;
-	if (node_spawn(n, &e) < 0) {
+	if (node_spawn(n, NULL, 0, &e) < 0) {
 		log_warn("%s", e.msg);
 		node_event(n, "exited", json_pack("{s:s,s:i}", "error", e.msg,
 						  "restarts", n->restarts));
@@ -847,7 +1106,14 @@ static void node_ended(struct node *n)
 
 static void on_exit_fd(void *arg, int fd, short revents)
 {
-	node_ended(arg);
+	struct node *n = arg;
+
+	if (n->state == NODE_STARTING)
+		start_waiter_ended(n);
+	else
+		node_ended(n);
+	if (n->rm_pending)
+		remove_finish(n);
 }
 
 /* ---- loading and adopting -------------------------------------------------- */
@@ -966,6 +1232,23 @@ void node_session_gone(struct agent *a, struct session *s)
 		struct node *n = a->nodes[i];
 		struct node_waiter **wp = &n->waiters;
 		struct node_follower **fp = &n->followers;
+		struct node_waiter **sp = &n->start_waiters;
+
+		if (n->rm_s == s) {
+			n->rm_s = NULL;
+			session_unref(s);
+		}
+		while (*sp) {
+			struct node_waiter *w = *sp;
+
+			if (w->s == s) {
+				*sp = w->next;
+				session_unref(s);
+				free(w);
+			} else {
+				sp = &w->next;
+			}
+		}
 
 		while (*wp) {
 			struct node_waiter *w = *wp;
@@ -1033,16 +1316,20 @@ fail:
 	return NULL;
 }
 
-int node_start(struct node *n, struct err *e)
+int node_start(struct node *n, struct session *s, json_int_t id, struct err *e)
 {
-	if (n->state == NODE_RUNNING || n->state == NODE_STOPPING)
-		return err_set(e, EBUSY, "node %s/%s is already running",
+	if (n->state == NODE_RUNNING || n->state == NODE_STOPPING ||
+	    n->state == NODE_STARTING)
+		return err_set(e, EBUSY, "node %s/%s is already %s",
+			       n->spec.cluster, n->spec.name, state_names[n->state]);
+	if (n->rm_pending)
+		return err_set(e, EBUSY, "node %s/%s is being removed",
 			       n->spec.cluster, n->spec.name);
 	loop_cancel(n->agent->loop, n->timer);
 	n->timer = 0;
 	n->restarts = 0;
 	n->failures = 0;
-	return node_spawn(n, e);
+	return node_spawn(n, s, id, e);
 }
 
 int node_signal(struct node *n, int sig, struct err *e)
@@ -1082,7 +1369,13 @@ int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id
 		node_save_or_warn(n);
 		return 0;
 	}
-	if (n->state == NODE_RUNNING) {
+	if (n->state == NODE_STARTING) {
+		struct err why;
+
+		err_set(&why, ECANCELED, "stopped while starting");
+		n->stop_on_start = true;
+		start_abort(n, &why);
+	} else if (n->state == NODE_RUNNING) {
 		n->state = NODE_STOPPING;
 		node_save_or_warn(n);
 		if (node_signal(n, grace_ms ? n->spec.stop_signal : SIGKILL, e) < 0)
@@ -1124,26 +1417,13 @@ static int remove_keeping_data(struct node *n, struct err *e)
 	return rc;
 }
 
-int node_remove(struct node *n, bool force, bool keep_data, struct err *e)
+/* Remove a node whose process has ended. */
+static int remove_now(struct node *n, bool keep_data, struct err *e)
 {
 	struct agent *a = n->agent;
 	_cleanup_free_ char *cdir = path_dirname(n->dir);
 	_cleanup_close_ int cfd = -1;
 
-	if ((n->state == NODE_RUNNING || n->state == NODE_STOPPING) && !force)
-		return err_set(e, EBUSY, "node %s/%s is running (stop it, or force)",
-			       n->spec.cluster, n->spec.name);
-	if (n->state == NODE_RUNNING || n->state == NODE_STOPPING) {
-		struct pollfd p = {n->waiter_fd, POLLIN, 0};
-
-		n->state = NODE_STOPPING;
-		if (node_signal(n, SIGKILL, e) < 0)
-			log_warn("%s", e->msg);
-		if (poll(&p, 1, 10000) <= 0)
-			return err_set(e, ETIMEDOUT, "node %s/%s did not end after SIGKILL",
-				       n->spec.cluster, n->spec.name);
-		node_ended(n);
-	}
 	/* Whatever a runtime kept of an earlier run (runc --keep state, a
 	 * mounted root) goes too; this is a no-op when nothing is left. */
 	if (!n->rt && strcmp(n->spec.runtime, "auto") && strcmp(n->spec.runtime, "builtin"))
@@ -1171,6 +1451,85 @@ int node_remove(struct node *n, bool force, bool keep_data, struct err *e)
 	}
 	node_free(n);
 	return 0;
+}
+
+/* The process of a node being removed ended: remove it, answer. */
+static void remove_finish(struct node *n)
+{
+	struct session *s = n->rm_s;
+	json_int_t id = n->rm_id;
+	struct err e = {0};
+	int rc;
+
+	loop_cancel(n->agent->loop, n->rm_timer);
+	n->rm_timer = 0;
+	n->rm_pending = false;
+	n->rm_s = NULL;
+	rc = remove_now(n, n->rm_keep_data, &e);   /* frees n on success */
+	if (rc < 0)
+		log_warn("%s", e.msg);
+	if (s && !s->dead) {
+		if (rc < 0)
+			session_reply_err(s, id, &e);
+		else
+			session_reply(s, id, NULL);
+	}
+	if (s)
+		session_unref(s);
+}
+
+static void remove_deadline(void *arg)
+{
+	struct node *n = arg;
+	struct err e;
+
+	n->rm_timer = 0;
+	n->rm_pending = false;
+	err_set(&e, ETIMEDOUT, "node %s/%s did not end within %d ms of SIGKILL",
+		n->spec.cluster, n->spec.name, REMOVE_KILL_WAIT_MS);
+	log_warn("%s", e.msg);
+	if (n->rm_s) {
+		if (!n->rm_s->dead)
+			session_reply_err(n->rm_s, n->rm_id, &e);
+		session_unref(n->rm_s);
+		n->rm_s = NULL;
+	}
+}
+
+int node_remove(struct node *n, bool force, bool keep_data, struct session *s,
+		json_int_t id, struct err *e)
+{
+	bool live = n->state == NODE_RUNNING || n->state == NODE_STOPPING ||
+		    n->state == NODE_STARTING;
+
+	if (live && !force)
+		return err_set(e, EBUSY, "node %s/%s is %s (stop it, or force)",
+			       n->spec.cluster, n->spec.name, state_names[n->state]);
+	if (n->rm_pending)
+		return err_set(e, EBUSY, "node %s/%s is being removed",
+			       n->spec.cluster, n->spec.name);
+	if (!live)
+		return remove_now(n, keep_data, e);
+	/* Killed now, removed once its end is seen (on_exit_fd). */
+	if (n->state == NODE_STARTING) {
+		struct err why;
+
+		err_set(&why, ECANCELED, "removed while starting");
+		n->stop_on_start = true;
+		start_abort(n, &why);
+	} else {
+		n->state = NODE_STOPPING;
+		if (node_signal(n, SIGKILL, e) < 0)
+			log_warn("%s", e->msg);
+	}
+	n->rm_pending = true;
+	n->rm_keep_data = keep_data;
+	n->rm_s = s;
+	n->rm_id = id;
+	if (s)
+		session_ref(s);
+	n->rm_timer = loop_timer(n->agent->loop, REMOVE_KILL_WAIT_MS, remove_deadline, n);
+	return 1;
 }
 
 char *node_log_tail(struct node *n, int64_t lines, size_t *len)

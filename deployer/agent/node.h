@@ -9,6 +9,14 @@
  *   logs/pipe   FIFO the node writes stdout+stderr to (survives the agent)
  *   logs/current, logs/current.1   what the agent read from the pipe
  *
+ * Starting never holds the agent's loop: the runtime launches a child and
+ * returns; the loop watches that child's setup pipe, its pidfd and (OCI)
+ * the pid file.  The node is `starting` meanwhile; the start is answered
+ * once the entrypoint runs, or with an error when the setup fails, the
+ * runtime exits first, or spec.start_timeout_ms passes (the child is then
+ * SIGKILLed: "start c/n: runtime X did not start the node within N ms").
+ * node.stop or a forced node.remove of a starting node kills the start.
+ *
  * Supervision (the agent notices an exit through a pidfd):
  *   restart always / on-failure (exit code != 0 or a signal) / never;
  *   the first restart is immediate, then 1 s, 2 s, 4 s ... capped at 30 s;
@@ -50,7 +58,12 @@ enum node_state {
 	NODE_STOPPED,   /* stopped on request */
 	NODE_EXITED,    /* ended and not restarted (policy) */
 	NODE_BACKOFF,   /* ended, restart scheduled */
+	NODE_STARTING,  /* launched, setup running (start job, below) */
 };
+
+/* Deadline of one start when node.create has no "start_timeout_ms": under
+ * the operator's 30 s per call (FLEET_CALL_TIMEOUT_MS). */
+#define NODE_DEFAULT_START_TIMEOUT_MS 20000
 
 /* pids.max of a node whose node.create has no "pids" (0 there = no limit). */
 #define NODE_DEFAULT_PIDS 4096
@@ -71,6 +84,7 @@ struct node_spec {
 	int stop_signal;
 	int64_t stop_grace_ms;
 	char *runtime;           /* builtin | runc | crun | auto */
+	int64_t start_timeout_ms; /* deadline of one start (setup to exec) */
 	int64_t log_max;
 };
 
@@ -108,6 +122,21 @@ struct node {
 
 	struct node_waiter *waiters;
 	struct node_follower *followers;
+
+	/* The start job (state NODE_STARTING). */
+	struct node_waiter *start_waiters;
+	uint64_t start_timer;    /* deadline */
+	uint64_t start_poll;     /* re-asks runtime started() */
+	int64_t start_t0;        /* now_us() at launch */
+	/* A forced node.remove waiting for the process to end. */
+	struct session *rm_s;
+	json_int_t rm_id;
+	uint64_t rm_timer;
+	enum node_state start_prev; /* state to return to when it fails */
+	int start_err_fd;        /* runtime setup pipe, -1 when done */
+	struct err start_abort;  /* why it was killed (msg[0] = not killed) */
+	bool stop_on_start;      /* end STOPPED, answering n->waiters */
+	bool rm_pending, rm_keep_data;
 };
 
 /* Load every nodes/<cluster>/<node>/node.json: adopt, restart or leave each
@@ -129,8 +158,10 @@ void node_sandbox(const struct node *n, struct sandbox *sb);
 /* Create the node's folder and node.json (spec is taken over, even on
  * failure).  EEXIST when the node exists. */
 struct node *node_create(struct agent *a, struct node_spec *spec, struct err *e);
-/* Start a node that is not running (resets its restart count). */
-int node_start(struct node *n, struct err *e);
+/* Start a node that is not running (resets its restart count).  Returns 1:
+ * session s (may be NULL) gets request id answered with the node record
+ * once the node runs, or the error; -1 when it cannot even be launched. */
+int node_start(struct node *n, struct session *s, json_int_t id, struct err *e);
 /* Deliver sig to the node's init (ESRCH when it does not run). */
 int node_signal(struct node *n, int sig, struct err *e);
 /* Stop: stop signal, grace_ms, then SIGKILL (grace 0: SIGKILL at once).
@@ -140,8 +171,11 @@ int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id
 	      struct err *e);
 /* Remove the node, its cgroups and its folder; with keep_data its data/
  * folder stays (a node created later under the same name finds it).  A
- * running node needs force (SIGKILL, waited for).  Frees n on success. */
-int node_remove(struct node *n, bool force, bool keep_data, struct err *e);
+ * running or starting node needs force: SIGKILL, then 1 is returned and
+ * s/id (s may be NULL) answered once the process ended (ETIMEDOUT after
+ * 10 s).  0 when removed now.  n is freed once removed. */
+int node_remove(struct node *n, bool force, bool keep_data, struct session *s,
+		json_int_t id, struct err *e);
 /* The last `lines` lines of its log (at most 128 KiB).  Caller frees. */
 char *node_log_tail(struct node *n, int64_t lines, size_t *len);
 /* Stream new log output to the session as {"id":id,"stream":"log"} until

@@ -254,11 +254,11 @@ int op_node_create(struct session *s, json_int_t id, json_t *req, json_t **resul
 	if (files && write_files(n, files, e) < 0) {
 		struct err ig;
 
-		node_remove(n, true, false, &ig);
+		node_remove(n, true, false, NULL, 0, &ig);
 		return -1;
 	}
-	if (start && node_start(n, e) < 0)
-		return -1;
+	if (start)
+		return node_start(n, s, id, e);   /* answered once it runs */
 	*result = node_record(n);
 	return 0;
 }
@@ -268,10 +268,7 @@ int op_node_start(struct session *s, json_int_t id, json_t *req, json_t **result
 {
 	struct node *n = req_node(s, req, e);
 
-	if (!n || node_start(n, e) < 0)
-		return -1;
-	*result = node_record(n);
-	return 0;
+	return n ? node_start(n, s, id, e) : -1;
 }
 
 int op_node_stop(struct session *s, json_int_t id, json_t *req, json_t **result,
@@ -314,7 +311,7 @@ int op_node_remove(struct session *s, json_int_t id, json_t *req, json_t **resul
 	if (!n || req_bool_opt(req, "force", &force, e) < 0 ||
 	    req_bool_opt(req, "keep_data", &keep_data, e) < 0)
 		return -1;
-	return node_remove(n, force, keep_data, e);
+	return node_remove(n, force, keep_data, s, id, e);
 }
 
 /* data.purge {"cluster", "node"?}: remove the data that node.remove

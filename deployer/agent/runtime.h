@@ -17,21 +17,39 @@
 struct agent;
 struct node;
 
-/* What start() hands back. */
+/* What start() hands back.  start() only launches: the node's setup runs
+ * in a child the agent watches from its loop (node.c: a start job with a
+ * deadline), so the agent answers other sessions while a start is slow or
+ * stuck. */
 struct runtime_proc {
-	pid_t pid;      /* the node's init (pid 1 inside its pid namespace) */
+	pid_t pid;      /* the node's init (pid 1 inside its pid namespace);
+			 * 0 until started() says the node is up */
 	pid_t waiter;   /* the process whose exit ends the node: pid itself
 			 * (builtin) or the foreground `runc run` (oci) */
 	int waiter_fd;  /* pidfd of waiter, owned by the caller */
+	int err_fd;     /* read end of the setup pipe, owned by the caller:
+			 * a struct err when the setup failed, end-of-file once
+			 * the entrypoint (builtin) or the runtime (oci) was
+			 * executed */
 };
 
 struct runtime_ops {
 	const char *name;
-	/* Start node n (its folders, image and cgroups exist).  stdout_fd is
-	 * the write end of its log pipe.  Returns when the entrypoint has been
-	 * executed (or failed to be: then -1, with the reason). */
+	/* Launch node n (its folders, image and cgroups exist).  stdout_fd is
+	 * the write end of its log pipe.  Never waits for the node: fills
+	 * waiter, waiter_fd and err_fd and returns 0, or -1 when nothing could
+	 * be launched. */
 	int (*start)(struct agent *a, struct node *n, int stdout_fd,
 		     struct runtime_proc *p, struct err *e);
+	/* Called after err_fd reached end-of-file: 1 with p->pid set once the
+	 * node's init runs, 0 when not yet (asked again soon), -1 with e when
+	 * it cannot start.  Never blocks. */
+	int (*started)(struct agent *a, struct node *n, struct runtime_proc *p,
+		       struct err *e);
+	/* A start failed or was killed at its deadline (the waiter has been
+	 * reaped): add what the runtime knows to e (may be NULL) and undo
+	 * what start() set up. */
+	void (*start_failed)(struct agent *a, struct node *n, struct err *e);
 	/* After the node ended: release what start() set up.  Never fails
 	 * loudly: leftovers are logged. */
 	void (*cleanup)(struct agent *a, struct node *n);

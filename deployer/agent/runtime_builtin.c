@@ -15,7 +15,9 @@
  * the image cannot redirect a mount to the host (CVE-2021-30465).
  *
  * Setup errors travel back over a close-on-exec pipe: the agent reads EOF
- * when the exec succeeded, or the child's struct err when it did not.
+ * when the exec succeeded, or the child's struct err when it did not.  The
+ * agent watches that pipe from its loop (node.c), so a slow setup (a copied
+ * root without overlayfs) or a stuck one never holds the agent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -257,7 +259,8 @@ static __attribute__((noreturn)) void child_main(struct child *c)
 		err_sys(&e, errno, "sethostname");
 		child_fail(c->err_fd, &e);
 	}
-	if (do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, "/ private", &e) < 0 ||
+	if (rootfs_prepare(c->a, n, &e) < 0 ||
+	    do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, "/ private", &e) < 0 ||
 	    rootfs_mount(c->a, n, c->rootfs, &e) < 0)
 		child_fail(c->err_fd, &e);
 	_cleanup_free_ char *data = path_join(n->dir, "data");
@@ -333,10 +336,11 @@ static void close_fds(int *fds, size_t n)
 		}
 }
 
-/* The child builds the node's mounts while the agent moves it into its
- * cgroups (on cgroup v1 a move waits for an RCU grace period, often the
- * longest step of a start); it executes the entrypoint only after a byte
- * on the go pipe says the move is done. */
+/* The child builds the node's root and mounts while the agent moves it into
+ * its cgroups (on cgroup v1 a move waits for an RCU grace period, often the
+ * longest step of a start); it executes the entrypoint only after a byte on
+ * the go pipe says the move is done.  The agent does not wait for the exec:
+ * p->err_fd tells (see runtime.h). */
 static int builtin_start(struct agent *a, struct node *n, int log_fd,
 			 struct runtime_proc *p, struct err *e)
 {
@@ -345,13 +349,9 @@ static int builtin_start(struct agent *a, struct node *n, int log_fd,
 	int cg_fds[CG_NCTRL], errp[2] = {-1, -1}, gop[2] = {-1, -1};
 	int pidfd = -1, status, rc = -1;
 	struct clone_args ca;
-	struct err ce, cge = {0};
-	bool cg_ok;
-	ssize_t got;
+	struct err cge = {0};
 	pid_t pid;
 
-	if (rootfs_prepare(a, n, e) < 0)
-		return -1;
 	if (cgroup_node_create(&a->cg, n->id, &n->spec.limits, cg_fds, e) < 0)
 		return -1;
 	if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(gop, O_CLOEXEC) < 0) {
@@ -377,35 +377,42 @@ static int builtin_start(struct agent *a, struct node *n, int log_fd,
 	close(errp[1]);
 	close(gop[0]);
 	errp[1] = gop[0] = -1;
-	cg_ok = join_cgroups(cg_fds, pid, &cge) == 0;
-	if (cg_ok && write(gop[1], "g", 1) != 1) {
-		err_sys(&cge, errno, "start the node");
-		cg_ok = false;
-	}
-	close(gop[1]);   /* without the byte: the child gives up */
-	gop[1] = -1;
-	memset(&ce, 0, sizeof ce);
-	do
-		got = read(errp[0], &ce, sizeof ce);
-	while (got < 0 && errno == EINTR);
-	if (got > 0 || !cg_ok) {
+	if (join_cgroups(cg_fds, pid, &cge) < 0 || write(gop[1], "g", 1) != 1) {
+		if (!cge.msg[0])
+			err_sys(&cge, errno, "start the node");
+		*e = cge;
+		/* Not yet past its mounts: SIGKILL ends it at once. */
+		kill(pid, SIGKILL);
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		close(pidfd);
-		ce.msg[sizeof ce.msg - 1] = '\0';
-		*e = cg_ok ? ce : cge;
 		goto out;
 	}
 	fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-	p->pid = pid;
+	p->pid = 0;
 	p->waiter = pid;
 	p->waiter_fd = pidfd;
+	p->err_fd = errp[0];
+	errp[0] = -1;
 	rc = 0;
 out:
 	close_fds(cg_fds, CG_NCTRL);
 	close_fds(errp, 2);
 	close_fds(gop, 2);
 	return rc;
+}
+
+/* The exec happened (err_fd ended): the clone is the node's init. */
+static int builtin_started(struct agent *a, struct node *n, struct runtime_proc *p,
+			   struct err *e)
+{
+	p->pid = p->waiter;
+	return 1;
+}
+
+static void builtin_start_failed(struct agent *a, struct node *n, struct err *e)
+{
+	/* Its mounts were in its own namespace and went with it. */
 }
 
 static void builtin_cleanup(struct agent *a, struct node *n)
@@ -417,5 +424,7 @@ static void builtin_cleanup(struct agent *a, struct node *n)
 const struct runtime_ops runtime_builtin = {
 	.name = "builtin",
 	.start = builtin_start,
+	.started = builtin_started,
+	.start_failed = builtin_start_failed,
 	.cleanup = builtin_cleanup,
 };

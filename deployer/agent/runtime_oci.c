@@ -4,8 +4,13 @@
  * config.json with the same namespaces (no network namespace), mounts,
  * masked and read-only paths, capabilities, rlimits, no_new_privs, cgroup
  * limits and seccomp allow list as the builtin runtime.  The root is the
- * node's overlay, mounted by the agent at <node>/rootfs.  `<rt> run` stays in
- * the foreground as the agent's child: its exit status is the node's.
+ * node's overlay, mounted at <node>/rootfs.  `<rt> run` stays in the
+ * foreground as the agent's child: its exit status is the node's.
+ *
+ * The agent never waits here: a forked child prepares the root, clears what
+ * an earlier run left (`<rt> delete`), mounts the root, writes config.json
+ * and executes `<rt> run`; the agent's loop watches its setup pipe, its
+ * pidfd and the pid file (node.c: the start job, with its deadline).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +33,6 @@
 #include "runtime.h"
 #include "sandbox.h"
 
-#define PIDFILE_WAIT_MS 15000
 #define HELPER_TIMEOUT_MS 10000
 
 const char *runtime_oci_unusable(const struct agent *a, const char *name)
@@ -226,23 +230,54 @@ static void oci_delete(const char *rt, const char *id)
 			 HELPER_TIMEOUT_MS, NULL, &e);
 }
 
-/* Wait for <rt> run to write the pid file, or to end first (a failure). */
-static pid_t wait_pidfile(const char *pidfile, int rt_pidfd, struct err *e)
+/* Runs in the forked child: everything before `<rt> run`.  Returns only on
+ * failure, with e filled. */
+static void oci_child(struct agent *a, struct node *n, int log_fd, int err_fd,
+		      const char *bin, const char *rt, bool keep, const char *cfg_text,
+		      struct err *e)
 {
-	int64_t deadline = now_ms() + PIDFILE_WAIT_MS;
+	_cleanup_free_ char *bundle = path_join(n->dir, "bundle");
+	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
+	_cleanup_free_ char *cfg_path = path_join(bundle, "config.json");
+	_cleanup_free_ char *pidfile = path_join(bundle, "pid");
+	_cleanup_free_ char *rt_log = path_join(bundle, "runtime.log");
+	int null = open("/dev/null", O_RDONLY);
+	sigset_t none;
 
-	while (now_ms() < deadline) {
-		_cleanup_free_ char *text = NULL;
-		struct pollfd p = {rt_pidfd, POLLIN, 0};
-		struct err ig;
-
-		if (read_file(pidfile, 64, &text, NULL, &ig) == 0 && atoi(text) > 1)
-			return (pid_t)atoi(text);
-		if (poll(&p, 1, 5) > 0)
-			return err_set(e, EIO, "runtime exited before starting the node");
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (setsid() < 0 || null < 0) {
+		err_sys(e, errno, "setsid");
+		return;
 	}
-	return err_set(e, ETIMEDOUT, "runtime did not start the node within %d ms",
-		       PIDFILE_WAIT_MS);
+	if (rootfs_prepare(a, n, e) < 0)
+		return;
+	rootfs_unmount(rootfs);
+	oci_delete(rt, n->id);
+	if (rootfs_mount(a, n, rootfs, e) < 0)
+		return;
+	if (write_file_atomic(cfg_path, cfg_text, strlen(cfg_text), 0600, e) < 0) {
+		rootfs_unmount(rootfs);
+		return;
+	}
+	/* Only the setup pipe (close-on-exec) survives, as fd 3. */
+	if (dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0 ||
+	    (err_fd != 3 && dup3(err_fd, 3, O_CLOEXEC) < 0)) {
+		err_sys(e, errno, "stdio");
+		rootfs_unmount(rootfs);
+		return;
+	}
+	sandbox_close_fds_from(4);
+	if (keep)
+		execl(bin, rt, "--log", rt_log, "run", "--keep", "--bundle", bundle,
+		      "--pid-file", pidfile, n->id, (char *)NULL);
+	else
+		execl(bin, rt, "--log", rt_log, "run", "--bundle", bundle,
+		      "--pid-file", pidfile, n->id, (char *)NULL);
+	err_sys(e, errno, "exec %s", bin);
+	rootfs_unmount(rootfs);
 }
 
 /* keep: the runtime keeps the ended container, cgroup included, until
@@ -252,89 +287,90 @@ static int oci_start(struct agent *a, struct node *n, int log_fd,
 {
 	_cleanup_free_ char *bundle = path_join(n->dir, "bundle");
 	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
-	_cleanup_free_ char *cfg_path = path_join(bundle, "config.json");
 	_cleanup_free_ char *pidfile = path_join(bundle, "pid");
 	_cleanup_free_ char *rt_log = path_join(bundle, "runtime.log");
 	_cleanup_free_ char *bin = proc_which(rt);
+	_cleanup_free_ char *text = NULL;
+	int errp[2], pidfd;
 	json_t *cfg;
-	char *text;
 	pid_t pid;
-	int rc, pidfd;
 
 	if (!bin)
 		return err_set(e, ENOTSUP, "runtime %s is not installed", rt);
-	if (rootfs_prepare(a, n, e) < 0 || mkdir_p(bundle, 0700, e) < 0)
+	if (mkdir_p(bundle, 0700, e) < 0)
 		return -1;
-	rootfs_unmount(rootfs);
-	oci_delete(rt, n->id);
 	unlink(pidfile);
 	unlink(rt_log);
-	if (rootfs_mount(a, n, rootfs, e) < 0)
-		return -1;
 	cfg = oci_config(a, n, rootfs);
 	text = json_dumps(cfg, JSON_INDENT(2));
 	json_decref(cfg);
-	rc = write_file_atomic(cfg_path, text, strlen(text), 0600, e);
-	free(text);
-	if (rc < 0)
-		goto fail;
+	if (pipe2(errp, O_CLOEXEC) < 0)
+		return err_sys(e, errno, "pipe");
 	pid = fork();
 	if (pid < 0) {
-		err_sys(e, errno, "fork");
-		goto fail;
+		close(errp[0]);
+		close(errp[1]);
+		return err_sys(e, errno, "fork");
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		sigset_t none;
+		struct err ce = {0};
 
-		for (int s = 1; s < NSIG; s++)
-			signal(s, SIG_DFL);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (setsid() < 0 || null < 0 || dup2(null, 0) < 0 || dup2(log_fd, 1) < 0 ||
-		    dup2(log_fd, 2) < 0)
-			_exit(127);
-		sandbox_close_fds_from(3);
-		if (keep)
-			execl(bin, rt, "--log", rt_log, "run", "--keep", "--bundle", bundle,
-			      "--pid-file", pidfile, n->id, (char *)NULL);
-		else
-			execl(bin, rt, "--log", rt_log, "run", "--bundle", bundle,
-			      "--pid-file", pidfile, n->id, (char *)NULL);
+		close(errp[0]);
+		oci_child(a, n, log_fd, errp[1], bin, rt, keep, text, &ce);
+		/* errp[1], or fd 3 once the setup moved it there. */
+		if (write(errp[1], &ce, sizeof ce) < 0 && write(3, &ce, sizeof ce) < 0)
+			_exit(126);
 		_exit(127);
 	}
+	close(errp[1]);
 	pidfd = proc_pidfd_open(pid, e);
 	if (pidfd < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
-		goto fail;
+		close(errp[0]);
+		return -1;
 	}
-	p->pid = wait_pidfile(pidfile, pidfd, e);
-	if (p->pid < 0) {
-		_cleanup_free_ char *log = NULL;
-		struct err ig;
-
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
-		if (read_file(rt_log, 64 * 1024, &log, NULL, &ig) == 0 && *log) {
-			/* The last line of the runtime's own log says why. */
-			char *end = log + strlen(log);
-
-			while (end > log && end[-1] == '\n')
-				*--end = '\0';
-			char *last = strrchr(log, '\n');
-
-			err_wrap(e, "%s: %.400s", rt, last ? last + 1 : log);
-		}
-		goto fail;
-	}
+	p->pid = 0;
 	p->waiter = pid;
 	p->waiter_fd = pidfd;
+	p->err_fd = errp[0];
 	return 0;
-fail:
+}
+
+/* `<rt> run` writes the pid file once the node's init runs. */
+static int oci_started(struct agent *a, struct node *n, struct runtime_proc *p,
+		       struct err *e)
+{
+	_cleanup_free_ char *pidfile = path_join(n->dir, "bundle/pid");
+	_cleanup_free_ char *text = NULL;
+	struct err ig;
+
+	if (read_file(pidfile, 64, &text, NULL, &ig) == 0 && atoi(text) > 1) {
+		p->pid = (pid_t)atoi(text);
+		return 1;
+	}
+	return 0;
+}
+
+/* The last line of the runtime's own log says why; the root goes. */
+static void oci_start_failed(struct agent *a, struct node *n, struct err *e)
+{
+	_cleanup_free_ char *rt_log = path_join(n->dir, "bundle/runtime.log");
+	_cleanup_free_ char *rootfs = path_join(n->dir, "rootfs");
+	_cleanup_free_ char *log = NULL;
+	struct err ig;
+
+	if (e && read_file(rt_log, 64 * 1024, &log, NULL, &ig) == 0 && *log) {
+		char *end = log + strlen(log);
+
+		while (end > log && end[-1] == '\n')
+			*--end = '\0';
+		char *last = strrchr(log, '\n');
+
+		err_wrap(e, "%s: %.400s", n->rt ? n->rt->name : "runtime",
+			 last ? last + 1 : log);
+	}
 	rootfs_unmount(rootfs);
-	return -1;
 }
 
 static void oci_cleanup(struct agent *a, struct node *n, const char *rt)
@@ -371,11 +407,15 @@ static void crun_cleanup(struct agent *a, struct node *n)
 const struct runtime_ops runtime_runc = {
 	.name = "runc",
 	.start = runc_start,
+	.started = oci_started,
+	.start_failed = oci_start_failed,
 	.cleanup = runc_cleanup,
 };
 
 const struct runtime_ops runtime_crun = {
 	.name = "crun",
 	.start = crun_start,
+	.started = oci_started,
+	.start_failed = oci_start_failed,
 	.cleanup = crun_cleanup,
 };

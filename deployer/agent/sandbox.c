@@ -178,6 +178,13 @@ static int add_names(scmp_filter_ctx ctx, const char *const *l, uint32_t act,
 	return 0;
 }
 
+/* SCMP_A0(op, a) with every field named (libseccomp's macro leaves datum_b
+ * out, which clang's -Wmissing-field-initializers refuses in `make fuzz`). */
+static struct scmp_arg_cmp arg0(enum scmp_compare op, scmp_datum_t a, scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){.arg = 0, .op = op, .datum_a = a, .datum_b = b};
+}
+
 int sandbox_load_seccomp(const char *const *extra, struct err *e)
 {
 	scmp_filter_ctx ctx;
@@ -193,13 +200,13 @@ int sandbox_load_seccomp(const char *const *extra, struct err *e)
 	    add_names(ctx, sandbox_killed_syscalls, SCMP_ACT_KILL_PROCESS, e) < 0)
 		goto fail;
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0));
+			     arg0(SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				     SCMP_A0(SCMP_CMP_NE, AF_VSOCK_NR));
+				     arg0(SCMP_CMP_NE, AF_VSOCK_NR, 0));
 	for (size_t i = 0; r == 0 && i < sandbox_npersonalities; i++)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-				     SCMP_A0(SCMP_CMP_EQ, sandbox_personalities[i]));
+				     arg0(SCMP_CMP_EQ, sandbox_personalities[i], 0));
 	/* clone3 hides its flags in memory a filter cannot read: ENOSYS makes
 	 * libc fall back to clone(), which the rule above checks. */
 	if (r == 0)

@@ -163,6 +163,59 @@ static void test_oversized_line(void **state)
 	json_decref(a);
 }
 
+static void count_stream(void *arg, json_t *msg)
+{
+	(*(size_t *)arg)++;
+}
+
+/* A hostile "agent" (any program on the channel) cannot stretch a call past
+ * its timeout or grow the operator's memory: endless events (queued up to
+ * AGENT_EVENTS_QUEUED_MAX, the drop reported), endless stream messages,
+ * endless bytes without a newline. */
+static void test_hostile_agent_bounded(void **state)
+{
+	const char *events[] = {"/usr/bin/yes", "{\"event\":\"flood\"}", NULL};
+	const char *streams[] = {"/usr/bin/yes", "{\"id\":1,\"stream\":\"stdout\",\"data\":\"x\"}", NULL};
+	const char *zeros[] = {"/bin/cat", "/dev/zero", NULL};
+	struct agent_client *c;
+	struct tchan *ch;
+	struct err e;
+	json_t *ev = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(tchan_spawn_local("flooder", events, &ch, &e), 0);
+	c = agent_client_new(ch);
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "hello"), NULL, 1000, &e), -1);
+	assert_int_equal(e.code, ETIMEDOUT);
+	assert_non_null(strstr(e.msg, "hello: no answer within 1000 ms"));
+	assert_int_equal(agent_client_next_event(c, &ev, 1000, &e), -1);
+	assert_int_equal(e.code, EOVERFLOW);
+	assert_non_null(strstr(e.msg, "flooder: "));
+	assert_non_null(strstr(e.msg, "agent events dropped (more than 4096"));
+	/* The queued ones are still there, in order. */
+	assert_int_equal(agent_client_next_event(c, &ev, 1000, &e), 1);
+	assert_string_equal(json_string_value(json_object_get(ev, "event")), "flood");
+	json_decref(ev);
+	agent_client_free(c);
+
+	assert_int_equal(tchan_spawn_local("streamer", streams, &ch, &e), 0);
+	c = agent_client_new(ch);
+	assert_int_equal(agent_call_stream(c, json_pack("{s:s}", "op", "exec"), count_stream,
+					   &n, NULL, 1000, &e), -1);
+	assert_int_equal(e.code, ETIMEDOUT);
+	assert_true(n > 0);
+	agent_client_free(c);
+
+	/* Past JSONL_LINE_MAX without a newline: refused at once. */
+	assert_int_equal(tchan_spawn_local("zeros", zeros, &ch, &e), 0);
+	c = agent_client_new(ch);
+	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "hello"), NULL, 10000, &e), -1);
+	assert_int_equal(e.code, EMSGSIZE);
+	assert_non_null(strstr(e.msg, "zeros: from agent"));
+	agent_client_free(c);
+}
+
 static void test_unknown_op(void **state)
 {
 	struct agent_client *c = client(*state);
@@ -476,6 +529,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stale_uploads_swept),
 		cmocka_unit_test(test_peer_cred),
+		cmocka_unit_test(test_hostile_agent_bounded),
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),

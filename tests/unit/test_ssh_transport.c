@@ -219,6 +219,21 @@ static void exits(struct transport *t)
 	assert_int_equal(out.out.len, 3);
 	assert_true(out.out_truncated);
 	run_output_free(&out);
+
+	/* A hostile host: output that never ends is cut at out_max and the
+	 * run ends at its wall-clock timeout, naming the host. */
+	const char *yes[] = {"yes", NULL};
+	struct run_io endless = {.out_max = 4096, .timeout_ms = 1500};
+
+	memset(&out, 0, sizeof out);
+	memset(&e, 0, sizeof e);
+	assert_int_equal(transport_run(t, yes, &endless, &out, &e), -1);
+	assert_int_equal(e.code, ETIMEDOUT);
+	assert_non_null(strstr(e.msg, t->label));
+	assert_non_null(strstr(e.msg, "yes: no result within 1500 ms"));
+	assert_true(out.out.len <= 4096);
+	assert_true(out.out_truncated);
+	run_output_free(&out);
 }
 
 static void chan(struct transport *t)

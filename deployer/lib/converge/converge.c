@@ -341,6 +341,7 @@ int cluster_observe(struct cluster *c, struct err *e)
 			ob->host = c->spec->hosts[i].name;
 			ob->image = json_string_value(json_object_get(rec, "image"));
 			ob->running = state && (!strcmp(state, "running") ||
+						!strcmp(state, "starting") ||
 						!strcmp(state, "backoff"));
 			c->nobs++;
 		}

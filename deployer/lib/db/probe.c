@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "resp.h"
 #include "util.h"
 
 #define PROBE_REPLY_MAX (64u << 10) /* a probe never needs more */
@@ -64,6 +65,8 @@ struct probe {
 	size_t out_off;
 	redisReader *reader;  /* redis */
 	int replies;          /* redis: replies parsed so far */
+	size_t in_total;      /* bytes received in all (the cap counts these:
+			       * the RESP reader keeps what in gave it) */
 	/* http */
 	CURLM *multi;
 	CURL *easy;
@@ -179,8 +182,10 @@ static enum probe_result redis_reply(struct probe *p, redisReply *r, int which)
 
 static enum probe_result redis_parse(struct probe *p)
 {
-	if (!p->reader)
+	if (!p->reader) {
 		p->reader = redisReaderCreate();
+		resp_reader_bound(p->reader);
+	}
 	if (p->in.len && redisReaderFeed(p->reader, p->in.data, p->in.len) != REDIS_OK)
 		return finish(p, PROBE_BAD_REPLY, "RESP: %s", p->reader->errstr);
 	buf_reset(&p->in);
@@ -390,7 +395,8 @@ static enum probe_result sock_step(struct probe *p, short revents)
 			return finish(p, PROBE_ERROR, "recv: %s", strerror(errno));
 		if (n == 0)
 			return finish(p, PROBE_BAD_REPLY, "connection closed before a full reply");
-		if (p->in.len + (size_t)n > PROBE_REPLY_MAX)
+		p->in_total += (size_t)n;
+		if (p->in.len + (size_t)n > PROBE_REPLY_MAX || p->in_total > PROBE_REPLY_MAX)
 			return finish(p, PROBE_BAD_REPLY, "reply larger than %u bytes",
 				      PROBE_REPLY_MAX);
 		buf_append(&p->in, tmp, (size_t)n);

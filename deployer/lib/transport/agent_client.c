@@ -15,6 +15,7 @@ struct agent_client {
 	agent_answer_cb on_answer;
 	void *answer_arg;
 	json_t *queue;     /* events waiting for agent_client_next_event */
+	size_t dropped;    /* events dropped past AGENT_EVENTS_QUEUED_MAX */
 	bool eof;
 };
 
@@ -89,12 +90,20 @@ static int errno_from_name(const char *name)
 	return 0;
 }
 
+static void queue_event(struct agent_client *c, json_t *msg)
+{
+	if (json_array_size(c->queue) >= AGENT_EVENTS_QUEUED_MAX)
+		c->dropped++;
+	else
+		json_array_append(c->queue, msg);
+}
+
 static void dispatch_event(struct agent_client *c, json_t *msg)
 {
 	if (c->on_event)
 		c->on_event(c->event_arg, msg);
 	else
-		json_array_append(c->queue, msg);
+		queue_event(c, msg);
 }
 
 /* Read once (waiting up to timeout_ms) and feed the line reader. */
@@ -161,8 +170,14 @@ int agent_call_stream(struct agent_client *c, json_t *req, agent_stream_cb cb,
 	if (rc < 0)
 		return err_wrap(e, "%s", op);
 	for (;;) {
-		json_t *m = next_msg(c, e), *mid;
+		json_t *m, *mid;
 
+		/* Checked every round: an agent that never stops sending
+		 * (events, streams, stray answers) must not stretch the call. */
+		if (deadline >= 0 && now_ms() >= deadline)
+			return err_set(e, ETIMEDOUT, "%s: no answer within %d ms", op,
+				       timeout_ms);
+		m = next_msg(c, e);
 		if (!m) {
 			int left = deadline < 0 ? -1 : (int)(deadline - now_ms());
 
@@ -235,6 +250,13 @@ int agent_client_next_event(struct agent_client *c, json_t **ev, int timeout_ms,
 	for (;;) {
 		json_t *m;
 
+		if (c->dropped) {
+			err_set(e, EOVERFLOW, "%s: %zu agent events dropped (more than %d "
+				"waiting to be read)", c->ch->name, c->dropped,
+				AGENT_EVENTS_QUEUED_MAX);
+			c->dropped = 0;
+			return -1;
+		}
 		if (json_array_size(c->queue)) {
 			*ev = json_incref(json_array_get(c->queue, 0));
 			json_array_remove(c->queue, 0);
@@ -243,8 +265,10 @@ int agent_client_next_event(struct agent_client *c, json_t **ev, int timeout_ms,
 		m = next_msg(c, e);
 		if (m) {
 			if (json_object_get(m, "event"))
-				json_array_append(c->queue, m);
+				queue_event(c, m);
 			json_decref(m);
+			if (deadline >= 0 && now_ms() >= deadline && !json_array_size(c->queue))
+				return 0;
 			continue;
 		}
 		if (e->code)

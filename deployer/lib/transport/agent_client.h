@@ -25,6 +25,13 @@
 
 struct agent_client;
 
+/* Bounds on what an agent can make the operator hold: lines are at most
+ * JSONL_LINE_MAX bytes (a longer one is dropped and reported); at most this
+ * many events wait for agent_client_next_event (more are dropped, and the
+ * next call reports how many, EOVERFLOW); and a call's timeout is wall
+ * clock, checked whatever the agent keeps sending. */
+#define AGENT_EVENTS_QUEUED_MAX 4096
+
 /* Messages of a stream (exec output, followed logs) belonging to one request:
  * {"id":N,"stream":"stdout"|"stderr"|"log","data":"..."}.  msg is borrowed. */
 typedef void (*agent_stream_cb)(void *arg, json_t *msg);

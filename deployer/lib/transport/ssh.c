@@ -305,6 +305,15 @@ static int ssh_run(struct transport *t, const char *const argv[],
 		bool progress = false;
 		ssize_t n;
 
+		/* Wall clock, checked every round: a program that never stops
+		 * writing always makes progress (its output past out_max is
+		 * dropped, so memory stays bounded; this bounds the time). */
+		if (now_ms() >= o.deadline) {
+			rc = err_set(e, ETIMEDOUT, "%s: %s: no result within %d ms%s",
+				     s->base.label, argv[0], o.timeout_ms,
+				     out->out_truncated ? " (output past the cap dropped)" : "");
+			break;
+		}
 		if (inleft) {
 			n = libssh2_channel_write(ch, inp, inleft);
 			if (n > 0) {

@@ -1,6 +1,8 @@
 /* rc_client.c - connections and commands to Redis Cluster nodes: hiredis
- * with connect and command timeouts, AUTH first (redis_int.h). */
+ * with connect and command timeouts, AUTH first (redis_int.h).  Replies are
+ * read through resp.h: whole within the command's timeout, capped in size. */
 #include "redis_int.h"
+#include "resp.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -68,11 +70,13 @@ redisReply *rc_call_argv(redisContext *c, int tmo_ms, const char *label, int arg
 	redisReply *r;
 
 	command_name(argc, argv, what, sizeof what);
-	r = redisCommandArgv(c, argc, argv, NULL);
-	if (!r) {
+	if (redisAppendCommandArgv(c, argc, argv, NULL) != REDIS_OK) {
 		ctx_error(e, c, tmo_ms, label, what);
 		return NULL;
 	}
+	r = resp_command(c, tmo_ms, label, what, e);
+	if (!r)
+		return NULL;
 	if (r->type == REDIS_REPLY_ERROR) {
 		err_set(e, EIO, "%s: %s: %s", label, what, r->str);
 		freeReplyObject(r);
@@ -105,6 +109,7 @@ redisContext *rc_connect(const char *label, const char *address, int port,
 		redisFree(c);
 		return NULL;
 	}
+	resp_reader_bound(c->reader);
 	if (o && o->password && *o->password) {
 		r = CALL(c, ms, label, e, "AUTH", o->password);
 		if (!r) {

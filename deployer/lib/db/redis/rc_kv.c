@@ -1,6 +1,7 @@
 /* rc_kv.c - cluster-aware writes and reads: the set check
  * (rc_write_read_check in redis_cluster.h). */
 #include "redis_int.h"
+#include "resp.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -219,17 +220,19 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 			sent++;
 	}
 	for (size_t i = 0; i < sent && !broken; i++) {
+		const char *argv0 = run->op == KV_SET ? "SET" : "GET";
 		redisReply *r = NULL;
 
+		/* Bounded replies (resp.h); the first call sends the batch. */
 		if (jobs[i].asking) {
-			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			if (!(r = resp_command(c, k->tmo, k->nodes[node].label, "ASKING", &e))) {
 				broken = true;
 				break;
 			}
 			freeReplyObject(r);
 			r = NULL;
 		}
-		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+		if (!(r = resp_command(c, k->tmo, k->nodes[node].label, argv0, &e))) {
 			broken = true;
 			break;
 		}
