@@ -18,6 +18,8 @@
  * loads its data or syncs a replica can stall for seconds, and one slow
  * answer would fail the whole formation. */
 #define DB_CALL_TIMEOUT_MS 10000
+/* How long a leave refused right after data moved is retried. */
+#define LEAVE_SETTLE_MS 15000
 
 /* When the plan puts a node on a port another program holds on its host,
  * plan again with those ports taken: the node moves to the next free port
@@ -502,7 +504,7 @@ static struct db_node *joined_db_nodes(const struct cluster *c, size_t svc, size
  * planned nodes that run already (db_rebalance over them: Redis moves the
  * leaving masters' slots to the remaining masters, evenly, while clients
  * keep working).  Kinds without rebalance skip it; their leave refuses. */
-static int rebalance_before_leave(struct cluster *c, size_t s, struct err *e)
+static int rebalance_before_leave(struct cluster *c, size_t s, bool *ran, struct err *e)
 {
 	struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 60000);
 	const char *svc = c->spec->services[s].name;
@@ -510,11 +512,13 @@ static int rebalance_before_leave(struct cluster *c, size_t s, struct err *e)
 	struct db_node *nodes;
 	int rc = 0;
 
+	*ran = false;
 	if (!db_can(c->drv[s], "rebalance"))
 		return 0;
 	nodes = joined_db_nodes(c, s, &n);
 	for (size_t i = 0; i < n; i++)
 		masters += nodes[i].master;
+	*ran = masters > 0;
 	if (masters > 0) {
 		log_info("%s: moving the data of the leaving nodes to the %zu remaining "
 			 "masters", svc, masters);
@@ -544,11 +548,20 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 
 		if (!nl)
 			continue;
-		if (rebalance_before_leave(c, s, e) < 0)
+		int64_t until = now_ms() + LEAVE_SETTLE_MS;
+		bool moved;
+
+		if (rebalance_before_leave(c, s, &moved, e) < 0)
 			return -1;
 		log_info("%s: %zu node%s leaving the cluster", svc, nl, nl == 1 ? "" : "s");
-		if (db_leave(c->drv[s], stay, ns, leave, nl, &o, &c->left[s], e) < 0)
-			return err_wrap(e, "service %s: leave", svc);
+		/* Right after data moved, the database may still be regrouping
+		 * (Redis: a replica of an emptied master follows the taker a
+		 * gossip round later): a refusal then is waited out. */
+		while (db_leave(c->drv[s], stay, ns, leave, nl, &o, &c->left[s], e) < 0) {
+			if (!moved || e->code != EBUSY || now_ms() >= until)
+				return err_wrap(e, "service %s: leave", svc);
+			usleep(200 * 1000);
+		}
 		c->leave_checked[s] = true;
 	}
 	return 0;

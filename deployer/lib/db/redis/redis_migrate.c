@@ -14,7 +14,7 @@
 #include "util.h"
 
 #define DEFAULT_BATCH 1000
-#define DEFAULT_GROUP 16
+#define DEFAULT_GROUP 64
 #define DEFAULT_THREADS 8
 #define MAX_THREADS 64
 #define MAX_ROUNDS 3 /* finish open moves, balance, and once more if a move

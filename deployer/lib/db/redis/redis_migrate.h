@@ -25,7 +25,7 @@
 struct rc_migrate_opts {
 	int batch;    /* keys per GETKEYSINSLOT / MIGRATE; <= 0: 1000 */
 	int group;    /* slots per pipelined group (one source, one destination);
-			 <= 0: 16 */
+			 <= 0: 64 */
 	int threads;  /* groups in flight at once; <= 0: 8 */
 };
 
