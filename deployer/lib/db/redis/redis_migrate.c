@@ -364,8 +364,14 @@ static int run_jobs(struct mover *m, int threads, struct err *e)
 
 void rc_balance_targets(const int *cur, int nmasters, int *target)
 {
-	int base = RC_SLOTS / nmasters, extra = RC_SLOTS % nmasters;
-	bool *given = xcalloc((size_t)nmasters + 1, sizeof *given);
+	int base, extra;
+	bool *given;
+
+	if (nmasters <= 0)
+		return;
+	base = RC_SLOTS / nmasters;
+	extra = RC_SLOTS % nmasters;
+	given = xcalloc((size_t)nmasters + 1, sizeof *given);
 
 	for (int k = 0; k < nmasters; k++)
 		target[k] = base;

@@ -39,7 +39,8 @@ struct rc_rebalance_result {
 /* The share of slots master k of nmasters should serve: counts only (which
  * slots does not matter), every master within one of the others.  cur[k]
  * is what master k serves now; the masters serving most get the extra
- * slots, so that fewest move.  target[k] is filled. */
+ * slots, so that fewest move.  target[k] is filled (nothing when nmasters
+ * is not positive). */
 void rc_balance_targets(const int *cur, int nmasters, int *target);
 
 /* Rebalance the cluster of the planned nodes[0..n) (the plan's masters and
