@@ -210,7 +210,8 @@ static void migrate_cmd(const struct mover *m, const struct holder *dst, const c
 }
 
 /* Move every key of slots[0..n) from src to dst: GETKEYSINSLOT and MIGRATE,
- * pipelined over the slots, until the source has none left. */
+ * pipelined over the slots, until the source has none left (a slot whose
+ * GETKEYSINSLOT returned fewer keys than the batch is done). */
 static int move_keys(struct mover *m, redisContext **conns, const struct move_job *j,
 		     const int *slots, long long *keys, struct err *e)
 {
@@ -255,7 +256,12 @@ static int move_keys(struct mover *m, redisContext **conns, const struct move_jo
 			migrate_cmd(m, dst, port, got[k], &mig[nm]);
 			mslot[nm++] = pend[k];
 			*keys += (long long)got[k]->elements;
-			pend[still++] = pend[k];
+			/* fewer than asked for: that was all of them, and no key
+			 * can appear on a MIGRATING source (a new one goes to
+			 * the destination by ASK), so the slot is empty after
+			 * this MIGRATE */
+			if (got[k]->elements >= (size_t)m->batch)
+				pend[still++] = pend[k];
 		}
 		if (rc == 0 && nm > 0)
 			rc = pipeline(&conns[j->src], label, mig, (size_t)nm, NULL, false, NULL, "MIGRATE",
@@ -263,7 +269,7 @@ static int move_keys(struct mover *m, redisContext **conns, const struct move_jo
 		pcmds_free(mig, (size_t)npend);
 		pcmds_free(get, (size_t)npend);
 		replies_free(got, (size_t)npend);
-		npend = still; /* ask again: empty only when GETKEYSINSLOT says so */
+		npend = still;
 	}
 	free(pend);
 	free(mslot);
