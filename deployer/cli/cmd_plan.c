@@ -93,6 +93,10 @@ static int cmd_plan_run(int argc, char **argv)
 		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
 		goto out;
 	}
+	for (size_t h = 0; h < s->nhosts; h++)
+		if ((s->hosts[h].drained = state_drained(st, s->hosts[h].name)) && !cli_json())
+			printf("%s: drained: no node is placed there ('shoal undrain SPEC %s')\n",
+			       s->hosts[h].name, s->hosts[h].name);
 	state_placement(st, &prev);
 	if (plan_compute(s, traits, &prev, &p, &pp, &e) < 0) {
 		rc = plan_failed(&e, &pp);

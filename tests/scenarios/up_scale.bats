@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
 # Scenario: changing a Redis service's node count with `shoal up`.  A new
-# shard joins the formed cluster; a shard that leaves is forgotten by every
-# remaining node (checked in CLUSTER NODES) and its data is purged; a shard
-# that still serves slots is refused before anything changes, also when every
-# node would move to other hosts; `down --purge` also removes data that an
-# earlier `down` kept.
+# shard joins the formed cluster (and gets its share of the slots); a shard
+# that leaves gives its slots to the remaining masters first, is forgotten by
+# every remaining node (checked in CLUSTER NODES) and its data is purged;
+# every node moving to other hosts at once is refused while masters serve
+# slots; `down --purge` also removes data that an earlier `down` kept.
 
 load 'up_helpers'
 
@@ -50,7 +50,7 @@ every_node_knows() {
 	every_node_knows 8 "$SPEC8"
 }
 
-@test "8 -> 6 nodes: the shard without slots leaves, is forgotten, and its data goes" {
+@test "8 -> 6 nodes: the new shard leaves, is forgotten, and its data goes" {
 	read -r h6 _ _ < <(node_where cache-6 "$SPEC8")
 	read -r h7 _ _ < <(node_where cache-7 "$SPEC8")
 	lab_exec "$h6" test -d /var/lib/shoal/nodes/lab-redis/cache-6
@@ -82,23 +82,28 @@ every_node_knows() {
 	every_node_knows 8 "$SPEC8"
 }
 
-@test "a shard that serves slots is not removed: refused before any change" {
+@test "a shard that serves slots leaves after its slots move to the remaining masters" {
 	run "$SHOAL" down --purge "$SPEC8"
 	[ "$status" -eq 0 ]
 	run "$SHOAL" up "$SPEC8"       # formed fresh: 4 masters share the slots
 	echo "$output"
 	[ "$status" -eq 0 ]
+	redis_auth
+	keys_write "$(lab_addr h1)" 7000
 	run "$SHOAL" up "$SPEC"
 	echo "$output"
-	[ "$status" -ne 0 ]
-	[[ "$output" == *"cache-6 ("*") would leave the cluster but serves 4096 slots (12288-16383)"* ]]
-	[[ "$output" != *"removing"* ]]
-	redis_auth
-	every_node_knows 8 "$SPEC8"
-	run "$SHOAL" status "$SPEC8"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"moving the data of the leaving nodes to the 3 remaining masters"* ]]
+	[[ "$output" == *"4096 slots moved"* ]]
+	[[ "$output" == *"2 nodes leaving the cluster"* ]]
+	every_node_knows 6 "$SPEC"
+	run "$SHOAL" status "$SPEC"
 	echo "$output"
-	[ "$(echo "$output" | grep -c ' running ')" -eq 8 ]
+	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
 	[[ "$output" == *"cluster_state:ok, slots served 16384/16384"* ]]
+	[ "$(keys_read "$(lab_addr h2)" 7000)" -eq 1000 ]
+	run "$SHOAL" up "$SPEC8"       # and back, for the next test
+	[ "$status" -eq 0 ]
 }
 
 @test "down --purge also removes the data an earlier down kept" {

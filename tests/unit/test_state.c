@@ -89,6 +89,45 @@ static struct state *sample(const char *cluster)
 	return st;
 }
 
+/* Drained hosts: set, cleared, kept through JSON, checked on load. */
+static void test_drained(void **state)
+{
+	struct state *st = NULL, *back = NULL;
+	struct err e;
+	char *a, *b;
+
+	(void)state;
+	assert_int_equal(state_load("drainshop", &st, &e), 0); /* none yet: empty */
+	assert_false(state_drained(st, "h1"));
+	assert_true(state_set_drained(st, "h1", true));
+	assert_false(state_set_drained(st, "h1", true));
+	assert_true(state_set_drained(st, "h3", true));
+	assert_true(state_drained(st, "h1"));
+	assert_false(state_drained(st, "h2"));
+	a = state_to_json(st);
+	assert_non_null(strstr(a, "\"drained\""));
+	assert_int_equal(state_from_json(a, "s.json", &back, &e), 0);
+	assert_true(state_drained(back, "h1") && state_drained(back, "h3"));
+	b = state_to_json(back);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	state_free(back);
+	assert_true(state_set_drained(st, "h1", false));
+	assert_false(state_drained(st, "h1"));
+	assert_true(state_drained(st, "h3"));
+	assert_true(state_set_drained(st, "h3", false));
+	a = state_to_json(st);
+	assert_null(strstr(a, "drained")); /* none: the key is left out */
+	free(a);
+	state_free(st);
+	assert_int_equal(state_from_json("{\"format\":1,\"cluster\":\"shop\",\"serial\":1,"
+					 "\"nodes\":[],\"drained\":[\"../h\"]}",
+					 "s.json", &back, &e),
+			 -1);
+	assert_int_equal(e.exit, ERR_EXIT_USAGE);
+}
+
 static void test_roundtrip(void **state)
 {
 	struct state_lock *l;
@@ -384,6 +423,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_drained),
 		cmocka_unit_test(test_lock),
 		cmocka_unit_test(test_kill9_mid_write),
 	};

@@ -95,12 +95,42 @@ int cluster_load(const char *spec_path, const char *command, struct cluster *c,
 	return state_load_at(&c->spec->state, c->spec->name, &c->st, e);
 }
 
+int converge_set_drained(const char *spec_path, const char *host, bool on, bool *changed,
+			 struct err *e)
+{
+	struct cluster c = {0};
+	int rc = -1;
+
+	*changed = false;
+	if (cluster_load(spec_path, on ? "drain" : "undrain", &c, e) < 0)
+		goto out;
+	if (!spec_find_host(c.spec, host)) {
+		err_usage(e, "%s: no host named %s in the spec", spec_path, host);
+		goto out;
+	}
+	*changed = state_set_drained(c.st, host, on);
+	if (*changed && state_save(c.lock, c.st, e) < 0)
+		goto out;
+	if (*changed)
+		cluster_event(&c, on ? "host.drained" : "host.undrained",
+			      json_pack("{s:s}", "host", host));
+	rc = 0;
+out:
+	cluster_free(&c);
+	return rc;
+}
+
 int cluster_plan(struct cluster *c, struct err *e)
 {
 	struct plan_problems probs = {0};
 	struct placement prev;
 	int rc;
 
+	for (size_t h = 0; h < c->spec->nhosts; h++)
+		if ((c->spec->hosts[h].drained = state_drained(c->st, c->spec->hosts[h].name)))
+			fprintf(stderr, "%s: drained: no node is placed there ('shoal undrain "
+				"SPEC %s' makes it schedulable again)\n",
+				c->spec->hosts[h].name, c->spec->hosts[h].name);
 	state_placement(c->st, &prev);
 	prev.taken = c->taken;
 	prev.ntaken = c->ntaken;

@@ -42,6 +42,13 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 int converge_down(const char *spec_path, const struct converge_opts *o,
 		  struct err *e);
 
+/* Mark host drained (on: no node is placed there; `up` moves its nodes
+ * away) or schedulable again (off: nothing moves back) in the cluster's
+ * state, under its lock.  *changed tells whether the mark changed.  A host
+ * the spec does not list is bad usage (exit 2). */
+int converge_set_drained(const char *spec_path, const char *host, bool on, bool *changed,
+			 struct err *e);
+
 /* What the hosts report for a cluster: node.list and host.ports on every host
  * that the plan (may be NULL) or the state uses, for `shoal plan` to diff
  * against and to plan around ports in use.  Changes nothing on the hosts: a

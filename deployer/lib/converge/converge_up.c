@@ -18,6 +18,8 @@
  * loads its data or syncs a replica can stall for seconds, and one slow
  * answer would fail the whole formation. */
 #define DB_CALL_TIMEOUT_MS 10000
+/* How long a leave refused right after data moved is retried. */
+#define LEAVE_SETTLE_MS 15000
 
 /* When the plan puts a node on a port another program holds on its host,
  * plan again with those ports taken: the node moves to the next free port
@@ -461,6 +463,71 @@ static size_t leaving_nodes(const struct cluster *c, const struct actions *acts,
 	return nl;
 }
 
+/* The planned nodes of service svc that run now where the plan puts them
+ * and have joined its cluster (recorded so), as a db_node array (*n
+ * entries; caller frees); a replica whose master is not among them is left
+ * out. */
+static struct db_node *joined_db_nodes(const struct cluster *c, size_t svc, size_t *n)
+{
+	size_t all, k = 0, first = c->plan->svc_first[svc];
+	struct db_node *v = cluster_db_nodes(c, svc, &all), *out = xcalloc(all + 1, sizeof *out);
+	int *index = xcalloc(all + 1, sizeof *index);
+	bool *joined = xcalloc(all + 1, sizeof *joined);
+
+	for (size_t i = 0; i < all; i++) {
+		const struct plan_node *pn = &c->plan->nodes[first + i];
+		const struct state_node *sn = state_find(c->st, pn->id);
+
+		joined[i] = sn && !strcmp(sn->host, pn->host->name) && sn->port == pn->port &&
+			    sn->status && !strcmp(sn->status, "joined");
+	}
+	/* masters first (a replica's master may come after it in plan order) */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < all; i++) {
+			if (!joined[i] || v[i].master != (pass == 0))
+				continue;
+			if (!v[i].master && index[v[i].master_index] == 0)
+				continue;
+			index[i] = (int)++k;
+			out[k - 1] = v[i];
+			if (!v[i].master)
+				out[k - 1].master_index = index[v[i].master_index] - 1;
+		}
+	free(index);
+	free(joined);
+	free(v);
+	*n = k;
+	return out;
+}
+
+/* Before nodes leave service s, the data they alone hold moves to the
+ * planned nodes that run already (db_rebalance over them: Redis moves the
+ * leaving masters' slots to the remaining masters, evenly, while clients
+ * keep working).  Kinds without rebalance skip it; their leave refuses. */
+static int rebalance_before_leave(struct cluster *c, size_t s, bool *ran, struct err *e)
+{
+	struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 60000);
+	const char *svc = c->spec->services[s].name;
+	size_t n, masters = 0;
+	struct db_node *nodes;
+	int rc = 0;
+
+	*ran = false;
+	if (!db_can(c->drv[s], "rebalance"))
+		return 0;
+	nodes = joined_db_nodes(c, s, &n);
+	for (size_t i = 0; i < n; i++)
+		masters += nodes[i].master;
+	*ran = masters > 0;
+	if (masters > 0) {
+		log_info("%s: moving the data of the leaving nodes to the %zu remaining "
+			 "masters", svc, masters);
+		rc = db_rebalance(c->drv[s], nodes, n, &o, e);
+	}
+	free(nodes);
+	return rc < 0 ? err_wrap(e, "service %s: rebalance before leaving", svc) : 0;
+}
+
 /* Nodes leaving a service's cluster are taken out by the nodes that stay
  * before any container is removed (db_leave); the driver refuses, with
  * nothing changed, while one still holds data no one else has - also when
@@ -481,9 +548,20 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 
 		if (!nl)
 			continue;
+		int64_t until = now_ms() + LEAVE_SETTLE_MS;
+		bool moved;
+
+		if (rebalance_before_leave(c, s, &moved, e) < 0)
+			return -1;
 		log_info("%s: %zu node%s leaving the cluster", svc, nl, nl == 1 ? "" : "s");
-		if (db_leave(c->drv[s], stay, ns, leave, nl, &o, &c->left[s], e) < 0)
-			return err_wrap(e, "service %s: leave", svc);
+		/* Right after data moved, the database may still be regrouping
+		 * (Redis: a replica of an emptied master follows the taker a
+		 * gossip round later): a refusal then is waited out. */
+		while (db_leave(c->drv[s], stay, ns, leave, nl, &o, &c->left[s], e) < 0) {
+			if (!moved || e->code != EBUSY || now_ms() >= until)
+				return err_wrap(e, "service %s: leave", svc);
+			usleep(200 * 1000);
+		}
 		c->leave_checked[s] = true;
 	}
 	return 0;
@@ -581,6 +659,28 @@ static int form_clusters(struct cluster *c, struct err *e)
 	if (rc < 0)
 		return -1;
 	return changed ? state_save(c->lock, c->st, e) : 0;
+}
+
+/* Every service's data spread over its planned nodes as the plan wants it
+ * (db_rebalance; Redis: each master an even share of the slots, moved
+ * online).  Kinds without rebalance skip it. */
+static int rebalance_clusters(struct cluster *c, struct err *e)
+{
+	for (size_t s = 0; s < c->spec->nservices; s++) {
+		struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 60000);
+		struct db_node *nodes;
+		size_t n;
+		int rc;
+
+		if (!db_can(c->drv[s], "rebalance"))
+			continue;
+		nodes = cluster_db_nodes(c, s, &n);
+		rc = db_rebalance(c->drv[s], nodes, n, &o, e);
+		free(nodes);
+		if (rc < 0)
+			return err_wrap(e, "service %s: rebalance", c->spec->services[s].name);
+	}
+	return 0;
 }
 
 /* A node recorded before shoal recorded configs takes the digest of the
@@ -903,7 +1003,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	for (size_t i = 0; i < c.plan->n; i++)
 		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
 	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0 ||
-	    roll_in_place(&c, o, &acts, done, e) < 0 || record_missing_configs(&c, e) < 0)
+	    roll_in_place(&c, o, &acts, done, e) < 0 || rebalance_clusters(&c, e) < 0 ||
+	    record_missing_configs(&c, e) < 0)
 		goto out;
 	cluster_event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
 				       (json_int_t)(now_ms() - t0)));

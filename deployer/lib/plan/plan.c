@@ -940,7 +940,8 @@ int plan_compute(const struct spec *s, const struct plan_traits *traits,
 		si->count = xcalloc(pl.nhosts ? pl.nhosts : 1, sizeof *si->count);
 		si->eligible = xcalloc(pl.nhosts ? pl.nhosts : 1, sizeof *si->eligible);
 		for (uint32_t h = 0; h < pl.nhosts; h++) {
-			si->eligible[h] = labels_match(&s->hosts[h], &si->svc->placement.require);
+			si->eligible[h] = !s->hosts[h].drained &&
+					  labels_match(&s->hosts[h], &si->svc->placement.require);
 			if (si->eligible[h]) {
 				si->neligible++;
 				if (!rack_seen[pl.hosts[h].rack]) {

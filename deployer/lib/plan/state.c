@@ -488,6 +488,13 @@ char *state_to_json(const struct state *st)
 	for (size_t i = 0; i < st->nsecrets; i++)
 		json_object_set_new(secrets, st->secrets[i].key, json_string(st->secrets[i].value));
 	json_object_set_new(root, "secrets", secrets);
+	if (st->drained && st->drained[0]) {
+		json_t *dr = json_array();
+
+		for (size_t i = 0; st->drained[i]; i++)
+			json_array_append_new(dr, json_string(st->drained[i]));
+		json_object_set_new(root, "drained", dr);
+	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (!text)
@@ -578,7 +585,7 @@ int state_from_json(const char *text, const char *what, struct state **out,
 {
 	json_error_t jerr;
 	json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *nodes = NULL,
-	       *secrets = NULL;
+	       *secrets = NULL, *drained = NULL;
 	const char *cluster, *spec, *created, *updated;
 	json_t *jspec = NULL, *jcreated = NULL, *jupdated = NULL;
 	json_int_t serial;
@@ -589,16 +596,18 @@ int state_from_json(const char *text, const char *what, struct state **out,
 	if (!root)
 		return err_usage(e, "%s:%d: %s", what, jerr.line, jerr.text);
 	if (json_unpack_ex(root, &jerr, JSON_STRICT,
-			   "{s:i, s:s, s:I, s?:o, s?:o, s?:o, s:o, s?:o}", "format", &format,
+			   "{s:i, s:s, s:I, s?:o, s?:o, s?:o, s:o, s?:o, s?:o}", "format", &format,
 			   "cluster", &cluster, "serial", &serial, "spec", &jspec, "created",
-			   &jcreated, "updated", &jupdated, "nodes", &nodes, "secrets", &secrets) < 0) {
+			   &jcreated, "updated", &jupdated, "nodes", &nodes, "secrets", &secrets,
+			   "drained", &drained) < 0) {
 		err_usage(e, "%s: %s", what, jerr.text);
 		json_decref(root);
 		return -1;
 	}
 	if (!opt_string(jspec, &spec) || !opt_string(jcreated, &created) ||
 	    !opt_string(jupdated, &updated) || format != STATE_FORMAT || !json_is_array(nodes) ||
-	    (secrets && !json_is_object(secrets)) || serial < 0) {
+	    (secrets && !json_is_object(secrets)) || (drained && !json_is_array(drained)) ||
+	    serial < 0) {
 		err_usage(e, "%s: not a shoal state of format %d", what, STATE_FORMAT);
 		json_decref(root);
 		return -1;
@@ -617,6 +626,17 @@ int state_from_json(const char *text, const char *what, struct state **out,
 			return -1;
 		}
 		st->n++;
+	}
+	for (size_t i = 0; i < json_array_size(drained); i++) {
+		const char *h = json_string_value(json_array_get(drained, i));
+
+		if (!h || !name_is_safe(h, 63)) {
+			err_usage(e, "%s: drained[%zu]: must be a host name", what, i);
+			state_free(st);
+			json_decref(root);
+			return -1;
+		}
+		state_set_drained(st, h, true);
 	}
 	const char *k;
 	json_t *v;
@@ -785,6 +805,7 @@ void state_free(struct state *st)
 		free(st->secrets[i].key);
 	}
 	free(st->secrets);
+	strv_free(st->drained);
 	free(st->cluster);
 	free(st->spec);
 	free(st->created);
@@ -998,3 +1019,35 @@ const struct state_store_ops state_file_ops = {
 	.lock_read = file_lock_read,
 	.force_unlock = file_force_unlock,
 };
+
+bool state_drained(const struct state *st, const char *host)
+{
+	for (size_t i = 0; st->drained && st->drained[i]; i++)
+		if (!strcmp(st->drained[i], host))
+			return true;
+	return false;
+}
+
+bool state_set_drained(struct state *st, const char *host, bool on)
+{
+	size_t n = 0, k = 0;
+
+	if (state_drained(st, host) == on)
+		return false;
+	while (st->drained && st->drained[n])
+		n++;
+	if (on) {
+		st->drained = xrealloc(st->drained, (n + 2) * sizeof *st->drained);
+		st->drained[n] = xstrdup(host);
+		st->drained[n + 1] = NULL;
+		return true;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(st->drained[i], host))
+			free(st->drained[i]);
+		else
+			st->drained[k++] = st->drained[i];
+	}
+	st->drained[k] = NULL;
+	return true;
+}

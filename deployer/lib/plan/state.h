@@ -61,6 +61,8 @@ struct state {
 	size_t n, cap;
 	struct kv *secrets; /* name -> value (e.g. "password") */
 	size_t nsecrets, secrets_cap;
+	char **drained;     /* hosts `shoal drain` made unschedulable (strv), or
+			       NULL for none */
 };
 
 /* <root>/<cluster> where root is $SHOAL_STATE_DIR or ".shoal".  The cluster
@@ -159,6 +161,11 @@ struct state_node *state_put_plan_node(struct state *st, const struct plan *p,
 				       const struct plan_node *n);
 /* Remove a node by id; returns true when it was there. */
 bool state_drop(struct state *st, const char *id);
+
+/* Is host drained (no node is placed there until undrained)? */
+bool state_drained(const struct state *st, const char *host);
+/* Mark host drained (on) or schedulable again; returns whether it changed. */
+bool state_set_drained(struct state *st, const char *host, bool on);
 
 /* The secret `name`; generated (32 random bytes, hex) and stored when absent.
  * The returned string is owned by st. */

@@ -62,6 +62,8 @@ struct spec_host {
 	struct kvlist labels;
 	enum transport_kind transport;
 	enum runtime_kind runtime;
+	bool drained;        /* no node is placed here (`shoal drain`, from the
+				state; never from the file) */
 	struct spec_loc loc;
 };
 

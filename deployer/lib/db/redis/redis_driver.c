@@ -6,7 +6,9 @@
 
 #include <string.h>
 
+#include "log.h"
 #include "redis_cluster.h"
+#include "redis_migrate.h"
 #include "util.h"
 
 #define REDIS_MIN_MASTERS 3 /* Redis Cluster needs a majority of 3 masters */
@@ -162,6 +164,23 @@ static int redis_synced(const struct db_node *node, const struct db_opts *o, str
 	return rc;
 }
 
+/* Every planned master gets an even share of the slots, a master outside
+ * the plan none, moved online (redis_migrate.h). */
+static int redis_rebalance(const struct db_node *nodes, size_t n, const struct db_opts *o,
+			   struct err *e)
+{
+	struct rc_opts ro = rc_opts_of(o);
+	struct rc_node *v = to_rc(nodes, n);
+	struct rc_rebalance_result res = {0};
+	int rc = rc_rebalance(v, n, &ro, NULL, &res, e);
+
+	free(v);
+	if (rc == 0 && res.slots_moved)
+		log_info("%d slots moved (%lld keys) in %lld ms", res.slots_moved, res.keys_moved,
+			 (long long)res.ms);
+	return rc;
+}
+
 /* ---- observe and check ---------------------------------------------------------- */
 
 static void view_priv_free(void *p)
@@ -239,4 +258,5 @@ const struct db_driver db_redis_driver = {
 	.synced = redis_synced,
 	.observe = redis_observe,
 	.check = redis_check,
+	.rebalance = redis_rebalance,
 };

@@ -1,0 +1,160 @@
+#!/usr/bin/env bats
+# Scenario: a Redis service grows from 3 to 4 masters and shrinks back while
+# a writer keeps writing, with 100,000 keys loaded before.  The new master
+# gets its share of the slots online (moved with MIGRATE, clients redirected
+# by ASK/MOVED); on the way back the leaving master's slots move to the
+# others before it leaves.  Checked from Redis itself (CLUSTER NODES: slots
+# per master within 1 of even, replicas apart from their masters) and from
+# the keys: every key loaded and every write the writer saw acknowledged
+# reads back with its value.
+
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+	export SPEC8="$BATS_FILE_TMPDIR/lab-redis-8.cfg"
+	sed 's/nodes = 6;/nodes = 8;/' "$SPEC" >"$SPEC8"
+	grep -q 'nodes = 8;' "$SPEC8"
+	export W="$BATS_FILE_TMPDIR/acked"
+}
+
+teardown_file() {
+	[ -e "$W" ] && touch "$W.stop"
+	[ -n "${SPEC8:-}" ] && timeout 60 "$SHOAL" down --purge "$SPEC8" >/dev/null 2>&1
+	up_teardown
+}
+
+# writer_start ADDR PORT: SET w:i v:i, one acknowledged write at a time,
+# through the cluster (redis-cli -c follows MOVED and ASK) until $W.stop
+# exists; each acknowledged i is appended to $W.
+writer_start() {
+	rm -f "$W" "$W.stop"
+	: >"$W"
+	(
+		i=0
+		while [ ! -e "$W.stop" ]; do
+			i=$((i + 1))
+			out=$(rcli "$1" "$2" -c SET "w:$i" "v:$i" 2>/dev/null) || true
+			[ "$out" = OK ] && echo "$i" >>"$W"
+		done
+	) 3>&- &
+	echo $! >"$W.pid"
+}
+
+writer_stop() {
+	touch "$W.stop"
+	wait "$(cat "$W.pid")" 2>/dev/null || true
+}
+
+# acked_lost ADDR PORT: how many acknowledged writes do not read back (each
+# one asked alone, so that no answer can be paired with another key); the
+# keys that do not are listed on stderr with their slot.
+acked_lost() {
+	local i got lost=0
+	while read -r i; do
+		got=$(rcli "$1" "$2" -c GET "w:$i")
+		if [ "$got" != "v:$i" ]; then
+			lost=$((lost + 1))
+			echo "w:$i (slot $(rcli "$1" "$2" cluster keyslot "w:$i")): got '$got'" >&2
+		fi
+	done <"$W"
+	echo "$lost"
+}
+
+# slots_balanced ADDR PORT MASTERS: every master serves 16384/MASTERS slots,
+# within 1, none outside that count; no slot open.
+slots_balanced() {
+	rcli "$1" "$2" cluster nodes | awk -v m="$3" '
+		$3 ~ /master/ && $3 !~ /fail/ {
+			n = 0
+			for (i = 9; i <= NF; i++) {
+				if ($i ~ /^\[/) { print "open slot: " $i; bad = 1; continue }
+				k = split($i, r, "-"); n += (k == 2 ? r[2] - r[1] + 1 : 1)
+			}
+			if (n > 0) { c++; if (min == "" || n < min) min = n; if (n > max) max = n }
+			print $1, n
+		}
+		END {
+			if (c != m) { print "masters with slots: " c ", want " m; exit 1 }
+			if (max - min > 1) { print "uneven: " min " .. " max; exit 1 }
+			exit bad
+		}'
+}
+
+@test "3 -> 4 masters under writes: the new master gets its share online, nothing lost" {
+	run "$SHOAL" up --accept-new-host-keys "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	redis_auth
+	a1=$(lab_addr h1)
+	keys_write "$a1" 7000 100000
+	[ "$(keys_read "$a1" 7000 100000)" -eq 100000 ]
+	writer_start "$a1" 7000
+	sleep 1
+	run "$SHOAL" up "$SPEC8"
+	echo "$output"
+	writer_stop
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"join cache-6 to cache"* ]]
+	[[ "$output" == *"slots moved"* ]]
+	[[ "$output" == *"is up: 8 nodes"* ]]
+	run slots_balanced "$a1" 7000 4
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cluster_nodes_check "$a1" 7000 4 4
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "acknowledged writes: $(wc -l <"$W")"
+	[ "$(wc -l <"$W")" -gt 0 ]
+	[ "$(acked_lost "$a1" 7000)" -eq 0 ]
+	[ "$(keys_read "$a1" 7000 100000)" -eq 100000 ]
+	# converged: a second up moves nothing
+	run "$SHOAL" up "$SPEC8"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
+	[[ "$output" != *"slots moved"* ]]
+}
+
+@test "4 -> 3 masters under writes: the leaving master's slots move first, nothing lost" {
+	redis_auth
+	a1=$(lab_addr h1)
+	cp "$W" "$W.grow"
+	writer_start "$a1" 7000
+	sleep 1
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	writer_stop
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"moving the data of the leaving nodes to the 3 remaining masters"* ]]
+	[[ "$output" == *"2 nodes leaving the cluster"* ]]
+	[[ "$output" == *"is up: 6 nodes"* ]]
+	run slots_balanced "$a1" 7000 3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cluster_nodes_check "$a1" 7000 3 3
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "acknowledged writes: $(wc -l <"$W")"
+	[ "$(wc -l <"$W")" -gt 0 ]
+	[ "$(acked_lost "$a1" 7000)" -eq 0 ]
+	[ "$(keys_read "$a1" 7000 100000)" -eq 100000 ]
+	# the writes acknowledged while growing are still there (w:i were
+	# overwritten with the same values by the second writer for small i)
+	cp "$W" "$W.shrink"
+	cp "$W.grow" "$W"
+	[ "$(acked_lost "$a1" 7000)" -eq 0 ]
+}
+
+@test "scale to 2 masters is refused (exit 2) and nothing changes" {
+	run "$SHOAL" scale "$SPEC" cache=4
+	echo "$output"
+	[ "$status" -eq 2 ]
+	grep -q '^ *nodes = 6;' "$SPEC"
+	run "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$(echo "$output" | grep -c ' running ')" -eq 6 ]
+	redis_auth
+	run slots_balanced "$(lab_addr h1)" 7000 3
+	[ "$status" -eq 0 ]
+}
