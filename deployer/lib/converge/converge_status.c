@@ -8,34 +8,6 @@
 #include "log.h"
 #include "util.h"
 
-/* The db_node array for the recorded nodes of service `svc` (state order),
- * replicas pointing at their recorded master.  *idx maps back to st->nodes. */
-static struct db_node *nodes_recorded(const struct cluster *c, const char *svc, size_t **idx,
-				      size_t *n)
-{
-	struct db_node *v = xcalloc(c->st->n + 1, sizeof *v);
-	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
-
-	for (size_t i = 0; i < c->st->n; i++) {
-		const struct state_node *sn = &c->st->nodes[i];
-
-		if (strcmp(sn->service, svc))
-			continue;
-		map[k] = i;
-		v[k++] = db_node_of_state(sn);
-	}
-	for (size_t i = 0; i < k; i++) {
-		const char *m = c->st->nodes[map[i]].master;
-
-		for (size_t j = 0; m && j < k; j++)
-			if (!strcmp(v[j].id, m))
-				v[i].master_index = (int)j;
-	}
-	*idx = map;
-	*n = k;
-	return v;
-}
-
 static const char *shoal_id_of(const struct cluster *c, const char *db_id)
 {
 	for (size_t i = 0; db_id && *db_id && i < c->st->n; i++)
@@ -72,7 +44,7 @@ static json_t *service_status(struct cluster *c, size_t svc_index, json_t **recs
 	const char *svc = c->spec->services[svc_index].name;
 	struct db_opts o = cluster_db_opts(c, svc_index, 1000, 0);
 	size_t n, *idx;
-	struct db_node *nodes = nodes_recorded(c, svc, &idx, &n);
+	struct db_node *nodes = cluster_db_recorded(c, svc, &idx, &n);
 	struct db_view *v = NULL;
 	struct err e;
 	json_t *sum, *checks;
