@@ -49,7 +49,7 @@ endpoints_on() {
 # redis-server runs there.
 h2_runs_none() {
 	local n
-	n=$("$SHOAL" node --host "$SPEC:h2" list lab-redis | tee /dev/stderr | jq '.nodes | length') || return
+	n=$("$SHOAL" --json node --host "$SPEC:h2" ls lab-redis | jq '.nodes | length') || return
 	[ "$n" -eq 0 ] && [ "$(lab_exec h2 pgrep -xc redis-server || true)" -eq 0 ]
 }
 
@@ -113,7 +113,7 @@ h2_runs_none() {
 	a1=$(lab_addr h1)
 	# every node of the cluster runs once: on h1 and h3, as recorded
 	for h in h1 h3; do
-		"$SHOAL" node --host "$SPEC:$h" list lab-redis | jq -r '.nodes[].node'
+		"$SHOAL" --json node --host "$SPEC:$h" ls lab-redis | jq -r '.nodes[].node'
 	done | sort >"$BATS_TEST_TMPDIR/running"
 	[ "$(sort -u "$BATS_TEST_TMPDIR/running" | wc -l)" -eq 6 ]
 	[ "$(wc -l <"$BATS_TEST_TMPDIR/running")" -eq 6 ]
