@@ -8,6 +8,7 @@
  *   converge_status.c  shoal status
  *   converge_down.c    shoal down, exec and logs
  *   converge_db.c      nodes and options for the database drivers
+ *   converge_gone.c    up around hosts that are gone (monitor rescheduling)
  *
  * Private to those files; nothing here is a stable interface.
  */
@@ -109,6 +110,15 @@ void cluster_event(struct cluster *c, const char *type, json_t *fields);
 
 /* Service svc's generated password, or NULL when its template has none. */
 const char *cluster_password(struct cluster *c, size_t svc);
+
+/* ---- converge_status.c ---- */
+
+/* The document of `shoal status --json` (docs/status.md) for c's recorded
+ * nodes: listed[i] is what the agent reports of c->st->nodes[i] (its
+ * node.list record, borrowed) or NULL, then absent[i] says why ("missing",
+ * "agent-down", "host-down"; NULL: "host-down"); the database's view of
+ * every service is read now (db_observe, 1 s per call).  Caller frees. */
+json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char *const *absent);
 
 /* ---- converge_db.c ---- */
 

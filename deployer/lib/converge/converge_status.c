@@ -143,11 +143,51 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
 }
 
+json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char *const *absent)
+{
+	json_t *nodes = json_array(), *svcs = json_array(), **recs;
+
+	recs = xcalloc(c->st->n + 1, sizeof *recs);
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+		json_t *lr = listed[i];
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
+				      "service", sn->service, "host", sn->host,
+				      "address", sn->address, "port", sn->port,
+				      "role", sn->role ? sn->role : "");
+
+		if (sn->bus_port)
+			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
+		if (lr) {
+			json_object_set(r, "state", json_object_get(lr, "state"));
+			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
+			if (json_object_get(lr, "uptime_ms"))
+				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
+		} else {
+			json_object_set_new(r, "state", json_string(absent && absent[i] ? absent[i]
+										  : "host-down"));
+			json_object_set_new(r, "restarts", json_integer(0));
+		}
+		json_object_set_new(r, "health", json_string("unknown"));
+		recs[i] = r;
+		json_array_append(nodes, r);
+	}
+	for (size_t s = 0; s < c->spec->nservices; s++)
+		if (db_can(c->drv[s], "observe"))
+			json_array_append_new(svcs, service_status(c, s, recs));
+	for (size_t i = 0; i < c->st->n; i++)
+		json_decref(recs[i]);
+	free(recs);
+	return json_pack("{s:s, s:o, s:o, s:o}", "cluster", c->spec->name, "nodes", nodes,
+			 "services", svcs, "monitor", monitor_status(c->spec->name));
+}
+
 int converge_status(const char *spec_path, const struct converge_opts *o,
 		    struct err *e)
 {
 	struct cluster c = {0};
-	json_t *doc = NULL, *nodes, *svcs, **recs = NULL;
+	json_t *doc = NULL, **listed = NULL;
+	const char **absent = NULL;
 	struct err ce = {0};
 	int rc = -1;
 
@@ -162,40 +202,17 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		log_warn("%s", ce.msg);
 	if (c.fleet && cluster_observe(&c, &ce) < 0)
 		log_warn("%s", ce.msg);
-	nodes = json_array();
-	svcs = json_array();
-	recs = xcalloc(c.st->n + 1, sizeof *recs);
+	listed = xcalloc(c.st->n + 1, sizeof *listed);
+	absent = xcalloc(c.st->n + 1, sizeof *absent);
 	for (size_t i = 0; i < c.st->n; i++) {
 		const struct state_node *sn = &c.st->nodes[i];
-		json_t *lr = cluster_listed(&c, sn->host, sn->id);
 		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
-		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
-				      "service", sn->service, "host", sn->host,
-				      "address", sn->address, "port", sn->port,
-				      "role", sn->role ? sn->role : "");
 
-		if (sn->bus_port)
-			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
-		if (lr) {
-			json_object_set(r, "state", json_object_get(lr, "state"));
-			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
-			if (json_object_get(lr, "uptime_ms"))
-				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
-		} else {
-			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing" :
-								   fh && fh->no_agent ? "agent-down" :
-								   "host-down"));
-			json_object_set_new(r, "restarts", json_integer(0));
-		}
-		json_object_set_new(r, "health", json_string("unknown"));
-		recs[i] = r;
-		json_array_append(nodes, r);
+		listed[i] = cluster_listed(&c, sn->host, sn->id);
+		absent[i] = fh && fh->agent ? "missing" : fh && fh->no_agent ? "agent-down"
+									  : "host-down";
 	}
-	for (size_t s = 0; s < c.spec->nservices; s++)
-		if (db_can(c.drv[s], "observe"))
-			json_array_append_new(svcs, service_status(&c, s, recs));
-	doc = json_pack("{s:s, s:o, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
-			"services", svcs, "monitor", monitor_status(c.spec->name));
+	doc = cluster_status_doc(&c, listed, absent);
 	if (o->show_secrets) {
 		json_t *sec = json_object();
 
@@ -216,9 +233,8 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 	}
 	rc = 0;
 out:
-	for (size_t i = 0; recs && i < c.st->n; i++)
-		json_decref(recs[i]);
-	free(recs);
+	free(listed);
+	free(absent);
 	json_decref(doc);
 	cluster_free(&c);
 	return rc;

@@ -26,6 +26,8 @@
 #define RECENT_MAX 256
 #define HOST_OP_TIMEOUT_MS 5000
 #define INCIDENT_PROBE_MS 100
+/* /status: `shoal status --json` built anew this often (it asks the database) */
+#define STATUS_REFRESH_MS 2000
 /* a reschedule that failed (say an `up` held the state lock, or the
  * database had not failed over yet) is tried again this much later */
 #define RESCHEDULE_RETRY_MS 3000
@@ -120,9 +122,14 @@ struct mon {
 	int reschedules;              /* done */
 	int64_t last_resched_ms;      /* host lost -> nodes running elsewhere */
 	bool resched_finished;        /* set by its thread (atomic), seen by the tick */
+	/* /status: the document of `shoal status --json`, rebuilt on a thread */
+	struct status_job *sj;        /* running, or NULL */
+	json_t *status_doc;           /* the last one built, or NULL */
+	int64_t status_next_ms;
 };
 
 static bool mon_reload(struct mon *m, const char *why);
+static void status_refresh(struct mon *m, int64_t now);
 
 static int64_t mono_ms(void)
 {
@@ -819,6 +826,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(m->base);
 	for (size_t i = 0; i < m->nhosts; i++)
 		host_fence(&m->hosts[i], now);
+	status_refresh(m, now);
 	reschedule_start(m, now);
 	reschedule_end(m, now); /* last: it may replace hosts and nodes */
 }
@@ -834,7 +842,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- HTTP --------------------------------------------------------------------------- */
 
-static json_t *status_json(struct mon *m)
+/* What only the monitor knows, for the "monitor" object of /status: its
+ * hosts, its view of every node (docs/monitor.md), whether it holds. */
+static json_t *monitor_json(struct mon *m)
 {
 	json_t *nodes = json_array(), *hosts = json_array();
 	int reachable = 0;
@@ -852,23 +862,145 @@ static json_t *status_json(struct mon *m)
 	}
 	for (size_t i = 0; i < m->nnodes; i++) {
 		struct mnode *n = &m->nodes[i];
-		const struct state_node *sn = n->sn;
-		const char *st = n->h->fsm.state != MH_UP ? "host-down"
-				 : n->fsm.running	  ? "running"
-							  : "not-running";
 
 		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:i}", "node", sn->id,
-			"service", sn->service, "host", sn->host, "address", sn->address, "port",
-			sn->port, "role", sn->role ? sn->role : "", "state", st, "health",
-			mon_node_state_name(n->fsm.state), "restarts", (json_int_t)n->restarts,
-			"last_probe", n->probes ? probe_result_name(n->last) : "none", "kills",
-			n->fsm.kills));
+			"{s:s, s:s, s:s, s:I, s:s, s:i}", "node", n->sn->id, "host", n->sn->host,
+			"health", mon_node_state_name(n->fsm.state), "restarts",
+			(json_int_t)n->restarts, "last_probe",
+			n->probes ? probe_result_name(n->last) : "none", "kills", n->fsm.kills));
 	}
-	return json_pack("{s:s, s:o, s:o, s:{s:b, s:I, s:s, s:b, s:i, s:i}}", "cluster",
-			 m->c.spec->name, "nodes", nodes, "hosts", hosts, "monitor", "running", 1,
-			 "pid", (json_int_t)getpid(), "since", m->started, "held", m->held,
-			 "hosts_reachable", reachable, "hosts", (int)m->nhosts);
+	return json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
+			 "hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
+			 "hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
+			 "last_reschedule_seconds", m->last_resched_ms / 1000.0);
+}
+
+/* ---- /status: `shoal status --json` on a thread --------------------------------------- */
+
+/* The agent's view of each watched node, copied on the loop, and the
+ * document built from it on a thread (cluster_status_doc reads state.json
+ * and asks the database, which blocks). */
+struct status_job {
+	const char *spec_path;
+	size_t n;
+	char **ids, **hosts;   /* per watched node */
+	json_t **rec;          /* its node.list-like record, or NULL (host down) */
+	json_t *doc;
+	pthread_t th;
+	bool finished;         /* atomic */
+};
+
+static void status_job_free(struct status_job *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->ids[i]);
+		free(j->hosts[i]);
+		json_decref(j->rec[i]);
+	}
+	free(j->ids);
+	free(j->hosts);
+	free(j->rec);
+	json_decref(j->doc);
+	free(j);
+}
+
+static void *status_thread(void *arg)
+{
+	struct status_job *j = arg;
+	struct cluster c = {0};
+	struct err e = {0};
+
+	if (cluster_load(j->spec_path, NULL, &c, &e) == 0) {
+		json_t **listed = xcalloc(c.st->n + 1, sizeof *listed);
+
+		for (size_t i = 0; i < c.st->n; i++)
+			for (size_t k = 0; k < j->n; k++)
+				if (!strcmp(j->ids[k], c.st->nodes[i].id) &&
+				    !strcmp(j->hosts[k], c.st->nodes[i].host))
+					listed[i] = j->rec[k];
+		j->doc = cluster_status_doc(&c, listed, NULL);
+		free(listed);
+	} else {
+		log_warn("/status: %s", e.msg);
+	}
+	cluster_free(&c);
+	__atomic_store_n(&j->finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Every STATUS_REFRESH_MS (and at once after the last one finished, when
+ * none was built yet) build the document anew. */
+static void status_refresh(struct mon *m, int64_t now)
+{
+	struct status_job *j = m->sj;
+
+	if (j && __atomic_load_n(&j->finished, __ATOMIC_ACQUIRE)) {
+		pthread_join(j->th, NULL);
+		if (j->doc) {
+			json_decref(m->status_doc);
+			m->status_doc = j->doc;
+			j->doc = NULL;
+		}
+		status_job_free(j);
+		m->sj = NULL;
+	}
+	if (m->sj || m->o->once || !m->http || now < m->status_next_ms)
+		return;
+	m->status_next_ms = now + STATUS_REFRESH_MS;
+	j = xcalloc(1, sizeof *j);
+	j->spec_path = m->spec_path;
+	j->n = m->nnodes;
+	j->ids = xcalloc(j->n + 1, sizeof *j->ids);
+	j->hosts = xcalloc(j->n + 1, sizeof *j->hosts);
+	j->rec = xcalloc(j->n + 1, sizeof *j->rec);
+	for (size_t i = 0; i < j->n; i++) {
+		struct mnode *n = &m->nodes[i];
+
+		j->ids[i] = xstrdup(n->sn->id);
+		j->hosts[i] = xstrdup(n->sn->host);
+		if (n->h->fsm.state == MH_UP)
+			j->rec[i] = json_pack("{s:s, s:I}", "state",
+					      n->fsm.running ? "running" : "exited", "restarts",
+					      (json_int_t)n->restarts);
+	}
+	if (pthread_create(&j->th, NULL, status_thread, j) != 0) {
+		status_job_free(j);
+		return;
+	}
+	m->sj = j;
+}
+
+/* `shoal status --json` as last built (same schema: nodes, services,
+ * monitor), its "monitor" object extended with what the monitor knows;
+ * before the first one is built, the nodes as recorded, health unknown. */
+static json_t *status_json(struct mon *m)
+{
+	json_t *doc = m->status_doc ? json_deep_copy(m->status_doc) : NULL;
+	json_t *mon = monitor_json(m);
+
+	if (!doc) {
+		json_t *nodes = json_array();
+
+		for (size_t i = 0; i < m->nnodes; i++) {
+			const struct state_node *sn = m->nodes[i].sn;
+
+			json_array_append_new(nodes, json_pack(
+				"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:s}", "node", sn->id,
+				"service", sn->service, "host", sn->host, "address", sn->address,
+				"port", sn->port, "role", sn->role ? sn->role : "", "state",
+				m->nodes[i].h->fsm.state != MH_UP ? "host-down"
+				: m->nodes[i].fsm.running ? "running" : "exited",
+				"restarts", (json_int_t)m->nodes[i].restarts, "health", "unknown"));
+		}
+		doc = json_pack("{s:s, s:o, s:[], s:{s:b, s:I, s:s}}", "cluster", m->c.spec->name,
+				"nodes", nodes, "services", "monitor", "running", 1, "pid",
+				(json_int_t)getpid(), "since", m->started);
+	}
+	json_object_update(json_object_get(doc, "monitor"), mon);
+	json_decref(mon);
+	return doc;
 }
 
 static void reply(struct evhttp_request *req, const char *type, struct evbuffer *b)
@@ -983,6 +1115,14 @@ static void http_metrics(struct evhttp_request *req, void *arg)
 	metric_head(b, "shoal_cluster_held", "gauge",
 		    "1 while more than half of the hosts are unreachable (no repair).");
 	evbuffer_add_printf(b, "shoal_cluster_held{cluster=\"%s\"} %d\n", cl, m->held);
+	metric_head(b, "shoal_reschedules_total", "counter",
+		    "Reschedules of gone hosts' nodes this monitor completed.");
+	evbuffer_add_printf(b, "shoal_reschedules_total{cluster=\"%s\"} %d\n", cl,
+			    m->reschedules);
+	metric_head(b, "shoal_reschedule_seconds", "gauge",
+		    "Last reschedule: host lost to its nodes running elsewhere, cluster formed.");
+	evbuffer_add_printf(b, "shoal_reschedule_seconds{cluster=\"%s\"} %.3f\n", cl,
+			    m->last_resched_ms / 1000.0);
 	metric_head(b, "shoal_monitor_events_total", "counter",
 		    "Events this monitor process logged.");
 	evbuffer_add_printf(b, "shoal_monitor_events_total{cluster=\"%s\"} %llu\n", cl,
@@ -1120,6 +1260,10 @@ static void mon_unwatch(struct mon *m)
 
 static void mon_free(struct mon *m)
 {
+	if (m->sj)
+		pthread_join(m->sj->th, NULL);
+	status_job_free(m->sj);
+	json_decref(m->status_doc);
 	if (m->resched_running) /* an `up` in progress: let it finish */
 		pthread_join(m->resched_th, NULL);
 	strv_free(m->resched_hosts);
