@@ -28,6 +28,8 @@
 #define INCIDENT_PROBE_MS 100
 /* /status: `shoal status --json` built anew this often (it asks the database) */
 #define STATUS_REFRESH_MS 2000
+/* ... while /status was asked for within this long */
+#define STATUS_WANTED_MS 60000
 /* a reschedule that failed (say an `up` held the state lock, or the
  * database had not failed over yet) is tried again this much later */
 #define RESCHEDULE_RETRY_MS 3000
@@ -126,6 +128,7 @@ struct mon {
 	struct status_job *sj;        /* running, or NULL */
 	json_t *status_doc;           /* the last one built, or NULL */
 	int64_t status_next_ms;
+	int64_t status_asked_ms;      /* last GET /status; 0 never */
 };
 
 static bool mon_reload(struct mon *m, const char *why);
@@ -946,7 +949,9 @@ static void status_refresh(struct mon *m, int64_t now)
 		status_job_free(j);
 		m->sj = NULL;
 	}
-	if (m->sj || m->o->once || !m->http || now < m->status_next_ms)
+	/* only while someone reads /status: it asks every node of the database */
+	if (m->sj || m->o->once || !m->http || now < m->status_next_ms || !m->status_asked_ms ||
+	    now - m->status_asked_ms > STATUS_WANTED_MS)
 		return;
 	m->status_next_ms = now + STATUS_REFRESH_MS;
 	j = xcalloc(1, sizeof *j);
@@ -1012,6 +1017,9 @@ static void reply(struct evhttp_request *req, const char *type, struct evbuffer 
 static void http_status(struct evhttp_request *req, void *arg)
 {
 	struct mon *m = arg;
+
+	m->status_asked_ms = mono_ms();
+	status_refresh(m, m->status_asked_ms);
 	json_t *doc = status_json(m);
 	char *text = json_dumps(doc, JSON_COMPACT);
 	struct evbuffer *b = evbuffer_new();
