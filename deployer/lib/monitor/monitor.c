@@ -686,8 +686,15 @@ static void reschedule_start(struct mon *m, int64_t now)
 	size_t nh = 0, nn = 0;
 	char hosts[256], nodes[512], seen[900], done[400];
 
+	bool due = false;
+
 	if (m->o->once || after <= 0 || m->held || m->resched_running ||
 	    now < m->resched_next_ms)
+		return;
+	for (size_t i = 0; i < m->nhosts && !due; i++)
+		due = m->hosts[i].fsm.state == MH_DOWN &&
+		      now - m->hosts[i].fsm.since_ms >= (int64_t)after * 1000;
+	if (!due)
 		return;
 	m->resched_hosts = xcalloc(m->nhosts + 1, sizeof *m->resched_hosts);
 	m->resched_nodes = xcalloc(m->nnodes + 1, sizeof *m->resched_nodes);
