@@ -26,7 +26,6 @@ setup_file() {
 }
 
 teardown_file() {
-	cat "$BATS_FILE_TMPDIR/monitor.log" >&3 2>/dev/null || true
 	monitor_teardown_file
 }
 
