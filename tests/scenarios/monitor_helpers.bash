@@ -59,12 +59,12 @@ monitor_stop() {
 	return 0
 }
 
-# monitor_all_up: /status answers and says every node is up.  (jq -e
+# monitor_all_up: /status answers and the monitor says every node is up.  (jq -e
 # succeeds on empty input, so curl's failure is checked first.)
 monitor_all_up() {
 	local s
 	s=$(curl -sf "$MON_URL/status") || return
-	jq -e '[.nodes[] | select(.health == "up")] | length == 6' <<<"$s"
+	jq -e '[.monitor.nodes[] | select(.health == "up")] | length == 6' <<<"$s"
 }
 
 # node_field NODE FIELD: a field of `shoal status --json` for NODE.

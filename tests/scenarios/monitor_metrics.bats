@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Scenario: the monitor's HTTP endpoints: /metrics passes `promtool check
-# metrics` and says every node and host is up; /status lists every node as
-# `shoal status --json` does; /events is JSON lines.
+# metrics` and says every node and host is up; /status is the document of
+# `shoal status --json` (nodes, services, monitor) plus the monitor's own
+# view in its monitor object; /events is JSON lines.
 
 load 'monitor_helpers'
 
@@ -25,12 +26,33 @@ teardown_file() {
 		"$BATS_TEST_TMPDIR/metrics"
 }
 
-@test "/status has the nodes of shoal status --json" {
-	curl -sf "$MON_URL/status" | jq -c '[.nodes[] | {node, host, address, port}] | sort_by(.node)' \
-		>"$BATS_TEST_TMPDIR/a"
-	"$SHOAL" status --json "$SPEC" | jq -c '[.nodes[] | {node, host, address, port}] | sort_by(.node)' \
-		>"$BATS_TEST_TMPDIR/b"
+# status_doc: the stable part of a `shoal status --json` document on stdin
+# (uptime changes between two reads; the monitor object is compared apart).
+status_doc() {
+	jq -S '{cluster, nodes: ([.nodes[] | del(.uptime_ms)] | sort_by(.node)), services}'
+}
+
+# status_built: /status carries the database's view (the first document
+# is built on a thread after the monitor starts).
+status_built() {
+	curl -sf "$MON_URL/status" | jq -e '(.services | length) > 0 and ([.nodes[] | select(.health == "ok")] | length) == 6'
+}
+
+@test "/status is shoal status --json, and its monitor object adds the monitor's view" {
+	wait_for 60 status_built
+	curl -sf "$MON_URL/status" >"$BATS_TEST_TMPDIR/mon.json"
+	"$SHOAL" status --json "$SPEC" >"$BATS_TEST_TMPDIR/cli.json"
+	status_doc <"$BATS_TEST_TMPDIR/mon.json" >"$BATS_TEST_TMPDIR/a"
+	status_doc <"$BATS_TEST_TMPDIR/cli.json" >"$BATS_TEST_TMPDIR/b"
 	diff "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	jq -e '.services[0].cluster_state == "ok" and .services[0].slots_served == 16384' \
+		"$BATS_TEST_TMPDIR/a"
+	# the CLI's monitor object is part of the monitor's
+	jq -S '.monitor' "$BATS_TEST_TMPDIR/cli.json" >"$BATS_TEST_TMPDIR/cm"
+	jq -S '.monitor | {running, pid, host, since}' "$BATS_TEST_TMPDIR/mon.json" >"$BATS_TEST_TMPDIR/mm"
+	diff "$BATS_TEST_TMPDIR/cm" "$BATS_TEST_TMPDIR/mm"
+	jq -e '(.monitor.nodes | length) == 6 and (.monitor.hosts | length) == 3 and .monitor.held == false' \
+		"$BATS_TEST_TMPDIR/mon.json"
 }
 
 @test "/events is JSON lines starting with monitor-start" {

@@ -249,6 +249,30 @@ static void test_lab_redis_fields(void **state)
 	spec_free(s);
 }
 
+/* spec_drop_host: the host leaves the spec as if the file did not list it;
+ * the others keep their order and fields (ASan checks nothing leaks). */
+static void test_drop_host(void **state)
+{
+	_cleanup_free_ char *p = path_join(top(), "cluster-specs/lab-redis.cfg");
+	struct spec *s = NULL;
+	struct err e = {0};
+
+	(void)state;
+	assert_int_equal(spec_load(p, &s, NULL, &e), 0);
+	assert_false(spec_drop_host(s, "h9"));
+	assert_true(spec_drop_host(s, "h2"));
+	assert_int_equal(s->nhosts, 2);
+	assert_null(spec_find_host(s, "h2"));
+	assert_string_equal(s->hosts[0].name, "h1");
+	assert_string_equal(s->hosts[1].name, "h3");
+	assert_string_equal(s->hosts[1].rack, "r3");
+	assert_false(spec_drop_host(s, "h2"));
+	assert_true(spec_drop_host(s, "h3"));
+	assert_true(spec_drop_host(s, "h1"));
+	assert_int_equal(s->nhosts, 0);
+	spec_free(s);
+}
+
 static void test_defaults_and_units(void **state)
 {
 	_cleanup_free_ char *p = NULL, *kh = NULL;
@@ -567,6 +591,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cluster_specs_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lab_redis_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_drop_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_and_units, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_includes_and_relative_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_include_problem_lines, setup, teardown),

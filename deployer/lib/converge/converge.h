@@ -33,6 +33,10 @@ struct converge_opts {
 	int ready_timeout_ms; /* up: per node readiness; 0 = the template's */
 	bool look_only;       /* plan: install and start no agent (hosts where
 				 none runs count as running nothing) */
+	const char *const *without_hosts; /* up: NULL-terminated hosts that are
+				 gone (`shoal monitor` after reschedule_after_s):
+				 planned around, their nodes moved to the other
+				 hosts (converge_int.h, cluster_without_hosts) */
 };
 
 int converge_up(const char *spec_path, const struct converge_opts *o,

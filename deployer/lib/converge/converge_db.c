@@ -32,6 +32,32 @@ struct db_node *cluster_db_nodes(const struct cluster *c, size_t svc, size_t *n)
 	return v;
 }
 
+struct db_node *cluster_db_recorded(const struct cluster *c, const char *svc, size_t **idx,
+				    size_t *n)
+{
+	struct db_node *v = xcalloc(c->st->n + 1, sizeof *v);
+	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
+
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+
+		if (strcmp(sn->service, svc))
+			continue;
+		map[k] = i;
+		v[k++] = db_node_of_state(sn);
+	}
+	for (size_t i = 0; i < k; i++) {
+		const char *m = c->st->nodes[map[i]].master;
+
+		for (size_t j = 0; m && j < k; j++)
+			if (!strcmp(v[j].id, m))
+				v[i].master_index = (int)j;
+	}
+	*idx = map;
+	*n = k;
+	return v;
+}
+
 struct db_node db_node_of_state(const struct state_node *sn)
 {
 	return (struct db_node){.id = sn->id, .address = sn->address, .port = sn->port,

@@ -8,6 +8,7 @@
  *   converge_status.c  shoal status
  *   converge_down.c    shoal down, exec and logs
  *   converge_db.c      nodes and options for the database drivers
+ *   converge_gone.c    up around hosts that are gone (monitor rescheduling)
  *
  * Private to those files; nothing here is a stable interface.
  */
@@ -110,16 +111,41 @@ void cluster_event(struct cluster *c, const char *type, json_t *fields);
 /* Service svc's generated password, or NULL when its template has none. */
 const char *cluster_password(struct cluster *c, size_t svc);
 
+/* ---- converge_status.c ---- */
+
+/* The document of `shoal status --json` (docs/status.md) for c's recorded
+ * nodes: listed[i] is what the agent reports of c->st->nodes[i] (its
+ * node.list record, borrowed) or NULL, then absent[i] says why ("missing",
+ * "agent-down", "host-down"; NULL: "host-down"); the database's view of
+ * every service is read now (db_observe, 1 s per call).  Caller frees. */
+json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char *const *absent);
+
 /* ---- converge_db.c ---- */
 
 /* db_node array of service svc, in plan order (*n entries; caller frees).
  * Strings are borrowed from c. */
 struct db_node *cluster_db_nodes(const struct cluster *c, size_t svc, size_t *n);
+/* The recorded nodes of service svc (state order) as db_nodes, replicas
+ * pointing at their recorded master; (*idx)[k] is node k's index in
+ * c->st->nodes.  Caller frees both; strings are borrowed from c->st. */
+struct db_node *cluster_db_recorded(const struct cluster *c, const char *svc, size_t **idx,
+				    size_t *n);
 /* A recorded node as a db_node (strings borrowed from sn). */
 struct db_node db_node_of_state(const struct state_node *sn);
 /* Driver options for service svc: its password, the timeouts, and exec and
  * hook callbacks that run the template's hooks in nodes through their
  * hosts' agents (c->fleet). */
 struct db_opts cluster_db_opts(struct cluster *c, size_t svc, int timeout_ms, int settle_ms);
+
+/* ---- converge_gone.c ---- */
+
+/* Plan this run as if the spec did not list hosts gone[] (NULL-terminated):
+ * first, in each sharded service, a shard whose recorded master is on one
+ * of them takes the roles its database reports (the replica that took over
+ * is recorded as master, the lost master as its replica: it comes back
+ * elsewhere as one); then the hosts leave c->spec, so the planner places
+ * their nodes on the others and up moves them.  EAGAIN when such a shard's
+ * database has not failed over yet; call before cluster_plan. */
+int cluster_without_hosts(struct cluster *c, const char *const *gone, struct err *e);
 
 #endif

@@ -8,34 +8,6 @@
 #include "log.h"
 #include "util.h"
 
-/* The db_node array for the recorded nodes of service `svc` (state order),
- * replicas pointing at their recorded master.  *idx maps back to st->nodes. */
-static struct db_node *nodes_recorded(const struct cluster *c, const char *svc, size_t **idx,
-				      size_t *n)
-{
-	struct db_node *v = xcalloc(c->st->n + 1, sizeof *v);
-	size_t *map = xcalloc(c->st->n + 1, sizeof *map), k = 0;
-
-	for (size_t i = 0; i < c->st->n; i++) {
-		const struct state_node *sn = &c->st->nodes[i];
-
-		if (strcmp(sn->service, svc))
-			continue;
-		map[k] = i;
-		v[k++] = db_node_of_state(sn);
-	}
-	for (size_t i = 0; i < k; i++) {
-		const char *m = c->st->nodes[map[i]].master;
-
-		for (size_t j = 0; m && j < k; j++)
-			if (!strcmp(v[j].id, m))
-				v[i].master_index = (int)j;
-	}
-	*idx = map;
-	*n = k;
-	return v;
-}
-
 static const char *shoal_id_of(const struct cluster *c, const char *db_id)
 {
 	for (size_t i = 0; db_id && *db_id && i < c->st->n; i++)
@@ -72,7 +44,7 @@ static json_t *service_status(struct cluster *c, size_t svc_index, json_t **recs
 	const char *svc = c->spec->services[svc_index].name;
 	struct db_opts o = cluster_db_opts(c, svc_index, 1000, 0);
 	size_t n, *idx;
-	struct db_node *nodes = nodes_recorded(c, svc, &idx, &n);
+	struct db_node *nodes = cluster_db_recorded(c, svc, &idx, &n);
 	struct db_view *v = NULL;
 	struct err e;
 	json_t *sum, *checks;
@@ -171,11 +143,51 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
 }
 
+json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char *const *absent)
+{
+	json_t *nodes = json_array(), *svcs = json_array(), **recs;
+
+	recs = xcalloc(c->st->n + 1, sizeof *recs);
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+		json_t *lr = listed[i];
+		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
+				      "service", sn->service, "host", sn->host,
+				      "address", sn->address, "port", sn->port,
+				      "role", sn->role ? sn->role : "");
+
+		if (sn->bus_port)
+			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
+		if (lr) {
+			json_object_set(r, "state", json_object_get(lr, "state"));
+			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
+			if (json_object_get(lr, "uptime_ms"))
+				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
+		} else {
+			json_object_set_new(r, "state", json_string(absent && absent[i] ? absent[i]
+										  : "host-down"));
+			json_object_set_new(r, "restarts", json_integer(0));
+		}
+		json_object_set_new(r, "health", json_string("unknown"));
+		recs[i] = r;
+		json_array_append(nodes, r);
+	}
+	for (size_t s = 0; s < c->spec->nservices; s++)
+		if (db_can(c->drv[s], "observe"))
+			json_array_append_new(svcs, service_status(c, s, recs));
+	for (size_t i = 0; i < c->st->n; i++)
+		json_decref(recs[i]);
+	free(recs);
+	return json_pack("{s:s, s:o, s:o, s:o}", "cluster", c->spec->name, "nodes", nodes,
+			 "services", svcs, "monitor", monitor_status(c->spec->name));
+}
+
 int converge_status(const char *spec_path, const struct converge_opts *o,
 		    struct err *e)
 {
 	struct cluster c = {0};
-	json_t *doc = NULL, *nodes, *svcs, **recs = NULL;
+	json_t *doc = NULL, **listed = NULL;
+	const char **absent = NULL;
 	struct err ce = {0};
 	int rc = -1;
 
@@ -190,40 +202,17 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		log_warn("%s", ce.msg);
 	if (c.fleet && cluster_observe(&c, &ce) < 0)
 		log_warn("%s", ce.msg);
-	nodes = json_array();
-	svcs = json_array();
-	recs = xcalloc(c.st->n + 1, sizeof *recs);
+	listed = xcalloc(c.st->n + 1, sizeof *listed);
+	absent = xcalloc(c.st->n + 1, sizeof *absent);
 	for (size_t i = 0; i < c.st->n; i++) {
 		const struct state_node *sn = &c.st->nodes[i];
-		json_t *lr = cluster_listed(&c, sn->host, sn->id);
 		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
-		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
-				      "service", sn->service, "host", sn->host,
-				      "address", sn->address, "port", sn->port,
-				      "role", sn->role ? sn->role : "");
 
-		if (sn->bus_port)
-			json_object_set_new(r, "bus_port", json_integer(sn->bus_port));
-		if (lr) {
-			json_object_set(r, "state", json_object_get(lr, "state"));
-			json_object_set(r, "restarts", json_object_get(lr, "restarts"));
-			if (json_object_get(lr, "uptime_ms"))
-				json_object_set(r, "uptime_ms", json_object_get(lr, "uptime_ms"));
-		} else {
-			json_object_set_new(r, "state", json_string(fh && fh->agent ? "missing" :
-								   fh && fh->no_agent ? "agent-down" :
-								   "host-down"));
-			json_object_set_new(r, "restarts", json_integer(0));
-		}
-		json_object_set_new(r, "health", json_string("unknown"));
-		recs[i] = r;
-		json_array_append(nodes, r);
+		listed[i] = cluster_listed(&c, sn->host, sn->id);
+		absent[i] = fh && fh->agent ? "missing" : fh && fh->no_agent ? "agent-down"
+									  : "host-down";
 	}
-	for (size_t s = 0; s < c.spec->nservices; s++)
-		if (db_can(c.drv[s], "observe"))
-			json_array_append_new(svcs, service_status(&c, s, recs));
-	doc = json_pack("{s:s, s:o, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
-			"services", svcs, "monitor", monitor_status(c.spec->name));
+	doc = cluster_status_doc(&c, listed, absent);
 	if (o->show_secrets) {
 		json_t *sec = json_object();
 
@@ -244,9 +233,8 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 	}
 	rc = 0;
 out:
-	for (size_t i = 0; recs && i < c.st->n; i++)
-		json_decref(recs[i]);
-	free(recs);
+	free(listed);
+	free(absent);
 	json_decref(doc);
 	cluster_free(&c);
 	return rc;

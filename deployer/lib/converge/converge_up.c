@@ -892,14 +892,24 @@ static int refuse_role_change(const struct actions *acts, struct err *e)
 /* A node recorded on a host the spec no longer lists cannot be stopped:
  * shoal reaches only the spec's hosts.  It has left its cluster (or been
  * moved); say that its old container is still there. */
-static void warn_left_behind(const struct cluster *c, const struct actions *acts)
+static void warn_left_behind(const struct cluster *c, const struct converge_opts *o,
+			     const struct actions *acts)
 {
 	for (size_t i = 0; i < acts->n; i++) {
 		const struct action *a = &acts->items[i];
+		bool gone = false;
 
 		if ((a->kind != ACT_REMOVE && a->kind != ACT_CHANGE) || !a->have ||
 		    spec_find_host(c->spec, a->have->host))
 			continue;
+		for (size_t k = 0; o->without_hosts && o->without_hosts[k]; k++)
+			gone |= !strcmp(o->without_hosts[k], a->have->host);
+		if (gone) {
+			log_info("%s: its old container on %s (gone) is removed when %s answers "
+				 "again (shoal monitor fences it)", a->node, a->have->host,
+				 a->have->host);
+			continue;
+		}
 		log_warn("%s: its old container on %s is left running there: %s is no longer in "
 			 "the spec, and shoal reaches only the spec's hosts (stop it there by "
 			 "hand, or keep %s in the spec until up has moved its nodes)",
@@ -930,6 +940,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	int rc = -1;
 
 	if (cluster_load(spec_path, "up", &c, e) < 0)
+		goto out;
+	if (o->without_hosts && cluster_without_hosts(&c, o->without_hosts, e) < 0)
 		goto out;
 	for (size_t s = 0; s < c.spec->nservices; s++)
 		for (size_t k = 0; k < c.tmpl[s]->nsecrets; k++)
@@ -985,7 +997,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 				}
 			goto out;
 		}
-		warn_left_behind(&c, &acts);
+		warn_left_behind(&c, o, &acts);
 		/* Record what now exists before waiting on it, so an interrupted
 		 * run is picked up where it stopped. */
 		for (size_t i = 0; i < acts.n; i++)

@@ -27,6 +27,19 @@
 #define RECENT_MAX 256
 #define HOST_OP_TIMEOUT_MS 5000
 #define INCIDENT_PROBE_MS 100
+/* /status: `shoal status --json` built anew this often (it asks the database) */
+#define STATUS_REFRESH_MS 2000
+/* ... while /status was asked for within this long */
+#define STATUS_WANTED_MS 60000
+/* a reschedule that failed (say an `up` held the state lock, or the
+ * database had not failed over yet) is tried again this much later */
+#define RESCHEDULE_RETRY_MS 3000
+#define RESCHEDULE_RETRY_MAX_MS 30000
+/* fencing waits while another command holds the state lock */
+#define FENCE_RETRY_MS 1000
+/* the pipe word of the reschedule thread (the connector threads write
+ * their host's index) */
+#define RESCHEDULE_WAKE ((size_t)-1)
 /* probe_seconds histogram buckets */
 static const double probe_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 				       0.05, 0.1, 0.25, 0.5, 1, 2.5};
@@ -54,6 +67,9 @@ struct mhost {
 	struct err conn_err;
 	int conn_rc;
 	struct err last_err;          /* why it is unreachable */
+	json_t *fence;                /* node.list to fence (host_fence), or NULL */
+	json_t *fencing;              /* {request id: node} of node.remove sent */
+	int64_t fence_due_ms;
 };
 
 struct mnode {
@@ -96,7 +112,29 @@ struct mon {
 	uint64_t nevents;
 	int64_t once_deadline;
 	int failed_once;
+	/* rescheduling (one at a time, on its own thread: it runs `up`) */
+	bool resched_running;
+	pthread_t resched_th;
+	char **resched_hosts;         /* strv: the hosts it plans around */
+	char **resched_nodes;         /* strv: their nodes, as recorded */
+	int64_t resched_lost_ms;      /* when the first of them went */
+	int64_t resched_start_ms;
+	int64_t resched_next_ms;      /* no attempt before */
+	int64_t resched_retry_ms;     /* after a failure: RESCHEDULE_RETRY_MS doubling */
+	struct err resched_err;
+	int resched_rc;
+	int reschedules;              /* done */
+	int64_t last_resched_ms;      /* host lost -> nodes running elsewhere */
+	bool resched_finished;        /* set by its thread (atomic), seen by the tick */
+	/* /status: the document of `shoal status --json`, rebuilt on a thread */
+	struct status_job *sj;        /* running, or NULL */
+	json_t *status_doc;           /* the last one built, or NULL */
+	int64_t status_next_ms;
+	int64_t status_asked_ms;      /* last GET /status; 0 never */
 };
+
+static bool mon_reload(struct mon *m, const char *why);
+static void status_refresh(struct mon *m, int64_t now);
 
 static int64_t mono_ms(void)
 {
@@ -321,6 +359,23 @@ static void agent_answer(void *arg, json_t *msg)
 		h->hb_id = 0;
 		return;
 	}
+	if (h->fencing) {
+		char key[32];
+		const char *node;
+
+		snprintf(key, sizeof key, "%lld", (long long)id);
+		node = json_string_value(json_object_get(h->fencing, key));
+		if (node && !json_is_true(json_object_get(msg, "ok")))
+			mon_event(h->m, "node-fence-failed", node, h->sh->name,
+				  json_string_value(json_object_get(json_object_get(msg, "error"),
+								    "message")) ?: "?",
+				  "alert: it may rejoin its cluster as a stale member; stop it "
+				  "there by hand", -1);
+		if (node) {
+			json_object_del(h->fencing, key);
+			return;
+		}
+	}
 	for (size_t i = 0; i < h->m->nnodes; i++) {
 		struct mnode *n = &h->m->nodes[i];
 
@@ -377,6 +432,75 @@ static void host_listed(struct mhost *h, json_t *listed)
 	}
 }
 
+/* Fence a host that came back: a node of this cluster it still runs (its
+ * agent started it again) that state.json now records on another host was
+ * moved away while the host was gone (rescheduled); it is stopped and
+ * removed through the agent, its data kept until `down --purge`, so it
+ * never rejoins its cluster as a stale duplicate.  state.json is read
+ * afresh (an `up` may have moved nodes since this monitor read it), and
+ * not while another command holds the state lock: then it looks again
+ * FENCE_RETRY_MS later.  Nodes state.json does not record at all are left
+ * to `up` (it removes orphans). */
+static void host_fence(struct mhost *h, int64_t now)
+{
+	struct mon *m = h->m;
+	const char *cl = m->c.spec->name;
+	struct state *st = NULL;
+	struct lock_holder lh;
+	struct err e = {0};
+	bool held = false, any = false;
+	json_t *r;
+	size_t k;
+
+	if (!h->fence || now < h->fence_due_ms || h->fsm.state != MH_UP)
+		return;
+	json_array_foreach(json_object_get(h->fence, "nodes"), k, r)
+		any |= !node_by_id(m, h, json_string_value(json_object_get(r, "node")));
+	if (any && state_lock_read(cl, &lh, &held, &e) == 0 && held) {
+		h->fence_due_ms = now + FENCE_RETRY_MS;
+		return;
+	}
+	if (any && state_load(cl, &st, &e) < 0) {
+		log_warn("%s: fencing: %s", h->sh->name, e.msg);
+		h->fence_due_ms = now + FENCE_RETRY_MS;
+		return;
+	}
+	json_array_foreach(json_object_get(h->fence, "nodes"), k, r) {
+		const char *id = json_string_value(json_object_get(r, "node"));
+		const struct state_node *sn = id && any ? state_find(st, id) : NULL;
+		json_t *req;
+		json_int_t rid;
+		char seen[256];
+
+		if (!sn || !strcmp(sn->host, h->sh->name) || node_by_id(m, h, id))
+			continue;
+		req = json_pack("{s:s, s:s, s:s, s:b, s:b}", "op", "node.remove", "cluster", cl,
+				"node", id, "force", 1, "keep_data", 1);
+		snprintf(seen, sizeof seen, "%s is back and runs %s (%s), which was moved to "
+			 "%s while %s was gone", h->sh->name, id,
+			 json_string_value(json_object_get(r, "state")) ?: "?", sn->host,
+			 h->sh->name);
+		if (agent_send(h->ac, req, &rid, &e) < 0) {
+			mon_event(m, "node-fence-failed", id, h->sh->name, seen, e.msg, -1);
+			break;
+		}
+		{
+			char key[32];
+
+			snprintf(key, sizeof key, "%lld", (long long)rid);
+			if (!h->fencing)
+				h->fencing = json_object();
+			json_object_set_new(h->fencing, key, json_string(id));
+		}
+		mon_event(m, "node-fenced", id, h->sh->name, seen,
+			  "stopped and removed through its agent (its data kept until "
+			  "`shoal down --purge`): it does not rejoin as a duplicate", -1);
+	}
+	state_free(st);
+	json_decref(h->fence);
+	h->fence = NULL;
+}
+
 /* The loop picks up a connector thread's result. */
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -408,8 +532,11 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 		host_event(h, mon_host_connected(&h->fsm, now), "its agent answers again");
 		nodes_of_host(h, true);
 		host_listed(h, h->listed);
-		json_decref(h->listed);
+		json_decref(h->fence);
+		h->fence = h->listed;
+		h->fence_due_ms = now;
 		h->listed = NULL;
+		host_fence(h, now);
 		/* events that arrived with the answers */
 		struct err e = {0};
 
@@ -523,6 +650,153 @@ static bool once_finished(struct mon *m)
 	return true;
 }
 
+/* ---- rescheduling ------------------------------------------------------------------ */
+
+static void *resched_thread(void *arg)
+{
+	struct mon *m = arg;
+	struct converge_opts co = {.accept_new_host_keys = m->o->accept_new_host_keys,
+				   .without_hosts = (const char *const *)m->resched_hosts};
+
+	err_clear(&m->resched_err);
+	m->resched_rc = converge_up(m->spec_path, &co, &m->resched_err);
+	__atomic_store_n(&m->resched_finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* "a, b, c" of a strv, into out. */
+static void strv_join(char *const *v, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; v && v[i] && len < size; i++) {
+		int w = snprintf(out + len, size - len, "%s%s", i ? ", " : "", v[i]);
+
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+}
+
+/* Hosts unreachable for monitor.reschedule_after_s that have nodes: their
+ * nodes are placed on the other hosts and created there, and the database
+ * made whole again (the replicas the lost nodes were, or took over from,
+ * restored), by `up` planned without those hosts (converge.h,
+ * without_hosts), on a thread; one reschedule at a time, none while the
+ * cluster is held. */
+static void reschedule_start(struct mon *m, int64_t now)
+{
+	int after = m->c.spec->monitor.reschedule_after_s;
+	size_t nh = 0, nn = 0;
+	char hosts[256], nodes[512], seen[900], done[400];
+
+	bool due = false;
+
+	if (m->o->once || after <= 0 || m->held || m->resched_running ||
+	    now < m->resched_next_ms)
+		return;
+	for (size_t i = 0; i < m->nhosts && !due; i++)
+		due = m->hosts[i].fsm.state == MH_DOWN &&
+		      now - m->hosts[i].fsm.since_ms >= (int64_t)after * 1000;
+	if (!due)
+		return;
+	m->resched_hosts = xcalloc(m->nhosts + 1, sizeof *m->resched_hosts);
+	m->resched_nodes = xcalloc(m->nnodes + 1, sizeof *m->resched_nodes);
+	m->resched_lost_ms = now;
+	for (size_t i = 0; i < m->nhosts; i++) {
+		struct mhost *h = &m->hosts[i];
+		bool has = false;
+
+		if (h->fsm.state != MH_DOWN || now - h->fsm.since_ms < (int64_t)after * 1000)
+			continue;
+		for (size_t k = 0; k < m->nnodes; k++)
+			if (m->nodes[k].h == h) {
+				m->resched_nodes[nn++] = xstrdup(m->nodes[k].sn->id);
+				has = true;
+			}
+		if (!has)
+			continue;
+		m->resched_hosts[nh++] = xstrdup(h->sh->name);
+		if (h->fsm.since_ms < m->resched_lost_ms)
+			m->resched_lost_ms = h->fsm.since_ms;
+	}
+	if (!nh) {
+		strv_free(m->resched_hosts);
+		strv_free(m->resched_nodes);
+		m->resched_hosts = m->resched_nodes = NULL;
+		return;
+	}
+	strv_join(m->resched_hosts, hosts, sizeof hosts);
+	strv_join(m->resched_nodes, nodes, sizeof nodes);
+	snprintf(seen, sizeof seen, "unreachable for %.1f s (reschedule_after_s %d); its nodes: %s",
+		 (now - m->resched_lost_ms) / 1000.0, after, nodes);
+	snprintf(done, sizeof done, "placing them on the other hosts and restoring the "
+		 "cluster's redundancy (`up` planned without %s)", hosts);
+	mon_event(m, "host-reschedule", NULL, hosts, seen, done, now - m->resched_lost_ms);
+	m->resched_start_ms = now;
+	m->resched_running = true;
+	__atomic_store_n(&m->resched_finished, false, __ATOMIC_RELEASE);
+	if (pthread_create(&m->resched_th, NULL, resched_thread, m) != 0) {
+		m->resched_running = false;
+		mon_event(m, "reschedule-failed", NULL, hosts, "cannot start a thread",
+			  "tried again in 3 s", -1);
+		m->resched_next_ms = now + RESCHEDULE_RETRY_MS;
+		strv_free(m->resched_hosts);
+		strv_free(m->resched_nodes);
+		m->resched_hosts = m->resched_nodes = NULL;
+	}
+}
+
+/* The reschedule thread finished: log it; on success watch what state.json
+ * records now (mon_reload), else try again RESCHEDULE_RETRY_MS later.
+ * Watched hosts and nodes are replaced: call it last in a callback. */
+static void reschedule_end(struct mon *m, int64_t now)
+{
+	char hosts[256], moved[900] = "", seen[400];
+	size_t len = 0;
+
+	if (!m->resched_running || !__atomic_load_n(&m->resched_finished, __ATOMIC_ACQUIRE))
+		return;
+	pthread_join(m->resched_th, NULL);
+	m->resched_running = false;
+	strv_join(m->resched_hosts, hosts, sizeof hosts);
+	if (m->resched_rc < 0) {
+		mon_event(m, "reschedule-failed", NULL, hosts, m->resched_err.msg,
+			  "tried again later (3 s, doubling to 30 s) while the hosts stay "
+			  "unreachable",
+			  now - m->resched_start_ms);
+		m->resched_next_ms = now + m->resched_retry_ms;
+		m->resched_retry_ms = m->resched_retry_ms * 2 > RESCHEDULE_RETRY_MAX_MS
+					      ? RESCHEDULE_RETRY_MAX_MS
+					      : m->resched_retry_ms * 2;
+	} else {
+		m->resched_retry_ms = RESCHEDULE_RETRY_MS;
+		m->reschedules++;
+		m->last_resched_ms = now - m->resched_lost_ms;
+		if (mon_reload(m, "rescheduled")) {
+			for (size_t i = 0; m->resched_nodes[i]; i++) {
+				const struct state_node *sn = state_find(m->c.st, m->resched_nodes[i]);
+				int w = snprintf(moved + len, sizeof moved - len, "%s%s -> %s%s%s",
+						 i ? ", " : "", m->resched_nodes[i],
+						 sn ? sn->host : "(not recorded)",
+						 sn && sn->role ? " as " : "", sn && sn->role ? sn->role : "");
+
+				if (w < 0 || (size_t)w >= sizeof moved - len)
+					break;
+				len += (size_t)w;
+			}
+		}
+		snprintf(seen, sizeof seen, "the nodes of %s run on other hosts and their cluster "
+			 "is formed again", hosts);
+		mon_event(m, "host-rescheduled", NULL, hosts, seen, moved,
+			  now - m->resched_lost_ms);
+	}
+	strv_free(m->resched_hosts);
+	strv_free(m->resched_nodes);
+	m->resched_hosts = m->resched_nodes = NULL;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mon *m = arg;
@@ -565,6 +839,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (m->o->once && (once_finished(m) || now > m->once_deadline))
 		event_base_loopbreak(m->base);
+	for (size_t i = 0; i < m->nhosts; i++)
+		host_fence(&m->hosts[i], now);
+	status_refresh(m, now);
+	reschedule_start(m, now);
+	reschedule_end(m, now); /* last: it may replace hosts and nodes */
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -578,7 +857,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 /* ---- HTTP --------------------------------------------------------------------------- */
 
-static json_t *status_json(struct mon *m)
+/* What only the monitor knows, for the "monitor" object of /status: its
+ * hosts, its view of every node (docs/monitor.md), whether it holds. */
+static json_t *monitor_json(struct mon *m)
 {
 	json_t *nodes = json_array(), *hosts = json_array();
 	int reachable = 0;
@@ -596,23 +877,147 @@ static json_t *status_json(struct mon *m)
 	}
 	for (size_t i = 0; i < m->nnodes; i++) {
 		struct mnode *n = &m->nodes[i];
-		const struct state_node *sn = n->sn;
-		const char *st = n->h->fsm.state != MH_UP ? "host-down"
-				 : n->fsm.running	  ? "running"
-							  : "not-running";
 
 		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:I, s:s, s:i}", "node", sn->id,
-			"service", sn->service, "host", sn->host, "address", sn->address, "port",
-			sn->port, "role", sn->role ? sn->role : "", "state", st, "health",
-			mon_node_state_name(n->fsm.state), "restarts", (json_int_t)n->restarts,
-			"last_probe", n->probes ? probe_result_name(n->last) : "none", "kills",
-			n->fsm.kills));
+			"{s:s, s:s, s:s, s:I, s:s, s:i}", "node", n->sn->id, "host", n->sn->host,
+			"health", mon_node_state_name(n->fsm.state), "restarts",
+			(json_int_t)n->restarts, "last_probe",
+			n->probes ? probe_result_name(n->last) : "none", "kills", n->fsm.kills));
 	}
-	return json_pack("{s:s, s:o, s:o, s:{s:b, s:I, s:s, s:b, s:i, s:i}}", "cluster",
-			 m->c.spec->name, "nodes", nodes, "hosts", hosts, "monitor", "running", 1,
-			 "pid", (json_int_t)getpid(), "since", m->started, "held", m->held,
-			 "hosts_reachable", reachable, "hosts", (int)m->nhosts);
+	return json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
+			 "hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
+			 "hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
+			 "last_reschedule_seconds", m->last_resched_ms / 1000.0);
+}
+
+/* ---- /status: `shoal status --json` on a thread --------------------------------------- */
+
+/* The agent's view of each watched node, copied on the loop, and the
+ * document built from it on a thread (cluster_status_doc reads state.json
+ * and asks the database, which blocks). */
+struct status_job {
+	const char *spec_path;
+	size_t n;
+	char **ids, **hosts;   /* per watched node */
+	json_t **rec;          /* its node.list-like record, or NULL (host down) */
+	json_t *doc;
+	pthread_t th;
+	bool finished;         /* atomic */
+};
+
+static void status_job_free(struct status_job *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->ids[i]);
+		free(j->hosts[i]);
+		json_decref(j->rec[i]);
+	}
+	free(j->ids);
+	free(j->hosts);
+	free(j->rec);
+	json_decref(j->doc);
+	free(j);
+}
+
+static void *status_thread(void *arg)
+{
+	struct status_job *j = arg;
+	struct cluster c = {0};
+	struct err e = {0};
+
+	if (cluster_load(j->spec_path, NULL, &c, &e) == 0) {
+		json_t **listed = xcalloc(c.st->n + 1, sizeof *listed);
+
+		for (size_t i = 0; i < c.st->n; i++)
+			for (size_t k = 0; k < j->n; k++)
+				if (!strcmp(j->ids[k], c.st->nodes[i].id) &&
+				    !strcmp(j->hosts[k], c.st->nodes[i].host))
+					listed[i] = j->rec[k];
+		j->doc = cluster_status_doc(&c, listed, NULL);
+		free(listed);
+	} else {
+		log_warn("/status: %s", e.msg);
+	}
+	cluster_free(&c);
+	__atomic_store_n(&j->finished, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Every STATUS_REFRESH_MS (and at once after the last one finished, when
+ * none was built yet) build the document anew. */
+static void status_refresh(struct mon *m, int64_t now)
+{
+	struct status_job *j = m->sj;
+
+	if (j && __atomic_load_n(&j->finished, __ATOMIC_ACQUIRE)) {
+		pthread_join(j->th, NULL);
+		if (j->doc) {
+			json_decref(m->status_doc);
+			m->status_doc = j->doc;
+			j->doc = NULL;
+		}
+		status_job_free(j);
+		m->sj = NULL;
+	}
+	/* only while someone reads /status: it asks every node of the database */
+	if (m->sj || m->o->once || !m->http || now < m->status_next_ms || !m->status_asked_ms ||
+	    now - m->status_asked_ms > STATUS_WANTED_MS)
+		return;
+	m->status_next_ms = now + STATUS_REFRESH_MS;
+	j = xcalloc(1, sizeof *j);
+	j->spec_path = m->spec_path;
+	j->n = m->nnodes;
+	j->ids = xcalloc(j->n + 1, sizeof *j->ids);
+	j->hosts = xcalloc(j->n + 1, sizeof *j->hosts);
+	j->rec = xcalloc(j->n + 1, sizeof *j->rec);
+	for (size_t i = 0; i < j->n; i++) {
+		struct mnode *n = &m->nodes[i];
+
+		j->ids[i] = xstrdup(n->sn->id);
+		j->hosts[i] = xstrdup(n->sn->host);
+		if (n->h->fsm.state == MH_UP)
+			j->rec[i] = json_pack("{s:s, s:I}", "state",
+					      n->fsm.running ? "running" : "exited", "restarts",
+					      (json_int_t)n->restarts);
+	}
+	if (pthread_create(&j->th, NULL, status_thread, j) != 0) {
+		status_job_free(j);
+		return;
+	}
+	m->sj = j;
+}
+
+/* `shoal status --json` as last built (same schema: nodes, services,
+ * monitor), its "monitor" object extended with what the monitor knows;
+ * before the first one is built, the nodes as recorded, health unknown. */
+static json_t *status_json(struct mon *m)
+{
+	json_t *doc = m->status_doc ? json_deep_copy(m->status_doc) : NULL;
+	json_t *mon = monitor_json(m);
+
+	if (!doc) {
+		json_t *nodes = json_array();
+
+		for (size_t i = 0; i < m->nnodes; i++) {
+			const struct state_node *sn = m->nodes[i].sn;
+
+			json_array_append_new(nodes, json_pack(
+				"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:s}", "node", sn->id,
+				"service", sn->service, "host", sn->host, "address", sn->address,
+				"port", sn->port, "role", sn->role ? sn->role : "", "state",
+				m->nodes[i].h->fsm.state != MH_UP ? "host-down"
+				: m->nodes[i].fsm.running ? "running" : "exited",
+				"restarts", (json_int_t)m->nodes[i].restarts, "health", "unknown"));
+		}
+		doc = json_pack("{s:s, s:o, s:[], s:{s:b, s:I, s:s}}", "cluster", m->c.spec->name,
+				"nodes", nodes, "services", "monitor", "running", 1, "pid",
+				(json_int_t)getpid(), "since", m->started);
+	}
+	json_object_update(json_object_get(doc, "monitor"), mon);
+	json_decref(mon);
+	return doc;
 }
 
 static void reply(struct evhttp_request *req, const char *type, struct evbuffer *b)
@@ -624,6 +1029,9 @@ static void reply(struct evhttp_request *req, const char *type, struct evbuffer 
 static void http_status(struct evhttp_request *req, void *arg)
 {
 	struct mon *m = arg;
+
+	m->status_asked_ms = mono_ms();
+	status_refresh(m, m->status_asked_ms);
 	json_t *doc = status_json(m);
 	char *text = json_dumps(doc, JSON_COMPACT);
 	struct evbuffer *b = evbuffer_new();
@@ -727,6 +1135,14 @@ static void http_metrics(struct evhttp_request *req, void *arg)
 	metric_head(b, "shoal_cluster_held", "gauge",
 		    "1 while more than half of the hosts are unreachable (no repair).");
 	evbuffer_add_printf(b, "shoal_cluster_held{cluster=\"%s\"} %d\n", cl, m->held);
+	metric_head(b, "shoal_reschedules_total", "counter",
+		    "Reschedules of gone hosts' nodes this monitor completed.");
+	evbuffer_add_printf(b, "shoal_reschedules_total{cluster=\"%s\"} %d\n", cl,
+			    m->reschedules);
+	metric_head(b, "shoal_reschedule_seconds", "gauge",
+		    "Last reschedule: host lost to its nodes running elsewhere, cluster formed.");
+	evbuffer_add_printf(b, "shoal_reschedule_seconds{cluster=\"%s\"} %.3f\n", cl,
+			    m->last_resched_ms / 1000.0);
 	metric_head(b, "shoal_monitor_events_total", "counter",
 		    "Events this monitor process logged.");
 	evbuffer_add_printf(b, "shoal_monitor_events_total{cluster=\"%s\"} %llu\n", cl,
@@ -775,15 +1191,11 @@ static int mon_setup(struct mon *m, struct err *e)
 		.host_timeout_ms = (int64_t)s->monitor.interval_ms * s->monitor.fail_after +
 				   s->monitor.timeout_ms,
 	};
-	/* hosts the recorded nodes are on, in spec order */
+	/* every host of the spec, in spec order: also those without recorded
+	 * nodes (a host whose nodes were rescheduled is fenced when it comes
+	 * back; a spare host is where they may go) */
 	m->hosts = xcalloc(s->nhosts + 1, sizeof *m->hosts);
 	for (size_t i = 0; i < s->nhosts; i++) {
-		bool used = false;
-
-		for (size_t k = 0; k < st->n; k++)
-			used |= !strcmp(st->nodes[k].host, s->hosts[i].name);
-		if (!used)
-			continue;
 		struct mhost *h = &m->hosts[m->nhosts];
 
 		h->m = m;
@@ -854,6 +1266,8 @@ static void mon_unwatch(struct mon *m)
 		agent_client_free(h->new_ac);
 		transport_close(h->new_t);
 		json_decref(h->listed);
+		json_decref(h->fence);
+		json_decref(h->fencing);
 	}
 	while (m->pipe[0] >= 0 && read(m->pipe[0], &idx, sizeof idx) == (ssize_t)sizeof idx)
 		; /* results of the threads just joined */
@@ -866,6 +1280,14 @@ static void mon_unwatch(struct mon *m)
 
 static void mon_free(struct mon *m)
 {
+	if (m->sj)
+		pthread_join(m->sj->th, NULL);
+	status_job_free(m->sj);
+	json_decref(m->status_doc);
+	if (m->resched_running) /* an `up` in progress: let it finish */
+		pthread_join(m->resched_th, NULL);
+	strv_free(m->resched_hosts);
+	strv_free(m->resched_nodes);
 	mon_unwatch(m);
 	if (m->sighup)
 		event_free(m->sighup);
@@ -891,19 +1313,17 @@ static void mon_free(struct mon *m)
 	cluster_free(&m->c);
 }
 
-/* SIGHUP: read the spec and state.json again (after an `up` that moved,
- * added or removed nodes) and watch what they say now.  Connections are
- * opened again; nodes start as unknown, so nothing is repeated.  A spec or
- * state that does not load keeps the old view. */
-static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+/* Read the spec and state.json again (SIGHUP after an `up` that moved,
+ * added or removed nodes; a reschedule) and watch what they say now.
+ * Connections are opened again; nodes start as unknown, so nothing is
+ * repeated.  A spec or state that does not load keeps the old view
+ * (false). */
+static bool mon_reload(struct mon *m, const char *why)
 {
-	struct mon *m = arg;
 	struct cluster fresh = {0};
 	struct err e = {0};
 	char seen[160];
 
-	(void)sig;
-	(void)what;
 	if (cluster_load(m->spec_path, NULL, &fresh, &e) < 0 ||
 	    strcmp(fresh.spec->name, m->c.spec->name)) {
 		if (!e.code)
@@ -912,7 +1332,7 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
 			  "kept watching what it watched", -1);
 		cluster_free(&fresh);
-		return;
+		return false;
 	}
 	mon_unwatch(m);
 	cluster_free(&m->c);
@@ -921,11 +1341,19 @@ static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 		mon_event(m, "monitor-reload-failed", NULL, NULL, e.msg,
 			  "stopped: nothing consistent to watch", -1);
 		event_base_loopbreak(m->base);
-		return;
+		return false;
 	}
-	snprintf(seen, sizeof seen, "SIGHUP: %zu nodes on %zu hosts", m->nnodes, m->nhosts);
+	snprintf(seen, sizeof seen, "%s: %zu nodes on %zu hosts", why, m->nnodes, m->nhosts);
 	mon_event(m, "monitor-reload", NULL, NULL, seen,
 		  "watching: nodes start as unknown until their first probe", -1);
+	return true;
+}
+
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	mon_reload(arg, "SIGHUP");
 }
 
 static void print_once(struct mon *m)
@@ -997,7 +1425,8 @@ static int detach(const char *logpath, int *ready_fd, struct err *e)
 
 int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e)
 {
-	struct mon m = {.o = o, .pipe = {-1, -1}, .spec_path = spec_path};
+	struct mon m = {.o = o, .pipe = {-1, -1}, .spec_path = spec_path,
+			.resched_retry_ms = RESCHEDULE_RETRY_MS};
 	struct lock_holder stale;
 	bool was_stale = false;
 	int ready_fd = -1, rc = -1;

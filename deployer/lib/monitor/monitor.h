@@ -11,10 +11,15 @@
  *     with timeout_ms, the template's health probe;
  *   - the decisions of monitor_fsm.h, each an event appended to the
  *     cluster's events.jsonl (time, node, host, seen, done, duration_ms);
+ *   - a host unreachable for monitor.reschedule_after_s: its nodes moved to
+ *     the other hosts by `up` planned without it (converge.h, without_hosts),
+ *     on a thread; a host that comes back has the nodes moved away fenced
+ *     (stopped and removed through its agent);
  *   - HTTP on monitor.listen: /status, /metrics (Prometheus text), /events.
  * It holds <state dir>/monitor.lock for its whole life: a second monitor of
- * the cluster is refused, naming the holder.  It never takes the state lock
- * and never writes state.json, so `shoal up` runs beside it.
+ * the cluster is refused, naming the holder.  It takes the state lock and
+ * writes state.json only while it reschedules (as `up`), so `shoal up` runs
+ * beside it otherwise.
  */
 #ifndef SHOAL_MONITOR_H
 #define SHOAL_MONITOR_H

@@ -576,6 +576,26 @@ const struct spec_host *spec_find_host(const struct spec *s, const char *name)
 	return NULL;
 }
 
+bool spec_drop_host(struct spec *s, const char *name)
+{
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct spec_host *h = &s->hosts[i];
+
+		if (strcmp(h->name, name))
+			continue;
+		free(h->name);
+		free(h->address);
+		free(h->user);
+		free(h->rack);
+		free(h->zone);
+		kvlist_free(&h->labels);
+		memmove(h, h + 1, (s->nhosts - i - 1) * sizeof *h);
+		s->nhosts--;
+		return true;
+	}
+	return false;
+}
+
 const struct spec_service *spec_find_service(const struct spec *s, const char *name)
 {
 	for (size_t i = 0; i < s->nservices; i++)

@@ -164,6 +164,10 @@ void spec_problems_free(struct spec_problems *p);
 void spec_problems_print(const struct spec_problems *p, FILE *f);
 
 const struct spec_host *spec_find_host(const struct spec *s, const char *name);
+/* Remove host `name` from s, as if the file did not list it (`shoal
+ * monitor` plans around hosts that are gone); pointers to s->hosts taken
+ * before are invalid after.  False when s has no such host. */
+bool spec_drop_host(struct spec *s, const char *name);
 const struct spec_service *spec_find_service(const struct spec *s,
 					     const char *name);
 /* Value of a setting or label, or def when absent. */
