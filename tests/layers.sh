@@ -5,9 +5,9 @@
 #      appear elsewhere only in comments, in the spec key table's examples
 #      (documentation) and in the names of probe protocols.
 #   2. #include edges between folders follow the layering
-#         common <- spec <- plan <- image, transport, db <- converge <- monitor <- cli
+#         common <- spec <- plan <- image, transport, db <- converge <- monitor, drill <- cli
 #      (a folder includes only from folders below it; image, transport and
-#      db do not include each other), so no include cycle crosses folders.
+#      db do not include each other, nor do monitor and drill), so no include cycle crosses folders.
 # Usage: sh tests/layers.sh  (from anywhere; exits 1 when a check fails)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +46,7 @@ folder_of() {
 rank_of() {
 	case "$1" in
 	common) echo 0 ;; spec) echo 1 ;; plan) echo 2 ;;
-	image | transport | db) echo 3 ;; converge) echo 4 ;; monitor) echo 5 ;; cli) echo 6 ;;
+	image | transport | db) echo 3 ;; converge) echo 4 ;; monitor | drill) echo 5 ;; cli) echo 6 ;;
 	*) echo 9 ;;
 	esac
 }
@@ -72,6 +72,6 @@ if [ -n "$bad" ]; then
 	echo "$bad" | sed '/^$/d; s/^/# /'
 	rc=1
 else
-	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor <- cli"
+	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor/drill <- cli"
 fi
 exit $rc
