@@ -83,6 +83,13 @@ static int recorded_nodes(struct drill *d, struct err *e)
 			d->hosts[d->n] = st->nodes[i].host;
 			d->nodes[d->n++] = db_node_of_state(&st->nodes[i]);
 		}
+	for (size_t i = 0; i < d->n; i++) {
+		const struct state_node *sn = state_find(st, d->nodes[i].id);
+
+		for (size_t j = 0; sn && sn->master && j < d->n; j++)
+			if (!strcmp(d->nodes[j].id, sn->master))
+				d->nodes[i].master_index = (int)j;
+	}
 	if (!d->n)
 		return err_set(e, ENOENT, "%s: service %s has no recorded nodes: run `shoal up` first",
 			       d->c.spec->name, svc);
@@ -377,6 +384,7 @@ static int run_round(struct drill *d, int r, const struct drill_round *sched, st
 		}
 		v = observe(d);
 		now = drill_wall_ms();
+		agent_events(d, victim, injected, &detected_agent);
 		if (!detected_db && !healthy(v, d->n))
 			detected_db = now;
 		if (!detected && (detected_agent || detected_db)) {
@@ -518,7 +526,7 @@ static int dry_run(struct drill *d, const struct drill_round *sched)
 						     drill_scenario_name(o->scenario), "victim",
 						     v ? v : "-", "host", host));
 		if (!o->json)
-			printf("round %2d  not before +%6.2fs  %-11s %-12s on %s\n", r + 1,
+			printf("round %2d  at +%.2fs  %-11s %-12s on %s\n", r + 1,
 			       (double)sched[r].at_ms / 1000, drill_scenario_name(o->scenario),
 			       v ? v : "-", host);
 	}

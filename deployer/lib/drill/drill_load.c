@@ -139,8 +139,10 @@ static void *writer_main(void *arg)
 
 		for (; nb < retry; nb++)
 			idx[nb] = w->pending[nb];
-		memmove(w->pending, w->pending + retry, (w->np - retry) * sizeof *w->pending);
-		w->np -= retry;
+		if (retry) {
+			memmove(w->pending, w->pending + retry, (w->np - retry) * sizeof *w->pending);
+			w->np -= retry;
+		}
 		for (; nb < batch; nb++) {
 			w->keys = xgrow(w->keys, &w->cap, w->n + 1, sizeof *w->keys);
 			w->keys[w->n] = (struct key_rec){.first = (int32_t)now, .ack = -1};
@@ -284,7 +286,7 @@ void loadgen_results(struct loadgen *g, struct load_window *win, size_t nw, stru
 json_t *loadgen_series(struct loadgen *g)
 {
 	json_t *a = json_array();
-	int64_t secs = (g->end - g->t0 + 999) / 1000;
+	int64_t secs = (g->end - g->t0) / 1000; /* whole seconds only */
 
 	for (int64_t s = 0; s < secs && s < MAX_SECONDS; s++)
 		json_array_append_new(a, json_pack("{s:I, s:I, s:I}", "t", (json_int_t)s, "acked",

@@ -209,10 +209,10 @@ static void timeline(struct buf *b, const json_t *rep)
 		   "<text x=\"308\" y=\"0\">recovered</text>"
 		   "<circle cx=\"387\" cy=\"-4\" r=\"4\" fill=\"#1565c0\"/>"
 		   "<text x=\"395\" y=\"0\">monitor repaired</text>"
-		   "<line x1=\"500\" y1=\"-4\" x2=\"514\" y2=\"-4\" stroke=\"#1e88e5\" stroke-width=\"2\"/>"
-		   "<text x=\"518\" y=\"0\">writes acknowledged per second</text>"
-		   "<line x1=\"700\" y1=\"-4\" x2=\"714\" y2=\"-4\" stroke=\"#d81b60\" stroke-width=\"2\"/>"
-		   "<text x=\"718\" y=\"0\">failed attempts per second</text></g>\n",
+		   "<line x1=\"520\" y1=\"-4\" x2=\"534\" y2=\"-4\" stroke=\"#1e88e5\" stroke-width=\"2\"/>"
+		   "<text x=\"538\" y=\"0\">writes acknowledged per second</text>"
+		   "<line x1=\"735\" y1=\"-4\" x2=\"749\" y2=\"-4\" stroke=\"#d81b60\" stroke-width=\"2\"/>"
+		   "<text x=\"753\" y=\"0\">failed attempts per second</text></g>\n",
 		   ML, MT + PH + 34);
 	buf_puts(b, "</svg>\n");
 }
