@@ -192,9 +192,9 @@ static void timeline(struct buf *b, const json_t *rep)
 	step = 1000;
 	while (a.dur_ms / step > 12)
 		step *= step == 1000 ? 5 : 2;
-	for (double t = 0; t <= a.dur_ms; t += step)
+	for (long k = 0; (double)k * step <= a.dur_ms; k++)
 		buf_printf(b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%gs</text>\n",
-			   xpos(&a, t), MT + PH + 14, t / 1000);
+			   xpos(&a, (double)k * step), MT + PH + 14, (double)k * step / 1000);
 	buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.0f/s</text>\n", ML - 4, MT + 4,
 		   a.ymax);
 	buf_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">0</text>\n", ML - 4, MT + PH);
