@@ -89,8 +89,10 @@ is_stopped() {
 	wait_for 60 all_ok
 	# every key the independent writer saw acknowledged reads back
 	acked=$(wc -l <"$BATS_FILE_TMPDIR/indep.acked")
-	[ "$acked" -gt 10 ]
-	missing=$(sed 's/.*/GET indep:&/' "$BATS_FILE_TMPDIR/indep.acked" | rcli "$addr" "$port" -c | grep -vc '^v' || true)
+	[ "$acked" -gt 5 ]
+	# (redis-cli -c also prints "-> Redirected" lines: count the values)
+	present=$(sed 's/.*/GET indep:&/' "$BATS_FILE_TMPDIR/indep.acked" | rcli "$addr" "$port" -c | grep -c '^v' || true)
+	missing=$((acked - present))
 	echo "independent writer: $acked acknowledged, $missing missing"
 	[ "$missing" -eq "$(jq .check.lost "$r")" ]
 }
@@ -113,10 +115,15 @@ is_stopped() {
 @test "pause-node: the victim is stopped, resumed, and the cluster recovers" {
 	wait_for 60 all_ok
 	run "$SHOAL" --json drill "$SPEC" --scenario pause-node --rounds 1 --interval 1s --pause 3s \
-		--seed 3 --load writers=2,rate=500
-	echo "$output" | tail -30
-	[ "$status" -eq 0 ]
+		--seed 3 --load writers=2,rate=500,wait=1
 	r=$(echo "$output" | sed -n '/^{/,$p')
+	echo "$output" | sed '/^{/,$d'
+	jq '{rounds, check, healthy_at_end, stopped_early}' <<<"$r"
+	# a paused master fails over after cluster_node_timeout; Redis's
+	# asynchronous replication may lose a write even with WAIT (Jepsen):
+	# the drill then says so (exit 1), and everything else must hold
+	[ "$status" -eq 0 ] || jq -e '.check.lost > 0' <<<"$r"
+	jq -e '.healthy_at_end and (.stopped_early == null)' <<<"$r"
 	node=$(jq -r '.rounds[0].victim' <<<"$r")
 	host=$(jq -r '.rounds[0].host' <<<"$r")
 	jq -e '.rounds[0] | .recovered and (.healed_at_ms - .injected_at_ms >= 3000)' <<<"$r"
