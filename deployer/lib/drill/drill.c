@@ -162,13 +162,20 @@ static int node_signal(struct drill *d, const char *host, const char *node, int 
 /* Resume what this drill stopped.  Returns -1 when it could not. */
 static int heal(struct drill *d, struct err *e)
 {
+	const char *done = "resumed (SIGCONT)";
+
 	if (!d->paused)
 		return 0;
-	if (node_signal(d, d->paused_host, d->paused, SIGCONT, e) < 0)
-		return -1;
+	if (node_signal(d, d->paused_host, d->paused, SIGCONT, e) < 0) {
+		/* the stopped process is gone (the monitor had it killed, its
+		 * agent restarts it): nothing of the drill's is left to undo */
+		if (e->code != ESRCH)
+			return -1;
+		done = "nothing to resume: the stopped process was killed since (its agent restarts it)";
+	}
 	cluster_event(&d->c, "drill-heal",
 		      json_pack("{s:s, s:s, s:s, s:s}", "node", d->paused, "host", d->paused_host,
-				"seen", "stopped by the drill", "done", "resumed (SIGCONT)"));
+				"seen", "stopped by the drill", "done", done));
 	d->paused = d->paused_host = NULL;
 	return 0;
 }

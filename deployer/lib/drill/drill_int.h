@@ -21,8 +21,9 @@ struct loadgen;
 
 /* Start cfg->writers threads writing fresh keys "shoal:drill:<run>:<w>:<n>"
  * through nodes[0..n) (each its own db_kv client), at cfg->rate writes per
- * second in all.  A write that fails is tried again (up to half of each
- * batch) until acknowledged or the load stops.  t0 is the wall clock the
+ * second in all.  A write that fails is tried again in every next round
+ * of its writer (up to MAX_RETRY keys, oldest first) until acknowledged or
+ * the load stops.  t0 is the wall clock the
  * per-second series starts at.  Fails when a writer cannot open its
  * client (nothing is left running then). */
 int loadgen_start(const struct db_driver *d, const struct db_node *nodes, size_t n,

@@ -12,7 +12,8 @@
 
 #include "util.h"
 
-#define MAX_BATCH 200
+#define MAX_BATCH 1000 /* fresh keys per pipelined round */
+#define MAX_RETRY 4000 /* failed keys tried again per round, oldest first */
 #define READ_BATCH 1000
 #define KEY_MAX 96
 #define VAL_MAX 80
@@ -124,15 +125,18 @@ static void *writer_main(void *arg)
 	struct loadgen *g = w->g;
 	int per_rate = g->cfg.rate > 0 ? (g->cfg.rate + (int)g->nw - 1) / (int)g->nw : 0;
 	size_t batch = per_rate ? (size_t)(per_rate / 50) : MAX_BATCH;
-	char (*key)[KEY_MAX] = xcalloc(MAX_BATCH, KEY_MAX), (*val)[VAL_MAX] = xcalloc(MAX_BATCH, VAL_MAX);
-	const char *kp[MAX_BATCH], *vp[MAX_BATCH];
-	size_t idx[MAX_BATCH];
-	uint8_t ok[MAX_BATCH];
+	enum { MAX = MAX_BATCH + MAX_RETRY };
+	char (*key)[KEY_MAX] = xcalloc(MAX, KEY_MAX), (*val)[VAL_MAX] = xcalloc(MAX, VAL_MAX);
+	const char **kp = xcalloc(MAX, sizeof *kp), **vp = xcalloc(MAX, sizeof *vp);
+	size_t *idx = xcalloc(MAX, sizeof *idx);
+	uint8_t *ok = xcalloc(MAX, 1);
 	int64_t start = drill_wall_ms(), sent = 0;
 
 	batch = batch < 1 ? 1 : batch > MAX_BATCH ? MAX_BATCH : batch;
 	while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
-		size_t nb = 0, retry = w->np < (batch + 1) / 2 ? w->np : (batch + 1) / 2;
+		/* every failed key goes again at once (so a key waits as long as
+		 * its part of the cluster is away, not behind a backlog) */
+		size_t nb = 0, retry = w->np < MAX_RETRY ? w->np : MAX_RETRY, fresh;
 		int64_t now = drill_wall_ms() - g->t0, t;
 		int errs;
 		uint32_t acked = 0;
@@ -143,7 +147,7 @@ static void *writer_main(void *arg)
 			memmove(w->pending, w->pending + retry, (w->np - retry) * sizeof *w->pending);
 			w->np -= retry;
 		}
-		for (; nb < batch; nb++) {
+		for (fresh = 0; fresh < batch; fresh++, nb++) {
 			w->keys = xgrow(w->keys, &w->cap, w->n + 1, sizeof *w->keys);
 			w->keys[w->n] = (struct key_rec){.first = (int32_t)now, .ack = -1};
 			idx[nb] = w->n++;
@@ -170,19 +174,23 @@ static void *writer_main(void *arg)
 		count_second(g->sec_ack, t, acked);
 		count_second(g->sec_err, t, (uint32_t)(errs > 0 ? errs : 0));
 		w->errors += errs > 0 ? errs : 0;
-		sent += (int64_t)nb;
+		sent += (int64_t)fresh;
 		if (per_rate) {
 			int64_t due = start + sent * 1000 / per_rate - drill_wall_ms();
 
 			if (due > 0)
 				sleep_ms(due);
-		} else if (!acked) {
-			sleep_ms(10); /* everything fails fast: no busy loop */
 		}
+		if (!acked)
+			sleep_ms(10); /* everything fails fast: no busy loop */
 	}
 	writer_read_back(w);
 	free(key);
 	free(val);
+	free(kp);
+	free(vp);
+	free(idx);
+	free(ok);
 	return NULL;
 }
 
