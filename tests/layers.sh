@@ -5,9 +5,9 @@
 #      appear elsewhere only in comments, in the spec key table's examples
 #      (documentation) and in the names of probe protocols.
 #   2. #include edges between folders follow the layering
-#         common <- spec <- plan <- image, transport, db <- converge <- monitor <- cli
+#         common <- spec <- plan <- image, transport, db <- converge <- monitor, drill <- cli
 #      (a folder includes only from folders below it; image, transport and
-#      db do not include each other), so no include cycle crosses folders.
+#      db do not include each other, nor do monitor and drill), so no include cycle crosses folders.
 # Usage: sh tests/layers.sh  (from anywhere; exits 1 when a check fails)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +37,7 @@ fi
 # ---- 2. include edges --------------------------------------------------------
 # One awk over every file (a shell loop forking sed/grep per #include took
 # 15 CPU-seconds).  The folder of a source file or header: common, spec,
-# plan, image, transport, db, converge, monitor, cli, agent; an include names
+# plan, image, transport, db, converge, monitor, drill, cli, agent; an include names
 # the first header of that name under deployer/ (find order); includes of
 # other headers (system, libraries) are not edges.
 hdrs=$(mktemp)
@@ -56,7 +56,7 @@ bad=$(find deployer/common deployer/lib deployer/cli -name '*.[ch]' | xargs awk 
 		if (d == "plan") return 2
 		if (d == "image" || d == "transport" || d == "db") return 3
 		if (d == "converge") return 4
-		if (d == "monitor") return 5
+		if (d == "monitor" || d == "drill") return 5
 		if (d == "cli") return 6
 		return 9
 	}
@@ -85,6 +85,6 @@ if [ -n "$bad" ]; then
 	echo "$bad" | sed '/^$/d; s/^/# /'
 	rc=1
 else
-	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor <- cli"
+	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor/drill <- cli"
 fi
 exit $rc

@@ -115,6 +115,8 @@ bool db_can(const struct db_driver *d, const char *op)
 		return d->check;
 	if (!strcmp(op, "rebalance"))
 		return d->rebalance;
+	if (!strcmp(op, "kv"))
+		return d->kv_open && d->kv_write && d->kv_read && d->kv_close;
 	return false;
 }
 
@@ -178,6 +180,30 @@ int db_rebalance(const struct db_driver *d, const struct db_node *nodes, size_t 
 		 const struct db_opts *o, struct err *e)
 {
 	return d->rebalance ? d->rebalance(nodes, n, o, e) : cannot(d, "rebalance", e);
+}
+
+int db_kv_open(const struct db_driver *d, const struct db_node *nodes, size_t n,
+	       const struct db_opts *o, struct db_kv **out, struct err *e)
+{
+	return db_can(d, "kv") ? d->kv_open(nodes, n, o, out, e) : cannot(d, "kv", e);
+}
+
+int db_kv_write(const struct db_driver *d, struct db_kv *kv, const char *const *keys,
+		const char *const *vals, size_t n, int wait, uint8_t *ok)
+{
+	return d->kv_write(kv, keys, vals, n, wait, ok);
+}
+
+int db_kv_read(const struct db_driver *d, struct db_kv *kv, const char *const *keys,
+	       const char *const *vals, size_t n, uint8_t *got)
+{
+	return d->kv_read(kv, keys, vals, n, got);
+}
+
+void db_kv_close(const struct db_driver *d, struct db_kv *kv)
+{
+	if (kv)
+		d->kv_close(kv);
 }
 
 int db_run(const struct db_opts *o, const struct db_node *n, char *const *argv,

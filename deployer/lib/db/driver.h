@@ -85,6 +85,8 @@ struct db_view {
 /* NULL-safe. */
 void db_view_free(struct db_view *v);
 
+struct db_kv; /* a driver's key/value client (kv_open) */
+
 struct db_driver {
 	const char *kind;          /* template `kind`: "redis" */
 	const char *title;         /* for messages: "Redis" */
@@ -122,7 +124,24 @@ struct db_driver {
 	/* Move data ownership to the layout of nodes[0..n). */
 	int (*rebalance)(const struct db_node *nodes, size_t n, const struct db_opts *o,
 			 struct err *e);
+	/* A key/value client through the cluster of nodes[0..n) for loads
+	 * (drills): one per thread; fails only when no node answers. */
+	int (*kv_open)(const struct db_node *nodes, size_t n, const struct db_opts *o,
+		       struct db_kv **out, struct err *e);
+	/* Write keys[i] = vals[i]; ok[i] = 1 when the database acknowledged it
+	 * (with wait > 0: once wait replicas have it).  Returns the number of
+	 * failed attempts; never blocks past the client's timeouts. */
+	int (*kv_write)(struct db_kv *kv, const char *const *keys, const char *const *vals,
+			size_t n, int wait, uint8_t *ok);
+	/* Read keys[i]: got[i] one of DB_KV_*; returns how many could not be read. */
+	int (*kv_read)(struct db_kv *kv, const char *const *keys, const char *const *vals,
+		       size_t n, uint8_t *got);
+	void (*kv_close)(struct db_kv *kv); /* NULL-safe */
 };
+
+/* What kv_read found for a key. */
+enum { DB_KV_ABSENT = 0, DB_KV_PRESENT = 1 /* with the value written */, DB_KV_OTHER = 2,
+       DB_KV_ERROR = 3 /* could not be read */ };
 
 /* The driver of a kind, or NULL. */
 const struct db_driver *db_driver_find(const char *kind);
@@ -153,6 +172,17 @@ int db_observe(const struct db_driver *d, const struct db_node *nodes, size_t n,
 json_t *db_check(const struct db_driver *d, const struct db_view *v);
 int db_rebalance(const struct db_driver *d, const struct db_node *nodes, size_t n,
 		 const struct db_opts *o, struct err *e);
+
+/* The key/value client of a kind (drills); db_kv_open fails with "kind X
+ * cannot kv" for a kind without one.  The others are only called on a
+ * client db_kv_open gave. */
+int db_kv_open(const struct db_driver *d, const struct db_node *nodes, size_t n,
+	       const struct db_opts *o, struct db_kv **out, struct err *e);
+int db_kv_write(const struct db_driver *d, struct db_kv *kv, const char *const *keys,
+		const char *const *vals, size_t n, int wait, uint8_t *ok);
+int db_kv_read(const struct db_driver *d, struct db_kv *kv, const char *const *keys,
+	       const char *const *vals, size_t n, uint8_t *got);
+void db_kv_close(const struct db_driver *d, struct db_kv *kv);
 
 /* Does d implement op ("form", "hand_over"...)?  For callers that skip an
  * optional step (a kind without hand-over restarts its nodes in place). */

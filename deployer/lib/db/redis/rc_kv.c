@@ -1,5 +1,6 @@
 /* rc_kv.c - cluster-aware writes and reads: the set check
- * (rc_write_read_check in redis_cluster.h). */
+ * (rc_write_read_check) and the client drills load the cluster with
+ * (rc_kv_*), both in redis_cluster.h. */
 #include "redis_int.h"
 #include "resp.h"
 
@@ -140,31 +141,33 @@ static int kv_redirect_target(struct kv_client *k, const char *msg)
 enum kv_op { KV_SET, KV_GET };
 
 struct kv_job {
-	int key;  /* key number */
+	int key;  /* index into run->keys */
 	int node; /* node index it goes to */
 	bool asking;
 };
 
 struct kv_run {
-	const char *token;
+	const char *const *keys;
+	const char *const *vals;
 	enum kv_op op;
-	uint8_t *acked;   /* per key: SET answered OK */
-	uint8_t *present; /* per key: GET returned the written value */
+	int wait;          /* SET: WAIT this many replicas after each node's batch */
+	uint8_t *out;      /* per key: SET 1 acknowledged; GET an RC_KV_* code */
 	struct rc_check_result *res;
 };
 
-static void kv_key(const struct kv_run *run, int i, char *key, size_t kn, char *val, size_t vn)
+/* Key i could not be written or read this time. */
+static void kv_fail(struct kv_run *run, int i)
 {
-	snprintf(key, kn, "shoal:check:%s:%d", run->token, i);
-	snprintf(val, vn, "%s:%d", run->token, i);
+	run->res->errors++;
+	if (run->op == KV_GET)
+		run->out[i] = RC_KV_ERROR;
 }
 
 /* Handle one reply to job j; returns true when the job must be retried. */
 static bool kv_reply(struct kv_client *k, struct kv_run *run, struct kv_job *j, const redisReply *r)
 {
-	char key[96], val[64];
+	const char *key = run->keys[j->key], *val = run->vals[j->key];
 
-	kv_key(run, j->key, key, sizeof key, val, sizeof val);
 	if (r->type == REDIS_REPLY_ERROR) {
 		bool moved = strncmp(r->str, "MOVED ", 6) == 0, ask = strncmp(r->str, "ASK ", 4) == 0;
 		int to;
@@ -179,22 +182,51 @@ static bool kv_reply(struct kv_client *k, struct kv_run *run, struct kv_job *j, 
 		}
 		if (strncmp(r->str, "TRYAGAIN", 8) == 0)
 			return true;
-		run->res->errors++;
+		kv_fail(run, j->key);
 		return false;
 	}
 	j->asking = false;
 	if (run->op == KV_SET) {
 		if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0) {
-			run->acked[j->key] = 1;
+			run->out[j->key] = 1;
 			run->res->acknowledged++;
 		} else {
-			run->res->errors++;
+			kv_fail(run, j->key);
 		}
+	} else if (r->type == REDIS_REPLY_NIL) {
+		run->out[j->key] = RC_KV_ABSENT;
 	} else if (r->type == REDIS_REPLY_STRING && r->len == strlen(val) &&
 		   memcmp(r->str, val, r->len) == 0) {
-		run->present[j->key] = 1;
+		run->out[j->key] = RC_KV_PRESENT;
+	} else if (r->type == REDIS_REPLY_STRING) {
+		run->out[j->key] = RC_KV_OTHER;
+	} else {
+		kv_fail(run, j->key);
 	}
 	return false;
+}
+
+/* With run->wait: WAIT for the replicas after a node's SETs; the SETs of
+ * the batch it does not confirm are not acknowledged. */
+static bool kv_wait_reply(struct kv_client *k, struct kv_run *run, redisContext *c,
+			  const struct kv_job *jobs, size_t sent)
+{
+	redisReply *r = NULL;
+	bool confirmed;
+
+	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+		return false;
+	confirmed = r->type == REDIS_REPLY_INTEGER && r->integer >= run->wait;
+	freeReplyObject(r);
+	(void)k;
+	for (size_t i = 0; i < sent && !confirmed; i++)
+		if (run->out[jobs[i].key] == 1) {
+			run->out[jobs[i].key] = 0;
+			run->res->acknowledged--;
+			run->res->unconfirmed++;
+			run->res->errors++;
+		}
+	return true;
 }
 
 /* Send the jobs of one node pipelined and read the answers.  Jobs to retry
@@ -205,13 +237,12 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 	struct err e;
 	redisContext *c = kv_conn(k, node, &e);
 	size_t sent = 0, got = 0;
-	bool broken = !c;
+	bool broken = !c, waiting = run->op == KV_SET && run->wait > 0;
 
 	for (size_t i = 0; i < nj && !broken; i++) {
-		char key[96], val[64];
-		const char *argv[3] = {run->op == KV_SET ? "SET" : "GET", key, val};
+		const char *argv[3] = {run->op == KV_SET ? "SET" : "GET", run->keys[jobs[i].key],
+				       run->vals[jobs[i].key]};
 
-		kv_key(run, jobs[i].key, key, sizeof key, val, sizeof val);
 		if (jobs[i].asking && redisAppendCommand(c, "ASKING") != REDIS_OK)
 			broken = true;
 		else if (redisAppendCommandArgv(c, run->op == KV_SET ? 3 : 2, argv, NULL) != REDIS_OK)
@@ -219,6 +250,10 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 		else
 			sent++;
 	}
+	/* WAIT's own timeout stays inside the command timeout. */
+	if (!broken && waiting &&
+	    redisAppendCommand(c, "WAIT %d %d", run->wait, k->tmo / 2 > 0 ? k->tmo / 2 : 1) != REDIS_OK)
+		broken = true;
 	for (size_t i = 0; i < sent && !broken; i++) {
 		const char *argv0 = run->op == KV_SET ? "SET" : "GET";
 		redisReply *r = NULL;
@@ -241,8 +276,21 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 			retry[nretry++] = jobs[i];
 		freeReplyObject(r);
 	}
+	if (!broken && waiting && !kv_wait_reply(k, run, c, jobs, sent))
+		broken = true;
 	if (broken) {
-		run->res->errors += (int)(nj - got);
+		/* An unanswered SET may still have been applied: it stays
+		 * unacknowledged (the set check counts it if it shows up). */
+		for (size_t i = got; i < nj; i++)
+			kv_fail(run, jobs[i].key);
+		if (waiting)
+			for (size_t i = 0; i < got; i++)
+				if (run->out[jobs[i].key] == 1) {
+					run->out[jobs[i].key] = 0;
+					run->res->acknowledged--;
+					run->res->unconfirmed++;
+					run->res->errors++;
+				}
 		kv_drop(k, node);
 		k->stale = true;
 	}
@@ -266,21 +314,27 @@ static void kv_refresh(struct kv_client *k)
 static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int to)
 {
 	size_t nj = (size_t)(to - from), nretry;
-	struct kv_job *jobs = xcalloc(nj, sizeof *jobs), *retry = xcalloc(nj, sizeof *retry);
-	struct kv_job *per = xcalloc(nj, sizeof *per);
+	struct kv_job *jobs = xcalloc(nj + 1, sizeof *jobs), *retry = xcalloc(nj + 1, sizeof *retry);
+	struct kv_job *per = xcalloc(nj + 1, sizeof *per);
 
 	if (k->stale)
 		kv_refresh(k);
 	for (int i = from; i < to; i++) {
-		char key[96], val[64];
+		const char *key = run->keys[i];
 
-		kv_key(run, i, key, sizeof key, val, sizeof val);
 		jobs[i - from] = (struct kv_job){.key = i, .node = k->slot_node[rc_key_slot(key, strlen(key))]};
 	}
 	for (int round = 0; round < 5 && nj > 0; round++) {
+		size_t keep = 0;
+
 		nretry = 0;
+		/* no master serves its slot (as far as the map knows) */
 		for (size_t i = 0; i < nj; i++)
-			run->res->errors += jobs[i].node < 0; /* no master serves its slot */
+			if (jobs[i].node < 0)
+				kv_fail(run, jobs[i].key);
+			else
+				jobs[keep++] = jobs[i];
+		nj = keep;
 		for (size_t node = 0; node < k->n; node++) {
 			size_t np = 0;
 
@@ -293,10 +347,92 @@ static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int 
 		memcpy(jobs, retry, nretry * sizeof *jobs);
 		nj = nretry;
 	}
-	run->res->errors += (int)nj;
+	for (size_t i = 0; i < nj; i++)
+		kv_fail(run, jobs[i].key);
 	free(jobs);
 	free(retry);
 	free(per);
+}
+
+/* ---- the client ----------------------------------------------------------------- */
+
+struct rc_kv {
+	struct kv_client k;
+	struct rc_opts o;
+	char *password;
+};
+
+static void kv_client_close(struct kv_client *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		kv_drop(k, (int)i);
+	free(k->nodes);
+	k->nodes = NULL;
+	k->n = k->cap = 0;
+}
+
+int rc_kv_open(const struct rc_node *seeds, size_t n, const struct rc_opts *o, struct rc_kv **out,
+	       struct err *e)
+{
+	struct rc_kv *kv = xcalloc(1, sizeof *kv);
+	struct kv_client *k = &kv->k;
+
+	kv->o = *o;
+	kv->password = o->password ? xstrdup(o->password) : NULL;
+	kv->o.password = kv->password;
+	kv->o.forget = NULL;
+	kv->o.nforget = 0;
+	k->o = &kv->o;
+	k->tmo = rc_opt_timeout_ms(o);
+	for (int s = 0; s < RC_SLOTS; s++)
+		k->slot_node[s] = -1;
+	for (size_t i = 0; i < n; i++)
+		kv_node_index(k, seeds[i].address, seeds[i].port);
+	for (size_t i = 0; i < n; i++)
+		if (kv_load_slots(k, (int)i, e) == 0) {
+			*out = kv;
+			return 0;
+		}
+	if (n == 0)
+		err_usage(e, "cluster client: no node to ask");
+	else
+		err_wrap(e, "reading the slot map (asked %zu nodes)", n);
+	rc_kv_close(kv);
+	return -1;
+}
+
+int rc_kv_set(struct rc_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+	      int wait, uint8_t *ok)
+{
+	struct rc_check_result res = {0};
+	struct kv_run run = {.keys = keys, .vals = vals, .op = KV_SET, .wait = wait, .out = ok,
+			     .res = &res};
+
+	memset(ok, 0, n);
+	if (n)
+		kv_run_range(&kv->k, &run, 0, (int)n);
+	return res.errors;
+}
+
+int rc_kv_get(struct rc_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+	      uint8_t *present)
+{
+	struct rc_check_result res = {0};
+	struct kv_run run = {.keys = keys, .vals = vals, .op = KV_GET, .out = present, .res = &res};
+
+	memset(present, RC_KV_ABSENT, n);
+	if (n)
+		kv_run_range(&kv->k, &run, 0, (int)n);
+	return res.errors;
+}
+
+void rc_kv_close(struct rc_kv *kv)
+{
+	if (!kv)
+		return;
+	kv_client_close(&kv->k);
+	free(kv->password);
+	free(kv);
 }
 
 static void random_token(char *out, size_t n)
@@ -318,7 +454,8 @@ int rc_write_read_check(const struct rc_node *seed, const struct rc_opts *o, int
 	enum { BATCH = 2000 };
 	struct kv_client *k;
 	struct kv_run run = {.res = res};
-	char token[20];
+	char token[20], **keys, **vals;
+	uint8_t *acked, *present;
 	int rc = 0;
 
 	memset(res, 0, sizeof *res);
@@ -335,30 +472,39 @@ int rc_write_read_check(const struct rc_node *seed, const struct rc_opts *o, int
 		goto out;
 	}
 	random_token(token, sizeof token);
-	run.token = token;
-	run.acked = xcalloc((size_t)nkeys + 1, 1);
-	run.present = xcalloc((size_t)nkeys + 1, 1);
+	keys = xcalloc((size_t)nkeys + 1, sizeof *keys);
+	vals = xcalloc((size_t)nkeys + 1, sizeof *vals);
+	for (int i = 0; i < nkeys; i++) {
+		keys[i] = xasprintf("shoal:check:%s:%d", token, i);
+		vals[i] = xasprintf("%s:%d", token, i);
+	}
+	run.keys = (const char *const *)keys;
+	run.vals = (const char *const *)vals;
+	run.out = acked = xcalloc((size_t)nkeys + 1, 1);
 	run.op = KV_SET;
 	for (int i = 0; i < nkeys; i += BATCH)
 		kv_run_range(k, &run, i, i + BATCH < nkeys ? i + BATCH : nkeys);
 	res->attempted = nkeys;
+	run.out = present = xcalloc((size_t)nkeys + 1, 1);
 	run.op = KV_GET;
 	for (int i = 0; i < nkeys; i += BATCH)
 		kv_run_range(k, &run, i, i + BATCH < nkeys ? i + BATCH : nkeys);
 	for (int i = 0; i < nkeys; i++) {
-		if (run.acked[i] && run.present[i])
+		bool there = present[i] == RC_KV_PRESENT;
+
+		if (acked[i] && there)
 			res->verified++;
-		else if (run.acked[i])
+		else if (acked[i])
 			res->lost++;
-		else if (run.present[i])
+		else if (there)
 			res->unacked_present++;
 	}
-	free(run.acked);
-	free(run.present);
+	free(acked);
+	free(present);
+	strv_free(keys);
+	strv_free(vals);
 out:
-	for (size_t i = 0; i < k->n; i++)
-		kv_drop(k, (int)i);
-	free(k->nodes);
+	kv_client_close(k);
 	free(k);
 	return rc;
 }

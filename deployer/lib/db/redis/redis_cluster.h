@@ -269,6 +269,7 @@ struct rc_check_result {
 	int unacked_present; /* keys not acknowledged but read back anyway */
 	int redirects;    /* MOVED and ASK replies followed */
 	int errors;       /* commands that failed (connection or error reply) */
+	int unconfirmed;  /* SETs answered OK that WAIT did not confirm */
 };
 
 /* Hash slot of a key (CRC16/XMODEM of the key or of its {hash tag}, mod 16384). */
@@ -284,5 +285,27 @@ int rc_key_slot(const char *key, size_t len);
  * caller judges res (e.g. lost == 0, verified == acknowledged). */
 int rc_write_read_check(const struct rc_node *seed, const struct rc_opts *o, int nkeys,
 			struct rc_check_result *res, struct err *e);
+
+/* A cluster client kept across calls (the load of `shoal drill`): the slot
+ * map from the first of seeds[0..n) that answers, connections per node kept
+ * open, the same pipelining and redirections as the set check.  Not
+ * thread-safe: one per thread.  rc_kv_open fails only when no seed gives a
+ * slot map. */
+struct rc_kv;
+int rc_kv_open(const struct rc_node *seeds, size_t n, const struct rc_opts *o, struct rc_kv **out,
+	       struct err *e);
+/* SET keys[i] vals[i] for i < n; ok[i] = 1 when answered OK and, with
+ * wait > 0, when the WAIT wait sent after that node's SETs confirmed them
+ * (else 0).  Returns the number of failed attempts (no connection, an error
+ * reply, no answer within the timeout, not confirmed). */
+int rc_kv_set(struct rc_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+	      int wait, uint8_t *ok);
+/* GET keys[i]: present[i] gets an RC_KV_* code.  Returns the number of keys
+ * that could not be read (RC_KV_ERROR). */
+enum { RC_KV_ABSENT = 0, RC_KV_PRESENT = 1, RC_KV_OTHER = 2, RC_KV_ERROR = 3 };
+int rc_kv_get(struct rc_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+	      uint8_t *present);
+/* NULL-safe. */
+void rc_kv_close(struct rc_kv *kv);
 
 #endif

@@ -241,6 +241,43 @@ static json_t *redis_check(const struct db_view *v)
 			 "anti_affinity", rc_check_anti_affinity(rv, NULL) == 0);
 }
 
+/* ---- key/value client (drills) ------------------------------------------------- */
+
+/* The driver's db_kv is the Redis module's rc_kv. */
+static int redis_kv_open(const struct db_node *nodes, size_t n, const struct db_opts *o,
+			 struct db_kv **out, struct err *e)
+{
+	struct rc_opts ro = rc_opts_of(o);
+	struct rc_node *v = to_rc(nodes, n);
+	struct rc_kv *kv = NULL;
+	int rc = rc_kv_open(v, n, &ro, &kv, e);
+
+	free(v);
+	*out = (struct db_kv *)kv;
+	return rc;
+}
+
+static int redis_kv_write(struct db_kv *kv, const char *const *keys, const char *const *vals,
+			  size_t n, int wait, uint8_t *ok)
+{
+	return rc_kv_set((struct rc_kv *)kv, keys, vals, n, wait, ok);
+}
+
+static int redis_kv_read(struct db_kv *kv, const char *const *keys, const char *const *vals,
+			 size_t n, uint8_t *got)
+{
+	_Static_assert((int)RC_KV_ABSENT == (int)DB_KV_ABSENT &&
+			       (int)RC_KV_PRESENT == (int)DB_KV_PRESENT &&
+			       (int)RC_KV_OTHER == (int)DB_KV_OTHER && (int)RC_KV_ERROR == (int)DB_KV_ERROR,
+		       "rc_kv_get codes are db_kv codes");
+	return rc_kv_get((struct rc_kv *)kv, keys, vals, n, got);
+}
+
+static void redis_kv_close(struct db_kv *kv)
+{
+	rc_kv_close((struct rc_kv *)kv);
+}
+
 static const char *const redis_builtins[] = {"redis-form", "redis-join", "redis-leave",
 					     "redis-replace", NULL};
 
@@ -259,4 +296,8 @@ const struct db_driver db_redis_driver = {
 	.observe = redis_observe,
 	.check = redis_check,
 	.rebalance = redis_rebalance,
+	.kv_open = redis_kv_open,
+	.kv_write = redis_kv_write,
+	.kv_read = redis_kv_read,
+	.kv_close = redis_kv_close,
 };
