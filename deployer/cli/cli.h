@@ -11,7 +11,12 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "err.h"
+#include "spec.h"
+
+struct option;
 
 struct cli_command {
 	const char *name;
@@ -35,5 +40,35 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* True when --json was given. */
 bool cli_json(void);
+
+/* ---- specs (cli_spec.c) ----------------------------------------------------
+ * Every command that reads a spec loads it with these, so a spec with one
+ * problem prints that problem as surely as one with nine. */
+
+/* Load the spec at path.  Returns 0 with *out owned by the caller, or the
+ * exit code (2 bad spec, 1 unreadable) after cli_spec_report(); *out NULL. */
+int cli_spec_load(const char *path, struct spec **out);
+/* Load and free: a command whose library call loads the spec itself checks it
+ * first with this, so its problems are printed the same way. */
+int cli_spec_check(const char *path);
+/* Report a spec that failed to load: every problem on stderr as
+ * "FILE:LINE: KEY.PATH: MESSAGE", then "shoal: <e>"; with --json also one
+ * object {"ok":false,"file":F,"error":E,"problems":[{"file","line","path",
+ * "message"}]} on stdout.  Returns the exit code. */
+int cli_spec_report(const char *path, const struct spec_problems *ps, const struct err *e);
+/* The problems as a JSON array of {"file","line","path","message"}; when ps
+ * is empty and e has a message, that message is the one problem. */
+json_t *cli_problems_json(const char *file, const struct spec_problems *ps,
+			  const struct err *e);
+
+/* ---- options --------------------------------------------------------------- */
+
+/* The name in names[] closest to word by edit distance, or NULL when none is
+ * close (a third of the word, at most 3 edits). */
+const char *cli_closest(const char *word, const char *const *names, size_t n);
+/* A usage error for arg, an option getopt_long refused (opterr is 0 in every
+ * command): "option '--timeout' needs a value", or "unknown option '--ofline';
+ * did you mean '--offline'?".  Returns 2. */
+int cli_bad_option(const char *cmd, const struct option *opts, const char *arg);
 
 #endif

@@ -12,20 +12,8 @@
 static json_t *problems_json(const char *file, bool ok, const struct spec_problems *ps,
 			     const struct err *e)
 {
-	json_t *arr = json_array();
-
-	for (size_t i = 0; i < ps->n; i++) {
-		const struct spec_problem *p = &ps->items[i];
-
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s}", "file", p->file,
-						     "line", p->line, "path", p->path,
-						     "message", p->msg));
-	}
-	if (!ok && ps->n == 0)
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s}", "file", file,
-						     "line", 0, "path", "", "message",
-						     e->msg));
-	return json_pack("{s:s, s:b, s:o}", "file", file, "ok", ok, "problems", arr);
+	return json_pack("{s:s, s:b, s:o}", "file", file, "ok", ok, "problems",
+			 cli_problems_json(file, ps, ok ? NULL : e));
 }
 
 /* Check one spec; returns its exit code. */
@@ -48,8 +36,7 @@ static int check_one(const char *file)
 		puts("ok");
 	} else {
 		spec_problems_print(&ps, stderr);
-		if (ps.n == 0)
-			fprintf(stderr, "%s\n", e.msg);
+		fprintf(stderr, "shoal: %s\n", e.msg);
 	}
 	spec_problems_free(&ps);
 	spec_free(s);
@@ -71,7 +58,7 @@ static int cmd_check_run(int argc, char **argv)
 			fputs(md, stdout);
 			return 0;
 		}
-		return cli_usage_error("check", "unknown option '%s'", argv[optind - 1]);
+		return cli_bad_option("check", opts, argv[optind - 1]);
 	}
 	if (optind == argc)
 		return cli_usage_error("check", "no spec file given");

@@ -107,8 +107,8 @@ static int cmd_env_run(int argc, char **argv)
 		return cli_usage_error("env", "unknown option '%s'", argv[optind - 1]);
 	if (argc - optind < 1 || argc - optind > 2)
 		return cli_usage_error("env", "expected SPEC [SERVICE]");
-	if (spec_load(argv[optind], &s, NULL, &e) < 0)
-		return cli_fail(&e);
+	if ((rc = cli_spec_load(argv[optind], &s)))
+		return rc;
 	const struct spec_service *svc = pick_service(s, argc - optind == 2 ? argv[optind + 1] : NULL, &e);
 	if (!svc || state_load(s->name, &st, &e) < 0 || env_for(svc, st, &out, &e) < 0)
 		rc = cli_fail(&e);

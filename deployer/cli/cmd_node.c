@@ -63,7 +63,12 @@ static int open_remote(struct node_cli *nc, struct tchan **ch, struct err *e)
 	if (!colon || colon == path || !colon[1])
 		return err_usage(e, "--host '%s': expected local or SPEC:HOST", nc->host);
 	*colon = '\0';
-	if (spec_load(path, &nc->spec, NULL, e) < 0)
+	struct spec_problems ps = {0};
+	int rc = spec_load(path, &nc->spec, &ps, e);
+
+	spec_problems_print(&ps, stderr);
+	spec_problems_free(&ps);
+	if (rc < 0)
 		return -1;
 	h = spec_find_host(nc->spec, colon + 1);
 	if (!h)
@@ -346,7 +351,7 @@ static int run_node(int argc, char **argv)
 		case 'h': nc.host = optarg; break;
 		case 'r': nc.root = optarg; break;
 		case 'R': nc.run_dir = optarg; break;
-		default: return cli_usage_error("node", "unknown option '%s'", argv[optind - 1]);
+		default: return cli_bad_option("node", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)

@@ -31,6 +31,10 @@ static int problems_json(const struct err *e, const struct plan_problems *pp)
 	for (size_t i = 0; i < pp->n; i++)
 		json_array_append_new(arr, json_pack("{s:s, s:s}", "node", pp->items[i].node,
 						     "message", pp->items[i].msg));
+	/* A failure that is no node's (state, templates, a host) is still one
+	 * problem, never an empty list. */
+	if (pp->n == 0)
+		json_array_append_new(arr, json_pack("{s:s, s:s}", "node", "", "message", e->msg));
 	json_t *j = json_pack("{s:b, s:s, s:o}", "ok", 0, "error", e->msg, "problems", arr);
 	json_dumpf(j, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
@@ -82,12 +86,12 @@ static int cmd_plan_run(int argc, char **argv)
 			accept_new = true;
 			continue;
 		}
-		return cli_usage_error("plan", "unknown option '%s'", argv[optind - 1]);
+		return cli_bad_option("plan", opts, argv[optind - 1]);
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("plan", "expected one spec file");
-	if (spec_load(argv[optind], &s, NULL, &e) < 0)
-		return cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
+	if ((rc = cli_spec_load(argv[optind], &s)))
+		return rc;
 	if (template_traits_for_spec(s, NULL, &traits, &images, &e) < 0 ||
 	    state_load(s->name, &st, &e) < 0) {
 		rc = cli_json() ? problems_json(&e, &pp) : cli_fail(&e);
@@ -186,7 +190,9 @@ static const struct cli_command cmd_plan = {
 		"  --json               {\"ok\":true,\"cluster\":C,\"actions\":[{\"action\",\"node\",\n"
 		"                       \"service\",\"host\",\"address\",\"port\",\"image\",\"detail\"}],\n"
 		"                       \"create\":N,\"change\":N,\"remove\":N,\"changes\":B}; on\n"
-		"                       failure {\"ok\":false,\"error\":E,\"problems\":[{\"node\",\"message\"}]}\n"
+		"                       failure {\"ok\":false,\"error\":E,\"problems\":[...]}:\n"
+		"                       a bad spec's {\"file\",\"line\",\"path\",\"message\"},\n"
+		"                       else {\"node\",\"message\"} (never empty)\n"
 		"  --detailed-exitcode  exit 3 when changes are pending (0 when none)\n"
 		"  --offline            do not ask the hosts; plan from the record alone\n"
 		"  --accept-new-host-keys  record unknown SSH host keys (never changed ones)\n"

@@ -59,7 +59,7 @@ static const char *parse(const char *cmd, int argc, char **argv,
 	}
 	return argv[optind];
 bad:
-	*rc = cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	*rc = cli_bad_option(cmd, opts, argv[optind - 1]);
 	return NULL;
 }
 
@@ -72,6 +72,8 @@ static int run(int (*fn)(const char *, const struct converge_opts *, struct err 
 	const char *spec = parse(cmd, argc, argv, &o, &rc);
 
 	if (!spec)
+		return rc;
+	if ((rc = cli_spec_check(spec)))
 		return rc;
 	if (fn(spec, &o, &e) < 0)
 		return cli_fail(&e);

@@ -62,6 +62,23 @@ static const struct cli_command *find(const char *name)
 	return NULL;
 }
 
+/* "shoal: no command 'stauts'; did you mean 'status'?" */
+static int no_command(const char *who, const char *name)
+{
+	const char *names[MAX_COMMANDS];
+	const char *sug;
+
+	for (size_t i = 0; i < ncommands; i++)
+		names[i] = commands[i]->name;
+	sug = cli_closest(name, names, ncommands);
+	if (sug)
+		fprintf(stderr, "%s: no command '%s'; did you mean '%s'? (see 'shoal --help')\n",
+			who, name, sug);
+	else
+		fprintf(stderr, "%s: no command '%s' (see 'shoal --help')\n", who, name);
+	return ERR_EXIT_USAGE;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -94,11 +111,8 @@ static int cmd_help_run(int argc, char **argv)
 		return 0;
 	}
 	c = find(argv[1]);
-	if (!c) {
-		fprintf(stderr, "shoal help: no command '%s' (see 'shoal --help')\n",
-			argv[1]);
-		return ERR_EXIT_USAGE;
-	}
+	if (!c)
+		return no_command("shoal help", argv[1]);
 	printf("%s", c->usage);
 	return 0;
 }
@@ -167,10 +181,8 @@ int main(int argc, char **argv)
 		return ERR_EXIT_USAGE;
 	}
 	c = find(argv[i]);
-	if (!c) {
-		fprintf(stderr, "shoal: no command '%s' (see 'shoal --help')\n", argv[i]);
-		return ERR_EXIT_USAGE;
-	}
+	if (!c)
+		return no_command("shoal", argv[i]);
 	/* Strip global flags that follow the command, stopping at "--". */
 	int n = 0;
 	char **sub = xcalloc((size_t)(argc - i + 1), sizeof *sub);
@@ -200,6 +212,8 @@ int main(int argc, char **argv)
 		sub[n++] = argv[j];
 	}
 	optind = 1;
+	/* Commands report refused options themselves (cli_bad_option), once. */
+	opterr = 0;
 	int rc = c->run(n, sub);
 
 	free(sub);
