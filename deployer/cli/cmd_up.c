@@ -8,6 +8,10 @@
 #include "cli.h"
 #include "converge.h"
 #include "monitor.h"
+#include "util.h"
+
+/* status --wait-healthy without --timeout: five minutes. */
+#define DEFAULT_WAIT_MS (5 * 60 * 1000)
 
 /* Options shared by the three commands; returns the spec path or NULL after
  * printing a usage error (*rc set). */
@@ -19,8 +23,12 @@ static const char *parse(const char *cmd, int argc, char **argv,
 		{"show-secrets", no_argument, NULL, 'S'},
 		{"purge", no_argument, NULL, 'P'},
 		{"ready-timeout-ms", required_argument, NULL, 'R'},
+		{"wait-healthy", no_argument, NULL, 'W'},
+		{"timeout", required_argument, NULL, 'T'},
 		{0},
 	};
+	bool wait = false;
+	int64_t timeout_ms = -1;
 	int c;
 
 	o->json = cli_json();
@@ -49,10 +57,31 @@ static const char *parse(const char *cmd, int argc, char **argv,
 				return NULL;
 			}
 			break;
+		case 'W':
+			if (strcmp(cmd, "status"))
+				goto bad;
+			wait = true;
+			break;
+		case 'T':
+			if (strcmp(cmd, "status"))
+				goto bad;
+			if (parse_duration_ms(optarg, &timeout_ms) < 0 || timeout_ms <= 0 ||
+			    timeout_ms > 24 * 3600 * 1000) {
+				*rc = cli_usage_error(cmd, "--timeout takes a duration of 1ms..24h "
+						      "(90s, 10m), not '%s'", optarg);
+				return NULL;
+			}
+			break;
 		default:
 			goto bad;
 		}
 	}
+	if (timeout_ms > 0 && !wait) {
+		*rc = cli_usage_error(cmd, "--timeout goes with --wait-healthy");
+		return NULL;
+	}
+	if (wait)
+		o->wait_healthy_ms = timeout_ms > 0 ? (int)timeout_ms : DEFAULT_WAIT_MS;
 	if (optind != argc - 1) {
 		*rc = cli_usage_error(cmd, "expected exactly one SPEC file");
 		return NULL;
@@ -75,9 +104,11 @@ static int run(int (*fn)(const char *, const struct converge_opts *, struct err 
 		return rc;
 	if ((rc = cli_spec_check(spec)))
 		return rc;
-	if (fn(spec, &o, &e) < 0)
+	rc = fn(spec, &o, &e);
+	if (rc < 0)
 		return cli_fail(&e);
-	return 0;
+	/* status: 1 when the cluster is not healthy; the others return 0. */
+	return rc;
 }
 
 /* up [--monitor]: converge, then start the cluster's monitor (detached).  A
@@ -162,7 +193,7 @@ static const struct cli_command cmd_status = {
 	.name = "status",
 	.summary = "show every node and the cluster's health",
 	.usage =
-		"usage: shoal status [--json] [--show-secrets] SPEC\n"
+		"usage: shoal status [--json] [--show-secrets] [--wait-healthy [--timeout T]] SPEC\n"
 		"\n"
 		"Per node: host, address:port, container state (from the host's agent),\n"
 		"health, role and master and slot ranges (as the database reports them,\n"
@@ -170,8 +201,18 @@ static const struct cli_command cmd_status = {
 		"cluster state, slots served, whether roles are as planned and whether\n"
 		"every replica is on another host than its master.\n"
 		"\n"
+		"The last line says whether the cluster is healthy: every recorded node\n"
+		"running and answering, every service's cluster state ok.\n"
+		"\n"
 		"  --json          one JSON document (schema in docs/status.md)\n"
-		"  --show-secrets  also print the cluster's generated secrets\n",
+		"  --show-secrets  also print the cluster's generated secrets\n"
+		"  --wait-healthy  look again every second until the cluster is healthy\n"
+		"                  (what is awaited goes to stderr), then print it once\n"
+		"  --timeout T     give up waiting after T (90s, 10m; default 5m)\n"
+		"\n"
+		"Exit: 0 healthy; 1 not healthy (degraded, failed, a node not running\n"
+		"or not answering, no recorded node; with --wait-healthy: still so at\n"
+		"the deadline) or the state unreadable; 2 bad usage or a bad spec.\n",
 	.run = status_run,
 };
 CLI_COMMAND(cmd_status)

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -171,32 +172,32 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
 }
 
-int converge_status(const char *spec_path, const struct converge_opts *o,
-		    struct err *e)
+/* The status document of the cluster of spec_path: c stays loaded (the
+ * caller frees it and *doc). */
+static int status_doc(const char *spec_path, const struct converge_opts *o, struct cluster *c,
+		      json_t **doc, struct err *e)
 {
-	struct cluster c = {0};
-	json_t *doc = NULL, *nodes, *svcs, **recs = NULL;
+	json_t *nodes, *svcs, **recs = NULL;
 	struct err ce = {0};
-	int rc = -1;
-
 	struct converge_opts look = *o;
 
-	if (cluster_load(spec_path, NULL, &c, e) < 0)
-		goto out;
+	*doc = NULL;
+	if (cluster_load(spec_path, NULL, c, e) < 0)
+		return -1;
 	/* Unreachable hosts are reported per node, not a failure of status.
 	 * Looking starts no agent: a starting daemon would start its nodes. */
 	look.look_only = true;
-	if (c.st->n && cluster_connect(&c, &look, &ce) < 0)
+	if (c->st->n && cluster_connect(c, &look, &ce) < 0)
 		log_warn("%s", ce.msg);
-	if (c.fleet && cluster_observe(&c, &ce) < 0)
+	if (c->fleet && cluster_observe(c, &ce) < 0)
 		log_warn("%s", ce.msg);
 	nodes = json_array();
 	svcs = json_array();
-	recs = xcalloc(c.st->n + 1, sizeof *recs);
-	for (size_t i = 0; i < c.st->n; i++) {
-		const struct state_node *sn = &c.st->nodes[i];
-		json_t *lr = cluster_listed(&c, sn->host, sn->id);
-		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
+	recs = xcalloc(c->st->n + 1, sizeof *recs);
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+		json_t *lr = cluster_listed(c, sn->host, sn->id);
+		struct fleet_host *fh = c->fleet ? fleet_host(c->fleet, sn->host) : NULL;
 		json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "node", sn->id,
 				      "service", sn->service, "host", sn->host,
 				      "address", sn->address, "port", sn->port,
@@ -219,11 +220,92 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		recs[i] = r;
 		json_array_append(nodes, r);
 	}
-	for (size_t s = 0; s < c.spec->nservices; s++)
-		if (db_can(c.drv[s], "observe"))
-			json_array_append_new(svcs, service_status(&c, s, recs));
-	doc = json_pack("{s:s, s:o, s:o, s:o}", "cluster", c.spec->name, "nodes", nodes,
-			"services", svcs, "monitor", monitor_status(c.spec->name));
+	for (size_t s = 0; s < c->spec->nservices; s++)
+		if (db_can(c->drv[s], "observe"))
+			json_array_append_new(svcs, service_status(c, s, recs));
+	*doc = json_pack("{s:s, s:o, s:o, s:o}", "cluster", c->spec->name, "nodes", nodes,
+			 "services", svcs, "monitor", monitor_status(c->spec->name));
+	for (size_t i = 0; i < c->st->n; i++)
+		json_decref(recs[i]);
+	free(recs);
+	return 0;
+}
+
+/* Healthy: some node is recorded, every recorded node runs and its database
+ * does not call it unreachable or its cluster down, and every service's
+ * cluster state is ok.  Otherwise why names the first thing that is not. */
+static bool doc_healthy(json_t *doc, char *why, size_t n)
+{
+	json_t *nodes = json_object_get(doc, "nodes"), *r;
+	size_t i;
+
+	if (!json_array_size(nodes)) {
+		snprintf(why, n, "no recorded nodes (run 'shoal up')");
+		return false;
+	}
+	json_array_foreach(nodes, i, r) {
+		const char *st = json_string_value(json_object_get(r, "state"));
+		const char *h = json_string_value(json_object_get(r, "health"));
+		const char *id = json_string_value(json_object_get(r, "node"));
+
+		if (!st || strcmp(st, "running")) {
+			snprintf(why, n, "%s is %s", id, st ? st : "in no known state");
+			return false;
+		}
+		if (h && (!strcmp(h, "unreachable") || !strcmp(h, "cluster-down"))) {
+			snprintf(why, n, "%s is %s", id, h);
+			return false;
+		}
+	}
+	json_array_foreach(json_object_get(doc, "services"), i, r) {
+		const char *svc = json_string_value(json_object_get(r, "service"));
+		const char *err = json_string_value(json_object_get(r, "error"));
+		const char *cs = json_string_value(json_object_get(r, "cluster_state"));
+
+		if (err) {
+			snprintf(why, n, "service %s: %s", svc, err);
+			return false;
+		}
+		if (!cs || strcmp(cs, "ok")) {
+			snprintf(why, n, "service %s: cluster_state:%s", svc, cs ? cs : "unknown");
+			return false;
+		}
+	}
+	return true;
+}
+
+int converge_status(const char *spec_path, const struct converge_opts *o,
+		    struct err *e)
+{
+	struct cluster c = {0};
+	json_t *doc = NULL;
+	char why[512] = "", was[512] = "";
+	int64_t deadline = now_ms() + o->wait_healthy_ms;
+	bool healthy;
+
+	/* With wait_healthy_ms, look again every second until healthy or the
+	 * deadline; only the last look is printed. */
+	for (;;) {
+		if (status_doc(spec_path, o, &c, &doc, e) < 0) {
+			cluster_free(&c);
+			return -1;
+		}
+		healthy = doc_healthy(doc, why, sizeof why);
+		if (healthy || o->wait_healthy_ms <= 0)
+			break;
+		if (strcmp(why, was)) {
+			log_info("waiting for %s to be healthy: %s", c.spec->name, why);
+			snprintf(was, sizeof was, "%s", why);
+		}
+		if (now_ms() >= deadline)
+			break;
+		json_decref(doc);
+		cluster_free(&c);
+		nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+	}
+	json_object_set_new(doc, "healthy", json_boolean(healthy));
+	if (!healthy)
+		json_object_set_new(doc, "unhealthy", json_string(why));
 	if (o->show_secrets) {
 		json_t *sec = json_object();
 
@@ -241,13 +323,12 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 			for (size_t i = 0; i < c.st->nsecrets; i++)
 				printf("secret %s: %s\n", c.st->secrets[i].key,
 				       c.st->secrets[i].value);
+		if (healthy)
+			printf("cluster %s: healthy\n", c.spec->name);
+		else
+			printf("cluster %s: not healthy: %s\n", c.spec->name, why);
 	}
-	rc = 0;
-out:
-	for (size_t i = 0; recs && i < c.st->n; i++)
-		json_decref(recs[i]);
-	free(recs);
 	json_decref(doc);
 	cluster_free(&c);
-	return rc;
+	return healthy ? 0 : 1;
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# Scenario: `shoal status` gates scripts: exit 0 on a healthy cluster, 1 when
+# a node is not running (or the cluster not ok), 2 on bad usage; and
+# `status --wait-healthy [--timeout T]` waits for health, giving up at T.
+
+bats_require_minimum_version 1.5.0
+
+load 'up_helpers'
+
+setup_file() {
+	up_setup 3 cluster-specs/lab-redis.cfg
+}
+
+teardown_file() {
+	up_teardown
+}
+
+@test "bad usage of status exits 2" {
+	run "$SHOAL" status --timeout 5s "$SPEC"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--timeout goes with --wait-healthy"* ]]
+	run "$SHOAL" status --wait-healthy --timeout soon "$SPEC"
+	[ "$status" -eq 2 ]
+	run "$SHOAL" up --wait-healthy "$SPEC"
+	[ "$status" -eq 2 ]
+	run "$SHOAL" status --wait-helthy "$SPEC"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"did you mean '--wait-healthy'?"* ]]
+}
+
+@test "no recorded node is not healthy: exit 1" {
+	run --separate-stderr "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not healthy: no recorded nodes"* ]]
+}
+
+@test "a healthy cluster exits 0, and --wait-healthy returns at once" {
+	run "$SHOAL" up --accept-new-host-keys "$SPEC"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(tail -n 1 <<<"$output")" = "cluster lab-redis: healthy" ]
+	run --separate-stderr "$SHOAL" status --json "$SPEC"
+	[ "$status" -eq 0 ]
+	jq -e '.healthy == true and (has("unhealthy") | not)' <<<"$output"
+	run --separate-stderr "$SHOAL" status --wait-healthy --timeout 60s "$SPEC"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"waiting for"* ]]
+}
+
+@test "a stopped node: exit 1 naming it; --wait-healthy gives up at --timeout, then waits for the restart" {
+	node=$("$SHOAL" status --json "$SPEC" | jq -r '.nodes[] | select(.host == "h2") | .node' | head -n 1)
+	[ -n "$node" ]
+	run "$SHOAL" node --host "$SPEC:h2" stop lab-redis "$node"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$SHOAL" status "$SPEC"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$(tail -n 1 <<<"$output")" == "cluster lab-redis: not healthy: $node is stopped" ]]
+	run --separate-stderr "$SHOAL" status --json "$SPEC"
+	[ "$status" -eq 1 ]
+	jq -e --arg n "$node" '.healthy == false and .unhealthy == "\($n) is stopped"' <<<"$output"
+	run --separate-stderr "$SHOAL" status --wait-healthy --timeout 2s "$SPEC"
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"waiting for lab-redis to be healthy: $node is stopped"* ]]
+	run "$SHOAL" node --host "$SPEC:h2" start lab-redis "$node"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$SHOAL" status --wait-healthy --timeout 120s "$SPEC"
+	echo "$output"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(tail -n 1 <<<"$output")" = "cluster lab-redis: healthy" ]
+}
