@@ -22,13 +22,14 @@ static const char *parse(const char *cmd, int argc, char **argv,
 		{"accept-new-host-keys", no_argument, NULL, 'A'},
 		{"show-secrets", no_argument, NULL, 'S'},
 		{"purge", no_argument, NULL, 'P'},
+		{"ready-timeout", required_argument, NULL, 'R'},
 		{"ready-timeout-ms", required_argument, NULL, 'R'},
 		{"wait-healthy", no_argument, NULL, 'W'},
 		{"timeout", required_argument, NULL, 'T'},
 		{0},
 	};
 	bool wait = false;
-	int64_t timeout_ms = -1;
+	int64_t timeout_ms = -1, ms;
 	int c;
 
 	o->json = cli_json();
@@ -51,11 +52,14 @@ static const char *parse(const char *cmd, int argc, char **argv,
 		case 'R':
 			if (strcmp(cmd, "up"))
 				goto bad;
-			o->ready_timeout_ms = atoi(optarg);
-			if (o->ready_timeout_ms <= 0) {
-				*rc = cli_usage_error(cmd, "--ready-timeout-ms needs a positive number");
+			/* One spelling of time everywhere: 90s, 10m, 500ms; a
+			 * bare number is milliseconds (--ready-timeout-ms). */
+			if (parse_duration_ms(optarg, &ms) < 0 || ms <= 0 || ms > 24 * 3600 * 1000) {
+				*rc = cli_usage_error(cmd, "--ready-timeout takes a duration of 1ms..24h "
+						      "(90s, 10m), not '%s'", optarg);
 				return NULL;
 			}
+			o->ready_timeout_ms = (int)ms;
 			break;
 		case 'W':
 			if (strcmp(cmd, "status"))
@@ -156,7 +160,7 @@ static const struct cli_command cmd_up = {
 	.name = "up",
 	.summary = "bring a cluster to what its spec says",
 	.usage =
-		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout-ms N]\n"
+		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout T]\n"
 		"                [--monitor] SPEC\n"
 		"\n"
 		"Plan the nodes of SPEC, build or resolve their images, bootstrap the\n"
@@ -180,8 +184,9 @@ static const struct cli_command cmd_up = {
 		"\n"
 		"  --accept-new-host-keys  record unknown SSH host keys (a changed key is\n"
 		"                          always refused)\n"
-		"  --ready-timeout-ms N    readiness deadline per node (default: the\n"
-		"                          template's)\n"
+		"  --ready-timeout T       readiness deadline per node: 90s, 10m, 500ms\n"
+		"                          (default: the template's; --ready-timeout-ms N\n"
+		"                          is the same, a bare N being milliseconds)\n"
 		"  --json                  print the executed actions as JSON\n"
 		"  --monitor               then start `shoal monitor SPEC` (detached; one\n"
 		"                          that runs already reads the state again)\n",

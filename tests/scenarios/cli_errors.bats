@@ -145,3 +145,19 @@ expect_one() {
 	[ "$status" -eq 2 ]
 	[[ "$stderr" != *"did you mean"* ]]
 }
+
+@test "help is true to the build: every listed command answers 'help CMD' and --help" {
+	cmds=$("$SHOAL" help | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+	[ "$(wc -w <<<"$cmds")" -ge 10 ]
+	for c in $cmds; do
+		run "$SHOAL" help "$c"
+		[ "$status" -eq 0 ] || { echo "help $c: $output"; return 1; }
+		[[ "$output" == "usage: shoal $c"* ]] || { echo "help $c: $output"; return 1; }
+		run "$SHOAL" "$c" --help
+		[ "$status" -eq 0 ]
+	done
+	# time options are durations everywhere
+	run "$SHOAL" up --ready-timeout soon "$work/one.cfg"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--ready-timeout takes a duration"* ]]
+}
