@@ -38,8 +38,10 @@ int cli_fail(const struct err *e);
 /* Print "shoal <cmd>: <msg>" plus a hint to run `shoal help <cmd>`; returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* True when --json was given. */
+/* True when --json (or -o json) was given. */
 bool cli_json(void);
+/* True when -o wide was given: text with more columns. */
+bool cli_wide(void);
 
 /* ---- specs (cli_spec.c) ----------------------------------------------------
  * Every command that reads a spec loads it with these, so a spec with one

@@ -139,9 +139,10 @@ static void print_result(json_t *resp)
 		print_json(resp);
 		return;
 	}
-	if (nodes) {
+	if (nodes || json_object_get(resp, "state"))
 		printf("%-12s %-16s %-9s %-8s %7s %8s  %s\n", "CLUSTER", "NODE", "STATE",
 		       "RUNTIME", "PID", "RESTARTS", "LAST EXIT");
+	if (nodes) {
 		json_array_foreach(nodes, i, r)
 			print_record_line(r);
 	} else if (json_object_get(resp, "state")) {
@@ -386,11 +387,18 @@ static int run_node(int argc, char **argv)
 
 		if (d)
 			fputs(d, stdout);
-	} else if (!strcmp(subcommands[k].name, "facts") ||
-		   !strcmp(subcommands[k].name, "inspect")) {
+	} else if (!strcmp(subcommands[k].name, "facts") && !cli_json()) {
+		const char *key;
+		json_t *v;
+
 		json_object_del(resp, "id");
 		json_object_del(resp, "ok");
-		print_json(resp);
+		json_object_foreach(resp, key, v) {
+			char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+			printf("%-12s %s\n", key, s ? s : json_string_value(v));
+			free(s);
+		}
 	} else {
 		print_result(resp);
 	}
@@ -419,7 +427,8 @@ static const struct cli_command node_cmd = {
 		"\n"
 		"--host local (default) talks to the agent on this machine (root);\n"
 		"SPEC:HOST reaches HOST of spec file SPEC over its transport.\n"
-		"--json prints the agent's answers as JSON.\n",
+		"Answers are a table (ls, inspect, create, start, stop) or KEY VALUE\n"
+		"lines (facts); --json (-o json) prints the agent's answer as JSON.\n",
 	.run = run_node,
 };
 CLI_COMMAND(node_cmd)

@@ -33,6 +33,7 @@ static const char *parse(const char *cmd, int argc, char **argv,
 	int c;
 
 	o->json = cli_json();
+	o->wide = cli_wide();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -210,6 +211,8 @@ static const struct cli_command cmd_status = {
 		"running and answering, every service's cluster state ok.\n"
 		"\n"
 		"  --json          one JSON document (schema in docs/status.md)\n"
+		"  -o wide         text with SERVICE, BUS (port) and DETAIL (why a node\n"
+		"                  does not answer) columns too\n"
 		"  --show-secrets  also print the cluster's generated secrets\n"
 		"  --wait-healthy  look again every second until the cluster is healthy\n"
 		"                  (what is awaited goes to stderr), then print it once\n"

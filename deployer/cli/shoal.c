@@ -24,9 +24,61 @@ void cli_register(const struct cli_command *c)
 	commands[ncommands++] = c;
 }
 
+static bool wide_output;
+
 bool cli_json(void)
 {
 	return log_is_json();
+}
+
+bool cli_wide(void)
+{
+	return wide_output;
+}
+
+/* -o/--output FORMAT: json (= --json), text (the default), wide (text with
+ * more columns where a command has them).  Returns 0, or 2 after a usage
+ * error. */
+static int set_output(const char *fmt)
+{
+	if (!strcmp(fmt, "json")) {
+		log_set_json(true);
+	} else if (!strcmp(fmt, "text")) {
+		log_set_json(false);
+		wide_output = false;
+	} else if (!strcmp(fmt, "wide")) {
+		log_set_json(false);
+		wide_output = true;
+	} else {
+		fprintf(stderr, "shoal: -o takes json, text or wide, not '%s'\n", fmt);
+		return ERR_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Is argv[*i] an output option?  Then apply it (taking its value from the
+ * next argument when separate) and return 1; 0 when it is not one; -1 after
+ * a usage error (*rc set). */
+static int output_option(int argc, char **argv, int *i, int *rc)
+{
+	const char *a = argv[*i], *v = NULL;
+
+	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+		if (*i + 1 >= argc) {
+			fprintf(stderr, "shoal: %s needs json, text or wide\n", a);
+			*rc = ERR_EXIT_USAGE;
+			return -1;
+		}
+		v = argv[++*i];
+	} else if (!strncmp(a, "--output=", 9)) {
+		v = a + 9;
+	} else if (!strncmp(a, "-o", 2)) {
+		v = a + 2;
+	} else {
+		return 0;
+	}
+	*rc = set_output(v);
+	return *rc ? -1 : 1;
 }
 
 int cli_fail(const struct err *e)
@@ -82,7 +134,7 @@ static int no_command(const char *who, const char *name)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shoal [-v|-q] [--json] COMMAND [ARGS...]\n"
+		"usage: shoal [-v|-q] [--json|-o json|text|wide] COMMAND [ARGS...]\n"
 		"\n"
 		"shoal places, packages, deploys and heals clusters of masterless\n"
 		"database nodes (Redis Cluster, Cassandra, Riak) from one spec.\n"
@@ -95,7 +147,10 @@ static void usage(FILE *f)
 		"Global options:\n"
 		"  -v, --verbose  more detail (debug messages)\n"
 		"  -q, --quiet    errors only\n"
-		"  --json         machine-readable output on stdout\n"
+		"  --json         machine-readable output on stdout (one JSON document\n"
+		"                 per command, schemas in 'shoal help COMMAND')\n"
+		"  -o, --output FORMAT  json (the same as --json), text (the default)\n"
+		"                 or wide (text with more columns: status)\n"
 		"  --version      print the version\n"
 		"\n"
 		"Exit codes: 0 ok, 1 operation failed, 2 bad usage or bad spec.\n"
@@ -148,7 +203,7 @@ CLI_COMMAND(cmd_version)
 int main(int argc, char **argv)
 {
 	const struct cli_command *c;
-	int i;
+	int i, o, orc = 0;
 
 	/* A closed pipe to a host or agent is an error to report, not a death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -171,6 +226,9 @@ int main(int argc, char **argv)
 			log_set_level(LOG_ERROR);
 		} else if (!strcmp(a, "--json")) {
 			log_set_json(true);
+		} else if ((o = output_option(argc, argv, &i, &orc)) != 0) {
+			if (o < 0)
+				return orc;
 		} else {
 			fprintf(stderr, "shoal: unknown option '%s' (see 'shoal --help')\n", a);
 			return ERR_EXIT_USAGE;
@@ -196,6 +254,12 @@ int main(int argc, char **argv)
 				dashdash = true;
 			else if (!strcmp(a, "--json")) {
 				log_set_json(true);
+				continue;
+			} else if ((o = output_option(argc, argv, &j, &orc)) != 0) {
+				if (o < 0) {
+					free(sub);
+					return orc;
+				}
 				continue;
 			} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 				log_set_level(LOG_DEBUG);

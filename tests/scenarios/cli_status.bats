@@ -50,6 +50,37 @@ teardown_file() {
 	[[ "$stderr" != *"waiting for"* ]]
 }
 
+@test "-o json|text|wide and --json: one schema per command" {
+	# up --json: plan's schema (actions is an array), plus ms
+	run --separate-stderr "$SHOAL" up --json "$SPEC"
+	[ "$status" -eq 0 ]
+	jq -e '.ok == true and .cluster == "lab-redis" and (.actions | type) == "array"
+		and .changes == false and .create == 0 and (.ms | type) == "number"' <<<"$output"
+	run --separate-stderr "$SHOAL" plan --json "$SPEC"
+	[ "$status" -eq 0 ]
+	jq -e '(.actions | type) == "array" and .changes == false' <<<"$output"
+	# -o json is --json
+	a=$("$SHOAL" -o json status "$SPEC" | jq -c '[.cluster, .healthy, (.nodes | length)]')
+	b=$("$SHOAL" status --output=json "$SPEC" | jq -c '[.cluster, .healthy, (.nodes | length)]')
+	[ "$a" = '["lab-redis",true,6]' ]
+	[ "$a" = "$b" ]
+	# env: JSON with --json, export lines without
+	run --separate-stderr "$SHOAL" env --json "$SPEC"
+	[ "$status" -eq 0 ]
+	jq -e '(.SHOAL_HOST | length) > 0 and (.SHOAL_PORT | tonumber) > 0
+		and (.SHOAL_SEEDS | split(",") | length) == 6 and (.REDISCLI_AUTH | length) > 0' <<<"$output"
+	[[ "$output" != *export* ]]
+	run --separate-stderr "$SHOAL" env "$SPEC"
+	[[ "$output" == "export SHOAL_SEEDS="* ]]
+	# wide: more columns
+	run --separate-stderr "$SHOAL" status -o wide "$SPEC"
+	[ "$status" -eq 0 ]
+	[[ "$(head -n 1 <<<"$output")" == *" RST  SERVICE    BUS    DETAIL" ]]
+	[ "$(grep -cE ' running .* cache +1700[01] ' <<<"$output")" -eq 6 ]
+	run "$SHOAL" -o yaml status "$SPEC"
+	[ "$status" -eq 2 ]
+}
+
 @test "a stopped node: exit 1 naming it; --wait-healthy gives up at --timeout, then waits for the restart" {
 	node=$("$SHOAL" status --json "$SPEC" | jq -r '.nodes[] | select(.host == "h2") | .node' | head -n 1)
 	[ -n "$node" ]

@@ -33,6 +33,7 @@ struct converge_opts {
 	int ready_timeout_ms; /* up: per node readiness; 0 = the template's */
 	bool look_only;       /* plan: install and start no agent (hosts where
 				 none runs count as running nothing) */
+	bool wide;            /* status: text with more columns (-o wide) */
 	int wait_healthy_ms;  /* status: look again every second until healthy,
 				 at most this long (0: look once) */
 };

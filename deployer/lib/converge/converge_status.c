@@ -112,14 +112,15 @@ static json_t *monitor_status(const char *cluster)
 			 "host", h.host, "since", h.started);
 }
 
-static void print_status_text(const struct cluster *c, json_t *doc)
+static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 {
 	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
 	json_t *r;
 	size_t i;
 
-	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s\n", "NODE", "HOST",
+	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s", "NODE", "HOST",
 	       "ADDRESS", "STATE", "HEALTH", "ROLE", "MASTER", "SLOTS", "UPTIME", "RST");
+	printf(wide ? "  %-10s %-6s %s\n" : "\n", "SERVICE", "BUS", "DETAIL");
 	json_array_foreach(nodes, i, r) {
 		char addr[64], slots[64] = "-", up[32] = "-";
 		json_t *sl = json_object_get(r, "slots"), *rg;
@@ -139,9 +140,16 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		if (ms > 0)
 			snprintf(up, sizeof up, "%llds", (long long)(ms / 1000));
 #define S(k) (json_string_value(json_object_get(r, k)) ? json_string_value(json_object_get(r, k)) : "-")
-		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d\n", S("node"),
+		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d", S("node"),
 		       S("host"), addr, S("state"), S("health"), S("role"), S("master"),
 		       slots, up, (int)json_integer_value(json_object_get(r, "restarts")));
+		if (wide)
+			printf("  %-10s %-6d %s", S("service"),
+			       (int)json_integer_value(json_object_get(r, "bus_port")),
+			       json_string_value(json_object_get(r, "health_detail"))
+				       ? json_string_value(json_object_get(r, "health_detail"))
+				       : "-");
+		putchar('\n');
 #undef S
 	}
 	json_array_foreach(svcs, i, r) {
@@ -318,7 +326,7 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else {
-		print_status_text(&c, doc);
+		print_status_text(&c, doc, o->wide);
 		if (o->show_secrets)
 			for (size_t i = 0; i < c.st->nsecrets; i++)
 				printf("secret %s: %s\n", c.st->secrets[i].key,
