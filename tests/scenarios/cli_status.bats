@@ -81,6 +81,43 @@ teardown_file() {
 	[ "$status" -eq 2 ]
 }
 
+@test "shoal cli: redis-cli -c on a node, the password in the environment only" {
+	run --separate-stderr "$SHOAL" cli "$SPEC" -- ping
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = PONG ]
+	# -c follows MOVED: a key set through one node reads back through another
+	run "$SHOAL" cli "$SPEC" cache-1 -- set hello world
+	[ "$output" = OK ]
+	run "$SHOAL" cli "$SPEC" cache-4 -- get hello
+	[ "$output" = world ]
+	run "$SHOAL" cli "$SPEC" cache-3 -- cluster info
+	[[ "$output" == *"cluster_state:ok"* ]]
+	# what runs: the node's own address and port; the password only in
+	# REDISCLI_AUTH (a stand-in redis-cli prints its argv and env)
+	mkdir -p "$BATS_TEST_TMPDIR/bin"
+	printf '#!/bin/sh\necho "argv: $*"\necho "auth: ${REDISCLI_AUTH:+set}"\n' >"$BATS_TEST_TMPDIR/bin/redis-cli"
+	chmod +x "$BATS_TEST_TMPDIR/bin/redis-cli"
+	want=$("$SHOAL" status --json "$SPEC" | jq -r '.nodes[] | select(.node == "cache-2") | "-c -h \(.address) -p \(.port) dbsize"')
+	PATH="$BATS_TEST_TMPDIR/bin:$PATH" run "$SHOAL" cli "$SPEC" cache-2 -- dbsize
+	echo "$output"
+	[ "$output" = "argv: $want
+auth: set" ]
+	redis_auth
+	[[ "$output" != *"$REDISCLI_AUTH"* ]]
+	# usage and unknown nodes
+	run "$SHOAL" cli "$SPEC" nosuch
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"no node or service 'nosuch'"* ]]
+	run "$SHOAL" cli "$SPEC" cache-0 ping
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"go after '--'"* ]]
+	# no client installed: 127, naming it
+	PATH=/nonexistent run -127 "$SHOAL" cli "$SPEC" -- ping
+	[ "$status" -eq 127 ]
+	[[ "$output" == *"redis-cli"*"is it installed"* ]]
+}
+
 @test "a stopped node: exit 1 naming it; --wait-healthy gives up at --timeout, then waits for the restart" {
 	node=$("$SHOAL" status --json "$SPEC" | jq -r '.nodes[] | select(.host == "h2") | .node' | head -n 1)
 	[ -n "$node" ]
