@@ -77,7 +77,9 @@ static const struct cli_command cmd_exec = {
 		"Run ARGV inside NODE's container (same namespaces, user, cgroups and\n"
 		"restrictions as the node) through its host's agent.  Output is streamed;\n"
 		"the exit status is the command's (128+N when killed by signal N).\n"
-		"Example: shoal exec cluster-specs/lab-redis.cfg cache-0 -- redis-cli ping\n",
+		"Example: shoal exec cluster-specs/lab-redis.cfg cache-0 -- redis-server --version\n"
+		"The command does not inherit the node's address, port or password: for\n"
+		"the database's client use 'shoal cli SPEC NODE', which does.\n",
 	.run = exec_run,
 };
 CLI_COMMAND(cmd_exec)
