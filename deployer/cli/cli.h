@@ -63,6 +63,18 @@ int cli_spec_report(const char *path, const struct spec_problems *ps, const stru
 json_t *cli_problems_json(const char *file, const struct spec_problems *ps,
 			  const struct err *e);
 
+/* ---- saved plans and confirmation (cmd_plan.c) ----------------------------- */
+
+/* Is path a plan saved by `plan --out`?  Then 1, with *spec_path (caller
+ * frees) and *saved (caller decrefs); 0 when it is not one. */
+int cli_planfile_read(const char *path, char **spec_path, json_t **saved);
+/* Plan again and compare: 0 when the spec, the record and the actions are
+ * what was saved; else the exit code after saying what changed. */
+int cli_planfile_verify(const char *planfile, json_t *saved, bool accept_new);
+/* Print the plan of spec and ask for 'yes' on stdin: 0 yes (or nothing to
+ * do), 1 anything else, or the plan's exit code when it fails. */
+int cli_plan_confirm(const char *spec, bool accept_new);
+
 /* ---- options --------------------------------------------------------------- */
 
 /* The name in names[] closest to word by edit distance, or NULL when none is

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "converge.h"
@@ -116,35 +117,65 @@ static int run(int (*fn)(const char *, const struct converge_opts *, struct err 
 	return rc;
 }
 
-/* up [--monitor]: converge, then start the cluster's monitor (detached).  A
- * monitor that runs already is left running (it is named). */
+/* up [--monitor] [--auto-approve] SPEC|PLANFILE: converge (after a 'yes' on
+ * a terminal, or checking a saved plan still holds), then start the
+ * cluster's monitor (detached).  A monitor that runs already is left
+ * running (it is named). */
 static int up_run(int argc, char **argv)
 {
-	bool monitor = false, accept = false;
-	int n = 0, rc;
+	bool monitor = false, accept = false, approve = false;
+	struct converge_opts o = {0};
+	_cleanup_free_ char *planned_spec = NULL;
+	json_t *saved = NULL;
+	struct err e = {0};
+	const char *spec;
+	int n = 0, rc = 0;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--monitor")) {
 			monitor = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--auto-approve")) {
+			approve = true;
+			continue;
+		}
 		accept |= !strcmp(argv[i], "--accept-new-host-keys");
 		argv[n++] = argv[i];
 	}
 	argv[n] = NULL;
-	rc = run(converge_up, "up", n, argv);
-	if (rc || !monitor)
+	spec = parse("up", n, argv, &o, &rc);
+	if (!spec)
 		return rc;
+	if (cli_planfile_read(spec, &planned_spec, &saved)) {
+		/* A saved plan: applied only while it is still what up does. */
+		rc = cli_planfile_verify(spec, saved, accept);
+		json_decref(saved);
+		if (rc)
+			return rc;
+		spec = planned_spec;
+	} else {
+		if ((rc = cli_spec_check(spec)))
+			return rc;
+		/* On a terminal, show the plan and ask; scripts (stdin not a
+		 * terminal) and --auto-approve go on at once. */
+		if (!approve && !o.json && isatty(STDIN_FILENO) &&
+		    (rc = cli_plan_confirm(spec, accept)))
+			return rc;
+	}
+	if (converge_up(spec, &o, &e) < 0)
+		return cli_fail(&e);
+	if (!monitor)
+		return 0;
 	struct monitor_opts mo = {.accept_new_host_keys = accept};
-	struct err e = {0};
 
-	if (monitor_run(argv[n - 1], &mo, &e) == 0)
+	if (monitor_run(spec, &mo, &e) == 0)
 		return 0;
 	if (e.code == EBUSY) {
 		long pid;
 		struct err re = {0};
 
-		if (monitor_reload(argv[n - 1], &pid, &re) == 0) {
+		if (monitor_reload(spec, &pid, &re) == 0) {
 			printf("monitor of pid %ld runs already: told to read the state again\n", pid);
 			return 0;
 		}
@@ -162,7 +193,7 @@ static const struct cli_command cmd_up = {
 	.summary = "bring a cluster to what its spec says",
 	.usage =
 		"usage: shoal up [--json] [--accept-new-host-keys] [--ready-timeout T]\n"
-		"                [--monitor] SPEC\n"
+		"                [--monitor] [--auto-approve] SPEC|PLANFILE\n"
 		"\n"
 		"Plan the nodes of SPEC, build or resolve their images, bootstrap the\n"
 		"agent on every host, push the image blobs the hosts lack, create and\n"
@@ -189,6 +220,12 @@ static const struct cli_command cmd_up = {
 		"                          (default: the template's; --ready-timeout-ms N\n"
 		"                          is the same, a bare N being milliseconds)\n"
 		"  --json                  print the executed actions as JSON\n"
+		"  --auto-approve          do not ask: on a terminal (stdin a tty) up\n"
+		"                          prints the plan and goes on only after 'yes';\n"
+		"                          without a terminal (scripts) it never asks\n"
+		"  PLANFILE                a plan saved by 'shoal plan --out': applied\n"
+		"                          without asking, and refused when the spec, the\n"
+		"                          record or what the hosts run changed since\n"
 		"  --monitor               then start `shoal monitor SPEC` (detached; one\n"
 		"                          that runs already reads the state again)\n",
 	.run = up_run,
