@@ -161,3 +161,17 @@ expect_one() {
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--ready-timeout takes a duration"* ]]
 }
+
+@test "status from another folder names the state folder it read, and the spec's own" {
+	mkdir -p "$work/specs/.shoal/local-redis" "$work/elsewhere"
+	cp "$SHOAL_TOP/cluster-specs/local-redis.cfg" "$work/specs/"
+	echo '{}' >"$work/specs/.shoal/local-redis/state.json"
+	cd "$work/elsewhere"
+	unset SHOAL_STATE_DIR
+	run --separate-stderr "$SHOAL" status "$work/specs/local-redis.cfg"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cluster local-redis has no recorded nodes in $work/elsewhere/.shoal/local-redis"* ]]
+	[[ "$output" == *"the spec's folder has a record of it: $work/specs/.shoal/local-redis/state.json"*"SHOAL_STATE_DIR=$work/specs/.shoal"* ]]
+	[ ! -e "$work/elsewhere/.shoal" ]
+}

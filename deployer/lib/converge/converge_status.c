@@ -2,9 +2,13 @@
  * the hosts and the database report them (docs/status.md). */
 #include "converge_int.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -112,6 +116,36 @@ static json_t *monitor_status(const char *cluster)
 			 "host", h.host, "since", h.started);
 }
 
+/* Nothing recorded: say which state folder was read, and point at the one
+ * beside the spec when that one has a record (state follows the current
+ * folder unless $SHOAL_STATE_DIR says otherwise, docs/state.md). */
+static void print_no_record(const struct cluster *c)
+{
+	_cleanup_free_ char *dir = NULL, *near = NULL, *near_state = NULL;
+	char real[PATH_MAX], real_near[PATH_MAX];
+	struct err e = {0};
+	struct stat st;
+
+	if (state_dir(c->spec->name, &dir, &e) < 0) {
+		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+		return;
+	}
+	if (dir[0] != '/' && getcwd(real, sizeof real)) {
+		char *abs = path_join(real, dir);
+
+		free(dir);
+		dir = abs;
+	}
+	printf("cluster %s has no recorded nodes in %s (run 'shoal up')\n", c->spec->name, dir);
+	near = xasprintf("%s/.shoal/%s", c->spec->dir, c->spec->name);
+	near_state = path_join(near, "state.json");
+	if (stat(near_state, &st) == 0 && realpath(near, real_near) &&
+	    (!realpath(dir, real) || strcmp(real, real_near)))
+		printf("the spec's folder has a record of it: %s (run shoal from %s, or set "
+		       "SHOAL_STATE_DIR=%s/.shoal)\n",
+		       near_state, c->spec->dir, c->spec->dir);
+}
+
 static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 {
 	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
@@ -177,7 +211,7 @@ static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 	else
 		printf("monitor: none ('shoal monitor SPEC' starts one)\n");
 	if (!c->st->n)
-		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+		print_no_record(c);
 }
 
 /* The status document of the cluster of spec_path: c stays loaded (the
