@@ -26,6 +26,8 @@ struct cli_command {
 };
 
 void cli_register(const struct cli_command *c);
+/* The registered commands, sorted by name (after main() started). */
+size_t cli_commands(const struct cli_command *const **out);
 
 #define CLI_COMMAND(cmd)                                                  \
 	static void __attribute__((constructor)) cli_register_##cmd(void) \

@@ -99,6 +99,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return ERR_EXIT_USAGE;
 }
 
+size_t cli_commands(const struct cli_command *const **out)
+{
+	*out = commands;
+	return ncommands;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	const struct cli_command *const *x = a, *const *y = b;
