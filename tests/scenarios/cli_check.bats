@@ -114,3 +114,25 @@ $work/good.cfg: ok" ]
 	run --separate-stderr "$SHOAL" check "$work/good.cfg"
 	[ "$output" = ok ]
 }
+
+@test "shoal init writes a commented spec that passes check, never overwriting" {
+	cd "$work"
+	run "$SHOAL" init
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "wrote cluster.cfg (cluster cluster, 3 hosts): ok"* ]]
+	grep -q '^#' cluster.cfg
+	for n in 1 2 5; do
+		run "$SHOAL" init --hosts "$n" "my-$n.cfg"
+		[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+		run --separate-stderr "$SHOAL" check "my-$n.cfg"
+		[ "$status" -eq 0 ] && [ "$output" = ok ] && [ -z "$stderr" ] || { echo "$n: $output $stderr"; return 1; }
+	done
+	grep -q 'transport = "local"' my-1.cfg
+	run "$SHOAL" init my-1.cfg
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"my-1.cfg exists: not overwritten"* ]]
+	run "$SHOAL" init --template postgres x.cfg
+	[ "$status" -eq 2 ]
+	[ ! -e x.cfg ]
+}
