@@ -53,7 +53,15 @@ A := build/asan
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps test unit scenarios demo demo-down bench fuzz install clean asan lint
-all: $(R)/shoal $(R)/shoal-agent shoal shoal-agent
+all: $(R)/shoal $(R)/shoal-agent shoal shoal-agent $(R)/shoal.1
+
+# Shell completion and the man page, generated from the command table
+# (`shoal completion bash|zsh|man`); docs/shoal.1 is the checked-in copy
+# (tests/scenarios/cli_completion.bats checks it for drift).
+$(R)/shoal.1: $(R)/shoal
+	$(R)/shoal completion bash >$(R)/shoal.bash
+	$(R)/shoal completion zsh >$(R)/_shoal
+	$(R)/shoal completion man >$@
 
 shoal shoal-agent: %: $(R)/%
 	@ln -sf $(R)/$@ $@
@@ -171,6 +179,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/shoal
 	install -m 0755 $(R)/shoal $(R)/shoal-agent $(DESTDIR)$(PREFIX)/bin/
 	cp -R templates node-images $(DESTDIR)$(PREFIX)/share/shoal/
+	install -D -m 0644 $(R)/shoal.1 $(DESTDIR)$(PREFIX)/share/man/man1/shoal.1
+	install -D -m 0644 $(R)/shoal.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/shoal
+	install -D -m 0644 $(R)/_shoal $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_shoal
 
 clean:
 	rm -rf build shoal shoal-agent

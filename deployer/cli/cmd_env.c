@@ -1,7 +1,9 @@
 /* cmd_env.c - `shoal env SPEC [SERVICE]`: a client's connection settings as
  * shell assignments, for eval. */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -18,6 +20,20 @@ static int emit(struct buf *out, const char *name, const char *value, struct err
 	for (const unsigned char *p = (const unsigned char *)value; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
 			return err_usage(e, "%s: the recorded value has a control character", name);
+	if (cli_json()) {
+		/* One JSON object {"NAME":"value",...}: the braces come from
+		 * the caller, each member from here. */
+		json_t *v = json_string(value);
+		char *q = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+
+		json_decref(v);
+		if (!q)
+			return err_usage(e, "%s: the recorded value is not UTF-8", name);
+		buf_printf(out, "%s\"%s\":%s", out->len > 1 ? "," : "", name, q);
+		explicit_bzero(q, strlen(q));
+		free(q);
+		return 0;
+	}
 	buf_printf(out, "export %s=", name);
 	shell_quote_word(out, value);
 	buf_puts(out, "\n");
@@ -107,13 +123,18 @@ static int cmd_env_run(int argc, char **argv)
 		return cli_usage_error("env", "unknown option '%s'", argv[optind - 1]);
 	if (argc - optind < 1 || argc - optind > 2)
 		return cli_usage_error("env", "expected SPEC [SERVICE]");
-	if (spec_load(argv[optind], &s, NULL, &e) < 0)
-		return cli_fail(&e);
+	if ((rc = cli_spec_load(argv[optind], &s)))
+		return rc;
 	const struct spec_service *svc = pick_service(s, argc - optind == 2 ? argv[optind + 1] : NULL, &e);
-	if (!svc || state_load_at(&s->state, s->name, &st, &e) < 0 || env_for(svc, st, &out, &e) < 0)
+	if (cli_json())
+		buf_puts(&out, "{");
+	if (!svc || state_load_at(&s->state, s->name, &st, &e) < 0 || env_for(svc, st, &out, &e) < 0) {
 		rc = cli_fail(&e);
-	else
+	} else {
+		if (cli_json())
+			buf_puts(&out, "}\n");
 		fputs(out.data, stdout);
+	}
 	if (out.data)
 		explicit_bzero(out.data, out.len);
 	buf_free(&out);
@@ -126,7 +147,7 @@ static const struct cli_command cmd_env = {
 	.name = "env",
 	.summary = "print a client's connection settings as shell assignments",
 	.usage =
-		"usage: shoal env SPEC [SERVICE]\n"
+		"usage: shoal env [--json] SPEC [SERVICE]\n"
 		"\n"
 		"Print, from the recorded state (docs/state.md), what a client needs to\n"
 		"reach SERVICE (required when the spec has more than one):\n"
@@ -141,6 +162,9 @@ static const struct cli_command cmd_env = {
 		"\n"
 		"  eval \"$(shoal env cluster.cfg cache)\"\n"
 		"  redis-cli -c -h \"$SHOAL_HOST\" -p \"$SHOAL_PORT\" set k v\n"
+		"\n"
+		"With --json (-o json): one object of the same names and values,\n"
+		"{\"SHOAL_SEEDS\":...,\"SHOAL_HOST\":...,\"SHOAL_PORT\":...,\"REDISCLI_AUTH\":...}.\n"
 		"\n"
 		"Secrets are printed only here (and by status when explicitly asked).\n"
 		"\n"

@@ -136,13 +136,13 @@ static int cmd_events_run(int argc, char **argv)
 			since = time(NULL) - (time_t)(ms / 1000);
 			break;
 		default:
-			return cli_usage_error("events", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("events", opts, argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("events", "expected exactly one SPEC file");
-	if (spec_load(argv[optind], &s, NULL, &e) < 0)
-		return cli_fail(&e);
+	if ((c = cli_spec_load(argv[optind], &s)))
+		return c;
 	if (s->state.backend != STATE_FILE) {
 		int rc = events_from_store(s, since, follow, &e);
 

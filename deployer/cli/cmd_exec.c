@@ -19,6 +19,8 @@ static int exec_run(int argc, char **argv)
 	}
 	if (argc - i < 4 || strcmp(argv[i + 2], "--"))
 		return cli_usage_error("exec", "expected SPEC NODE -- ARGV...");
+	if ((code = cli_spec_check(argv[i])))
+		return code;
 	if (converge_exec(argv[i], argv[i + 1], (const char *const *)&argv[i + 3], &o,
 			  &code, &e) < 0)
 		return cli_fail(&e);
@@ -54,11 +56,13 @@ static int logs_run(int argc, char **argv)
 			o.accept_new_host_keys = true;
 			break;
 		default:
-			return cli_usage_error("logs", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("logs", opts, argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 2)
 		return cli_usage_error("logs", "expected SPEC NODE");
+	if ((c = cli_spec_check(argv[optind])))
+		return c;
 	if (converge_logs(argv[optind], argv[optind + 1], tail, follow, &o, &e) < 0)
 		return cli_fail(&e);
 	return 0;
@@ -73,7 +77,9 @@ static const struct cli_command cmd_exec = {
 		"Run ARGV inside NODE's container (same namespaces, user, cgroups and\n"
 		"restrictions as the node) through its host's agent.  Output is streamed;\n"
 		"the exit status is the command's (128+N when killed by signal N).\n"
-		"Example: shoal exec cluster-specs/lab-redis.cfg cache-0 -- redis-cli ping\n",
+		"Example: shoal exec cluster-specs/lab-redis.cfg cache-0 -- redis-server --version\n"
+		"The command does not inherit the node's address, port or password: for\n"
+		"the database's client use 'shoal cli SPEC NODE', which does.\n",
 	.run = exec_run,
 };
 CLI_COMMAND(cmd_exec)

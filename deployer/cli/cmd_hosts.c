@@ -61,8 +61,7 @@ static int parse_opts(const char *cmd, int argc, char **argv,
 				po->verify = true;
 				break;
 			}
-			return cli_usage_error(cmd, "unknown option '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option(cmd, opts, argv[optind - 1]);
 		case 'i':
 			if (image) {
 				*image = optarg;
@@ -70,8 +69,7 @@ static int parse_opts(const char *cmd, int argc, char **argv,
 			}
 			/* fall through */
 		default:
-			return cli_usage_error(cmd, "unknown option '%s'",
-					       argv[optind - 1]);
+			return cli_bad_option(cmd, opts, argv[optind - 1]);
 		}
 	}
 	return 0;
@@ -82,9 +80,10 @@ static int load_hosts(const char *path, const char *only, struct spec **s,
 		      const struct spec_host ***hosts, size_t *n)
 {
 	struct err e = {0};
+	int rc = cli_spec_load(path, s);
 
-	if (spec_load(path, s, NULL, &e) < 0)
-		return cli_fail(&e);
+	if (rc)
+		return rc;
 	if (push_select_hosts(*s, only, hosts, n, &e) < 0) {
 		spec_free(*s);
 		*s = NULL;

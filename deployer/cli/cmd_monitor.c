@@ -35,11 +35,13 @@ static int cmd_monitor_run(int argc, char **argv)
 			mo.accept_new_host_keys = true;
 			break;
 		default:
-			return cli_usage_error("monitor", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("monitor", opts, argv[optind - 1]);
 		}
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("monitor", "expected exactly one SPEC file");
+	if ((c = cli_spec_check(argv[optind])))
+		return c;
 	if (monitor_run(argv[optind], &mo, &e) < 0)
 		return cli_fail(&e);
 	return 0;

@@ -63,7 +63,12 @@ static int open_remote(struct node_cli *nc, struct tchan **ch, struct err *e)
 	if (!colon || colon == path || !colon[1])
 		return err_usage(e, "--host '%s': expected local or SPEC:HOST", nc->host);
 	*colon = '\0';
-	if (spec_load(path, &nc->spec, NULL, e) < 0)
+	struct spec_problems ps = {0};
+	int rc = spec_load(path, &nc->spec, &ps, e);
+
+	spec_problems_print(&ps, stderr);
+	spec_problems_free(&ps);
+	if (rc < 0)
 		return -1;
 	h = spec_find_host(nc->spec, colon + 1);
 	if (!h)
@@ -134,9 +139,10 @@ static void print_result(json_t *resp)
 		print_json(resp);
 		return;
 	}
-	if (nodes) {
+	if (nodes || json_object_get(resp, "state"))
 		printf("%-12s %-16s %-9s %-8s %7s %8s  %s\n", "CLUSTER", "NODE", "STATE",
 		       "RUNTIME", "PID", "RESTARTS", "LAST EXIT");
+	if (nodes) {
 		json_array_foreach(nodes, i, r)
 			print_record_line(r);
 	} else if (json_object_get(resp, "state")) {
@@ -346,7 +352,7 @@ static int run_node(int argc, char **argv)
 		case 'h': nc.host = optarg; break;
 		case 'r': nc.root = optarg; break;
 		case 'R': nc.run_dir = optarg; break;
-		default: return cli_usage_error("node", "unknown option '%s'", argv[optind - 1]);
+		default: return cli_bad_option("node", longopts, argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
@@ -381,11 +387,18 @@ static int run_node(int argc, char **argv)
 
 		if (d)
 			fputs(d, stdout);
-	} else if (!strcmp(subcommands[k].name, "facts") ||
-		   !strcmp(subcommands[k].name, "inspect")) {
+	} else if (!strcmp(subcommands[k].name, "facts") && !cli_json()) {
+		const char *key;
+		json_t *v;
+
 		json_object_del(resp, "id");
 		json_object_del(resp, "ok");
-		print_json(resp);
+		json_object_foreach(resp, key, v) {
+			char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+			printf("%-12s %s\n", key, s ? s : json_string_value(v));
+			free(s);
+		}
 	} else {
 		print_result(resp);
 	}
@@ -414,7 +427,8 @@ static const struct cli_command node_cmd = {
 		"\n"
 		"--host local (default) talks to the agent on this machine (root);\n"
 		"SPEC:HOST reaches HOST of spec file SPEC over its transport.\n"
-		"--json prints the agent's answers as JSON.\n",
+		"Answers are a table (ls, inspect, create, start, stop) or KEY VALUE\n"
+		"lines (facts); --json (-o json) prints the agent's answer as JSON.\n",
 	.run = run_node,
 };
 CLI_COMMAND(node_cmd)

@@ -160,10 +160,12 @@ static int scale_run(int argc, char **argv)
 		else if (c == 'A')
 			o.accept_new_host_keys = true;
 		else
-			return cli_usage_error("scale", "unknown option '%s'", argv[optind - 1]);
+			return cli_bad_option("scale", opts, argv[optind - 1]);
 	}
 	if (optind != argc - 2)
 		return cli_usage_error("scale", "expected SPEC SERVICE=N");
+	if ((c = cli_spec_check(argv[optind])))
+		return c;
 	eq = strchr(argv[optind + 1], '=');
 	if (!eq || eq == argv[optind + 1])
 		return cli_usage_error("scale", "expected SERVICE=N, got '%s'", argv[optind + 1]);

@@ -24,12 +24,12 @@ static int cmd_unlock_run(int argc, char **argv)
 			force = true;
 			continue;
 		}
-		return cli_usage_error("unlock", "unknown option '%s'", argv[optind - 1]);
+		return cli_bad_option("unlock", opts, argv[optind - 1]);
 	}
 	if (optind != argc - 1)
 		return cli_usage_error("unlock", "expected one spec file");
-	if (spec_load(argv[optind], &s, NULL, &e) < 0)
-		return cli_fail(&e);
+	if ((rc = cli_spec_load(argv[optind], &s)))
+		return rc;
 	rc = state_force_unlock_at(&s->state, s->name, force, &h, &e);
 	if (rc < 0) {
 		spec_free(s);

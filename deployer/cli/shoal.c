@@ -24,9 +24,61 @@ void cli_register(const struct cli_command *c)
 	commands[ncommands++] = c;
 }
 
+static bool wide_output;
+
 bool cli_json(void)
 {
 	return log_is_json();
+}
+
+bool cli_wide(void)
+{
+	return wide_output;
+}
+
+/* -o/--output FORMAT: json (= --json), text (the default), wide (text with
+ * more columns where a command has them).  Returns 0, or 2 after a usage
+ * error. */
+static int set_output(const char *fmt)
+{
+	if (!strcmp(fmt, "json")) {
+		log_set_json(true);
+	} else if (!strcmp(fmt, "text")) {
+		log_set_json(false);
+		wide_output = false;
+	} else if (!strcmp(fmt, "wide")) {
+		log_set_json(false);
+		wide_output = true;
+	} else {
+		fprintf(stderr, "shoal: -o takes json, text or wide, not '%s'\n", fmt);
+		return ERR_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Is argv[*i] an output option?  Then apply it (taking its value from the
+ * next argument when separate) and return 1; 0 when it is not one; -1 after
+ * a usage error (*rc set). */
+static int output_option(int argc, char **argv, int *i, int *rc)
+{
+	const char *a = argv[*i], *v = NULL;
+
+	if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+		if (*i + 1 >= argc) {
+			fprintf(stderr, "shoal: %s needs json, text or wide\n", a);
+			*rc = ERR_EXIT_USAGE;
+			return -1;
+		}
+		v = argv[++*i];
+	} else if (!strncmp(a, "--output=", 9)) {
+		v = a + 9;
+	} else if (!strncmp(a, "-o", 2)) {
+		v = a + 2;
+	} else {
+		return 0;
+	}
+	*rc = set_output(v);
+	return *rc ? -1 : 1;
 }
 
 int cli_fail(const struct err *e)
@@ -47,6 +99,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	return ERR_EXIT_USAGE;
 }
 
+size_t cli_commands(const struct cli_command *const **out)
+{
+	*out = commands;
+	return ncommands;
+}
+
 static int by_name(const void *a, const void *b)
 {
 	const struct cli_command *const *x = a, *const *y = b;
@@ -62,10 +120,27 @@ static const struct cli_command *find(const char *name)
 	return NULL;
 }
 
+/* "shoal: no command 'stauts'; did you mean 'status'?" */
+static int no_command(const char *who, const char *name)
+{
+	const char *names[MAX_COMMANDS];
+	const char *sug;
+
+	for (size_t i = 0; i < ncommands; i++)
+		names[i] = commands[i]->name;
+	sug = cli_closest(name, names, ncommands);
+	if (sug)
+		fprintf(stderr, "%s: no command '%s'; did you mean '%s'? (see 'shoal --help')\n",
+			who, name, sug);
+	else
+		fprintf(stderr, "%s: no command '%s' (see 'shoal --help')\n", who, name);
+	return ERR_EXIT_USAGE;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shoal [-v|-q] [--json] COMMAND [ARGS...]\n"
+		"usage: shoal [-v|-q] [--json|-o json|text|wide] COMMAND [ARGS...]\n"
 		"\n"
 		"shoal places, packages, deploys and heals clusters of masterless\n"
 		"database nodes (Redis Cluster, Cassandra, Riak) from one spec.\n"
@@ -78,7 +153,10 @@ static void usage(FILE *f)
 		"Global options:\n"
 		"  -v, --verbose  more detail (debug messages)\n"
 		"  -q, --quiet    errors only\n"
-		"  --json         machine-readable output on stdout\n"
+		"  --json         machine-readable output on stdout (one JSON document\n"
+		"                 per command, schemas in 'shoal help COMMAND')\n"
+		"  -o, --output FORMAT  json (the same as --json), text (the default)\n"
+		"                 or wide (text with more columns: status)\n"
 		"  --version      print the version\n"
 		"\n"
 		"Exit codes: 0 ok, 1 operation failed, 2 bad usage or bad spec.\n"
@@ -94,11 +172,8 @@ static int cmd_help_run(int argc, char **argv)
 		return 0;
 	}
 	c = find(argv[1]);
-	if (!c) {
-		fprintf(stderr, "shoal help: no command '%s' (see 'shoal --help')\n",
-			argv[1]);
-		return ERR_EXIT_USAGE;
-	}
+	if (!c)
+		return no_command("shoal help", argv[1]);
 	printf("%s", c->usage);
 	return 0;
 }
@@ -134,7 +209,7 @@ CLI_COMMAND(cmd_version)
 int main(int argc, char **argv)
 {
 	const struct cli_command *c;
-	int i;
+	int i, o, orc = 0;
 
 	/* A closed pipe to a host or agent is an error to report, not a death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -157,6 +232,9 @@ int main(int argc, char **argv)
 			log_set_level(LOG_ERROR);
 		} else if (!strcmp(a, "--json")) {
 			log_set_json(true);
+		} else if ((o = output_option(argc, argv, &i, &orc)) != 0) {
+			if (o < 0)
+				return orc;
 		} else {
 			fprintf(stderr, "shoal: unknown option '%s' (see 'shoal --help')\n", a);
 			return ERR_EXIT_USAGE;
@@ -167,10 +245,8 @@ int main(int argc, char **argv)
 		return ERR_EXIT_USAGE;
 	}
 	c = find(argv[i]);
-	if (!c) {
-		fprintf(stderr, "shoal: no command '%s' (see 'shoal --help')\n", argv[i]);
-		return ERR_EXIT_USAGE;
-	}
+	if (!c)
+		return no_command("shoal", argv[i]);
 	/* Strip global flags that follow the command, stopping at "--". */
 	int n = 0;
 	char **sub = xcalloc((size_t)(argc - i + 1), sizeof *sub);
@@ -184,6 +260,12 @@ int main(int argc, char **argv)
 				dashdash = true;
 			else if (!strcmp(a, "--json")) {
 				log_set_json(true);
+				continue;
+			} else if ((o = output_option(argc, argv, &j, &orc)) != 0) {
+				if (o < 0) {
+					free(sub);
+					return orc;
+				}
 				continue;
 			} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 				log_set_level(LOG_DEBUG);
@@ -200,6 +282,8 @@ int main(int argc, char **argv)
 		sub[n++] = argv[j];
 	}
 	optind = 1;
+	/* Commands report refused options themselves (cli_bad_option), once. */
+	opterr = 0;
 	int rc = c->run(n, sub);
 
 	free(sub);

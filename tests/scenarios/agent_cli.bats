@@ -30,6 +30,8 @@ shoal_node() {
 	run shoal_node logs -n 1 cli web
 	[ "$output" = started ]
 	pid=$(shoal_node --json inspect cli web | jq -r .pid)
+	run shoal_node inspect cli web
+	echo "$output" | grep -qE "^cli +web +running +builtin +$pid "
 	run shoal_node kill cli web KILL
 	[ "$status" -eq 0 ]
 	agent_wait_restart cli web "$pid" >/dev/null
@@ -49,7 +51,12 @@ shoal_node() {
 	[ "$status" -eq 2 ]
 	run shoal_node frobnicate
 	[ "$status" -eq 2 ]
-	run shoal_node facts
+	run shoal_node --json facts
 	[ "$status" -eq 0 ]
 	echo "$output" | jq -e '.runtimes | length >= 1'
+	# without --json: KEY VALUE lines, not JSON
+	run shoal_node facts
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -qE '^runtimes +\['
+	! echo "$output" | jq -e . >/dev/null 2>&1
 }

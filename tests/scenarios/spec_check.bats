@@ -22,20 +22,21 @@ teardown() {
 	rm -rf "$work"
 }
 
-@test "every cluster spec prints exactly ok" {
+@test "every cluster spec prints exactly ok (and at most plan's warnings)" {
 	n=0
 	for f in "$SHOAL_TOP"/cluster-specs/*.cfg; do
 		run --separate-stderr "$SHOAL" check "$f"
 		[ "$status" -eq 0 ] || { echo "$f: $stderr"; return 1; }
 		[ "$output" = ok ]
-		[ -z "$stderr" ]
+		# Only warnings of relaxed placement rules, never a problem.
+		[ -z "$(grep -v '^warning: ' <<<"$stderr")" ] || { echo "$f: $stderr"; return 1; }
 		n=$((n + 1))
 	done
 	[ "$n" -ge 6 ]
-	# Several specs at once: one ok per spec.
+	# Several specs at once: "FILE: ok" per spec.
 	run --separate-stderr "$SHOAL" check "$SHOAL_TOP"/cluster-specs/*.cfg
 	[ "$status" -eq 0 ]
-	[ "$(printf '%s\n' "$output" | grep -cx ok)" -eq "$n" ]
+	[ "$(printf '%s\n' "$output" | grep -c '\.cfg: ok$')" -eq "$n" ]
 }
 
 @test "every bad spec exits 2 with its expected file:line and message" {
@@ -91,7 +92,7 @@ teardown() {
 	# One good and one bad spec: ok for the good one, exit 2 overall.
 	run --separate-stderr "$SHOAL" check "$SHOAL_TOP/cluster-specs/lab-redis.cfg" "$work/empty.cfg"
 	[ "$status" -eq 2 ]
-	[ "$output" = ok ]
+	[ "$output" = "$SHOAL_TOP/cluster-specs/lab-redis.cfg: ok" ]
 }
 
 @test "--json reports every problem with file, line and key path" {

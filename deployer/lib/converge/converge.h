@@ -37,10 +37,17 @@ struct converge_opts {
 				 gone (`shoal monitor` after reschedule_after_s):
 				 planned around, their nodes moved to the other
 				 hosts (converge_int.h, cluster_without_hosts) */
+	bool wide;            /* status: text with more columns (-o wide) */
+	int wait_healthy_ms;  /* status: look again every second until healthy,
+				 at most this long (0: look once) */
 };
 
 int converge_up(const char *spec_path, const struct converge_opts *o,
 		struct err *e);
+/* Print the status; returns 0 when the cluster is healthy (every recorded
+ * node running and answering, every service's cluster state ok), 1 when it
+ * is not (or has no recorded node), -1 when the spec or state cannot be read
+ * (docs/status.md). */
 int converge_status(const char *spec_path, const struct converge_opts *o,
 		    struct err *e);
 int converge_down(const char *spec_path, const struct converge_opts *o,

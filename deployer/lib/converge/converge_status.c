@@ -2,8 +2,13 @@
  * the hosts and the database report them (docs/status.md). */
 #include "converge_int.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -83,14 +88,45 @@ static json_t *monitor_status(const char *cluster)
 			 "host", h.host, "since", h.started);
 }
 
-static void print_status_text(const struct cluster *c, json_t *doc)
+/* Nothing recorded: say which state folder was read, and point at the one
+ * beside the spec when that one has a record (state follows the current
+ * folder unless $SHOAL_STATE_DIR says otherwise, docs/state.md). */
+static void print_no_record(const struct cluster *c)
+{
+	_cleanup_free_ char *dir = NULL, *near = NULL, *near_state = NULL;
+	char real[PATH_MAX], real_near[PATH_MAX];
+	struct err e = {0};
+	struct stat st;
+
+	if (state_dir(c->spec->name, &dir, &e) < 0) {
+		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+		return;
+	}
+	if (dir[0] != '/' && getcwd(real, sizeof real)) {
+		char *abs = path_join(real, dir);
+
+		free(dir);
+		dir = abs;
+	}
+	printf("cluster %s has no recorded nodes in %s (run 'shoal up')\n", c->spec->name, dir);
+	near = xasprintf("%s/.shoal/%s", c->spec->dir, c->spec->name);
+	near_state = path_join(near, "state.json");
+	if (stat(near_state, &st) == 0 && realpath(near, real_near) &&
+	    (!realpath(dir, real) || strcmp(real, real_near)))
+		printf("the spec's folder has a record of it: %s (run shoal from %s, or set "
+		       "SHOAL_STATE_DIR=%s/.shoal)\n",
+		       near_state, c->spec->dir, c->spec->dir);
+}
+
+static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 {
 	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
 	json_t *r;
 	size_t i;
 
-	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s\n", "NODE", "HOST",
+	printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4s", "NODE", "HOST",
 	       "ADDRESS", "STATE", "HEALTH", "ROLE", "MASTER", "SLOTS", "UPTIME", "RST");
+	printf(wide ? "  %-10s %-6s %s\n" : "\n", "SERVICE", "BUS", "DETAIL");
 	json_array_foreach(nodes, i, r) {
 		char addr[64], slots[64] = "-", up[32] = "-";
 		json_t *sl = json_object_get(r, "slots"), *rg;
@@ -110,9 +146,16 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 		if (ms > 0)
 			snprintf(up, sizeof up, "%llds", (long long)(ms / 1000));
 #define S(k) (json_string_value(json_object_get(r, k)) ? json_string_value(json_object_get(r, k)) : "-")
-		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d\n", S("node"),
+		printf("%-12s %-8s %-22s %-9s %-12s %-8s %-12s %-14s %8s %4d", S("node"),
 		       S("host"), addr, S("state"), S("health"), S("role"), S("master"),
 		       slots, up, (int)json_integer_value(json_object_get(r, "restarts")));
+		if (wide)
+			printf("  %-10s %-6d %s", S("service"),
+			       (int)json_integer_value(json_object_get(r, "bus_port")),
+			       json_string_value(json_object_get(r, "health_detail"))
+				       ? json_string_value(json_object_get(r, "health_detail"))
+				       : "-");
+		putchar('\n');
 #undef S
 	}
 	json_array_foreach(svcs, i, r) {
@@ -140,7 +183,7 @@ static void print_status_text(const struct cluster *c, json_t *doc)
 	else
 		printf("monitor: none ('shoal monitor SPEC' starts one)\n");
 	if (!c->st->n)
-		printf("cluster %s has no recorded nodes (run 'shoal up')\n", c->spec->name);
+		print_no_record(c);
 }
 
 json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char *const *absent)
@@ -182,37 +225,117 @@ json_t *cluster_status_doc(struct cluster *c, json_t *const *listed, const char 
 			 "services", svcs, "monitor", monitor_status(c->spec->name));
 }
 
+/* The status document of the cluster of spec_path: c stays loaded (the
+ * caller frees it and *doc). */
+static int status_doc(const char *spec_path, const struct converge_opts *o, struct cluster *c,
+		      json_t **doc, struct err *e)
+{
+	json_t **listed;
+	const char **absent;
+	struct err ce = {0};
+	struct converge_opts look = *o;
+
+	*doc = NULL;
+	if (cluster_load(spec_path, NULL, c, e) < 0)
+		return -1;
+	/* Unreachable hosts are reported per node, not a failure of status.
+	 * Looking starts no agent: a starting daemon would start its nodes. */
+	look.look_only = true;
+	if (c->st->n && cluster_connect(c, &look, &ce) < 0)
+		log_warn("%s", ce.msg);
+	if (c->fleet && cluster_observe(c, &ce) < 0)
+		log_warn("%s", ce.msg);
+	listed = xcalloc(c->st->n + 1, sizeof *listed);
+	absent = xcalloc(c->st->n + 1, sizeof *absent);
+	for (size_t i = 0; i < c->st->n; i++) {
+		const struct state_node *sn = &c->st->nodes[i];
+		struct fleet_host *fh = c->fleet ? fleet_host(c->fleet, sn->host) : NULL;
+
+		listed[i] = cluster_listed(c, sn->host, sn->id);
+		absent[i] = fh && fh->agent ? "missing" : fh && fh->no_agent ? "agent-down"
+									  : "host-down";
+	}
+	*doc = cluster_status_doc(c, listed, absent);
+	free(listed);
+	free(absent);
+	return 0;
+}
+
+/* Healthy: some node is recorded, every recorded node runs and its database
+ * does not call it unreachable or its cluster down, and every service's
+ * cluster state is ok.  Otherwise why names the first thing that is not. */
+static bool doc_healthy(json_t *doc, char *why, size_t n)
+{
+	json_t *nodes = json_object_get(doc, "nodes"), *r;
+	size_t i;
+
+	if (!json_array_size(nodes)) {
+		snprintf(why, n, "no recorded nodes (run 'shoal up')");
+		return false;
+	}
+	json_array_foreach(nodes, i, r) {
+		const char *st = json_string_value(json_object_get(r, "state"));
+		const char *h = json_string_value(json_object_get(r, "health"));
+		const char *id = json_string_value(json_object_get(r, "node"));
+
+		if (!st || strcmp(st, "running")) {
+			snprintf(why, n, "%s is %s", id, st ? st : "in no known state");
+			return false;
+		}
+		if (h && (!strcmp(h, "unreachable") || !strcmp(h, "cluster-down"))) {
+			snprintf(why, n, "%s is %s", id, h);
+			return false;
+		}
+	}
+	json_array_foreach(json_object_get(doc, "services"), i, r) {
+		const char *svc = json_string_value(json_object_get(r, "service"));
+		const char *err = json_string_value(json_object_get(r, "error"));
+		const char *cs = json_string_value(json_object_get(r, "cluster_state"));
+
+		if (err) {
+			snprintf(why, n, "service %s: %s", svc, err);
+			return false;
+		}
+		if (!cs || strcmp(cs, "ok")) {
+			snprintf(why, n, "service %s: cluster_state:%s", svc, cs ? cs : "unknown");
+			return false;
+		}
+	}
+	return true;
+}
+
 int converge_status(const char *spec_path, const struct converge_opts *o,
 		    struct err *e)
 {
 	struct cluster c = {0};
-	json_t *doc = NULL, **listed = NULL;
-	const char **absent = NULL;
-	struct err ce = {0};
-	int rc = -1;
+	json_t *doc = NULL;
+	char why[512] = "", was[512] = "";
+	int64_t deadline = now_ms() + o->wait_healthy_ms;
+	bool healthy;
 
-	struct converge_opts look = *o;
-
-	if (cluster_load(spec_path, NULL, &c, e) < 0)
-		goto out;
-	/* Unreachable hosts are reported per node, not a failure of status.
-	 * Looking starts no agent: a starting daemon would start its nodes. */
-	look.look_only = true;
-	if (c.st->n && cluster_connect(&c, &look, &ce) < 0)
-		log_warn("%s", ce.msg);
-	if (c.fleet && cluster_observe(&c, &ce) < 0)
-		log_warn("%s", ce.msg);
-	listed = xcalloc(c.st->n + 1, sizeof *listed);
-	absent = xcalloc(c.st->n + 1, sizeof *absent);
-	for (size_t i = 0; i < c.st->n; i++) {
-		const struct state_node *sn = &c.st->nodes[i];
-		struct fleet_host *fh = c.fleet ? fleet_host(c.fleet, sn->host) : NULL;
-
-		listed[i] = cluster_listed(&c, sn->host, sn->id);
-		absent[i] = fh && fh->agent ? "missing" : fh && fh->no_agent ? "agent-down"
-									  : "host-down";
+	/* With wait_healthy_ms, look again every second until healthy or the
+	 * deadline; only the last look is printed. */
+	for (;;) {
+		if (status_doc(spec_path, o, &c, &doc, e) < 0) {
+			cluster_free(&c);
+			return -1;
+		}
+		healthy = doc_healthy(doc, why, sizeof why);
+		if (healthy || o->wait_healthy_ms <= 0)
+			break;
+		if (strcmp(why, was)) {
+			log_info("waiting for %s to be healthy: %s", c.spec->name, why);
+			snprintf(was, sizeof was, "%s", why);
+		}
+		if (now_ms() >= deadline)
+			break;
+		json_decref(doc);
+		cluster_free(&c);
+		nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
 	}
-	doc = cluster_status_doc(&c, listed, absent);
+	json_object_set_new(doc, "healthy", json_boolean(healthy));
+	if (!healthy)
+		json_object_set_new(doc, "unhealthy", json_string(why));
 	if (o->show_secrets) {
 		json_t *sec = json_object();
 
@@ -225,17 +348,17 @@ int converge_status(const char *spec_path, const struct converge_opts *o,
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');
 	} else {
-		print_status_text(&c, doc);
+		print_status_text(&c, doc, o->wide);
 		if (o->show_secrets)
 			for (size_t i = 0; i < c.st->nsecrets; i++)
 				printf("secret %s: %s\n", c.st->secrets[i].key,
 				       c.st->secrets[i].value);
+		if (healthy)
+			printf("cluster %s: healthy\n", c.spec->name);
+		else
+			printf("cluster %s: not healthy: %s\n", c.spec->name, why);
 	}
-	rc = 0;
-out:
-	free(listed);
-	free(absent);
 	json_decref(doc);
 	cluster_free(&c);
-	return rc;
+	return healthy ? 0 : 1;
 }

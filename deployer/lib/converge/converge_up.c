@@ -1021,9 +1021,12 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	cluster_event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
 				       (json_int_t)(now_ms() - t0)));
 	if (o->json) {
-		json_t *doc = json_pack("{s:s, s:o, s:I}", "cluster", c.spec->name,
-					"actions", actions_json(&acts),
-					"ms", (json_int_t)(now_ms() - t0));
+		/* The schema of `plan --json`, plus how long it took. */
+		json_t *doc = actions_json(&acts);
+
+		json_object_set_new(doc, "ok", json_true());
+		json_object_set_new(doc, "cluster", json_string(c.spec->name));
+		json_object_set_new(doc, "ms", json_integer((json_int_t)(now_ms() - t0)));
 
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');

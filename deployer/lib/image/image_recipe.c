@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "image_int.h"
 #include "util.h"
@@ -422,6 +423,16 @@ int recipe_load(const char *path, struct recipe **out, struct err *e)
 	r->file = xstrdup(path);
 	r->dir = path_dirname(path);
 	config_init(&cfg);
+	/* libconfig says "file I/O error" for any file it cannot open; the
+	 * user needs to know which and why. */
+	if (access(path, R_OK) < 0) {
+		int saved = errno;
+
+		err_sys(e, saved, "recipe %s", path);
+		if (saved == ENOENT || saved == ENOTDIR)
+			e->exit = ERR_EXIT_USAGE;
+		goto out;
+	}
 	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
 		err_from_config(e, &cfg, path);
 		goto out;

@@ -456,11 +456,11 @@ static void host_fence(struct mhost *h, int64_t now)
 		return;
 	json_array_foreach(json_object_get(h->fence, "nodes"), k, r)
 		any |= !node_by_id(m, h, json_string_value(json_object_get(r, "node")));
-	if (any && state_lock_read(cl, &lh, &held, &e) == 0 && held) {
+	if (any && state_lock_read_at(&m->c.spec->state, cl, &lh, &held, &e) == 0 && held) {
 		h->fence_due_ms = now + FENCE_RETRY_MS;
 		return;
 	}
-	if (any && state_load(cl, &st, &e) < 0) {
+	if (any && state_load_at(&m->c.spec->state, cl, &st, &e) < 0) {
 		log_warn("%s: fencing: %s", h->sh->name, e.msg);
 		h->fence_due_ms = now + FENCE_RETRY_MS;
 		return;

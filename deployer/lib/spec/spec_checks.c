@@ -149,6 +149,28 @@ static bool template_known(struct load *L, const char *name)
 	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* A service without its own image runs its template's; when that is a
+ * recipe, it must exist (as `plan` and `up` build it). */
+static void check_default_image(struct load *L, size_t i, const struct template *t,
+				const struct spec_loc *at, const char *path)
+{
+	const struct spec_service *sv = &L->s->services[i];
+	_cleanup_free_ char *recipe = NULL;
+	struct stat st;
+
+	if (sv->image || !t->image || strlen(t->image) < 4 ||
+	    strcmp(t->image + strlen(t->image) - 4, ".cfg"))
+		return;
+	recipe = path_join(L->data_dir, t->image);
+	if (stat(recipe, &st) == 0 && S_ISREG(st.st_mode))
+		return;
+	problem(L, at, path,
+		"template '%s' runs image recipe %s unless the service names an image: %s "
+		"(set services[%zu].image, e.g. to a NAME:TAG imported with 'shoal image import')",
+		sv->template, recipe, stat(recipe, &st) < 0 ? strerror(errno) : "not a regular file",
+		i);
+}
+
 /* Load the template of service i into *t, or report why it cannot be used
  * (*t stays NULL and the checks that need it are skipped). */
 static void check_template(struct load *L, size_t i, struct template **t)
@@ -170,6 +192,8 @@ static void check_template(struct load *L, size_t i, struct template **t)
 		if (template_load(L->data_dir, sv->template, t, &e) < 0)
 			problem(L, &at, path, "template '%s' cannot be used: %s", sv->template,
 				e.msg);
+		else
+			check_default_image(L, i, *t, &at, path);
 		return;
 	}
 	d = opendir(tdir);
@@ -183,9 +207,15 @@ static void check_template(struct load *L, size_t i, struct template **t)
 		problem(L, &at, path,
 			"unknown template '%s' (no %s/%s/template.cfg); did you mean '%s'?",
 			sv->template, tdir, sv->template, sug);
-	else
-		problem(L, &at, path, "unknown template '%s' (no %s/%s/template.cfg)",
-			sv->template, tdir, sv->template);
+	else {
+		struct buf known = {0};
+
+		for (size_t k = 0; k < n; k++)
+			buf_printf(&known, "%s%s", k ? ", " : "", names[k]);
+		problem(L, &at, path, "unknown template '%s' (no %s/%s/template.cfg); known: %s",
+			sv->template, tdir, sv->template, n ? known.data : "none");
+		buf_free(&known);
+	}
 	for (size_t k = 0; k < n; k++)
 		free((char *)names[k]);
 }
