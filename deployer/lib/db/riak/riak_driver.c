@@ -7,7 +7,9 @@
  *   form     the ring of the first node (member-status) is the base; when
  *            it already holds every node valid and nothing is pending,
  *            nothing is done.  Else each node waits for riak_kv, every
- *            node not in the base ring runs `cluster join riak@<base>`;
+ *            node not in the base ring runs `cluster join riak@<base>`
+ *            (one already in a ring of several makes that ring the base
+ *            when the first node is alone; two such rings are refused);
  *            once the base sees them, `cluster plan` + `cluster commit`
  *            there; then wait until the ring settles (every node valid,
  *            no ownership transfer pending);
@@ -69,20 +71,33 @@ static bool again(int64_t deadline, struct err *e, const struct db_node *n, cons
 	return true;
 }
 
-/* riak admin WORDS... on n; out (reset first) gets what it printed. */
-static int admin(const struct db_opts *o, const struct db_node *n, struct buf *out,
-		 const char *const *words, struct err *e)
+/* riak WORDS... on n; out (reset first) gets what it printed. */
+static int riak_cmd(const struct db_opts *o, const struct db_node *n, struct buf *out,
+		    const char *const *words, struct err *e)
 {
-	const char *argv[8] = {RIAK_BIN, "admin"};
-	size_t k = 2;
+	const char *argv[8] = {RIAK_BIN};
+	size_t k = 1;
 
 	for (size_t i = 0; words[i] && k < ARRAY_SIZE(argv) - 1; i++)
 		argv[k++] = words[i];
 	argv[k] = NULL;
 	buf_reset(out);
 	if (db_run_out(o, n, (char *const *)argv, out, e) < 0)
-		return err_wrap(e, "%s: riak admin %s", n->id, words[0]);
+		return err_wrap(e, "%s: riak %s %s", n->id, words[0], words[1] ? words[1] : "");
 	return 0;
+}
+
+/* riak admin WORDS... on n. */
+static int admin(const struct db_opts *o, const struct db_node *n, struct buf *out,
+		 const char *const *words, struct err *e)
+{
+	const char *w[8] = {"admin"};
+	size_t k = 1;
+
+	for (size_t i = 0; words[i] && k < ARRAY_SIZE(w) - 1; i++)
+		w[k++] = words[i];
+	w[k] = NULL;
+	return riak_cmd(o, n, out, w, e);
 }
 
 /* ---- looking ------------------------------------------------------------------- */
@@ -184,8 +199,10 @@ static bool lists_none(const struct riak_ring *r, const void *arg)
 	return true;
 }
 
-/* Wait until riak_kv runs on n (`riak admin services` lists it): before
- * it, a node refuses writes with insufficient_vnodes. */
+/* Wait until riak_kv runs on n (riak_core_node_watcher lists it, which
+ * is what `riak admin wait-for-service` asks; `riak admin services`
+ * prints [] in 3.2.1): before it, a node refuses writes with
+ * insufficient_vnodes. */
 static int wait_kv(const struct db_opts *o, const struct db_node *n, int64_t deadline,
 		   struct err *e)
 {
@@ -195,7 +212,9 @@ static int wait_kv(const struct db_opts *o, const struct db_node *n, int64_t dea
 	for (;;) {
 		char last[256];
 
-		if (admin(o, n, &out, (const char *[]){"services", NULL}, e) == 0) {
+		if (riak_cmd(o, n, &out,
+			     (const char *[]){"rpc", "riak_core_node_watcher", "services", NULL},
+			     e) == 0) {
 			if (riak_services_has(out.data, "riak_kv")) {
 				rc = 0;
 				break;
@@ -233,7 +252,8 @@ static int stage(const struct db_opts *o, const struct db_node *n, const char *c
 		}
 		if (!strstr(first, "Try again") && !strstr(first, "is not reachable") &&
 		    !strstr(first, "not running")) {
-			err_set(e, EIO, "%s: riak admin %s %s: %s", n->id, words[0], words[1], first);
+			err_set(e, strstr(first, "already a member") ? EEXIST : EIO,
+				"%s: riak admin %s %s: %s", n->id, words[0], words[1], first);
 			break;
 		}
 		if (!again(deadline, e, n, words[1], first))
@@ -293,41 +313,30 @@ static int join_to(const struct db_opts *o, const struct db_node *n, const char 
 
 /* ---- form and join ------------------------------------------------------------- */
 
-/* The index of the node whose ring is the base: nodes[0]'s, unless
- * nodes[0] is alone and another node is in a ring of several (a first
- * node replaced, say).  Two rings of several are not merged. */
-static int pick_base(const struct db_opts *o, const struct db_node *nodes, size_t n,
-		     const struct names *all, struct riak_ring *base, int64_t deadline,
-		     size_t *b, struct err *e)
+/* Node k, refused a join as "already a member of a cluster", is in a ring
+ * of several: when the base node is alone in its own (a first node
+ * replaced, say), k's ring becomes the base (*b = k, *base its view); two
+ * rings of several are not merged. */
+static int switch_base(const struct db_opts *o, const struct db_node *nodes, size_t k,
+		       const struct names *all, struct riak_ring *base, size_t *b, int64_t deadline,
+		       struct err *e)
 {
-	*b = 0;
-	if (wait_ring(o, &nodes[0], deadline, "its member-status", any_ring, NULL, base, e) < 0)
-		return -1;
-	for (size_t k = 1; k < n; k++) {
-		struct riak_ring r;
+	struct riak_ring r;
 
-		if (riak_ring_find(base, all->v[k]))
-			continue;
-		if (wait_ring(o, &nodes[k], deadline, "its member-status", any_ring, NULL, &r,
-			      e) < 0)
-			return -1;
-		if (r.n > 1 && base->n > 1) {
-			err_set(e, EEXIST, "%s: already in another ring (%zu members, with %s) "
-				"than %s's (%zu members): shoal does not merge rings",
-				nodes[k].id, r.n, strcmp(r.m[0].node, all->v[k]) ? r.m[0].node
-										  : r.m[1].node,
-				nodes[*b].id, base->n);
-			riak_ring_free(&r);
-			return -1;
-		}
-		if (r.n > 1) {
-			riak_ring_free(base);
-			*base = r;
-			*b = k;
-			continue;
-		}
+	if (wait_ring(o, &nodes[k], deadline, "its member-status", any_ring, NULL, &r, e) < 0)
+		return -1;
+	if (base->n > 1 || r.n < 2) {
+		err_set(e, EEXIST, "%s: already in another ring (%zu members, with %s) than "
+			"%s's (%zu members): shoal does not merge rings",
+			nodes[k].id, r.n, r.n > 1 && !strcmp(r.m[0].node, all->v[k]) ? r.m[1].node
+										     : r.m[0].node,
+			nodes[*b].id, base->n);
 		riak_ring_free(&r);
+		return -1;
 	}
+	riak_ring_free(base);
+	*base = r;
+	*b = k;
 	return 0;
 }
 
@@ -355,12 +364,17 @@ static int form_ring(const struct db_node *nodes, size_t n, const struct db_opts
 	for (size_t i = 0; i < n; i++)
 		if (wait_kv(o, &nodes[i], deadline, e) < 0)
 			goto out;
-	if (pick_base(o, nodes, n, &all, &base, deadline, &b, e) < 0)
+	/* the base is nodes[0]'s ring; a node that says it is already in
+	 * another one is looked at (switch_base) */
+	if (wait_ring(o, &nodes[0], deadline, "its member-status", any_ring, NULL, &base, e) < 0)
 		goto out;
-	for (size_t k = 0; k < n; k++)
-		if (!riak_ring_find(&base, all.v[k]) &&
-		    join_to(o, &nodes[k], all.v[b], deadline, e) < 0)
+	for (size_t k = 0; k < n; k++) {
+		if (riak_ring_find(&base, all.v[k]) || join_to(o, &nodes[k], all.v[b], deadline, e) == 0)
+			continue;
+		if (e->code != EEXIST || switch_base(o, nodes, k, &all, &base, &b, deadline, e) < 0)
 			goto out;
+		k = (size_t)-1; /* again from the first, against the new base */
+	}
 	riak_ring_free(&base);
 	/* the joins reach the base's ring by gossip: plan once it has them */
 	if (wait_ring(o, &nodes[b], deadline, "the joining nodes in its ring", lists_all, &all,

@@ -59,7 +59,8 @@ bool riak_ring_settled(const struct riak_ring *r);
  * number of partitions.  False for an empty ring. */
 bool riak_ring_balanced(const struct riak_ring *r);
 
-/* Does `riak admin services` output list service svc ("[riak_api,riak_kv]")? */
+/* Does `riak rpc riak_core_node_watcher services` output list service
+ * svc ("[riak_kv,riak_pipe,riak_repl]")? */
 bool riak_services_has(const char *text, const char *svc);
 
 /* Milliseconds between two looks while the driver waits (tests shorten
