@@ -3,9 +3,11 @@
 # Riak KV ring with the Riak driver (riak admin cluster join / plan / commit
 # inside the nodes): every member valid in Riak's own member-status and
 # transfers settled; a second `up` changes nothing and joins nothing again;
-# 1,000 keys PUT with w=quorum on one node read back from every node; status
-# shows the ring; `down --purge` leaves no Erlang process, epmd or port of
-# the cluster on any host.  The image comes from the build cache (one cold
+# 1,000 keys PUT with w=quorum on one node read back from every node; env
+# and status show the endpoints and the ring; `scale kv=4` takes a node out
+# with hand-off and every key stays, `scale kv=5` joins a fresh one;
+# `down --purge` leaves no Erlang process, epmd or port of the cluster on
+# any host.  The image comes from the build cache (one cold
 # build per machine, docs/riak.md).
 #
 # Skipped, with the reason, only when the Riak sources are absent
@@ -143,6 +145,38 @@ keys_get() {
 	[ "$(jq -r .ownership_balanced <<<"$svc")" = true ]
 	[ "$(jq '[.nodes[] | select(.health == "ok")] | length' <<<"$output")" -eq 5 ]
 	[[ "$output" != *'"secrets"'* ]]
+}
+
+@test "scale kv=4: kv-4 leaves with hand-off, every key still reads back from the four" {
+	run "$SHOAL" scale "$SPEC" kv=4
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"is up: 4 nodes"* ]]
+	run member_status kv-1
+	echo "$output"
+	[[ "$output" == *"Valid:4 / Leaving:0 / Exiting:0 / Joining:0 / Down:0"* ]]
+	! grep -q "riak@$(lab_addr h5)" <<<"$output"
+	for h in h1 h3; do
+		run keys_get "$(lab_addr "$h")" 1000
+		echo "$h: $output"
+		[ "$output" = 1000 ]
+	done
+	run lab_exec h5 pgrep -x beam.smp
+	[ "$status" -ne 0 ]
+}
+
+@test "scale kv=5: a fresh kv-4 joins the ring of four; its keys read back there" {
+	run "$SHOAL" scale "$SPEC" kv=5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"is up: 5 nodes"* ]]
+	run member_status kv-4
+	echo "$output"
+	[[ "$output" == *"Valid:5 / Leaving:0 / Exiting:0 / Joining:0 / Down:0"* ]]
+	[ "$(grep -cE '^valid +[0-9.]+% +-- +riak@' <<<"$output")" -eq 5 ]
+	run keys_get "$(lab_addr h5)" 1000
+	echo "h5: $output"
+	[ "$output" = 1000 ]
 }
 
 @test "down --purge leaves no Erlang process, epmd or port of the cluster on any host" {
