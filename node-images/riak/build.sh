@@ -84,30 +84,3 @@ mv "$out/usr/lib/riak/usr/bin/riak" "$out/usr/sbin/riak"
 rm -rf "$out/usr/lib/riak/usr" "$out/usr/lib/riak/data" "$out/usr/lib/riak/log"
 mv "$out/usr/lib/riak/etc" "$out/etc/riak"
 ln -s /etc/riak "$out/usr/lib/riak/etc"
-
-# What a running node never reads goes, and what it reads loses its debug
-# data (docs/riak.md, "Size"): Erlang sources and headers, eleveldb's offline
-# tools (sst_scan, sst_rewrite, leveldb_repair, perf_dump: 20 MB), the
-# compiler front ends of ERTS; the beams lose their debug_info and other
-# optional chunks (beam_lib:strip_release; "Attr" is kept: module_info
-# (attributes) still answers -vsn and -behaviour), ELF files their debug
-# sections.
-step "stripping"
-lib=$out/usr/lib/riak
-rm -rf "$lib"/lib/*/src "$lib"/lib/*/include "$lib"/lib/*/c_src "$lib"/lib/*/doc
-for tool in sst_scan sst_rewrite leveldb_repair perf_dump; do
-	rm -f "$lib"/lib/eleveldb-*/priv/"$tool"
-done
-rm -f "$lib"/erts-*/bin/{ct_run,dialyzer,typer,erlc}
-erl -noshell -eval '
-	case beam_lib:strip_release(hd(init:get_plain_arguments()), ["Attr"]) of
-	    {ok, _} -> halt(0);
-	    Err -> io:format(standard_error, "strip_release: ~p~n", [Err]), halt(1)
-	end.' -extra "$lib"
-find "$out" -type f \( -name '*.so' -o -path '*/erts-*/bin/*' -o -path '*/priv/*' \) -print0 |
-while IFS= read -r -d '' f; do
-	[ "$(head -c4 "$f" | od -An -tx1 | tr -d ' \n')" = 7f454c46 ] || continue
-	chmod u+w "$f"
-	strip --strip-debug "$f"
-done
-step "image tree: $(du -sh "$out" | cut -f1)"
