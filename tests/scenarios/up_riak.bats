@@ -56,7 +56,9 @@ keys_put() {
 	local i cfg="$BATS_FILE_TMPDIR/put.curl"
 	: >"$cfg"
 	for i in $(seq 1 "$2"); do
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d?w=quorum"\nrequest = "PUT"\nheader = "Content-Type: text/plain"\ndata-binary = "v%d"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
+		# `next` between entries only: after the last, curl wants one more URL
+		[ "$i" -eq 1 ] || echo next >>"$cfg"
+		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d?w=quorum"\nrequest = "PUT"\nheader = "Content-Type: text/plain"\ndata-binary = "v%d"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
 			"$1" "$i" "$i" >>"$cfg"
 	done
 	curl -s -m 600 -K "$cfg"
@@ -67,7 +69,8 @@ keys_get() {
 	local i cfg="$BATS_FILE_TMPDIR/get.curl"
 	: >"$cfg"
 	for i in $(seq 1 "$2"); do
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d"\nwrite-out = "\\n"\nnext\n' \
+		[ "$i" -eq 1 ] || echo next >>"$cfg"
+		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d"\nwrite-out = "\\n"\n' \
 			"$1" "$i" >>"$cfg"
 	done
 	curl -s -m 600 -K "$cfg" | grep -cxE 'v[0-9]+' | tr -d ' '
