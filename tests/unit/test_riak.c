@@ -139,6 +139,10 @@ struct model {
 	int replace_by[MAXN];   /* CH_REPLACE: the node that takes over */
 	bool planned;
 	int pending_looks;      /* member-status shows transfers this many more times */
+	int lag_looks;          /* before that, this many looks show the nodes just
+				   joined valid with 0 % and nothing pending (the
+				   claimant has not planned their transfers yet) */
+	bool fresh[MAXN];       /* joined by the last commit */
 	int gone_after[MAXN];   /* a leaving node is listed this many more looks */
 	char *lines[128];
 	size_t nlines;
@@ -169,16 +173,16 @@ static int node_idx(const struct model *m, const struct db_node *n)
 static void member_status(struct model *m, int r, struct buf *out)
 {
 	int count[RIAK_STATUS_COUNT] = {0}, members = 0, valid = 0;
-	bool pending = m->pending_looks > 0;
+	bool lag = m->lag_looks > 0, pending = !lag && m->pending_looks > 0;
 
 	for (int i = 0; i < m->nn; i++)
 		if (m->ring[i] == r && m->st[i] != RIAK_EXITING) {
 			members++;
-			valid += m->st[i] == RIAK_VALID;
+			valid += m->st[i] == RIAK_VALID && !(lag && m->fresh[i]);
 		}
 	buf_puts(out, HEAD);
 	for (int i = 0; i < m->nn; i++) {
-		double share = m->st[i] == RIAK_VALID ? 100.0 / valid : 0;
+		double share = m->st[i] == RIAK_VALID && !(lag && m->fresh[i]) ? 100.0 / valid : 0;
 
 		if (m->ring[i] != r || m->st[i] == RIAK_EXITING)
 			continue;
@@ -194,7 +198,9 @@ static void member_status(struct model *m, int r, struct buf *out)
 	buf_printf(out, RULE "Valid:%d / Leaving:%d / Exiting:%d / Joining:%d / Down:%d\n",
 		   count[RIAK_VALID], count[RIAK_LEAVING], count[RIAK_EXITING],
 		   count[RIAK_JOINING], count[RIAK_DOWN]);
-	if (m->pending_looks > 0)
+	if (lag)
+		m->lag_looks--;
+	else if (m->pending_looks > 0)
 		m->pending_looks--;
 	for (int i = 0; i < m->nn; i++)
 		if (m->ring[i] == r && m->st[i] == RIAK_LEAVING && m->gone_after[i] >= 0 &&
@@ -217,6 +223,7 @@ static void commit(struct model *m, int r)
 	for (int i = 0; i < m->nn; i++) {
 		if (m->ring[i] != r)
 			continue;
+		m->fresh[i] = m->staged[i] == CH_JOIN;
 		switch (m->staged[i]) {
 		case CH_JOIN:
 			m->st[i] = RIAK_VALID;
@@ -239,6 +246,7 @@ static void commit(struct model *m, int r)
 		m->staged[i] = CH_NONE;
 	}
 	m->planned = false;
+	m->lag_looks = 2;
 	m->pending_looks = 2;
 }
 
@@ -570,6 +578,10 @@ static void test_join_leave(void **state)
 				    "kv-6: cluster join riak@127.0.0.1", "kv-0: member-status",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 0, 7));
+	/* it waited through the looks where kv-5 and kv-6 showed valid at 0 %
+	 * with nothing pending, and through the transfers */
+	assert_int_equal(m.lag_looks, 0);
+	assert_int_equal(m.pending_looks, 0);
 	/* 7 -> 5: each leaves itself; done once they are gone from the ring */
 	assert_int_equal(db_leave(d, nodes, 5, &nodes[5], 2, &o, &left, &e), 0);
 	expect(&m, (const char *[]){"kv-0: member-status", "kv-5: cluster leave",
