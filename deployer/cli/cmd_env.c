@@ -62,6 +62,32 @@ static const struct spec_service *pick_service(const struct spec *s, const char 
 	return NULL;
 }
 
+/* A kind that serves HTTP (its health or readiness probe is http on a port
+ * of its own): SHOAL_HTTP for the first node, SHOAL_HTTP_SEEDS for all. */
+static int env_http(const struct spec_service *svc, const struct state *st,
+		    const struct template *t, const struct state_node *first, struct buf *out,
+		    struct err *e)
+{
+	const struct tmpl_probe *p = t->health.kind == PROBE_HTTP ? &t->health : &t->readiness;
+	struct buf seeds = {0};
+	char *url;
+	int rc;
+
+	if (p->kind != PROBE_HTTP || !p->port)
+		return 0;
+	for (size_t i = 0; i < st->n; i++)
+		if (!strcmp(st->nodes[i].service, svc->name))
+			buf_printf(&seeds, "%shttp://%s:%d", seeds.len ? "," : "",
+				   st->nodes[i].address, p->port);
+	url = xasprintf("http://%s:%d", first->address, p->port);
+	rc = emit(out, "SHOAL_HTTP", url, e) < 0 || emit(out, "SHOAL_HTTP_SEEDS", seeds.data, e) < 0
+		     ? -1
+		     : 0;
+	free(url);
+	buf_free(&seeds);
+	return rc;
+}
+
 /* Build the assignments for one service from the recorded state. */
 static int env_for(const struct spec_service *svc, struct state *st, struct buf *out,
 		   struct err *e)
@@ -97,7 +123,8 @@ static int env_for(const struct spec_service *svc, struct state *st, struct buf 
 		return -1;
 	if (template_load(NULL, svc->template, &t, e) < 0)
 		return -1;
-	if (!strcmp(t->kind, "redis")) {
+	rc = env_http(svc, st, t, first, out, e);
+	if (rc == 0 && !strcmp(t->kind, "redis")) {
 		char *key = xasprintf("%s.password", svc->name);
 		const char *pw = state_secret_get(st, key);
 
@@ -156,6 +183,8 @@ static const struct cli_command cmd_env = {
 		"  export SHOAL_HOST='10.213.0.11'   a master (or seed) to start from\n"
 		"  export SHOAL_PORT='7000'\n"
 		"  export REDISCLI_AUTH='...'        redis services: the cluster password\n"
+		"  export SHOAL_HTTP='http://10.213.0.11:8098'  kinds that serve HTTP (Riak):\n"
+		"  export SHOAL_HTTP_SEEDS='http://...,...'     the first node, every node\n"
 		"\n"
 		"Values are single-quoted for POSIX shells and never hold control\n"
 		"characters, so this is safe:\n"

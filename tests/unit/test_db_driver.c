@@ -1,9 +1,9 @@
 /* test_db_driver.c - the driver table (db/driver.h) and the command-lifecycle
- * drivers: the exact argv sequences the Cassandra and Riak drivers run, and
- * on which node, for 3-node and 5-node layouts, with the hooks of the real
- * templates/cassandra and templates/riak rendered per node.  The Redis
- * driver is driven against real redis-server processes in
- * test_redis_cluster.c. */
+ * drivers: the exact argv sequences the Cassandra driver runs, and on which
+ * node, for 3-node and 5-node layouts, with the hooks of the real
+ * templates/cassandra rendered per node.  The Redis driver is driven
+ * against real redis-server processes in test_redis_cluster.c, the Riak
+ * driver against a model of a Riak cluster in test_riak.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,7 +34,8 @@ struct rec {
 	int fail_at; /* exec number that fails (1-based), 0: none */
 };
 
-static int rec_exec(void *arg, const struct db_node *n, char *const *argv, struct err *e)
+static int rec_exec(void *arg, const struct db_node *n, char *const *argv, struct buf *out,
+		    struct err *e)
 {
 	struct rec *r = arg;
 	struct buf b = {0};
@@ -215,88 +216,12 @@ static void test_cassandra_5(void **state)
 	template_free(r.t);
 }
 
-/* ---- Riak ---------------------------------------------------------------------------- */
-
-#define RIAK "/usr/sbin/riak admin cluster "
-
-static void test_riak_3(void **state)
-{
-	struct rec r = {0};
-	struct db_opts o = opts_for(&r, "riak");
-	const struct db_driver *d = db_driver_find("riak");
-	char got[3][DB_ID_MAX + 1];
-	struct db_node n[4];
-	char **left = NULL;
-	struct err e;
-
-	(void)state;
-	layout(n, 4, NULL);
-	assert_int_equal(db_form(d, n, 3, &o, got, &e), 0);
-	expect_lines(&r, (const char *[]){"db-1: " RIAK "join riak@10.0.0.1",
-					  "db-2: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	assert_string_equal(got[2], "riak@10.0.0.3");
-	assert_int_equal(db_join(d, n, 3, &n[3], 1, &o, &e), 0);
-	expect_lines(&r, (const char *[]){"db-3: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	/* leave is the template's argv hook */
-	assert_int_equal(db_leave(d, n, 2, &n[2], 1, &o, &left, &e), 0);
-	expect_lines(&r, (const char *[]){"db-2: /usr/sbin/riak admin cluster leave",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	assert_int_equal(db_replace(d, n, 2, &n[2], &n[3], &o, &e), 0);
-	expect_lines(&r, (const char *[]){"db-3: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "force-replace riak@10.0.0.3 riak@10.0.0.4",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	/* a failed join commits nothing */
-	r.fail_at = 1;
-	assert_int_equal(db_form(d, n, 3, &o, got, &e), -1);
-	assert_non_null(strstr(e.msg, "db-1: riak admin cluster join"));
-	expect_lines(&r, (const char *[]){"db-1: " RIAK "join riak@10.0.0.1", NULL});
-	template_free(r.t);
-}
-
-static void test_riak_5(void **state)
-{
-	struct rec r = {0};
-	struct db_opts o = opts_for(&r, "riak");
-	const struct db_driver *d = db_driver_find("riak");
-	char got[5][DB_ID_MAX + 1];
-	struct db_node n[7];
-	char **left = NULL;
-	struct err e;
-
-	(void)state;
-	layout(n, 7, NULL);
-	assert_int_equal(db_form(d, n, 5, &o, got, &e), 0);
-	expect_lines(&r, (const char *[]){"db-1: " RIAK "join riak@10.0.0.1",
-					  "db-2: " RIAK "join riak@10.0.0.1",
-					  "db-3: " RIAK "join riak@10.0.0.1",
-					  "db-4: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	assert_int_equal(db_join(d, n, 5, &n[5], 2, &o, &e), 0);
-	expect_lines(&r, (const char *[]){"db-5: " RIAK "join riak@10.0.0.1",
-					  "db-6: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	assert_int_equal(db_leave(d, &n[1], 3, &n[4], 3, &o, &left, &e), 0);
-	expect_lines(&r, (const char *[]){"db-4: /usr/sbin/riak admin cluster leave",
-					  "db-5: /usr/sbin/riak admin cluster leave",
-					  "db-6: /usr/sbin/riak admin cluster leave",
-					  "db-1: " RIAK "plan", "db-1: " RIAK "commit", NULL});
-	assert_int_equal(db_replace(d, n, 4, &n[4], &n[5], &o, &e), 0);
-	expect_lines(&r, (const char *[]){"db-5: " RIAK "join riak@10.0.0.1",
-					  "db-0: " RIAK "force-replace riak@10.0.0.5 riak@10.0.0.6",
-					  "db-0: " RIAK "plan", "db-0: " RIAK "commit", NULL});
-	template_free(r.t);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_cassandra_3),
 		cmocka_unit_test(test_cassandra_5),
-		cmocka_unit_test(test_riak_3),
-		cmocka_unit_test(test_riak_5),
 	};
 
 	db_register_kinds();

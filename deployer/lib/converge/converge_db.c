@@ -67,17 +67,21 @@ struct db_node db_node_of_state(const struct state_node *sn)
 
 /* ---- exec in a node ------------------------------------------------------------ */
 
-static void discard_stream(void *arg, json_t *msg)
+/* An exec's output: into the caller's buffer (arg), else to the debug log. */
+static void exec_stream(void *arg, json_t *msg)
 {
 	const char *data = json_string_value(json_object_get(msg, "data"));
+	struct buf *out = arg;
 
-	(void)arg;
-	if (data && *data)
+	if (out && data)
+		buf_puts(out, data);
+	else if (data && *data)
 		log_debug("%s", data);
 }
 
 /* db_exec_fn: argv in node n's container on the host the state records. */
-static int exec_in_node(void *arg, const struct db_node *n, char *const *argv, struct err *e)
+static int exec_in_node(void *arg, const struct db_node *n, char *const *argv,
+			struct buf *out, struct err *e)
 {
 	struct cluster *c = arg;
 	const struct state_node *sn = state_find(c->st, n->id);
@@ -95,7 +99,7 @@ static int exec_in_node(void *arg, const struct db_node *n, char *const *argv, s
 	req = json_pack("{s:s, s:s, s:s, s:o}", "op", "exec", "cluster", c->spec->name, "node",
 			n->id, "argv", args);
 	log_debug("%s on %s: %s", n->id, sn->host, argv[0]);
-	if (agent_call_stream(h->agent, req, discard_stream, NULL, &resp, -1, e) < 0)
+	if (agent_call_stream(h->agent, req, exec_stream, out, &resp, -1, e) < 0)
 		return err_wrap(e, "%s on %s: %s", n->id, sn->host, argv[0]);
 	code = json_object_get(resp, "signal")
 		       ? 128 + (int)json_integer_value(json_object_get(resp, "signal"))

@@ -38,8 +38,10 @@ static void member_fields(const struct cluster *c, const struct db_member *m, js
 
 		json_object_set_new(r, "master", json_string(mid ? mid : m->master_id));
 	}
+	/* ranges of slots (a sharded kind), or what a member reports it owns
+	 * as named values (a ring: its status and share) */
 	if (m->owns)
-		json_object_set(r, "slots", m->owns);
+		json_object_set(r, json_is_array(m->owns) ? "slots" : "owns", m->owns);
 }
 
 /* Status of service `svc` as its database reports it: per node fields into
@@ -118,6 +120,36 @@ static void print_no_record(const struct cluster *c)
 		       near_state, c->spec->dir, c->spec->dir);
 }
 
+/* A service whose kind does not shard by slots: its state, who answers,
+ * then every counter and check of its summary as "name value". */
+static void print_service_generic(json_t *r)
+{
+	static const char *const shown[] = {"service", "cluster_state", "nodes", "reachable", NULL};
+	const char *key;
+	json_t *val;
+
+	printf("service %s: cluster_state:%s, %d/%d nodes answer",
+	       json_string_value(json_object_get(r, "service")),
+	       json_string_value(json_object_get(r, "cluster_state")),
+	       (int)json_integer_value(json_object_get(r, "reachable")),
+	       (int)json_integer_value(json_object_get(r, "nodes")));
+	json_object_foreach(r, key, val) {
+		bool skip = false;
+
+		for (size_t i = 0; shown[i]; i++)
+			skip |= !strcmp(shown[i], key);
+		if (skip)
+			continue;
+		if (json_is_boolean(val))
+			printf(", %s %s", key, json_is_true(val) ? "yes" : "no");
+		else if (json_is_integer(val))
+			printf(", %s %lld", key, (long long)json_integer_value(val));
+		else if (json_is_string(val))
+			printf(", %s %s", key, json_string_value(val));
+	}
+	putchar('\n');
+}
+
 static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 {
 	json_t *nodes = json_object_get(doc, "nodes"), *svcs = json_object_get(doc, "services");
@@ -129,7 +161,8 @@ static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 	printf(wide ? "  %-10s %-6s %s\n" : "\n", "SERVICE", "BUS", "DETAIL");
 	json_array_foreach(nodes, i, r) {
 		char addr[64], slots[64] = "-", up[32] = "-";
-		json_t *sl = json_object_get(r, "slots"), *rg;
+		json_t *sl = json_object_get(r, "slots"), *rg, *val;
+		const char *key;
 		size_t k;
 		json_int_t ms = json_integer_value(json_object_get(r, "uptime_ms"));
 
@@ -142,6 +175,16 @@ static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 			snprintf(slots + used, sizeof slots - used, "%s%d-%d", k ? "," : "",
 				 (int)json_integer_value(json_array_get(rg, 0)),
 				 (int)json_integer_value(json_array_get(rg, 1)));
+		}
+		json_object_foreach(json_object_get(r, "owns"), key, val) {
+			size_t used = strlen(slots) * (slots[0] != '-');
+
+			if (json_is_string(val))
+				snprintf(slots + used, sizeof slots - used, "%s%s", used ? " " : "",
+					 json_string_value(val));
+			else if (json_is_number(val) && !strcmp(key, "ring_pct"))
+				snprintf(slots + used, sizeof slots - used, "%s%.1f%%",
+					 used ? " " : "", json_number_value(val));
 		}
 		if (ms > 0)
 			snprintf(up, sizeof up, "%llds", (long long)(ms / 1000));
@@ -162,6 +205,10 @@ static void print_status_text(const struct cluster *c, json_t *doc, bool wide)
 		if (json_object_get(r, "error")) {
 			printf("service %s: %s\n", json_string_value(json_object_get(r, "service")),
 			       json_string_value(json_object_get(r, "error")));
+			continue;
+		}
+		if (!json_object_get(r, "slots_served")) {
+			print_service_generic(r);
 			continue;
 		}
 		printf("service %s: cluster_state:%s, slots served %d/16384, %d/%d nodes "

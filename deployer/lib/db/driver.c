@@ -206,13 +206,19 @@ void db_kv_close(const struct db_driver *d, struct db_kv *kv)
 		d->kv_close(kv);
 }
 
-int db_run(const struct db_opts *o, const struct db_node *n, char *const *argv,
-	   struct err *e)
+int db_run_out(const struct db_opts *o, const struct db_node *n, char *const *argv,
+	       struct buf *out, struct err *e)
 {
 	if (!o->exec)
 		return err_set(e, ENOTSUP, "%s: cannot run %s: no way to run commands in nodes",
 			       n->id, argv[0]);
-	return o->exec(o->arg, n, argv, e);
+	return o->exec(o->arg, n, argv, out, e);
+}
+
+int db_run(const struct db_opts *o, const struct db_node *n, char *const *argv,
+	   struct err *e)
+{
+	return db_run_out(o, n, argv, NULL, e);
 }
 
 int db_run_hook(const struct db_opts *o, enum hook_kind k, const struct db_node *n,

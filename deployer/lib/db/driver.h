@@ -39,10 +39,14 @@ struct db_node {
 	const char *cluster_id; /* the database's id recorded for it, or NULL */
 };
 
+struct buf;
+
 /* Run argv (final words, no shell) inside node n's container through the
- * agent's exec; a non-zero exit is an error naming the node and argv[0]. */
+ * agent's exec; its output (stdout and stderr as they arrive) is appended to
+ * out when out is non-NULL, else discarded.  A non-zero exit is an error
+ * naming the node and argv[0] (out still holds what was printed). */
 typedef int (*db_exec_fn)(void *arg, const struct db_node *n, char *const *argv,
-			  struct err *e);
+			  struct buf *out, struct err *e);
 /* The template's argv hook k rendered for node n (old: the node replaced,
  * for HOOK_REPLACE; else NULL); *out freed with strv_free(). */
 typedef int (*db_hook_fn)(void *arg, enum hook_kind k, const struct db_node *n,
@@ -191,6 +195,10 @@ bool db_can(const struct db_driver *d, const char *op);
 /* For drivers: run argv on n through o->exec, or fail naming the node. */
 int db_run(const struct db_opts *o, const struct db_node *n, char *const *argv,
 	   struct err *e);
+/* The same, with argv's output appended to out (for kinds whose tools
+ * report in text, and exit 0 when they failed). */
+int db_run_out(const struct db_opts *o, const struct db_node *n, char *const *argv,
+	       struct buf *out, struct err *e);
 /* For drivers: the template's argv hook k rendered for n (old: the node
  * replaced, or NULL) through o->hook, run on n through o->exec. */
 int db_run_hook(const struct db_opts *o, enum hook_kind k, const struct db_node *n,
