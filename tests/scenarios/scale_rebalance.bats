@@ -71,7 +71,7 @@ slots_balanced() {
 				if ($i ~ /^\[/) { print "open slot: " $i; bad = 1; continue }
 				k = split($i, r, "-"); n += (k == 2 ? r[2] - r[1] + 1 : 1)
 			}
-			if (n > 0) { c++; if (min == "" || n < min) min = n; if (n > max) max = n }
+			if (n > 0) { c += 1; if (min == "" || n < min) min = n; if (n > max) max = n }
 			print $1, n
 		}
 		END {
