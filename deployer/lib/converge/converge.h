@@ -85,7 +85,7 @@ void converge_observation_free(struct observation *o);
  * does not build is an error. */
 int converge_resolve_images(const struct spec *s, char **images, struct err *e);
 /* Name each push action's image digest as the local store tags it
- * ("redis:7.0"), for actions_print; a digest the store does not tag keeps
+ * (NAME:VERSION), for actions_print; a digest the store does not tag keeps
  * no name. */
 struct actions;
 void converge_name_images(struct actions *a);

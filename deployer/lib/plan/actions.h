@@ -74,7 +74,7 @@ struct action {
 	bool in_place;        /* change: same host and port, new image or config
 				 (the node restarts where it is, one at a time) */
 	char image_name[128]; /* push: the image as its recipe names it
-				 ("redis:7.0"), for the text; "" when not known
+				 (NAME:VERSION), for the text; "" when not known
 				 (converge_name_images fills it) */
 };
 
