@@ -86,5 +86,8 @@ const char *cli_closest(const char *word, const char *const *names, size_t n);
  * command): "option '--timeout' needs a value", or "unknown option '--ofline';
  * did you mean '--offline'?".  Returns 2. */
 int cli_bad_option(const char *cmd, const struct option *opts, const char *arg);
+/* Is program (a path or a name) a database's client that `shoal cli` runs
+ * (redis-cli, cqlsh)? */
+bool cli_is_db_client(const char *program);
 
 #endif

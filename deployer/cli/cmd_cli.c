@@ -43,6 +43,17 @@ static const struct client *client_for(const char *kind)
 	return NULL;
 }
 
+bool cli_is_db_client(const char *program)
+{
+	const char *base = strrchr(program, '/');
+
+	base = base ? base + 1 : program;
+	for (size_t i = 0; i < ARRAY_SIZE(clients); i++)
+		if (!strcmp(clients[i].program, base))
+			return true;
+	return false;
+}
+
 /* The node to talk to: NODE by id, else the first master (or seed) of
  * SERVICE, else of the only service. */
 static const struct state_node *pick(const struct spec *s, const struct state *st,

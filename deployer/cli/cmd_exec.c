@@ -24,6 +24,12 @@ static int exec_run(int argc, char **argv)
 	if (converge_exec(argv[i], argv[i + 1], (const char *const *)&argv[i + 3], &o,
 			  &code, &e) < 0)
 		return cli_fail(&e);
+	/* The client inside the container knows neither the node's port nor
+	 * its password: say which command does. */
+	if (code != 0 && cli_is_db_client(argv[i + 3]))
+		fprintf(stderr, "shoal exec: %s inside the container is not given the node's "
+			"port or password: run 'shoal cli %s %s -- ARGS' instead\n",
+			argv[i + 3], argv[i], argv[i + 1]);
 	return code;
 }
 

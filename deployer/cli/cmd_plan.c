@@ -127,6 +127,7 @@ static int plan_run_compute(const char *path, bool offline, bool accept_new,
 	actions_diff(r->s, r->p, r->st, (const char *const *)r->images,
 		     (const char(*)[DIGEST_STR_LEN])r->configs, offline ? NULL : &r->obs.list,
 		     &r->acts, &e);
+	converge_name_images(&r->acts);
 	return 0;
 }
 

@@ -26,6 +26,12 @@ on_tty() {
 @test "on a terminal up asks; anything but yes changes nothing" {
 	run "$SHOAL" hosts --accept-new-host-keys "$SPEC"
 	[ "$status" -eq 0 ]
+	# push lines name the image and abbreviate its digest (12 hex digits)
+	run --separate-stderr "$SHOAL" plan "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -Eq '^\+ push [a-z0-9._/-]+:[^ ]+ \(sha256:[0-9a-f]{12}\) to h1$' <<<"$output"
+	[[ ! "$output" =~ sha256:[0-9a-f]{13} ]]
 	run on_tty no "$SHOAL" up "$SPEC"
 	echo "$output"
 	[[ "$output" == *"+ form cache, 3 masters, 3 replicas"* ]]

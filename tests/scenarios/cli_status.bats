@@ -50,6 +50,36 @@ teardown_file() {
 	[[ "$stderr" != *"waiting for"* ]]
 }
 
+@test "-q up prints no plan lines: only errors and the final one-line result" {
+	run --separate-stderr "$SHOAL" up "$SPEC"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
+	for q in "-q up" "up -q" "--quiet up"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$SHOAL" $q "$SPEC"
+		echo "$q: $output | $stderr"
+		[ "$status" -eq 0 ]
+		[ "$stderr" = "" ]
+		[ "$(wc -l <<<"$output")" -eq 1 ]
+		[[ "$output" == "cluster lab-redis is up: "*" nodes ("*" ms)" ]]
+	done
+	# with something to do: the plan line ("~ start") is not printed either
+	node=$("$SHOAL" status --json "$SPEC" | jq -r '.nodes[] | select(.host == "h3") | .node' | head -n 1)
+	run "$SHOAL" node --host "$SPEC:h3" stop lab-redis "$node"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$SHOAL" plan "$SPEC"
+	echo "$output"
+	[[ "$output" == *"start $node on h3"* ]]
+	run --separate-stderr "$SHOAL" -q up "$SPEC"
+	echo "$output | $stderr"
+	[ "$status" -eq 0 ]
+	[ "$stderr" = "" ]
+	[ "$(wc -l <<<"$output")" -eq 1 ]
+	[[ "$output" == "cluster lab-redis is up: "* ]]
+	run "$SHOAL" status --wait-healthy --timeout 120s "$SPEC"
+	[ "$status" -eq 0 ]
+}
+
 @test "-o json|text|wide and --json: one schema per command" {
 	# up --json: plan's schema (actions is an array), plus ms
 	run --separate-stderr "$SHOAL" up --json "$SPEC"
@@ -112,6 +142,15 @@ auth: set" ]
 	run "$SHOAL" cli "$SPEC" cache-0 ping
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"go after '--'"* ]]
+	# exec of the client inside the container fails (no port, no password)
+	# and says to use shoal cli; a command that succeeds gets no such word
+	run --separate-stderr "$SHOAL" exec "$SPEC" cache-0 -- redis-cli ping
+	echo "$output | $stderr"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"not given the node's port or password: run 'shoal cli $SPEC cache-0 -- ARGS' instead"* ]]
+	run --separate-stderr "$SHOAL" exec "$SPEC" cache-0 -- redis-cli --version
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"shoal cli"* ]]
 	# no client installed: 127, naming it
 	PATH=/nonexistent run -127 "$SHOAL" cli "$SPEC" -- ping
 	[ "$status" -eq 127 ]

@@ -121,6 +121,25 @@ static void test_fresh_cluster(void **state)
 	assert_non_null(strstr(text, "Plan: 6 to create, 0 to change, 0 to remove.\n"));
 	free(text);
 
+	/* a digest is abbreviated to 12 hex digits, after the image's name */
+	static const char dig[] = "sha256:04db1234567890abcdef04db1234567890abcdef04db1234567890abcdef";
+	const char *ref0 = w.a.items[0].image, *ref1 = w.a.items[1].image;
+
+	w.a.items[0].image = dig;
+	snprintf(w.a.items[0].image_name, sizeof w.a.items[0].image_name, "redis:7.0");
+	w.a.items[1].image = dig;
+	text = printed(&w.a);
+	snprintf(want, sizeof want, "+ push redis:7.0 (sha256:04db12345678) to %s\n",
+		 w.a.items[0].host);
+	assert_non_null(strstr(text, want));
+	snprintf(want, sizeof want, "+ push sha256:04db12345678 to %s\n", w.a.items[1].host);
+	assert_non_null(strstr(text, want));
+	assert_null(strstr(text, "sha256:04db1234567890"));
+	free(text);
+	w.a.items[0].image = ref0;
+	w.a.items[0].image_name[0] = '\0';
+	w.a.items[1].image = ref1;
+
 	/* once recorded, nothing is left to do */
 	record_all(&w);
 	replan(&w);

@@ -84,6 +84,11 @@ void converge_observation_free(struct observation *o);
  * reference the store lacks stays as it is, with a warning; a recipe that
  * does not build is an error. */
 int converge_resolve_images(const struct spec *s, char **images, struct err *e);
+/* Name each push action's image digest as the local store tags it
+ * (NAME:VERSION), for actions_print; a digest the store does not tag keeps
+ * no name. */
+struct actions;
+void converge_name_images(struct actions *a);
 
 /* Per plan node (indexed like p->nodes), the digest of what its container
  * is made from besides the image: rendered config files, argv, resources,

@@ -917,9 +917,33 @@ static void warn_left_behind(const struct cluster *c, const struct converge_opts
 	}
 }
 
+void converge_name_images(struct actions *a)
+{
+	_cleanup_free_ char *store = image_store_dir();
+	struct image_entry *v = NULL;
+	struct err e = {0};
+	size_t n = 0;
+
+	if (image_list(store, &v, &n, &e) < 0)
+		return;
+	for (size_t i = 0; i < a->n; i++) {
+		struct action *x = &a->items[i];
+
+		for (size_t k = 0; x->kind == ACT_PUSH && x->image && k < n; k++)
+			if (!strcmp(v[k].digest, x->image)) {
+				snprintf(x->image_name, sizeof x->image_name, "%s:%s", v[k].name,
+					 v[k].tag);
+				break;
+			}
+	}
+	image_entries_free(v, n);
+}
+
+/* The plan lines on stdout; none with --json (the document has them) or -q
+ * (errors and the final one-line result only). */
 static void print_actions(const struct actions *a, bool json)
 {
-	if (json)
+	if (json || log_get_level() < LOG_WARN)
 		return;
 	if (actions_empty(a)) {
 		printf("0 changes: the cluster matches the spec\n");
@@ -982,6 +1006,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 			 (const char(*)[DIGEST_STR_LEN])c.configs,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;
+	converge_name_images(&acts);
 	print_actions(&acts, o->json);
 	if (refuse_role_change(&acts, e) < 0)
 		goto out;

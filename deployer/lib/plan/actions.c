@@ -342,9 +342,19 @@ void actions_print(const struct actions *a, FILE *f)
 
 		fprintf(f, "%c %s ", sign(x->kind), action_kind_name(x->kind));
 		switch (x->kind) {
-		case ACT_PUSH:
-			fprintf(f, "%s to %s", x->image, x->host);
+		case ACT_PUSH: {
+			/* A digest is shown abbreviated (its first 12 hex
+			 * digits), after the image's name when known. */
+			const char *img = x->image;
+			int len = !strncmp(img, "sha256:", 7) && strlen(img) > 7 + 12 ? 7 + 12
+										  : (int)strlen(img);
+
+			if (x->image_name[0])
+				fprintf(f, "%s (%.*s) to %s", x->image_name, len, img, x->host);
+			else
+				fprintf(f, "%.*s to %s", len, img, x->host);
 			break;
+		}
 		case ACT_FORM:
 			fprintf(f, "%s", x->service);
 			break;

@@ -73,6 +73,9 @@ struct action {
 	char detail[160];     /* "host h1 -> h2", "replica of cache-2"... */
 	bool in_place;        /* change: same host and port, new image or config
 				 (the node restarts where it is, one at a time) */
+	char image_name[128]; /* push: the image as its recipe names it
+				 (NAME:VERSION), for the text; "" when not known
+				 (converge_name_images fills it) */
 };
 
 struct actions {
