@@ -74,7 +74,7 @@ node_field() {
 
 # node_pid NODE HOST: the node's init pid in its host's pid namespace.
 node_pid() {
-	"$SHOAL" node --host "$SPEC:$2" inspect lab-redis "$1" | jq -r .pid
+	"$SHOAL" --json node --host "$SPEC:$2" inspect lab-redis "$1" | jq -r .pid
 }
 
 # events_count TYPE [NODE]: how many events of TYPE (for NODE) the log has.

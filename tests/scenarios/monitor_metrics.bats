@@ -32,10 +32,11 @@ status_doc() {
 	jq -S '{cluster, nodes: ([.nodes[] | del(.uptime_ms)] | sort_by(.node)), services}'
 }
 
-# status_built: /status carries the database's view (the first document
-# is built on a thread after the monitor starts).
+# status_built: /status carries the database's view and the agents' (the
+# first document is built on a thread after the monitor starts, maybe while
+# it still connects to the hosts: its nodes are "connecting" then).
 status_built() {
-	curl -sf "$MON_URL/status" | jq -e '(.services | length) > 0 and ([.nodes[] | select(.health == "ok")] | length) == 6'
+	curl -sf "$MON_URL/status" | jq -e '(.services | length) > 0 and ([.nodes[] | select(.health == "ok" and .state == "running")] | length) == 6'
 }
 
 @test "/status is shoal status --json, and its monitor object adds the monitor's view" {

@@ -899,7 +899,8 @@ struct status_job {
 	const char *spec_path;
 	size_t n;
 	char **ids, **hosts;   /* per watched node */
-	json_t **rec;          /* its node.list-like record, or NULL (host down) */
+	json_t **rec;          /* its node.list-like record, or NULL (host not up) */
+	const char **absent;   /* then why: "connecting" or "host-down" */
 	json_t *doc;
 	pthread_t th;
 	bool finished;         /* atomic */
@@ -917,6 +918,7 @@ static void status_job_free(struct status_job *j)
 	free(j->ids);
 	free(j->hosts);
 	free(j->rec);
+	free(j->absent);
 	json_decref(j->doc);
 	free(j);
 }
@@ -929,14 +931,18 @@ static void *status_thread(void *arg)
 
 	if (cluster_load(j->spec_path, NULL, &c, &e) == 0) {
 		json_t **listed = xcalloc(c.st->n + 1, sizeof *listed);
+		const char **absent = xcalloc(c.st->n + 1, sizeof *absent);
 
 		for (size_t i = 0; i < c.st->n; i++)
 			for (size_t k = 0; k < j->n; k++)
 				if (!strcmp(j->ids[k], c.st->nodes[i].id) &&
-				    !strcmp(j->hosts[k], c.st->nodes[i].host))
+				    !strcmp(j->hosts[k], c.st->nodes[i].host)) {
 					listed[i] = j->rec[k];
-		j->doc = cluster_status_doc(&c, listed, NULL);
+					absent[i] = j->absent[k];
+				}
+		j->doc = cluster_status_doc(&c, listed, absent);
 		free(listed);
+		free(absent);
 	} else {
 		log_warn("/status: %s", e.msg);
 	}
@@ -972,11 +978,13 @@ static void status_refresh(struct mon *m, int64_t now)
 	j->ids = xcalloc(j->n + 1, sizeof *j->ids);
 	j->hosts = xcalloc(j->n + 1, sizeof *j->hosts);
 	j->rec = xcalloc(j->n + 1, sizeof *j->rec);
+	j->absent = xcalloc(j->n + 1, sizeof *j->absent);
 	for (size_t i = 0; i < j->n; i++) {
 		struct mnode *n = &m->nodes[i];
 
 		j->ids[i] = xstrdup(n->sn->id);
 		j->hosts[i] = xstrdup(n->sn->host);
+		j->absent[i] = n->h->fsm.state == MH_CONNECTING ? "connecting" : "host-down";
 		if (n->h->fsm.state == MH_UP)
 			j->rec[i] = json_pack("{s:s, s:I}", "state",
 					      n->fsm.running ? "running" : "exited", "restarts",
