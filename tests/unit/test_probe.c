@@ -535,6 +535,105 @@ static void test_real_redis(void **state)
 	assert_int_equal(rep.result, PROBE_REFUSED);
 }
 
+/* Connections the server has accepted so far (INFO stats), asked on c. */
+static long accepted(redisContext *c)
+{
+	redisReply *x = redisCommand(c, "INFO stats");
+	const char *q;
+	long n;
+
+	assert_non_null(x);
+	assert_int_equal(x->type, REDIS_REPLY_STRING);
+	q = strstr(x->str, "total_connections_received:");
+	assert_non_null(q);
+	n = atol(q + strlen("total_connections_received:"));
+	freeReplyObject(x);
+	return n;
+}
+
+static struct probe_report run_kept(int port, const char *pw, struct probe_conn *pc,
+				    int read_ms)
+{
+	struct probe_target t = {.kind = PROBE_REDIS, .host = "127.0.0.1", .port = port,
+				 .connect_timeout_ms = 1000, .read_timeout_ms = read_ms,
+				 .password = pw, .conn = pc};
+	struct probe_report r;
+	struct err e;
+
+	assert_int_equal(probe_run(&t, &r, &e), 0);
+	return r;
+}
+
+/* A kept connection: AUTH once, then PING alone on the same connection; a
+ * connection the server closed is replaced within the probe; a wrong
+ * password, a stopped server (timeout) or a dead one (refused) are reported
+ * as without a kept connection, and the next probe connects again. */
+static void test_kept_connection(void **state)
+{
+	struct probe_conn *pc = probe_conn_new();
+	struct probe_report rep;
+	struct redis r;
+	long base;
+
+	(void)state;
+	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		print_message("# skip reason: %s: /usr/bin/redis-server not installed\n", __func__);
+		probe_conn_free(pc);
+		skip();
+		return;
+	}
+	redis_start(&r, false);
+	redisContext *c = redisConnect("127.0.0.1", r.port);
+	assert_non_null(c);
+	freeReplyObject(redisCommand(c, "AUTH pw-1"));
+	base = accepted(c);
+	for (int i = 0; i < 5; i++) {
+		rep = run_kept(r.port, "pw-1", pc, 2000);
+		assert_int_equal(rep.result, PROBE_OK);
+		assert_string_equal(rep.detail, "PONG");
+	}
+	assert_int_equal(accepted(c) - base, 1); /* one connection, five probes */
+
+	/* the server drops its clients (idle timeout, restart): a new one */
+	redisReply *x = redisCommand(c, "CLIENT KILL TYPE normal SKIPME yes");
+	assert_non_null(x);
+	assert_int_equal(x->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(x->integer, 1);
+	freeReplyObject(x);
+	rep = run_kept(r.port, "pw-1", pc, 2000);
+	assert_int_equal(rep.result, PROBE_OK);
+	assert_int_equal(accepted(c) - base, 2);
+
+	/* a refused password (another node's conn): reported, and not kept */
+	probe_conn_close(pc);
+	rep = run_kept(r.port, "wrong", pc, 2000);
+	assert_int_equal(rep.result, PROBE_AUTH);
+	rep = run_kept(r.port, "wrong", pc, 2000);
+	assert_int_equal(rep.result, PROBE_AUTH);
+	assert_int_equal(accepted(c) - base, 4);
+
+	/* stopped: the PING on the kept connection times out; it is closed,
+	 * and once the server runs again the next probe reconnects */
+	rep = run_kept(r.port, "pw-1", pc, 2000);
+	assert_int_equal(rep.result, PROBE_OK);
+	assert_int_equal(kill(r.pid, SIGSTOP), 0);
+	rep = run_kept(r.port, "pw-1", pc, 300);
+	assert_int_equal(rep.result, PROBE_TIMEOUT);
+	assert_int_equal(kill(r.pid, SIGCONT), 0);
+	rep = run_kept(r.port, "pw-1", pc, 2000);
+	assert_int_equal(rep.result, PROBE_OK);
+	long before_kill = accepted(c);
+
+	assert_int_equal(before_kill - base, 6);
+	redisFree(c);
+
+	/* gone while its connection was kept: refused, as without one */
+	redis_stop(&r);
+	rep = run_kept(r.port, "pw-1", pc, 2000);
+	assert_int_equal(rep.result, PROBE_REFUSED);
+	probe_conn_free(pc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_many_at_once),
 		cmocka_unit_test(test_libevent_loop),
 		cmocka_unit_test(test_real_redis),
+		cmocka_unit_test(test_kept_connection),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

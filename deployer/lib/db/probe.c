@@ -74,6 +74,13 @@ struct probe {
 	int cwhat;
 	long ctimer;
 	struct buf body;
+	/* redis on a kept connection (probe_conn) */
+	struct probe_conn *conn;
+	bool reused;          /* fd came from conn: AUTH was sent before */
+};
+
+struct probe_conn {
+	int fd;               /* connected and authenticated, idle; -1: none */
 };
 
 static enum probe_result finish(struct probe *p, enum probe_result r,
@@ -90,6 +97,13 @@ static enum probe_result finish(struct probe *p, enum probe_result r,
 	p->rep.result = r;
 	p->rep.elapsed_ms = now_ms() - p->started;
 	p->phase = PH_DONE;
+	/* a clean PONG leaves the connection idle with nothing unread: keep it
+	 * for the next probe; anything else closes it (the next reconnects) */
+	if (p->fd >= 0 && p->conn && p->conn->fd < 0 && r == PROBE_OK && p->reader &&
+	    p->reader->pos >= p->reader->len && !p->in.len) {
+		p->conn->fd = p->fd;
+		p->fd = -1;
+	}
 	if (p->fd >= 0) {
 		close(p->fd);
 		p->fd = -1;
@@ -121,7 +135,7 @@ static void redis_append(struct probe *p, const char *fmt, ...)
 
 static void redis_request(struct probe *p)
 {
-	if (p->t.password && *p->t.password)
+	if (!p->reused && p->t.password && *p->t.password)
 		redis_append(p, "AUTH %s", p->t.password);
 	redis_append(p, "PING");
 	if (p->t.cluster)
@@ -197,7 +211,8 @@ static enum probe_result redis_parse(struct probe *p)
 			return finish(p, PROBE_BAD_REPLY, "RESP: %s", p->reader->errstr);
 		if (!reply)
 			return PROBE_PENDING;
-		int which = p->replies++ + (p->t.password && *p->t.password ? 0 : 1);
+		int which = p->replies++ +
+			    (!p->reused && p->t.password && *p->t.password ? 0 : 1);
 		res = redis_reply(p, reply, which);
 		freeReplyObject(reply);
 		if (res != PROBE_PENDING)
@@ -323,7 +338,7 @@ static void sock_start(struct probe *p)
 	int rc;
 
 	snprintf(port, sizeof port, "%d", p->t.port);
-	p->deadline = p->started + connect_timeout(p);
+	p->deadline = now_ms() + connect_timeout(p);
 	rc = getaddrinfo(p->t.host, port, &hints, &ai);
 	if (rc) {
 		finish(p, PROBE_ERROR, "resolve %s: %s", p->t.host, gai_strerror(rc));
@@ -369,6 +384,47 @@ static enum probe_result sock_connected(struct probe *p)
 	return PROBE_PENDING;
 }
 
+/* Probe on the kept connection: it must be idle, nothing to read (readable
+ * means the peer closed it or sent something unasked: then a new one, with
+ * AUTH); only PING (and CLUSTER INFO) are sent, under the read timeout. */
+static void sock_resume(struct probe *p)
+{
+	struct pollfd pfd = {.fd = p->conn->fd, .events = POLLIN};
+
+	p->fd = p->conn->fd;
+	p->conn->fd = -1;
+	if (poll(&pfd, 1, 0) != 0) {
+		close(p->fd);
+		p->fd = -1;
+		sock_start(p);
+		return;
+	}
+	p->reused = true;
+	p->ops->request(p);
+	p->phase = PH_WRITE;
+	p->deadline = now_ms() + read_timeout(p);
+}
+
+/* The kept connection broke before a byte of the reply came (the node
+ * exited or restarted, the server dropped idle clients): start over on a
+ * new connection, so the result is what a probe without a kept connection
+ * would have seen (refused when the node is gone). */
+static enum probe_result sock_reconnect(struct probe *p)
+{
+	close(p->fd);
+	p->fd = -1;
+	p->reused = false;
+	buf_reset(&p->out);
+	p->out_off = 0;
+	if (p->reader) {
+		redisReaderFree(p->reader);
+		p->reader = NULL;
+	}
+	p->replies = 0;
+	sock_start(p);
+	return p->phase == PH_DONE ? p->rep.result : PROBE_PENDING;
+}
+
 static enum probe_result sock_step(struct probe *p, short revents)
 {
 	if (p->phase == PH_CONNECT)
@@ -378,7 +434,8 @@ static enum probe_result sock_step(struct probe *p, short revents)
 				 MSG_NOSIGNAL);
 
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return finish(p, PROBE_ERROR, "send: %s", strerror(errno));
+			return p->reused ? sock_reconnect(p)
+					 : finish(p, PROBE_ERROR, "send: %s", strerror(errno));
 		if (n > 0)
 			p->out_off += (size_t)n;
 		if (p->out_off == p->out.len)
@@ -391,6 +448,8 @@ static enum probe_result sock_step(struct probe *p, short revents)
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return PROBE_PENDING;
+		if (n <= 0 && p->reused && !p->in_total)
+			return sock_reconnect(p);
 		if (n < 0)
 			return finish(p, PROBE_ERROR, "recv: %s", strerror(errno));
 		if (n == 0)
@@ -556,7 +615,14 @@ struct probe *probe_start(const struct probe_target *t, struct err *e)
 	p->started = now_ms();
 	switch (t->kind) {
 	case PROBE_TCP: p->ops = &tcp_ops; break;
-	case PROBE_REDIS: p->ops = &redis_ops; break;
+	case PROBE_REDIS:
+		p->ops = &redis_ops;
+		p->conn = t->conn;
+		if (p->conn && p->conn->fd >= 0) {
+			sock_resume(p);
+			return p;
+		}
+		break;
 	case PROBE_CQL: p->ops = &cql_ops; break;
 	case PROBE_HTTP:
 		http_start(p);
@@ -672,6 +738,28 @@ int probe_run(const struct probe_target *t, struct probe_report *r, struct err *
 	*r = *probe_report(p);
 	probe_free(p);
 	return 0;
+}
+
+struct probe_conn *probe_conn_new(void)
+{
+	struct probe_conn *c = xcalloc(1, sizeof *c);
+
+	c->fd = -1;
+	return c;
+}
+
+void probe_conn_close(struct probe_conn *c)
+{
+	if (c && c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+void probe_conn_free(struct probe_conn *c)
+{
+	probe_conn_close(c);
+	free(c);
 }
 
 /* ---- libevent --------------------------------------------------------------------- */

@@ -17,6 +17,15 @@
  * probe, re-armed after each step).  probe_run() is the same loop done
  * synchronously with poll(2).
  *
+ * A redis probe may keep its connection for the next probe of the same node
+ * (probe_target.conn): the first probe connects and sends AUTH and PING;
+ * while probes answer PONG the connection stays open and each later probe
+ * sends only PING (and CLUSTER INFO), under the same read timeout and reply
+ * cap.  Any other result closes it, so the next probe connects (and
+ * authenticates) again; a kept connection found closed by the peer (or one
+ * that breaks before a reply byte arrives) is replaced by a new one within
+ * the same probe.  Results mean what they mean without a kept connection.
+ *
  * The target host should be an IP literal: a name is resolved with a
  * (blocking) getaddrinfo() in probe_start().
  *
@@ -59,6 +68,9 @@ struct probe_target {
 	const char *path;       /* http: default "/" */
 	const char *expect;     /* http: body must equal this (after trimming
 				 * trailing whitespace); NULL: any body */
+	struct probe_conn *conn; /* redis: keep the connection here between
+				 * probes (one probe at a time per conn; it
+				 * must outlive them); NULL: one per probe */
 };
 
 /* What a finished probe saw. */
@@ -71,6 +83,14 @@ struct probe_report {
 };
 
 struct probe;
+
+/* A kept connection (see above): new has none; close closes an idle one
+ * (e.g. when the node's host is lost); free closes and frees.  NULL-safe
+ * close and free. */
+struct probe_conn;
+struct probe_conn *probe_conn_new(void);
+void probe_conn_close(struct probe_conn *c);
+void probe_conn_free(struct probe_conn *c);
 
 /* Start a probe.  Returns NULL only on bad arguments (e filled); a failure to
  * connect is a probe result, not an error. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -79,6 +80,7 @@ struct mnode {
 	struct mon_node fsm;
 	struct probe_target pt;
 	struct probe_event *pe;
+	struct probe_conn *pc;        /* the probe's kept connection (redis) */
 	int64_t next_probe_ms;
 	int probes;                   /* finished probes */
 	enum probe_result last;
@@ -272,6 +274,7 @@ static void nodes_of_host(struct mhost *h, bool up)
 		if (!up) {
 			probe_event_cancel(n->pe);
 			n->pe = NULL;
+			probe_conn_close(n->pc);
 		}
 		mon_node_host(&n->fsm, up, now);
 		n->next_probe_ms = now;
@@ -1235,6 +1238,7 @@ static int mon_setup(struct mon *m, struct err *e)
 		if (!n->h)
 			return err_set(e, EINVAL, "%s: recorded on host %s, which is not in %s",
 				       sn->id, sn->host, s->path);
+		n->pc = probe_conn_new();
 		n->pt = (struct probe_target){
 			.kind = tp->kind,
 			.host = sn->address,
@@ -1244,6 +1248,7 @@ static int mon_setup(struct mon *m, struct err *e)
 			.password = cluster_password(&m->c, svc),
 			.path = tp->path,
 			.expect = tp->expect,
+			.conn = n->pc,
 		};
 		mon_node_init(&n->fsm, mono_ms());
 		m->nnodes++;
@@ -1258,8 +1263,10 @@ static void mon_unwatch(struct mon *m)
 {
 	size_t idx;
 
-	for (size_t i = 0; i < m->nnodes; i++)
+	for (size_t i = 0; i < m->nnodes; i++) {
 		probe_event_cancel(m->nodes[i].pe);
+		probe_conn_free(m->nodes[i].pc);
+	}
 	for (size_t i = 0; i < m->nhosts; i++) {
 		struct mhost *h = &m->hosts[i];
 
@@ -1474,6 +1481,16 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 	if (mon_setup(&m, e) < 0)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);
+	/* every redis node keeps its probe connection open: raise the soft
+	 * descriptor limit (often 1024) to the hard one */
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			log_warn("shoal monitor: cannot raise the descriptor limit: %s",
+				 strerror(errno));
+	}
 	m.base = event_base_new();
 	m.recent = json_array();
 	if (!m.base || pipe2(m.pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
