@@ -67,7 +67,7 @@ mon=$!
 # until the monitor answers and sees every node up
 for _ in $(seq 1 200); do
 	curl -sf "http://127.0.0.1:$port/status" 2>/dev/null |
-		jq -e '[.nodes[] | select(.health == "up")] | length == 6' >/dev/null 2>&1 && break
+		jq -e '[.monitor.nodes[] | select(.health == "up")] | length == 6' >/dev/null 2>&1 && break
 	sleep 0.3
 done
 "$shoal" drill "$spec" --scenario kill-master --rounds 5 --interval 3s --seed 7 \

@@ -70,7 +70,7 @@ mon_stop() {
 mon_up() {
 	local s
 	s=$(curl -sf "http://127.0.0.1:$(mon_port "$1")/status") || return
-	jq -e '[.nodes[] | select(.health == "up")] | length == 6' <<<"$s"
+	jq -e '[.monitor.nodes[] | select(.health == "up")] | length == 6' <<<"$s"
 }
 
 # decisions N EVENT NODE DONE: how many EVENT decisions for NODE monitor N
