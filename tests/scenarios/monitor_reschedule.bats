@@ -52,7 +52,7 @@ h2_runs_none() {
 	[ "$n" -eq 0 ] && [ "$(lab_exec h2 pgrep -xc redis-server || true)" -eq 0 ]
 }
 
-@test "lab poweroff h2: its nodes are rescheduled, every master has a replica again, no acknowledged write lost" {
+@test "lab poweroff h2: its nodes are rescheduled, every master has a replica again, no acknowledged write lost outside the batch in flight at the power-off" {
 	redis_auth
 	moved=$(nodes_on h2)
 	[ -n "$moved" ]
@@ -72,6 +72,8 @@ h2_runs_none() {
 		done
 	) &
 	writer=$!
+	sleep 1
+	before=$(grep -c . "$BATS_TEST_TMPDIR/keys" 2>/dev/null || true)
 	lab poweroff h2
 	wait_for 180 has_event host-rescheduled
 	touch "$stop"
@@ -92,7 +94,15 @@ h2_runs_none() {
 	read -r attempted acked lost <<<"$totals"
 	[ "$attempted" -gt 0 ]
 	[ "$acked" -gt 0 ]
-	[ "$lost" -eq 0 ]
+	# Redis acknowledges a write before its replica has it, so the one
+	# batch in flight when h2 lost power may lose what h2's master had just
+	# acknowledged (no WAIT: docs/monitor.md).  Every other batch - all
+	# that finished before, and all written during the failover, the
+	# rescheduling and after it - loses nothing.
+	lossy=$(awk -v b="${before:-0}" '$8 > 0 { n++; if (NR <= b) early++ } END { print n + 0, early + 0 }' \
+		"$BATS_TEST_TMPDIR/keys")
+	echo "batches with a lost write, of them finished before the power-off: $lossy"
+	[ "$lossy" = "0 0" ] || [ "$lossy" = "1 0" ]
 	# a later up agrees with what runs
 	run "$SHOAL" up "$SPEC"
 	echo "$output"

@@ -71,6 +71,8 @@ h2_runs_none() {
 		done
 	) &
 	writer=$!
+	sleep 1
+	before=$(grep -c . "$BATS_TEST_TMPDIR/keys" 2>/dev/null || true)
 	lab poweroff h2
 	wait_for 180 has_event host-rescheduled
 	touch "$stop"
@@ -87,7 +89,15 @@ h2_runs_none() {
 	echo "attempted acknowledged lost: $totals"
 	read -r attempted acked lost <<<"$totals"
 	[ "$acked" -gt 0 ]
-	[ "$lost" -eq 0 ]
+	# Redis acknowledges a write before its replica has it, so the one
+	# batch in flight when h2 lost power may lose what h2's master had just
+	# acknowledged (no WAIT: docs/monitor.md).  Every other batch - all
+	# that finished before, and all written during the failover, the
+	# rescheduling and after it - loses nothing.
+	lossy=$(awk -v b="${before:-0}" '$8 > 0 { n++; if (NR <= b) early++ } END { print n + 0, early + 0 }' \
+		"$BATS_TEST_TMPDIR/keys")
+	echo "batches with a lost write, of them finished before the power-off: $lossy"
+	[ "$lossy" = "0 0" ] || [ "$lossy" = "1 0" ]
 }
 
 @test "4 hosts, lab poweron h2: no node of the cluster runs twice anywhere" {
