@@ -141,7 +141,7 @@ static void test_hostile_corpus(void **state)
 	assert_true(ARRAY_SIZE(hostile_cases) >= 15);
 	for (size_t i = 0; i < ARRAY_SIZE(hostile_cases); i++) {
 		const struct hcase *c = &hostile_cases[i];
-		struct fx f;
+		struct fx f = {0};
 		struct err e;
 		_cleanup_free_ char *pre = NULL, *layer = NULL, *dest = NULL;
 		const char *layers[2];
@@ -190,7 +190,7 @@ static void test_hostile_corpus(void **state)
 static void test_decompression_bomb(void **state)
 {
 	static char zeros[1 << 16];
-	struct fx f;
+	struct fx f = {0};
 	struct err e;
 	struct extract_limits l;
 	_cleanup_free_ char *layer = NULL;
@@ -233,7 +233,7 @@ static void test_decompression_bomb(void **state)
  * is applied, whatever its type. */
 static void test_million_entries(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	struct err e;
 	_cleanup_free_ char *layer = NULL;
 	struct archive *a = archive_write_new();
@@ -267,7 +267,7 @@ static void test_million_entries(void **state)
 
 static void test_garbage_is_an_error(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	struct err e;
 	_cleanup_free_ char *layer = NULL;
 
@@ -341,7 +341,7 @@ static void apply_benign(struct fx *f, enum hfilter filt)
 
 static void test_layers_and_whiteouts(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	struct stat st, st2;
 	char target[64];
 	ssize_t n;
@@ -379,7 +379,7 @@ static void test_layers_and_whiteouts(void **state)
 
 static void test_rootfs_digest_reproducible(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	struct err e;
 	struct extract_limits l;
 	_cleanup_free_ char *l1 = NULL, *l2 = NULL, *d1 = NULL, *d2 = NULL;
@@ -427,7 +427,7 @@ static void test_devices_when_allowed(void **state)
 	static const struct hentry devs[] = {
 		{'d', "dev", NULL, 0}, {'c', "dev/null", NULL, 0}, {'p', "run-fifo", NULL, 0}, {0},
 	};
-	struct fx f;
+	struct fx f = {0};
 	struct err e;
 	struct extract_limits l;
 	struct stat st;

@@ -84,7 +84,7 @@ static const char good_recipe[] =
 
 static void test_recipe_errors(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *text = NULL, *elf = NULL;
 	struct {
 		const char *body;
@@ -152,7 +152,7 @@ static void test_recipe_errors(void **state)
 
 static void test_build_reproducible(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *recipe = NULL, *other = NULL, *rootfs = NULL, *hello = NULL;
 	struct image_info *a = NULL, *b = NULL;
 	struct err e;
@@ -203,7 +203,7 @@ static void test_build_reproducible(void **state)
  * changed input (here the same size, new content) must give a new layer. */
 static void test_build_cache_sees_changes(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *recipe = NULL, *hello = NULL;
 	struct image_info *a = NULL, *b = NULL, *c = NULL;
 	struct err e;
@@ -242,7 +242,7 @@ static void flip_byte(const char *path)
 
 static void test_corrupt_blob_detected(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *recipe = NULL, *out = NULL, *rootfs = NULL;
 	struct image_info *a = NULL, *b = NULL;
 	struct err e;
@@ -279,7 +279,7 @@ static void tree_hash(const char *dir, char out[DIGEST_STR_LEN])
 
 static void test_export_import_rm(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *recipe = NULL, *out = NULL, *r1 = NULL, *r2 = NULL;
 	struct image_info *a = NULL, *b = NULL;
 	struct image_entry *v = NULL;
@@ -332,7 +332,7 @@ static void test_export_import_rm(void **state)
  * files; the config's env is merged (a recipe KEY replaces the base's). */
 static void test_from_base_image(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *recipe = NULL, *out = NULL, *upper = NULL, *rootfs = NULL;
 	_cleanup_free_ char *p = NULL, *cfg = NULL;
 	struct image_info *a = NULL, *b = NULL;

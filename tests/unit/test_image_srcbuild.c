@@ -139,7 +139,7 @@ static int run(struct fx *f, char **dir, bool *cached, struct err *e)
 
 static void test_builds_once_then_cached(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *d1 = NULL, *d2 = NULL, *greeting = NULL, *text = NULL;
 	bool cached = true;
 	struct err e;
@@ -169,7 +169,7 @@ static void test_builds_once_then_cached(void **state)
 
 static void test_changed_input_rebuilds(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *d1 = NULL, *d2 = NULL, *d3 = NULL;
 	bool cached;
 	struct err e;
@@ -192,7 +192,7 @@ static void test_changed_input_rebuilds(void **state)
 
 static void test_sources_verified(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *d = NULL, *src = NULL, *moved = NULL;
 	bool cached;
 	struct err e;
@@ -223,7 +223,7 @@ static void test_sources_verified(void **state)
 
 static void test_failed_build_not_cached(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	_cleanup_free_ char *d = NULL;
 	bool cached;
 	struct err e;
@@ -245,7 +245,7 @@ static void test_failed_build_not_cached(void **state)
  * lock and takes the result. */
 static void test_lock_builds_once(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	pid_t kids[2];
 
 	(void)state;
@@ -281,7 +281,7 @@ static void test_lock_builds_once(void **state)
  * building again gives the same manifest without running the script. */
 static void test_image_from_build(void **state)
 {
-	struct fx f;
+	struct fx f = {0};
 	struct image_info *a = NULL, *b = NULL;
 	_cleanup_free_ char *root = NULL, *hi = NULL, *link = NULL;
 	struct err e;
@@ -339,7 +339,7 @@ static void test_recipe_errors(void **state)
 		{"name = \"x\";\nversion = \"1\";\nbuild = \"make\";\n",
 		 "r.cfg:3: 'build' must be a group"},
 	};
-	struct fx f;
+	struct fx f = {0};
 
 	(void)state;
 	fx_setup(&f);

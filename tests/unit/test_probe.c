@@ -485,7 +485,7 @@ static void redis_stop(struct redis *r)
 
 static void test_real_redis(void **state)
 {
-	struct redis r;
+	struct redis r = {0};
 	struct probe_report rep;
 
 	(void)state;
@@ -572,7 +572,7 @@ static void test_kept_connection(void **state)
 {
 	struct probe_conn *pc = probe_conn_new();
 	struct probe_report rep;
-	struct redis r;
+	struct redis r = {0};
 	long base;
 
 	(void)state;
