@@ -90,7 +90,7 @@ static void writer_read_back(struct writer *w)
 	uint8_t got[READ_BATCH];
 
 	for (int attempt = 0; attempt < 5; attempt++) {
-		size_t todo = 0;
+		size_t unread = 0; /* reads that failed: tried again */
 
 		for (size_t i = 0; i < w->n;) {
 			size_t nb = 0;
@@ -108,10 +108,10 @@ static void writer_read_back(struct writer *w)
 			db_kv_read(w->g->d, w->kv, kp, vp, nb, got);
 			for (size_t k = 0; k < nb; k++) {
 				w->keys[idx[k]].got = got[k];
-				todo += got[k] == DB_KV_ERROR;
+				unread += got[k] == DB_KV_ERROR;
 			}
 		}
-		if (!todo)
+		if (!unread)
 			break;
 		sleep_ms(500);
 	}
