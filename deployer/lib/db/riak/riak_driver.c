@@ -12,7 +12,8 @@
  *            when the first node is alone; two such rings are refused);
  *            once the base sees them, `cluster plan` + `cluster commit`
  *            there; then wait until the ring settles (every node valid,
- *            no ownership transfer pending);
+ *            no ownership transfer pending) as the claimant and then
+ *            every node prints it;
  *   join     form over the formed nodes and the new ones;
  *   leave    each leaving node still in the ring stages its own `cluster
  *            leave` (the template's leave hook), or when it cannot be
@@ -343,6 +344,26 @@ static int switch_base(const struct db_opts *o, const struct db_node *nodes, siz
 	return 0;
 }
 
+/* Wait until nodes[0..n) all print the settled ring of names, the
+ * claimant nodes[first] before the rest: the claimant settles first and
+ * the others learn it by gossip, seconds later, so a caller that returned
+ * after the claimant alone would leave a node that still shows transfers
+ * pending to whoever asks it next. */
+static int wait_settled(const struct db_opts *o, const struct db_node *nodes, size_t n,
+			size_t first, const struct names *names, int64_t deadline, struct err *e)
+{
+	for (size_t k = 0; k < n; k++) {
+		size_t i = k == 0 ? first : k == first ? 0 : k;
+		struct riak_ring r = {0};
+
+		if (wait_ring(o, &nodes[i], deadline, "the ring to settle", settled_as, names, &r,
+			      e) < 0)
+			return -1;
+		riak_ring_free(&r);
+	}
+	return 0;
+}
+
 /* Make nodes[0..n) one settled ring (see the top of the file). */
 static int form_ring(const struct db_node *nodes, size_t n, const struct db_opts *o,
 		     struct err *e)
@@ -385,7 +406,7 @@ static int form_ring(const struct db_node *nodes, size_t n, const struct db_opts
 		goto out;
 	riak_ring_free(&base);
 	if (plan_commit(o, &nodes[b], deadline, e) < 0 ||
-	    wait_ring(o, &nodes[b], deadline, "the ring to settle", settled_as, &all, &base, e) < 0)
+	    wait_settled(o, nodes, n, b, &all, deadline, e) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -575,8 +596,7 @@ static int riak_replace(const struct db_node *nodes, size_t n, const struct db_n
 	if (stage(o, &nodes[0], (const char *[]){"cluster", "force-replace", oldname, newname, NULL},
 		  "Success: staged forced replacement", NULL, deadline, e) < 0 ||
 	    plan_commit(o, &nodes[0], deadline, e) < 0 ||
-	    wait_ring(o, &nodes[0], deadline, "the ring to settle", settled_as, &want, &ring,
-		      e) < 0)
+	    wait_settled(o, all, n + 1, 0, &want, deadline, e) < 0)
 		goto out;
 	rc = 0;
 out:
