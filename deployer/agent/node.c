@@ -1,4 +1,5 @@
-/* node.c - node description, folder, process, supervision, logs (node.h). */
+/* node.c - a node's folder, process, supervision and logs (node.h); its
+ * description, as JSON, is node_spec.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,6 @@
 #define BACKOFF_MAX_MS 30000
 #define HEALTHY_RUN_MS 60000
 #define UNHEALTHY_FAILURES 5
-#define LOG_PIPE_SIZE (1024 * 1024)
 #define NODE_JSON_MAX (1024 * 1024)
 #define START_POLL_MS 10
 #define REMOVE_KILL_WAIT_MS 10000
@@ -39,249 +39,9 @@ struct node_waiter {
 	struct node_waiter *next;
 };
 
-struct node_follower {
-	struct session *s;
-	json_int_t id;
-	struct node_follower *next;
-};
-
-static const char *const policy_names[] = {"always", "on-failure", "never"};
 static const char *const state_names[] = {"created", "running", "stopping",
 					  "stopped", "exited", "backoff",
 					  "starting"};
-
-/* ---- the description ------------------------------------------------------- */
-
-static json_t *strv_json(char *const *v)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; v && v[i]; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
-/* p is dir itself or below it. */
-static bool path_is_under(const char *p, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return !strncmp(p, dir, n) && (p[n] == '\0' || p[n] == '/');
-}
-
-/* An absolute path inside a node: "/" then safe components, no "..". */
-int node_path_check(const char *p, const char *what, struct err *e)
-{
-	_cleanup_free_ char *copy = NULL;
-
-	if (!p || p[0] != '/' || strlen(p) > 1024)
-		return err_set(e, EINVAL, "%s '%s': must be an absolute path", what,
-			       p ? p : "");
-	copy = xstrdup(p);
-	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c;
-	     c = strtok_r(NULL, "/", &save))
-		if (!strcmp(c, "..") || !strcmp(c, "."))
-			return err_set(e, EINVAL, "%s '%s': '.' or '..' component",
-				       what, p);
-	return 0;
-}
-
-int node_signal_field(json_t *j, const char *key, int *sig, struct err *e)
-{
-	json_t *v = json_object_get(j, key);
-	const char *name = json_string_value(v);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_integer(v) && json_integer_value(v) >= 1 &&
-	    json_integer_value(v) <= 64) {
-		*sig = (int)json_integer_value(v);
-		return 0;
-	}
-	if (name) {
-		if (!strncmp(name, "SIG", 3))
-			name += 3;
-		for (int i = 1; i < 32; i++)
-			if (sigabbrev_np(i) && !strcmp(sigabbrev_np(i), name)) {
-				*sig = i;
-				return 0;
-			}
-	}
-	return err_set(e, EINVAL, "field '%s': expected a signal (1..64 or a name)", key);
-}
-
-/* Every field of node.create / node.json, checked. */
-int node_spec_from_json(json_t *j, struct node_spec *s, struct err *e)
-{
-	const char *cluster, *name, *image, *str;
-	_cleanup_free_ const char **argv = NULL, **env = NULL, **caps = NULL;
-	_cleanup_free_ const char **syscalls = NULL;
-	int64_t v;
-	json_t *mem;
-
-	memset(s, 0, sizeof *s);
-	if (req_name(j, "cluster", &cluster, e) < 0 || req_name(j, "node", &name, e) < 0 ||
-	    req_digest(j, "image", &image, e) < 0)
-		return -1;
-	s->cluster = xstrdup(cluster);
-	s->name = xstrdup(name);
-	s->image = xstrdup(image);
-	if (req_strv_opt(j, "argv", 256, 4096, &argv, e) < 0 ||
-	    req_strv_opt(j, "env", 256, 8192, &env, e) < 0 ||
-	    req_strv_opt(j, "caps", 64, 64, &caps, e) < 0 ||
-	    req_strv_opt(j, "syscalls", 128, 64, &syscalls, e) < 0)
-		return -1;
-	if (argv && !argv[0])
-		return err_set(e, EINVAL, "field 'argv': must not be empty");
-	for (size_t i = 0; env && env[i]; i++)
-		if (!strchr(env[i], '=') || env[i][0] == '=')
-			return err_set(e, EINVAL, "field 'env'[%zu]: expected NAME=value", i);
-	if (sandbox_caps_valid(caps, e) < 0 ||
-	    sandbox_syscalls_valid(syscalls, e) < 0)
-		return err_wrap(e, "node %s", name);
-	s->argv = argv ? strv_dup(argv) : NULL;
-	s->env = strv_dup(env);
-	s->caps = strv_dup(caps);
-	s->syscalls = strv_dup(syscalls);
-
-	if (req_str_opt(j, "workdir", &str, e) < 0)
-		return -1;
-	s->workdir = xstrdup(str ? str : "/");
-	if (node_path_check(s->workdir, "workdir", e) < 0)
-		return -1;
-	if (req_str_opt(j, "data_path", &str, e) < 0)
-		return -1;
-	s->data_path = xstrdup(str ? str : "/data");
-	if (node_path_check(s->data_path, "data_path", e) < 0)
-		return -1;
-	if (!strcmp(s->data_path, "/") || path_is_under(s->data_path, "/proc") ||
-	    path_is_under(s->data_path, "/dev") || path_is_under(s->data_path, "/sys"))
-		return err_set(e, EINVAL, "data_path '%s': not allowed (the runtime "
-			       "mounts there)", s->data_path);
-	if (req_str_opt(j, "user", &str, e) < 0)
-		return -1;
-	s->user = xstrdup(str ? str : "");
-	if (strlen(s->user) > 64)
-		return err_set(e, EINVAL, "field 'user': too long");
-	if (req_str_opt(j, "hostname", &str, e) < 0)
-		return -1;
-	if (str && name_check(str, 63, "hostname", e) < 0)
-		return e->code = EINVAL, -1;
-	s->hostname = xstrdup(str ? str : name);
-
-	v = 0;
-	if (req_int_opt(j, "uid", 0, 65535 * 65536LL, &v, e) < 0)
-		return -1;
-	s->uid = (uid_t)v;
-	v = 0;
-	if (req_int_opt(j, "gid", 0, 65535 * 65536LL, &v, e) < 0)
-		return -1;
-	s->gid = (gid_t)v;
-
-	mem = json_object_get(j, "memory");
-	if (json_is_string(mem)) {
-		if (parse_size(json_string_value(mem), &s->limits.memory) < 0)
-			return err_set(e, EINVAL, "field 'memory': bad size '%s'",
-				       json_string_value(mem));
-	} else {
-		v = 0;
-		if (req_int_opt(j, "memory", 0, INT64_MAX, &v, e) < 0)
-			return -1;
-		s->limits.memory = (uint64_t)v;
-	}
-	if (s->limits.memory && s->limits.memory < 4 * 1024 * 1024)
-		return err_set(e, EINVAL, "field 'memory': at least 4 MiB");
-	s->limits.pids = NODE_DEFAULT_PIDS;
-	if (req_int_opt(j, "cpu_millis", 0, 1024 * 1000, &s->limits.cpu_millis, e) < 0 ||
-	    req_int_opt(j, "pids", 0, 4194304, &s->limits.pids, e) < 0)
-		return -1;
-	s->nofile = 65536;
-	if (req_int_opt(j, "nofile", 16, 1048576, &s->nofile, e) < 0)
-		return -1;
-
-	if (req_str_opt(j, "restart", &str, e) < 0)
-		return -1;
-	s->restart = RESTART_ALWAYS;
-	if (str) {
-		size_t i;
-
-		for (i = 0; i < ARRAY_SIZE(policy_names); i++)
-			if (!strcmp(str, policy_names[i]))
-				break;
-		if (i == ARRAY_SIZE(policy_names))
-			return err_set(e, EINVAL, "field 'restart': '%s' is not "
-				       "always, on-failure or never", str);
-		s->restart = (enum restart_policy)i;
-	}
-	s->stop_signal = SIGTERM;
-	if (node_signal_field(j, "stop_signal", &s->stop_signal, e) < 0)
-		return -1;
-	s->stop_grace_ms = 10000;
-	if (req_int_opt(j, "stop_grace_ms", 0, 3600 * 1000, &s->stop_grace_ms, e) < 0)
-		return -1;
-	if (req_str_opt(j, "runtime", &str, e) < 0)
-		return -1;
-	s->runtime = xstrdup(str ? str : "auto");
-	if (strcmp(s->runtime, "auto") && strcmp(s->runtime, "builtin") &&
-	    strcmp(s->runtime, "runc") && strcmp(s->runtime, "crun"))
-		return err_set(e, EINVAL, "field 'runtime': '%s' is not builtin, "
-			       "runc, crun or auto", s->runtime);
-	s->log_max = 8 * 1024 * 1024;
-	if (req_int_opt(j, "log_max", 4096, 1LL << 40, &s->log_max, e) < 0)
-		return -1;
-	s->start_timeout_ms = NODE_DEFAULT_START_TIMEOUT_MS;
-	if (req_int_opt(j, "start_timeout_ms", 100, 3600 * 1000, &s->start_timeout_ms, e) < 0)
-		return -1;
-	return 0;
-}
-
-json_t *node_spec_to_json(const struct node_spec *s)
-{
-	/* argv is left out until known (filled from the image at create). */
-	return json_pack("{s:s,s:s,s:s,s:o*,s:o,s:s,s:s,s:s,s:s,s:I,s:I,s:o,"
-			 "s:I,s:I,s:I,s:I,s:s,s:i,s:I,s:s,s:I,s:o,s:I}",
-			 "cluster", s->cluster, "node", s->name, "image", s->image,
-			 "argv", s->argv ? strv_json(s->argv) : NULL,
-			 "env", strv_json(s->env),
-			 "workdir", s->workdir, "user", s->user, "hostname", s->hostname,
-			 "data_path", s->data_path, "uid", (json_int_t)s->uid,
-			 "gid", (json_int_t)s->gid, "caps", strv_json(s->caps),
-			 "memory", (json_int_t)s->limits.memory,
-			 "cpu_millis", (json_int_t)s->limits.cpu_millis,
-			 "pids", (json_int_t)s->limits.pids, "nofile", (json_int_t)s->nofile,
-			 "restart", policy_names[s->restart], "stop_signal", s->stop_signal,
-			 "stop_grace_ms", (json_int_t)s->stop_grace_ms,
-			 "runtime", s->runtime, "log_max", (json_int_t)s->log_max,
-			 "syscalls", strv_json(s->syscalls),
-			 "start_timeout_ms", (json_int_t)s->start_timeout_ms);
-}
-
-void node_spec_free(struct node_spec *s)
-{
-	free(s->cluster);
-	free(s->name);
-	free(s->image);
-	strv_free(s->argv);
-	strv_free(s->env);
-	strv_free(s->caps);
-	strv_free(s->syscalls);
-	free(s->workdir);
-	free(s->user);
-	free(s->hostname);
-	free(s->data_path);
-	free(s->runtime);
-	memset(s, 0, sizeof *s);
-}
-
-void node_sandbox(const struct node *n, struct sandbox *sb)
-{
-	sb->uid = n->spec.uid;
-	sb->gid = n->spec.gid;
-	sb->caps = (const char *const *)n->spec.caps;
-	sb->nofile = n->spec.nofile;
-	sb->nproc = 0;
-	sb->syscalls = (const char *const *)n->spec.syscalls;
-}
 
 /* ---- node structs and node.json ------------------------------------------- */
 
@@ -487,167 +247,6 @@ static void node_event(struct node *n, const char *name, json_t *fields)
 	json_object_set_new(fields, "cluster", json_string(n->spec.cluster));
 	json_object_set_new(fields, "node", json_string(n->spec.name));
 	agent_event(n->agent, name, fields);
-}
-
-/* ---- logs ------------------------------------------------------------------ */
-
-static int log_open_current(struct node *n, struct err *e)
-{
-	_cleanup_free_ char *path = path_join(n->dir, "logs/current");
-	struct stat st;
-
-	n->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-			 0600);
-	if (n->log_fd < 0 || fstat(n->log_fd, &st) < 0)
-		return err_sys(e, errno, "open %s", path);
-	n->log_size = (uint64_t)st.st_size;
-	return 0;
-}
-
-static void log_rotate(struct node *n)
-{
-	_cleanup_free_ char *cur = path_join(n->dir, "logs/current");
-	_cleanup_free_ char *old = path_join(n->dir, "logs/current.1");
-	struct err e;
-
-	close(n->log_fd);
-	n->log_fd = -1;
-	if (rename(cur, old) < 0)
-		log_warn("node %s: rotate log: %s", n->id, strerror(errno));
-	if (log_open_current(n, &e) < 0)
-		log_warn("node %s: %s", n->id, e.msg);
-}
-
-static void log_forward(struct node *n, const char *p, size_t len)
-{
-	for (struct node_follower *f = n->followers; f; f = f->next) {
-		json_t *m = json_pack("{s:I,s:s,s:o}", "id", f->id, "stream", "log",
-				      "data", jsonl_text(p, len));
-
-		session_send(f->s, m);
-	}
-}
-
-static void on_log(void *arg, int fd, short revents)
-{
-	struct node *n = arg;
-	char tmp[65536];
-
-	for (int rounds = 0; rounds < 16; rounds++) {
-		ssize_t r = read(fd, tmp, sizeof tmp);
-
-		if (r <= 0)
-			return;
-		if (n->log_fd >= 0 && write(n->log_fd, tmp, (size_t)r) != r)
-			log_warn("node %s: log write: %s", n->id, strerror(errno));
-		n->log_size += (uint64_t)r;
-		log_forward(n, tmp, (size_t)r);
-		if (n->log_size > (uint64_t)n->spec.log_max)
-			log_rotate(n);
-	}
-}
-
-/* The FIFO the node writes to.  The agent keeps a write end open itself so
- * the read end never reports end-of-file between two runs of the node. */
-static int log_pipe_open(struct node *n, struct err *e)
-{
-	_cleanup_free_ char *dir = path_join(n->dir, "logs");
-	_cleanup_free_ char *fifo = path_join(dir, "pipe");
-	struct stat st;
-
-	if (n->log_rfd >= 0)
-		return 0;
-	if (mkdir_p(dir, 0700, e) < 0)
-		return -1;
-	if (mkfifo(fifo, 0600) < 0 && errno != EEXIST)
-		return err_sys(e, errno, "mkfifo %s", fifo);
-	if (lstat(fifo, &st) < 0 || !S_ISFIFO(st.st_mode))
-		return err_set(e, EINVAL, "%s: not a FIFO", fifo);
-	n->log_rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (n->log_rfd < 0)
-		return err_sys(e, errno, "open %s", fifo);
-	n->log_hold_fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	if (n->log_hold_fd < 0)
-		return err_sys(e, errno, "open %s", fifo);
-	fcntl(n->log_rfd, F_SETPIPE_SZ, LOG_PIPE_SIZE);
-	if (log_open_current(n, e) < 0)
-		return -1;
-	loop_watch(n->agent->loop, n->log_rfd, POLLIN, on_log, n);
-	return 0;
-}
-
-/* A fresh blocking write end for the node's stdout and stderr. */
-static int log_writer(struct node *n, struct err *e)
-{
-	_cleanup_free_ char *fifo = path_join(n->dir, "logs/pipe");
-	int fd = open(fifo, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0)
-		return err_sys(e, errno, "open %s", fifo);
-	return fd;
-}
-
-/* Up to max bytes from the end of path, starting at a line boundary. */
-static void tail_file(const char *path, size_t max, struct buf *out)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat st;
-	off_t off;
-	char *p;
-	ssize_t r;
-
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return;
-	off = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
-	p = xmalloc(max + 1);
-	r = pread(fd, p, max, off);
-	if (r > 0) {
-		const char *start = p;
-
-		if (off > 0) {
-			const char *nl = memchr(p, '\n', (size_t)r);
-
-			start = nl ? nl + 1 : p + r;
-		}
-		buf_append(out, start, (size_t)(p + r - start));
-	}
-	free(p);
-}
-
-/* The last `lines` lines of the node's log (current.1, then current). */
-static char *log_tail(struct node *n, int64_t lines, size_t *len)
-{
-	_cleanup_free_ char *cur = path_join(n->dir, "logs/current");
-	_cleanup_free_ char *old = path_join(n->dir, "logs/current.1");
-	const size_t max = 128 * 1024;
-	struct buf b = {0};
-	const char *p;
-	int64_t seen = 0;
-
-	tail_file(old, max, &b);
-	tail_file(cur, max, &b);
-	if (!b.len) {
-		*len = 0;
-		return xstrdup("");
-	}
-	/* Count back `lines` newlines (a final newline ends the last line). */
-	p = b.data + b.len;
-	if (b.len && p[-1] == '\n')
-		p--;
-	while (p > b.data && seen < lines) {
-		p--;
-		if (*p == '\n')
-			seen++;
-	}
-	if (seen == lines && p < b.data + b.len && *p == '\n')
-		p++;
-	if (b.len - (size_t)(p - b.data) > max)
-		p = b.data + b.len - max;
-	char *out = xstrndup(p, b.len - (size_t)(p - b.data));
-
-	*len = b.len - (size_t)(p - b.data);
-	buf_free(&b);
-	return out;
 }
 
 /* ---- process lifecycle ----------------------------------------------------- */
@@ -974,9 +573,9 @@ static int node_spawn(struct node *n, struct session *s, json_int_t id, struct e
 	_cleanup_close_ int wfd = -1;
 
 	n->rt = runtime_find(n->agent, n->spec.runtime, e);
-	if (!n->rt || log_pipe_open(n, e) < 0)
+	if (!n->rt || node_log_pipe_open(n, e) < 0)
 		return -1;
-	wfd = log_writer(n, e);
+	wfd = node_log_writer(n, e);
 	if (wfd < 0)
 		return -1;
 	n->oom_base = cgroup_node_oom_kills(&n->agent->cg, n->id);
@@ -1178,7 +777,7 @@ static int node_load(struct agent *a, const char *path, struct err *e)
 		n->state = NODE_RUNNING;
 		n->started_ms = now_ms();
 		n->oom_base = cgroup_node_oom_kills(&a->cg, n->id);
-		if (log_pipe_open(n, e) < 0)
+		if (node_log_pipe_open(n, e) < 0)
 			return err_wrap(e, "adopt node %s", n->id);
 		watch_process(n);
 		log_info("node %s: adopted pid %d", n->id, (int)pid);
@@ -1308,7 +907,7 @@ struct node *node_create(struct agent *a, struct node_spec *spec, struct err *e)
 		goto fail;
 	}
 	n->state = NODE_CREATED;
-	if (log_pipe_open(n, e) < 0 || node_save(n, e) < 0)
+	if (node_log_pipe_open(n, e) < 0 || node_save(n, e) < 0)
 		goto fail;
 	return n;
 fail:
@@ -1530,20 +1129,4 @@ int node_remove(struct node *n, bool force, bool keep_data, struct session *s,
 		session_ref(s);
 	n->rm_timer = loop_timer(n->agent->loop, REMOVE_KILL_WAIT_MS, remove_deadline, n);
 	return 1;
-}
-
-char *node_log_tail(struct node *n, int64_t lines, size_t *len)
-{
-	return log_tail(n, lines, len);
-}
-
-void node_follow(struct node *n, struct session *s, json_int_t id)
-{
-	struct node_follower *f = xcalloc(1, sizeof *f);
-
-	f->s = s;
-	f->id = id;
-	f->next = n->followers;
-	n->followers = f;
-	session_ref(s);
 }

@@ -89,7 +89,11 @@ struct node_spec {
 };
 
 struct node_waiter;          /* a session waiting for the node to end */
-struct node_follower;        /* a session following the log */
+struct node_follower {       /* a session following the log */
+	struct session *s;
+	json_int_t id;
+	struct node_follower *next;
+};
 
 struct node {
 	struct agent *agent;
@@ -176,6 +180,11 @@ int node_stop(struct node *n, int64_t grace_ms, struct session *s, json_int_t id
  * 10 s).  0 when removed now.  n is freed once removed. */
 int node_remove(struct node *n, bool force, bool keep_data, struct session *s,
 		json_int_t id, struct err *e);
+/* Its log FIFO open and watched, logs/current open (node_log.c); once per
+ * node, later calls do nothing. */
+int node_log_pipe_open(struct node *n, struct err *e);
+/* A fresh blocking write end of the FIFO for the node's stdout/stderr. */
+int node_log_writer(struct node *n, struct err *e);
 /* The last `lines` lines of its log (at most 128 KiB).  Caller frees. */
 char *node_log_tail(struct node *n, int64_t lines, size_t *len);
 /* Stream new log output to the session as {"id":id,"stream":"log"} until
