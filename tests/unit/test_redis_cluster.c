@@ -1134,6 +1134,158 @@ static void test_driver_form_join_leave_replace(void **state)
 	}
 }
 
+/* ---- the drills' client (rc_kv) ---------------------------------------------------- */
+
+/* The server (index) that serves slot, from CLUSTER SLOTS of server 0. */
+static size_t slot_owner(struct fleet *f, int slot)
+{
+	redisReply *r = cmd(f, 0, "CLUSTER SLOTS");
+
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *s = r->element[i];
+
+		if (s->element[0]->integer <= slot && slot <= s->element[1]->integer)
+			for (size_t k = 0; k < f->n; k++)
+				if (f->s[k].port == s->element[2]->element[1]->integer) {
+					freeReplyObject(r);
+					return k;
+				}
+	}
+	freeReplyObject(r);
+	fail_msg("no server serves slot %d", slot);
+	return 0;
+}
+
+static void node_id(struct fleet *f, size_t i, char *id, size_t n)
+{
+	redisReply *r = cmd(f, i, "CLUSTER MYID");
+
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(id, n, "%s", r->str);
+	freeReplyObject(r);
+}
+
+static long long keys_in_slot(struct fleet *f, size_t i, int slot)
+{
+	redisReply *r = cmd(f, i, "CLUSTER COUNTKEYSINSLOT %d", slot);
+	long long v = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+
+	freeReplyObject(r);
+	return v;
+}
+
+/* Wait until every master (servers 0-2) has its replica connected. */
+static void wait_replicas(struct fleet *f)
+{
+	for (size_t i = 0; i < 3; i++)
+		for (int64_t until = now_ms() + TEST_START_MS;; usleep(50000)) {
+			redisReply *r = cmd(f, i, "INFO replication");
+			bool ok = r->type == REDIS_REPLY_STRING &&
+				  strstr(r->str, "connected_slaves:1") && strstr(r->str, "state=online");
+
+			freeReplyObject(r);
+			if (ok)
+				break;
+			assert_true(now_ms() < until);
+		}
+}
+
+/* n keys "<prefix><i>" with values "v-<prefix><i>" (strv each). */
+static void kv_keys(const char *prefix, size_t n, char ***keys, char ***vals)
+{
+	*keys = xcalloc(n + 1, sizeof **keys);
+	*vals = xcalloc(n + 1, sizeof **vals);
+	for (size_t i = 0; i < n; i++) {
+		(*keys)[i] = xasprintf("%s%zu", prefix, i);
+		(*vals)[i] = xasprintf("v-%s%zu", prefix, i);
+	}
+}
+
+/* SET n keys "<prefix><i>" with wait; how many were acknowledged (ok[] must
+ * agree with the returned failures); then each reads back as expected. */
+static size_t kv_set_keys(struct rc_kv *kv, const char *prefix, size_t n, int wait, int *failed)
+{
+	char **keys, **vals;
+	uint8_t *ok = xcalloc(n, 1), *got = xcalloc(n, 1);
+	size_t acked = 0;
+
+	kv_keys(prefix, n, &keys, &vals);
+	*failed = rc_kv_set(kv, (const char *const *)keys, (const char *const *)vals, n, wait, ok);
+	for (size_t i = 0; i < n; i++)
+		acked += ok[i];
+	assert_int_equal((size_t)*failed, n - acked);
+	/* acknowledged or not, every SET here reached its master */
+	assert_int_equal(rc_kv_get(kv, (const char *const *)keys, (const char *const *)vals, n, got), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(got[i], RC_KV_PRESENT);
+	strv_free(keys);
+	strv_free(vals);
+	free(ok);
+	free(got);
+	return acked;
+}
+
+/* The client sends every master its batch at once: a key is acknowledged
+ * once, after a MOVED (the slot moved since the client read its map) and
+ * an ASK (the slot is migrating) as well, on the node that now serves it;
+ * with wait=K a SET counts only when WAIT says K replicas have it. */
+static void test_kv_redirects_and_wait(void **state)
+{
+	struct fleet *f = *state;
+	char ids[MAX_NODES][RC_ID_LEN + 1], a_id[RC_ID_LEN + 1], b_id[RC_ID_LEN + 1],
+		c_id[RC_ID_LEN + 1];
+	int slot = rc_key_slot("kvtag", 5), failed;
+	size_t a, b, c;
+	struct rc_kv *kv = NULL;
+	struct err e;
+
+	if (rc_form(f->nodes, f->n, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form: %s", e.msg);
+	wait_replicas(f);
+	if (rc_kv_open(f->nodes, f->n, &f->opts, &kv, &e) < 0)
+		fail_msg("rc_kv_open: %s", e.msg);
+
+	/* 3,000 keys over the three masters, each confirmed by its replica */
+	assert_int_equal(kv_set_keys(kv, "kv:", 3000, 1, &failed), 3000);
+	assert_int_equal(failed, 0);
+	assert_int_equal(master_keys(f, NULL), 3000);
+
+	/* MOVED: the (empty) slot of {kvtag} goes from master a to master b
+	 * behind the client's back */
+	a = slot_owner(f, slot);
+	b = (a + 1) % 3;
+	c = (a + 2) % 3;
+	assert_int_equal(keys_in_slot(f, a, slot), 0);
+	node_id(f, a, a_id, sizeof a_id);
+	node_id(f, b, b_id, sizeof b_id);
+	node_id(f, c, c_id, sizeof c_id);
+	cmd_ok(f, b, "CLUSTER SETSLOT %d NODE %s", slot, b_id);
+	cmd_ok(f, a, "CLUSTER SETSLOT %d NODE %s", slot, b_id);
+	cmd_ok(f, c, "CLUSTER SETSLOT %d NODE %s", slot, b_id);
+	assert_int_equal(kv_set_keys(kv, "{kvtag}:m", 50, 0, &failed), 50);
+	assert_int_equal(failed, 0);
+	assert_int_equal(keys_in_slot(f, b, slot), 50);
+	assert_int_equal(keys_in_slot(f, a, slot), 0);
+
+	/* ASK: b migrates the slot to c; new keys of the slot go to c (ASKING
+	 * first), each acknowledged once */
+	cmd_ok(f, c, "CLUSTER SETSLOT %d IMPORTING %s", slot, b_id);
+	cmd_ok(f, b, "CLUSTER SETSLOT %d MIGRATING %s", slot, c_id);
+	assert_int_equal(kv_set_keys(kv, "{kvtag}:a", 50, 0, &failed), 50);
+	assert_int_equal(failed, 0);
+	assert_int_equal(keys_in_slot(f, c, slot), 50);
+	assert_int_equal(keys_in_slot(f, b, slot), 50);
+	cmd_ok(f, b, "CLUSTER SETSLOT %d STABLE", slot);
+	cmd_ok(f, c, "CLUSTER SETSLOT %d STABLE", slot);
+
+	/* wait=2 with one replica per master: WAIT answers 1, so no SET is
+	 * acknowledged although every one was applied */
+	assert_int_equal(kv_set_keys(kv, "kvw:", 30, 2, &failed), 0);
+	assert_int_equal(failed, 30);
+	rc_kv_close(kv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1143,6 +1295,7 @@ int main(void)
 		cmocka_unit_test(test_checks_on_synthetic_views),
 		cmocka_unit_test(test_view_unreachable_and_bad_plan),
 		cmocka_unit_test_setup_teardown(test_form_3_masters_3_replicas, setup_6, teardown_fleet),
+		cmocka_unit_test_setup_teardown(test_kv_redirects_and_wait, setup_6, teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_form_killed_midway_then_completed, setup_6,
 						teardown_fleet),
 		cmocka_unit_test_setup_teardown(test_form_12_nodes_2_replicas_from_partial, setup_12,

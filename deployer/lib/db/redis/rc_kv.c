@@ -206,68 +206,80 @@ static bool kv_reply(struct kv_client *k, struct kv_run *run, struct kv_job *j, 
 	return false;
 }
 
-/* With run->wait: WAIT for the replicas after a node's SETs; the SETs of
- * the batch it does not confirm are not acknowledged. */
-static bool kv_wait_reply(struct kv_client *k, struct kv_run *run, redisContext *c,
-			  const struct kv_job *jobs, size_t sent)
+/* Queue the jobs of one node (ASKING before a redirected key, WAIT after
+ * the batch when run->wait) and send them all, without reading anything:
+ * every node of a round gets its batch before any answer is read, so the
+ * masters work at the same time.  False when the node cannot be reached or
+ * written to (kv_node_recv then fails its jobs). */
+static bool kv_node_send(struct kv_client *k, struct kv_run *run, int node,
+			 const struct kv_job *jobs, size_t nj)
 {
-	redisReply *r = NULL;
-	bool confirmed;
+	struct err e;
+	redisContext *c = kv_conn(k, node, &e);
+	int done = 0;
 
-	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+	if (!c)
 		return false;
-	confirmed = r->type == REDIS_REPLY_INTEGER && r->integer >= run->wait;
-	freeReplyObject(r);
-	(void)k;
-	for (size_t i = 0; i < sent && !confirmed; i++)
+	for (size_t i = 0; i < nj; i++) {
+		const char *argv[3] = {run->op == KV_SET ? "SET" : "GET", run->keys[jobs[i].key],
+				       run->vals[jobs[i].key]};
+
+		if (jobs[i].asking && redisAppendCommand(c, "ASKING") != REDIS_OK)
+			return false;
+		if (redisAppendCommandArgv(c, run->op == KV_SET ? 3 : 2, argv, NULL) != REDIS_OK)
+			return false;
+	}
+	/* WAIT's own timeout stays inside the command timeout. */
+	if (run->op == KV_SET && run->wait > 0 &&
+	    redisAppendCommand(c, "WAIT %d %d", run->wait, k->tmo / 2 > 0 ? k->tmo / 2 : 1) != REDIS_OK)
+		return false;
+	/* The socket's send timeout bounds each write; a server reads its
+	 * input while its answers queue in its output buffer, so this cannot
+	 * wait on our own reading. */
+	while (!done)
+		if (redisBufferWrite(c, &done) != REDIS_OK)
+			return false;
+	return true;
+}
+
+/* Take a node's SETs of this batch back: WAIT did not confirm them. */
+static void kv_unconfirm(struct kv_run *run, const struct kv_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
 		if (run->out[jobs[i].key] == 1) {
 			run->out[jobs[i].key] = 0;
 			run->res->acknowledged--;
 			run->res->unconfirmed++;
 			run->res->errors++;
 		}
-	return true;
 }
 
-/* Send the jobs of one node pipelined and read the answers.  Jobs to retry
- * are moved to the front of `jobs`; returns how many. */
-static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, struct kv_job *jobs,
-			    size_t nj, struct kv_job *retry, size_t nretry)
+/* Read the answers to what kv_node_send sent to node (sent: whether it
+ * could); each answer within the client's timeout.  Jobs to retry are
+ * appended to retry[nretry..]; returns the new count. */
+static size_t kv_node_recv(struct kv_client *k, struct kv_run *run, int node, bool sent,
+			   struct kv_job *jobs, size_t nj, struct kv_job *retry, size_t nretry)
 {
+	const char *what = run->op == KV_SET ? "SET" : "GET";
+	bool broken = !sent, waiting = run->op == KV_SET && run->wait > 0;
+	redisContext *c = k->nodes[node].c;
+	size_t got = 0;
 	struct err e;
-	redisContext *c = kv_conn(k, node, &e);
-	size_t sent = 0, got = 0;
-	bool broken = !c, waiting = run->op == KV_SET && run->wait > 0;
 
 	for (size_t i = 0; i < nj && !broken; i++) {
-		const char *argv[3] = {run->op == KV_SET ? "SET" : "GET", run->keys[jobs[i].key],
-				       run->vals[jobs[i].key]};
+		redisReply *r;
 
-		if (jobs[i].asking && redisAppendCommand(c, "ASKING") != REDIS_OK)
-			broken = true;
-		else if (redisAppendCommandArgv(c, run->op == KV_SET ? 3 : 2, argv, NULL) != REDIS_OK)
-			broken = true;
-		else
-			sent++;
-	}
-	/* WAIT's own timeout stays inside the command timeout. */
-	if (!broken && waiting &&
-	    redisAppendCommand(c, "WAIT %d %d", run->wait, k->tmo / 2 > 0 ? k->tmo / 2 : 1) != REDIS_OK)
-		broken = true;
-	for (size_t i = 0; i < sent && !broken; i++) {
-		const char *argv0 = run->op == KV_SET ? "SET" : "GET";
-		redisReply *r = NULL;
-
-		/* Bounded replies (resp.h); the first call sends the batch. */
+		/* Bounded replies (resp.h), each within the timeout. */
 		if (jobs[i].asking) {
-			if (!(r = resp_command(c, k->tmo, k->nodes[node].label, "ASKING", &e))) {
+			if (!(r = resp_read_reply(c, now_ms() + k->tmo, k->tmo, RESP_REPLY_MAX,
+						  k->nodes[node].label, "ASKING", &e))) {
 				broken = true;
 				break;
 			}
 			freeReplyObject(r);
-			r = NULL;
 		}
-		if (!(r = resp_command(c, k->tmo, k->nodes[node].label, argv0, &e))) {
+		if (!(r = resp_read_reply(c, now_ms() + k->tmo, k->tmo, RESP_REPLY_MAX,
+					  k->nodes[node].label, what, &e))) {
 			broken = true;
 			break;
 		}
@@ -276,21 +288,25 @@ static size_t kv_node_batch(struct kv_client *k, struct kv_run *run, int node, s
 			retry[nretry++] = jobs[i];
 		freeReplyObject(r);
 	}
-	if (!broken && waiting && !kv_wait_reply(k, run, c, jobs, sent))
-		broken = true;
+	if (!broken && waiting) {
+		redisReply *r = resp_read_reply(c, now_ms() + k->tmo, k->tmo, RESP_REPLY_MAX,
+						k->nodes[node].label, "WAIT", &e);
+
+		if (!r)
+			broken = true;
+		else if (r->type != REDIS_REPLY_INTEGER || r->integer < run->wait)
+			kv_unconfirm(run, jobs, nj);
+		freeReplyObject(r);
+	}
 	if (broken) {
 		/* An unanswered SET may still have been applied: it stays
-		 * unacknowledged (the set check counts it if it shows up). */
+		 * unacknowledged (the set check counts it if it shows up).  A
+		 * redirected job answered before the break is already in
+		 * retry[] and goes again. */
 		for (size_t i = got; i < nj; i++)
 			kv_fail(run, jobs[i].key);
 		if (waiting)
-			for (size_t i = 0; i < got; i++)
-				if (run->out[jobs[i].key] == 1) {
-					run->out[jobs[i].key] = 0;
-					run->res->acknowledged--;
-					run->res->unconfirmed++;
-					run->res->errors++;
-				}
+			kv_unconfirm(run, jobs, got);
 		kv_drop(k, node);
 		k->stale = true;
 	}
@@ -310,12 +326,15 @@ static void kv_refresh(struct kv_client *k)
 		}
 }
 
-/* Run op over keys [from, to), following redirections for a few rounds. */
+/* Run op over keys [from, to), following redirections for a few rounds.
+ * Each round sends every node its batch before reading any answer. */
 static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int to)
 {
-	size_t nj = (size_t)(to - from), nretry;
+	size_t nj = (size_t)(to - from), nretry, nn = 0, atcap = 0, fillcap = 0;
 	struct kv_job *jobs = xcalloc(nj + 1, sizeof *jobs), *retry = xcalloc(nj + 1, sizeof *retry);
 	struct kv_job *per = xcalloc(nj + 1, sizeof *per);
+	size_t *at = NULL, *fill = NULL; /* node i's jobs are per[at[i] .. at[i + 1]) */
+	bool *sent = NULL;
 
 	if (k->stale)
 		kv_refresh(k);
@@ -335,15 +354,25 @@ static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int 
 			else
 				jobs[keep++] = jobs[i];
 		nj = keep;
-		for (size_t node = 0; node < k->n; node++) {
-			size_t np = 0;
-
-			for (size_t i = 0; i < nj; i++)
-				if (jobs[i].node == (int)node)
-					per[np++] = jobs[i];
-			if (np)
-				nretry = kv_node_batch(k, run, (int)node, per, np, retry, nretry);
-		}
+		nn = k->n; /* a redirection read below may add nodes */
+		at = xgrow(at, &atcap, nn + 1, sizeof *at);
+		fill = xgrow(fill, &fillcap, nn + 1, sizeof *fill);
+		sent = xrealloc(sent, (nn + 1) * sizeof *sent);
+		memset(at, 0, (nn + 1) * sizeof *at);
+		for (size_t i = 0; i < nj; i++)
+			at[jobs[i].node + 1]++;
+		for (size_t i = 0; i < nn; i++)
+			at[i + 1] += at[i];
+		memcpy(fill, at, nn * sizeof *fill);
+		for (size_t i = 0; i < nj; i++)
+			per[fill[jobs[i].node]++] = jobs[i];
+		for (size_t node = 0; node < nn; node++)
+			sent[node] = at[node + 1] > at[node] &&
+				     kv_node_send(k, run, (int)node, per + at[node], at[node + 1] - at[node]);
+		for (size_t node = 0; node < nn; node++)
+			if (at[node + 1] > at[node])
+				nretry = kv_node_recv(k, run, (int)node, sent[node], per + at[node],
+						      at[node + 1] - at[node], retry, nretry);
 		memcpy(jobs, retry, nretry * sizeof *jobs);
 		nj = nretry;
 	}
@@ -352,6 +381,9 @@ static void kv_run_range(struct kv_client *k, struct kv_run *run, int from, int 
 	free(jobs);
 	free(retry);
 	free(per);
+	free(at);
+	free(fill);
+	free(sent);
 }
 
 /* ---- the client ----------------------------------------------------------------- */

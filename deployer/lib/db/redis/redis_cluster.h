@@ -277,7 +277,8 @@ int rc_key_slot(const char *key, size_t len);
 
 /* The set check: write nkeys fresh keys (SET, unique per call) through the
  * cluster reached from `seed`, then read every one back (GET).  Commands are
- * pipelined per node along a slot map from CLUSTER SLOTS; MOVED updates the
+ * pipelined per node along a slot map from CLUSTER SLOTS, every node's batch
+ * sent before any answer is read (the nodes work at once); MOVED updates the
  * map and resends, ASK resends once with ASKING.  A node that fails counts its
  * keys as errors and is reconnected for the next batch, so the check keeps
  * going through failures (drills count what was lost).  Returns -1 only when
