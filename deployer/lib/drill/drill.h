@@ -3,7 +3,8 @@
  *
  * A drill loads the cluster of one service with writers (the kind's
  * key/value client, db_kv_*), injects a fault per round through the agent
- * of the victim's host (kill -9, SIGSTOP then SIGCONT), watches who notices
+ * of the victim's host (kill -9, SIGSTOP then SIGCONT, host.kill,
+ * net.fault then net.heal), watches who notices
  * it (the agent's `exited` event, the monitor's events, the database's own
  * view) and when the cluster is healthy again, then reads back every key
  * it tried to write: acknowledged and absent is lost, present but never
