@@ -113,6 +113,25 @@ drill_report() {
 	wait_for 120 all_ok
 }
 
+@test "partition: shoal killed during it, the agents' dead-man timers remove the rules" {
+	wait_for 60 all_ok
+	n0=$(events_count drill-fault)
+	# --pause 15s: the dead-man deadline is 15 s + 15 s after the injection
+	"$SHOAL" drill "$SPEC" --scenario partition --rounds 1 --interval 1s --pause 15s \
+		--seed 13 --load writers=1,rate=200 >"$BATS_FILE_TMPDIR/killed.log" 2>&1 3>&- &
+	pid=$!
+	wait_for 120 faults_more_than "$n0"
+	host=$(last_fault_host)
+	shoal_table "$host"
+	kill -KILL "$pid"
+	wait "$pid" || true
+	# nobody heals it but the victim's agent
+	shoal_table "$host"
+	wait_for 90 no_shoal_table
+	reaches "$host" "$([ "$host" = h1 ] && echo h2 || echo h1)"
+	wait_for 120 all_ok
+}
+
 @test "the agent's dead-man timer removes a fault nobody removes" {
 	agent=$(lab_exec h2 sh -c 'ls -td /var/lib/shoal/agent/*/shoal-agent | head -1')
 	# one session that asks for a fault of 2 s and ends at once
