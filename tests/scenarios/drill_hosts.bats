@@ -19,6 +19,7 @@ setup_file() {
 }
 
 teardown_file() {
+	monitor_stop
 	up_teardown
 }
 
@@ -178,6 +179,26 @@ drill_report() {
 	# the host's nodes were killed and started again by a new agent
 	run "$SHOAL" --json events "$SPEC"
 	jq -es --arg h "$host" '[.[] | select(.event == "drill-heal" and .host == $h)] | length >= 1' <<<"$output"
+	wait_for 60 all_ok
+}
+
+@test "kill-host with the monitor running: the monitor notices and brings the host back" {
+	wait_for 60 all_ok
+	export MON_PORT=$((7960 + LAB_ID))
+	export MON_URL="http://127.0.0.1:$MON_PORT"
+	monitor_start
+	# --pause 40s: the drill's own reconnection comes late, so the repair
+	# before it is the monitor's (it reconnects, which starts the agent)
+	run "$SHOAL" --json drill "$SPEC" --scenario kill-host --rounds 1 --interval 1s --pause 40s \
+		--seed 3 --load writers=1,rate=200,wait=1
+	monitor_stop
+	r=$(drill_report "$output")
+	echo "$output" | sed '/^{/,$d'
+	jq '{rounds, check, healthy_at_end, monitor_running}' <<<"$r"
+	[ "$status" -eq 0 ] || jq -e '.check.lost > 0' <<<"$r"
+	jq -e '.monitor_running and .healthy_at_end' <<<"$r"
+	jq -e '.rounds[0] | .recovered and (.monitor_detected_at_ms != null) and
+		(.monitor_repaired_at_ms != null) and (.monitor_repaired_at_ms < .healed_at_ms)' <<<"$r"
 	wait_for 60 all_ok
 }
 

@@ -278,6 +278,22 @@ static void agent_events(struct drill *d, const char *node, int64_t since, int64
 	}
 }
 
+/* Is host h one of the comma-separated list? */
+static bool in_list(const char *list, const char *h)
+{
+	size_t n = strlen(h);
+
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+
+		if (len == n && !strncmp(p, h, n))
+			return true;
+		p = c ? c + 1 : NULL;
+	}
+	return false;
+}
+
 /* ---- the monitor's events ------------------------------------------------------------ */
 
 /* The monitor's events of the cluster log with at_ms >= since (array). */
@@ -309,7 +325,7 @@ static json_t *monitor_events(struct drill *d, int64_t since)
 }
 
 /* Attach to each round the monitor's events about its victim (or its
- * host) between its injection and the next round's, and the monitor's
+ * host; for a host fault, its hosts and their nodes) between its injection and the next round's, and the monitor's
  * detection (first node-exited/node-hung/host-unreachable) and repair
  * (node-back / host-reachable) marks. */
 static void attach_monitor(struct drill *d)
@@ -325,6 +341,9 @@ static void attach_monitor(struct drill *d)
 		const char *victim = json_string_value(json_object_get(r, "victim"));
 		const char *host = json_string_value(json_object_get(r, "host"));
 		int64_t det = -1, back = -1;
+		int sc = drill_scenario_parse(json_string_value(json_object_get(r, "fault")));
+		/* a host fault: the monitor's events about its hosts and their nodes */
+		bool on_hosts = sc >= 0 && drill_scenario_on_hosts((enum drill_scenario)sc);
 		size_t k;
 
 		json_array_foreach(evs, k, ev) {
@@ -333,8 +352,9 @@ static void attach_monitor(struct drill *d)
 			const char *n = json_string_value(json_object_get(ev, "node"));
 			const char *h = json_string_value(json_object_get(ev, "host"));
 
-			if (at < from || at >= to || !((n && !strcmp(n, victim)) ||
-						       (!n && h && !strcmp(h, host))))
+			if (at < from || at >= to ||
+			    !(on_hosts ? h && in_list(host, h)
+				       : (n && !strcmp(n, victim)) || (!n && h && !strcmp(h, host))))
 				continue;
 			json_array_append_new(mine, json_pack("{s:s, s:I}", "event", type, "at_ms",
 							      (json_int_t)(at - d->t0)));
@@ -410,22 +430,6 @@ static size_t service_hosts(const struct drill *d, const char **out)
 			out[k++] = d->hosts[i];
 	}
 	return k;
-}
-
-/* Is host h one of the comma-separated list? */
-static bool in_list(const char *list, const char *h)
-{
-	size_t n = strlen(h);
-
-	for (const char *p = list; p && *p;) {
-		const char *c = strchr(p, ',');
-		size_t len = c ? (size_t)(c - p) : strlen(p);
-
-		if (len == n && !strncmp(p, h, n))
-			return true;
-		p = c ? c + 1 : NULL;
-	}
-	return false;
 }
 
 /* Append the IP addresses name resolves to (a literal gives itself) to the
