@@ -6,6 +6,9 @@
 #   kill-master  5 rounds, shoal monitor running
 #   pause-node   3 rounds of 4 s, shoal monitor running (it kills the hung node)
 #   pause-node   3 rounds of 4 s, no monitor (the drill's SIGCONT heals)
+#   kill-host    3 rounds, 4 s down, no monitor (the drill's new connection heals)
+#   partition    3 rounds of 5 s, no monitor (one host of three cut off)
+#   slow-network 3 rounds of 4 s, loss 20%, no monitor
 #
 # each under --load writers=2,rate=1000.  Prints per scenario the median and
 # the largest detection and recovery time (seconds after the injection), the
@@ -82,6 +85,15 @@ mon=
 "$shoal" drill "$spec" --scenario pause-node --rounds 3 --interval 3s --pause 4s --seed 8 \
 	--load writers=2,rate=1000 --report "$work/pn" >"$work/pn.log" 2>&1
 summary "pause-node 4 s, no monitor" "$work/pn/report.json"
+"$shoal" drill "$spec" --scenario kill-host --rounds 3 --interval 3s --pause 4s --seed 8 \
+	--load writers=2,rate=1000 --report "$work/kh" >"$work/kh.log" 2>&1
+summary "kill-host 4 s, no monitor" "$work/kh/report.json"
+"$shoal" drill "$spec" --scenario partition --rounds 3 --interval 3s --pause 5s --seed 8 \
+	--load writers=2,rate=1000 --report "$work/pt" >"$work/pt.log" 2>&1
+summary "partition 5 s, no monitor" "$work/pt/report.json"
+"$shoal" drill "$spec" --scenario slow-network --rounds 3 --interval 3s --pause 4s --loss 20% \
+	--seed 8 --load writers=2,rate=1000 --report "$work/sn" >"$work/sn.log" 2>&1
+summary "slow-network 4 s loss 20%, no monitor" "$work/sn/report.json"
 if [ -n "${DRILL_TIMES_KEEP:-}" ]; then
 	mkdir -p "$DRILL_TIMES_KEEP"
 	cp "$work/km/report.json" "$work/km/report.html" "$DRILL_TIMES_KEEP/"

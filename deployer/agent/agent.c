@@ -41,6 +41,9 @@ static const struct {
 	{"node.inspect", op_node_inspect},
 	{"logs", op_logs},
 	{"exec", op_exec},
+	{"net.fault", op_net_fault},
+	{"net.heal", op_net_heal},
+	{"host.kill", op_host_kill},
 };
 
 /* ---- sessions -------------------------------------------------------------- */
@@ -401,6 +404,12 @@ static void sweep_blob_tmp(struct agent *a)
 	closedir(d);
 }
 
+/* The dead-man timer removed the drill's network fault. */
+static void net_expired(void *arg, const char *msg)
+{
+	agent_event(arg, "net-healed", json_pack("{s:s, s:s}", "by", "dead-man timer", "message", msg));
+}
+
 int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 {
 	const char *root = cfg->root;
@@ -425,6 +434,9 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 	sweep_blob_tmp(a);
 	if (cgroup_detect(&a->cg, e) < 0)
 		return -1;
+	netfault_init(&a->net, a->loop, a->run_dir, NULL, NULL);
+	a->net.expired = net_expired;
+	a->net.expired_arg = a;
 	a->overlay_ok = !cfg->no_overlay && overlay_probe(root);
 	if (!a->overlay_ok)
 		log_warn("overlayfs unavailable under %s: node rootfs will be copies",
@@ -447,6 +459,7 @@ void agent_fini(struct agent *a)
 		free(s);
 	}
 	node_free_all(a);
+	netfault_fini(&a->net);
 	cgroup_fini(&a->cg);
 	loop_free(a->loop);
 	free(a->root);
@@ -458,6 +471,11 @@ int agent_run(struct agent *a, struct err *e)
 	while (!a->quit) {
 		if (loop_once(a->loop, 1000, e) < 0)
 			return -1;
+		if (a->crash) {
+			/* host.kill: end like a host that lost power, no clean-up */
+			log_warn("host.kill: the agent dies now");
+			kill(getpid(), SIGKILL);
+		}
 		reap_sessions(a);
 	}
 	return 0;

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "jsonl.h"
 #include "loop.h"
+#include "netfault.h"
 #include "util.h"
 
 /* Bumped when a request or answer changes incompatibly. */
@@ -60,8 +61,10 @@ struct agent {
 	struct helper_job *helpers; /* slow work in helper processes (helper.c) */
 	struct cgroup cg;       /* detected cgroup layout */
 	bool overlay_ok;        /* overlayfs usable under root */
+	struct netfault net;    /* the drill's network fault (net.fault) */
 	bool one_session;       /* serve --stdio: exit when the session ends */
 	bool quit;
+	bool crash;             /* host.kill: die (SIGKILL) at the end of this round */
 };
 
 /* Create the folder layout under cfg->root (blobs/sha256, blobs/tmp,
@@ -122,6 +125,9 @@ int op_data_purge(struct session *, json_int_t, json_t *, json_t **, struct err 
 int op_node_inspect(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_logs(struct session *, json_int_t, json_t *, json_t **, struct err *);
 int op_exec(struct session *, json_int_t, json_t *, json_t **, struct err *);
+int op_net_fault(struct session *, json_int_t, json_t *, json_t **, struct err *);
+int op_net_heal(struct session *, json_int_t, json_t *, json_t **, struct err *);
+int op_host_kill(struct session *, json_int_t, json_t *, json_t **, struct err *);
 
 /* ---- field validation (proto.c) ------------------------------------------- */
 

@@ -4,11 +4,14 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "cli.h"
 #include "drill.h"
 #include "util.h"
+
+#define SCENARIOS "kill-node, kill-master, pause-node, kill-host, partition, slow-network, mixed"
 
 /* A duration option into *out, within [min, max] ms. */
 static int duration_opt(const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
@@ -26,6 +29,8 @@ static int cmd_drill_run(int argc, char **argv)
 		{"rounds", required_argument, NULL, 'r'},
 		{"interval", required_argument, NULL, 'i'},
 		{"pause", required_argument, NULL, 'p'},
+		{"loss", required_argument, NULL, 'L'},
+		{"delay", required_argument, NULL, 'D'},
 		{"recover-timeout", required_argument, NULL, 't'},
 		{"seed", required_argument, NULL, 'S'},
 		{"load", required_argument, NULL, 'l'},
@@ -38,6 +43,7 @@ static int cmd_drill_run(int argc, char **argv)
 	};
 	struct drill_opts o = {.rounds = 3, .interval_ms = 5000, .pause_ms = 5000,
 			       .recover_ms = 60000, .load = {.writers = 4, .rate = 2000},
+			       .loss_pct = 10, .delay_ms = 100,
 			       .json = cli_json()};
 	struct err e = {0};
 	bool seeded = false, scenario = false;
@@ -50,7 +56,7 @@ static int cmd_drill_run(int argc, char **argv)
 		switch (c) {
 		case 's':
 			if ((sc = drill_scenario_parse(optarg)) < 0)
-				return cli_usage_error("drill", "unknown scenario '%s' (kill-node, kill-master, pause-node)",
+				return cli_usage_error("drill", "unknown scenario '%s' (" SCENARIOS ")",
 						       optarg);
 			o.scenario = (enum drill_scenario)sc;
 			scenario = true;
@@ -69,6 +75,18 @@ static int cmd_drill_run(int argc, char **argv)
 			break;
 		case 'p':
 			if (duration_opt("--pause", optarg, 1, 3600000, &o.pause_ms))
+				return 2;
+			break;
+		case 'L':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || (*end && strcmp(end, "%")) || v < 0 || v > 100)
+				return cli_usage_error("drill", "--loss: a per cent from 0 to 100, not '%s'",
+						       optarg);
+			o.loss_pct = (int)v;
+			break;
+		case 'D':
+			if (duration_opt("--delay", optarg, 0, 60000, &o.delay_ms))
 				return 2;
 			break;
 		case 't':
@@ -108,7 +126,7 @@ static int cmd_drill_run(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("drill", "expected exactly one SPEC file");
 	if (!scenario)
-		return cli_usage_error("drill", "--scenario is required (kill-node, kill-master, pause-node)");
+		return cli_usage_error("drill", "--scenario is required (" SCENARIOS ")");
 	if (!seeded && getrandom(&o.seed, sizeof o.seed, 0) != (ssize_t)sizeof o.seed)
 		o.seed = (uint64_t)now_ms();
 	if (!seeded)
@@ -122,8 +140,10 @@ static const struct cli_command cmd_drill = {
 	.name = "drill",
 	.summary = "failure drills under load, checked, with a report",
 	.usage =
-		"usage: shoal drill SPEC --scenario kill-node|kill-master|pause-node\n"
+		"usage: shoal drill SPEC --scenario kill-node|kill-master|pause-node|\n"
+		"                      kill-host|partition|slow-network|mixed\n"
 		"         [--rounds N] [--interval D] [--pause D] [--seed X]\n"
+		"         [--loss P%] [--delay D]\n"
 		"         [--load writers=W,rate=R,wait=K] [--service NAME]\n"
 		"         [--report DIR] [--recover-timeout D] [--dry-run] [--force]\n"
 		"\n"
@@ -133,6 +153,15 @@ static const struct cli_command cmd_drill = {
 		"  kill-node    kill -9 of a node (its agent restarts it)\n"
 		"  kill-master  kill -9 of a node the database reports as master\n"
 		"  pause-node   SIGSTOP of a node for --pause (default 5s), then SIGCONT\n"
+		"  kill-host    every node of a host and its agent killed; --pause later\n"
+		"               shoal connects again, which starts the agent and its nodes\n"
+		"  partition    a minority of the hosts cut from the others for --pause\n"
+		"               (an nftables table the agent installs; its dead-man timer\n"
+		"               removes it even if shoal dies)\n"
+		"  slow-network --loss (default 10%) of a host's incoming packets dropped and\n"
+		"               --delay (default 100ms; tc netem, where the kernel has it)\n"
+		"               added for --pause, with the same dead-man timer\n"
+		"  mixed        each round one of the above, chosen by the seed\n"
 		"and waits until the cluster is healthy again (every node answers, the\n"
 		"database says ok).  At the end every key tried is read back: lost\n"
 		"(acknowledged, absent), unexpected (present, never acknowledged).\n"

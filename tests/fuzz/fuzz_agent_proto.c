@@ -1,13 +1,15 @@
 /* fuzz_agent_proto.c - the agent's input path without side effects: bytes
  * framed into JSON lines (jsonl), each line parsed, and every object run
  * through the node description validator (node_spec_from_json: node.create
- * and node.json) and the other request field checks.  Nothing may crash,
+ * and node.json), net.fault's fields (netfault_parse) and the other request
+ * field checks.  Nothing may crash,
  * leak or accept a hostile name or path. */
 #include <stdint.h>
 #include <string.h>
 
 #include "agent.h"
 #include "jsonl.h"
+#include "netfault.h"
 #include "node.h"
 #include "util.h"
 
@@ -60,6 +62,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			req_digest(req, "digest", &str, &e);
 			req_int_opt(req, "tail", 0, 100000, &v, &e);
 			req_strv_opt(req, "argv", 256, 4096, &argv, &e);
+			{
+				/* net.fault: what reaches nft is an address and nothing else */
+				struct netfault_spec f;
+
+				if (netfault_parse(req, &f, &e) == 0) {
+					for (size_t i = 0; f.cut[i]; i++)
+						if (strspn(f.cut[i], "0123456789abcdef.:") != strlen(f.cut[i]))
+							__builtin_trap();
+					netfault_spec_free(&f);
+				}
+			}
 			json_decref(req);
 		}
 	}

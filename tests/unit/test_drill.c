@@ -22,6 +22,62 @@ static void test_scenarios(void **unused)
 	assert_int_equal(drill_scenario_parse("kill"), -1);
 	assert_int_equal(drill_scenario_parse(NULL), -1);
 	assert_string_equal(drill_scenario_name(DRILL_PAUSE_NODE), "pause-node");
+	assert_int_equal(drill_scenario_parse("kill-host"), DRILL_KILL_HOST);
+	assert_int_equal(drill_scenario_parse("partition"), DRILL_PARTITION);
+	assert_int_equal(drill_scenario_parse("slow-network"), DRILL_SLOW_NETWORK);
+	assert_int_equal(drill_scenario_parse("mixed"), DRILL_MIXED);
+	assert_int_equal(DRILL_NCONCRETE, DRILL_MIXED);
+	assert_true(drill_scenario_on_hosts(DRILL_PARTITION));
+	assert_false(drill_scenario_on_hosts(DRILL_PAUSE_NODE));
+}
+
+/* mixed: every round a concrete scenario drawn from the seed, the same for
+ * the same seed; the other scenarios keep their times and victims. */
+static void test_schedule_mixed(void **unused)
+{
+	struct drill_opts o = {.rounds = 30, .interval_ms = 1000, .seed = 7,
+			       .scenario = DRILL_MIXED};
+	struct drill_round a[30], b[30], k[30];
+	int seen[DRILL_NCONCRETE] = {0};
+
+	(void)unused;
+	drill_schedule(&o, a);
+	drill_schedule(&o, b);
+	o.scenario = DRILL_KILL_NODE;
+	drill_schedule(&o, k);
+	assert_int_equal(k[0].scenario, DRILL_KILL_NODE);
+	for (int r = 0; r < 30; r++) {
+		assert_true((int)a[r].scenario >= 0 && a[r].scenario < DRILL_MIXED);
+		assert_int_equal(a[r].scenario, b[r].scenario);
+		assert_int_equal(a[r].pick, b[r].pick);
+		assert_int_equal(k[r].scenario, DRILL_KILL_NODE);
+		seen[a[r].scenario]++;
+	}
+	for (int i = 0; i < DRILL_NCONCRETE; i++)
+		assert_true(seen[i] > 0); /* 30 draws reach each of the 6 */
+}
+
+/* A partition cuts off a minority, the same for the same pick whatever
+ * order the hosts come in. */
+static void test_pick_minority(void **unused)
+{
+	const char *three[] = {"h3", "h1", "h2"};
+	const char *five[] = {"e", "a", "c", "b", "d"};
+	struct drill_round r = {.pick = 4};
+	char *m;
+
+	(void)unused;
+	m = drill_pick_minority(&r, three, 3);
+	assert_string_equal(m, "h2"); /* sorted h1 h2 h3, 4 % 3 = 1 */
+	free(m);
+	m = drill_pick_minority(&r, five, 5);
+	assert_string_equal(m, "e,a"); /* two of five, wrapping */
+	free(m);
+	r.pick = 0;
+	m = drill_pick_minority(&r, three + 1, 2);
+	assert_string_equal(m, "h1"); /* one of two */
+	free(m);
+	assert_null(drill_pick_minority(&r, three, 1));
 }
 
 static void test_load_parse(void **unused)
@@ -163,6 +219,8 @@ int main(void)
 		cmocka_unit_test(test_scenarios),
 		cmocka_unit_test(test_load_parse),
 		cmocka_unit_test(test_schedule_seeded),
+		cmocka_unit_test(test_schedule_mixed),
+		cmocka_unit_test(test_pick_minority),
 		cmocka_unit_test(test_report_html),
 		cmocka_unit_test(test_report_text),
 	};

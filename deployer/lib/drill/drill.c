@@ -4,7 +4,9 @@
  * back and report (drill.h, docs/drills.md). */
 #include "drill_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,9 @@
 #define OBSERVE_TIMEOUT_MS 300
 #define SETTLE_MS 1000 /* load after the last round, and between rounds at least */
 #define AGENT_TIMEOUT_MS 5000
+/* A network fault outlives its planned end by at most this much when shoal
+ * cannot remove it (dead, cut off): the agent's dead-man timer does. */
+#define DEADMAN_MARGIN_MS 15000
 
 static volatile sig_atomic_t interrupted;
 
@@ -40,8 +45,11 @@ struct drill {
 	struct db_opts dbo;
 	struct loadgen *load;
 	int64_t t0;
-	/* a node this drill stopped (SIGSTOP) and has not resumed yet */
-	const char *paused, *paused_host;
+	/* the fault this drill made and has not undone yet (has_open) */
+	bool has_open;
+	enum drill_scenario open_sc;
+	const char *open_node;  /* pause-node: the stopped node */
+	char *open_hosts;       /* its host, or the hosts of a host fault ("h1,h2") */
 	json_t *rounds;
 	bool failed_round;
 };
@@ -159,39 +167,93 @@ static int node_signal(struct drill *d, const char *host, const char *node, int 
 		       : 0;
 }
 
-/* Resume what this drill stopped.  Returns -1 when it could not. */
+/* host.kill, net.fault or net.heal to one host.  *resp may be NULL. */
+static int host_call(struct drill *d, const char *host, json_t *req, json_t **resp, struct err *e)
+{
+	struct fleet_host *h = fleet_host(d->c.fleet, host);
+
+	if (!h || !h->agent) {
+		json_decref(req);
+		return err_set(e, EHOSTUNREACH, "%s: not connected", host);
+	}
+	return agent_call(h->agent, req, resp, AGENT_TIMEOUT_MS, e) < 0 ? err_wrap(e, "%s", host)
+									  : 0;
+}
+
+static void subscribe_host(struct fleet_host *h)
+{
+	struct err e;
+
+	if (h->agent && agent_call(h->agent, json_pack("{s:s, s:b}", "op", "events.subscribe",
+						       "on", 1),
+				   NULL, AGENT_TIMEOUT_MS, &e) < 0)
+		log_warn("%s: %s (the agent's events are not watched)", h->host->name, e.msg);
+}
+
+/* Undo the open fault: SIGCONT for pause-node, net.heal on every host of a
+ * network fault, a new connection (which starts the agent, which starts
+ * the nodes) for kill-host.  Returns -1 when it could not (the fault stays
+ * open; a network fault still ends at its dead-man deadline). */
 static int heal(struct drill *d, struct err *e)
 {
-	const char *done = "resumed (SIGCONT)";
+	_cleanup_free_ char *hosts = NULL;
+	const char *done = NULL;
+	char *save = NULL;
 
-	if (!d->paused)
+	if (!d->has_open)
 		return 0;
-	if (node_signal(d, d->paused_host, d->paused, SIGCONT, e) < 0) {
-		/* the stopped process is gone (the monitor had it killed, its
-		 * agent restarts it): nothing of the drill's is left to undo */
-		if (e->code != ESRCH)
-			return -1;
-		done = "nothing to resume: the stopped process was killed since (its agent restarts it)";
+	hosts = xstrdup(d->open_hosts);
+	switch (d->open_sc) {
+	case DRILL_PAUSE_NODE:
+		done = "resumed (SIGCONT)";
+		if (node_signal(d, d->open_hosts, d->open_node, SIGCONT, e) < 0) {
+			/* the stopped process is gone (the monitor had it killed, its
+			 * agent restarts it): nothing of the drill's is left to undo */
+			if (e->code != ESRCH)
+				return -1;
+			done = "nothing to resume: the stopped process was killed since (its agent restarts it)";
+		}
+		break;
+	case DRILL_PARTITION:
+	case DRILL_SLOW_NETWORK:
+		done = "its nftables table (inet shoal) removed through net.heal";
+		for (char *h = strtok_r(hosts, ",", &save); h; h = strtok_r(NULL, ",", &save))
+			if (host_call(d, h, json_pack("{s:s}", "op", "net.heal"), NULL, e) < 0)
+				return -1;
+		break;
+	case DRILL_KILL_HOST: {
+		struct transport_opts to = {.accept_new_host_keys = d->o->accept_new_host_keys};
+		struct fleet_host *h = fleet_host(d->c.fleet, d->open_hosts);
+
+		if (!h)
+			return err_set(e, ENOENT, "%s: not a host of the spec", d->open_hosts);
+		if (fleet_reconnect(d->c.fleet, (size_t)(h - d->c.fleet->hosts), &to, e) < 0)
+			return err_wrap(e, "connect to %s again", d->open_hosts);
+		subscribe_host(h);
+		done = "connected again: its agent started, and starts the nodes it should run";
+		break;
+	}
+	default:
+		break;
 	}
 	cluster_event(&d->c, "drill-heal",
-		      json_pack("{s:s, s:s, s:s, s:s}", "node", d->paused, "host", d->paused_host,
-				"seen", "stopped by the drill", "done", done));
-	d->paused = d->paused_host = NULL;
+		      json_pack("{s:s?, s:s, s:s, s:s}", "node", d->open_node, "host",
+				d->open_hosts, "seen",
+				d->open_sc == DRILL_PAUSE_NODE ? "stopped by the drill"
+							       : drill_scenario_name(d->open_sc),
+				"done", done));
+	free(d->open_hosts);
+	d->open_hosts = NULL;
+	d->open_node = NULL;
+	d->has_open = false;
 	return 0;
 }
 
 /* Subscribe every connected host's session to agent events. */
 static void subscribe_events(struct drill *d)
 {
-	for (size_t i = 0; i < d->c.fleet->n; i++) {
-		struct fleet_host *h = &d->c.fleet->hosts[i];
-		struct err e;
-
-		if (h->agent && agent_call(h->agent, json_pack("{s:s, s:b}", "op", "events.subscribe",
-							       "on", 1),
-					   NULL, AGENT_TIMEOUT_MS, &e) < 0)
-			log_warn("%s: %s (the agent's events are not watched)", h->host->name, e.msg);
-	}
+	for (size_t i = 0; i < d->c.fleet->n; i++)
+		subscribe_host(&d->c.fleet->hosts[i]);
 }
 
 /* Drain the agent events of every host; the first `exited` of node since
@@ -214,6 +276,22 @@ static void agent_events(struct drill *d, const char *node, int64_t since, int64
 			json_decref(ev);
 		}
 	}
+}
+
+/* Is host h one of the comma-separated list? */
+static bool in_list(const char *list, const char *h)
+{
+	size_t n = strlen(h);
+
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+
+		if (len == n && !strncmp(p, h, n))
+			return true;
+		p = c ? c + 1 : NULL;
+	}
+	return false;
 }
 
 /* ---- the monitor's events ------------------------------------------------------------ */
@@ -247,7 +325,7 @@ static json_t *monitor_events(struct drill *d, int64_t since)
 }
 
 /* Attach to each round the monitor's events about its victim (or its
- * host) between its injection and the next round's, and the monitor's
+ * host; for a host fault, its hosts and their nodes) between its injection and the next round's, and the monitor's
  * detection (first node-exited/node-hung/host-unreachable) and repair
  * (node-back / host-reachable) marks. */
 static void attach_monitor(struct drill *d)
@@ -263,6 +341,9 @@ static void attach_monitor(struct drill *d)
 		const char *victim = json_string_value(json_object_get(r, "victim"));
 		const char *host = json_string_value(json_object_get(r, "host"));
 		int64_t det = -1, back = -1;
+		int sc = drill_scenario_parse(json_string_value(json_object_get(r, "fault")));
+		/* a host fault: the monitor's events about its hosts and their nodes */
+		bool on_hosts = sc >= 0 && drill_scenario_on_hosts((enum drill_scenario)sc);
 		size_t k;
 
 		json_array_foreach(evs, k, ev) {
@@ -271,8 +352,9 @@ static void attach_monitor(struct drill *d)
 			const char *n = json_string_value(json_object_get(ev, "node"));
 			const char *h = json_string_value(json_object_get(ev, "host"));
 
-			if (at < from || at >= to || !((n && !strcmp(n, victim)) ||
-						       (!n && h && !strcmp(h, host))))
+			if (at < from || at >= to ||
+			    !(on_hosts ? h && in_list(host, h)
+				       : (n && !strcmp(n, victim)) || (!n && h && !strcmp(h, host))))
 				continue;
 			json_array_append_new(mine, json_pack("{s:s, s:I}", "event", type, "at_ms",
 							      (json_int_t)(at - d->t0)));
@@ -310,11 +392,11 @@ static bool wait_until(int64_t until)
 
 /* Candidates of a round: every node, or for kill-master those the database
  * reports as masters now (the recorded masters when it cannot say). */
-static size_t candidates(struct drill *d, const char **out)
+static size_t candidates(struct drill *d, enum drill_scenario sc, const char **out)
 {
 	size_t k = 0;
 
-	if (d->o->scenario == DRILL_KILL_MASTER) {
+	if (sc == DRILL_KILL_MASTER) {
 		struct db_view *v = observe(d);
 
 		for (size_t i = 0; v && i < v->n; i++)
@@ -334,9 +416,159 @@ static size_t candidates(struct drill *d, const char **out)
 	return k;
 }
 
+/* The distinct hosts of the service's nodes into out (d->n + 1 slots). */
+static size_t service_hosts(const struct drill *d, const char **out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		size_t j = 0;
+
+		while (j < k && strcmp(out[j], d->hosts[i]))
+			j++;
+		if (j == k)
+			out[k++] = d->hosts[i];
+	}
+	return k;
+}
+
+/* Append the IP addresses name resolves to (a literal gives itself) to the
+ * array, once each. */
+static void add_addresses(json_t *arr, const char *name)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+
+	if (!name || getaddrinfo(name, NULL, &hints, &res) != 0)
+		return;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		char text[INET6_ADDRSTRLEN];
+		const void *bin = ai->ai_family == AF_INET
+					  ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+					  : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+		bool seen = false;
+		size_t i;
+		json_t *it;
+
+		if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+		    !inet_ntop(ai->ai_family, bin, text, sizeof text))
+			continue;
+		json_array_foreach(arr, i, it)
+			seen = seen || !strcmp(json_string_value(it), text);
+		if (!seen)
+			json_array_append_new(arr, json_string(text));
+	}
+	freeaddrinfo(res);
+}
+
+/* The addresses a partition of `cut_off` (host list) cuts it from: every
+ * other host of the spec, and every node address not on those hosts. */
+static json_t *peers_of(struct drill *d, const char *cut_off)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < d->c.spec->nhosts; i++)
+		if (!in_list(cut_off, d->c.spec->hosts[i].name))
+			add_addresses(arr, d->c.spec->hosts[i].address);
+	for (size_t i = 0; i < d->n; i++)
+		if (!in_list(cut_off, d->hosts[i]))
+			add_addresses(arr, d->nodes[i].address);
+	return arr;
+}
+
+/* Make the fault of scenario sc on victim (a node, or hosts for a host
+ * fault).  *note (may stay NULL; caller frees) says what the agent did
+ * when it is worth telling. */
+static int inject(struct drill *d, enum drill_scenario sc, const char *victim, const char *host,
+		  char **note, struct err *e)
+{
+	int64_t dur = d->o->pause_ms + DEADMAN_MARGIN_MS;
+	_cleanup_free_ char *hosts = xstrdup(host);
+	char *save = NULL;
+	json_t *resp = NULL;
+
+	switch (sc) {
+	case DRILL_KILL_NODE:
+	case DRILL_KILL_MASTER:
+		return node_signal(d, host, victim, SIGKILL, e);
+	case DRILL_PAUSE_NODE:
+		return node_signal(d, host, victim, SIGSTOP, e);
+	case DRILL_KILL_HOST:
+		if (host_call(d, host, json_pack("{s:s}", "op", "host.kill"), &resp, e) < 0)
+			return -1;
+		*note = xasprintf("%zu nodes killed, then its agent",
+				  json_array_size(json_object_get(resp, "killed")));
+		json_decref(resp);
+		return 0;
+	case DRILL_PARTITION:
+		for (char *h = strtok_r(hosts, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+			json_t *peers = peers_of(d, host);
+
+			if (!json_array_size(peers)) {
+				json_decref(peers);
+				return err_set(e, ENOENT, "partition of %s: no other host to cut it from", host);
+			}
+			if (host_call(d, h, json_pack("{s:s, s:o, s:I}", "op", "net.fault", "cut", peers,
+						      "duration_ms", (json_int_t)dur),
+				      NULL, e) < 0)
+				return -1;
+		}
+		return 0;
+	case DRILL_SLOW_NETWORK:
+		if (host_call(d, host, json_pack("{s:s, s:i, s:I, s:I}", "op", "net.fault", "loss_pct",
+						 d->o->loss_pct, "delay_ms", (json_int_t)d->o->delay_ms,
+						 "duration_ms", (json_int_t)dur),
+			      &resp, e) < 0)
+			return -1;
+		*note = xasprintf("loss %d%%, delay %s", d->o->loss_pct,
+				  json_string_value(json_object_get(resp, "delay")) ?: "none asked");
+		json_decref(resp);
+		return 0;
+	default:
+		return err_set(e, EINVAL, "%s is not a fault", drill_scenario_name(sc));
+	}
+}
+
+static const char *fault_done(enum drill_scenario sc)
+{
+	switch (sc) {
+	case DRILL_PAUSE_NODE: return "stopped (SIGSTOP) through its agent";
+	case DRILL_KILL_HOST: return "every node and the agent killed (host.kill)";
+	case DRILL_PARTITION: return "cut from the other hosts by nftables (net.fault)";
+	case DRILL_SLOW_NETWORK: return "packet loss and delay (net.fault)";
+	default: return "killed (SIGKILL) through its agent";
+	}
+}
+
 static json_t *ms_or_null(int64_t at, int64_t t0)
 {
 	return at ? json_integer(at - t0) : json_null();
+}
+
+/* The victim of round sched: a node id (node faults), or a host list (host
+ * faults); *host its host(s).  Caller frees both. */
+static int pick_victim(struct drill *d, const struct drill_round *sched, char **victim,
+		       char **host)
+{
+	const char **cand = xcalloc(d->n + 1, sizeof *cand);
+	enum drill_scenario sc = sched->scenario;
+	const char *v = NULL;
+	ssize_t vi;
+
+	*victim = *host = NULL;
+	if (drill_scenario_on_hosts(sc)) {
+		size_t nh = service_hosts(d, cand);
+
+		*victim = sc == DRILL_PARTITION ? drill_pick_minority(sched, cand, nh)
+						: (nh ? xstrdup(drill_pick(sched, cand, nh)) : NULL);
+		if (*victim)
+			*host = xstrdup(*victim);
+	} else if ((v = drill_pick(sched, cand, candidates(d, sc, cand))) &&
+		   (vi = node_index(d, v)) >= 0) {
+		*victim = xstrdup(v);
+		*host = xstrdup(d->hosts[vi]);
+	}
+	free(cand);
+	return *victim ? 0 : -1;
 }
 
 /* One round: inject, watch, heal, wait for recovery.  Returns -1 when the
@@ -344,46 +576,57 @@ static json_t *ms_or_null(int64_t at, int64_t t0)
 static int run_round(struct drill *d, int r, const struct drill_round *sched, struct err *e)
 {
 	const struct drill_opts *o = d->o;
-	const char **cand = xcalloc(d->n + 1, sizeof *cand);
-	size_t nc = candidates(d, cand);
-	const char *victim = drill_pick(sched, cand, nc), *host;
-	int sig = o->scenario == DRILL_PAUSE_NODE ? SIGSTOP : SIGKILL;
+	enum drill_scenario sc = sched->scenario;
+	_cleanup_free_ char *victim = NULL, *host = NULL, *note = NULL;
+	/* kill-node and kill-master undo themselves (the agent restarts the
+	 * node); the others last pause_ms */
+	bool timed = sc != DRILL_KILL_NODE && sc != DRILL_KILL_MASTER;
 	int64_t injected, detected_agent = 0, detected_db = 0, healed = 0, recovered = 0, deadline;
 	const char *detected_by = NULL;
 	int64_t detected = 0;
-	ssize_t vi;
 	json_t *rec;
 
-	free(cand);
-	if (!victim || (vi = node_index(d, victim)) < 0)
-		return err_set(e, ENOENT, "round %d: no node to %s", r + 1,
-			       drill_scenario_name(o->scenario));
-	host = d->hosts[vi];
-	fprintf(stderr, "round %d/%d: %s %s on %s\n", r + 1, o->rounds,
-		drill_scenario_name(o->scenario), victim, host);
+	if (pick_victim(d, sched, &victim, &host) < 0)
+		return err_set(e, ENOENT, "round %d: no %s to %s", r + 1,
+			       drill_scenario_on_hosts(sc) ? "hosts" : "node",
+			       drill_scenario_name(sc));
+	fprintf(stderr, "round %d/%d: %s %s%s%s\n", r + 1, o->rounds, drill_scenario_name(sc),
+		victim, drill_scenario_on_hosts(sc) ? "" : " on ", drill_scenario_on_hosts(sc) ? "" : host);
 	agent_events(d, NULL, 0, &detected_agent); /* drop older events */
-	if (sig == SIGSTOP) {
-		d->paused = victim;
-		d->paused_host = host;
+	if (timed) {
+		d->has_open = true;
+		d->open_sc = sc;
+		d->open_node = sc == DRILL_PAUSE_NODE ? d->nodes[node_index(d, victim)].id : NULL;
+		d->open_hosts = xstrdup(host);
 	}
 	injected = drill_wall_ms();
-	if (node_signal(d, host, victim, sig, e) < 0) {
-		d->paused = d->paused_host = NULL;
+	if (inject(d, sc, victim, host, &note, e) < 0) {
+		struct err he = {0};
+
+		/* a partition made on some hosts before the error is undone */
+		if (sc == DRILL_PARTITION && heal(d, &he) < 0)
+			log_error("could not heal: %s", he.msg);
+		if (d->has_open) {
+			free(d->open_hosts);
+			d->open_hosts = NULL;
+			d->open_node = NULL;
+			d->has_open = false;
+		}
 		return -1;
 	}
 	cluster_event(&d->c, "drill-fault",
-		      json_pack("{s:s, s:s, s:s, s:s}", "node", victim, "host", host, "seen",
-				drill_scenario_name(o->scenario), "done",
-				sig == SIGSTOP ? "stopped (SIGSTOP) through its agent"
-					       : "killed (SIGKILL) through its agent"));
-	if (sig != SIGSTOP)
+		      json_pack("{s:s?, s:s, s:s, s:s}", "node",
+				drill_scenario_on_hosts(sc) ? NULL : victim, "host", host, "seen",
+				drill_scenario_name(sc), "done", note ? note : fault_done(sc)));
+	if (!timed)
 		healed = injected; /* the agent restarts it: nothing to undo */
-	deadline = injected + o->recover_ms + (sig == SIGSTOP ? o->pause_ms : 0);
+	deadline = injected + o->recover_ms + (timed ? o->pause_ms : 0);
 	while (!interrupted && drill_wall_ms() < deadline) {
 		struct db_view *v;
 		int64_t now;
+		const char *watch = drill_scenario_on_hosts(sc) ? NULL : victim;
 
-		agent_events(d, victim, injected, &detected_agent);
+		agent_events(d, watch, injected, &detected_agent);
 		if (!healed && drill_wall_ms() >= injected + o->pause_ms) {
 			if (heal(d, e) < 0)
 				return -1;
@@ -391,7 +634,7 @@ static int run_round(struct drill *d, int r, const struct drill_round *sched, st
 		}
 		v = observe(d);
 		now = drill_wall_ms();
-		agent_events(d, victim, injected, &detected_agent);
+		agent_events(d, watch, injected, &detected_agent);
 		if (!detected_db && !healthy(v, d->n))
 			detected_db = now;
 		if (!detected && (detected_agent || detected_db)) {
@@ -400,7 +643,10 @@ static int run_round(struct drill *d, int r, const struct drill_round *sched, st
 					   : detected_db;
 			detected_by = detected == detected_agent ? "agent" : "database";
 		}
-		if (detected && healed && healthy(v, d->n) && !recovered)
+		/* a fault that lasted its time and is undone counts as recovered
+		 * once the cluster is healthy, noticed or not (a short partition
+		 * or a lossy link may go unnoticed) */
+		if ((detected || timed) && healed && healthy(v, d->n) && !recovered)
 			recovered = now;
 		db_view_free(v);
 		if (recovered && healed)
@@ -411,12 +657,12 @@ static int run_round(struct drill *d, int r, const struct drill_round *sched, st
 		return -1;
 	if (!healed)
 		healed = drill_wall_ms();
-	rec = json_pack("{s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:s?, s:b}", "round", r + 1,
-			"fault", drill_scenario_name(o->scenario), "victim", victim, "host", host,
+	rec = json_pack("{s:i, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:s?, s:b, s:s?}", "round", r + 1,
+			"fault", drill_scenario_name(sc), "victim", victim, "host", host,
 			"injected_at_ms", (json_int_t)(injected - d->t0), "healed_at_ms",
 			ms_or_null(healed, d->t0), "detected_at_ms", ms_or_null(detected, d->t0),
 			"recovered_at_ms", ms_or_null(recovered, d->t0), "detected_by", detected_by,
-			"recovered", recovered != 0);
+			"recovered", recovered != 0, "note", note);
 	json_array_append_new(d->rounds, rec);
 	if (recovered)
 		fprintf(stderr, "round %d/%d: detected after %.2f s (%s), recovered after %.2f s\n",
@@ -513,36 +759,50 @@ static int dry_run(struct drill *d, const struct drill_round *sched)
 	const struct drill_opts *o = d->o;
 	const char **cand = xcalloc(d->n + 1, sizeof *cand);
 	json_t *out = json_array();
-	size_t nc = 0;
 
-	for (size_t i = 0; i < d->n; i++)
-		if (o->scenario != DRILL_KILL_MASTER || d->nodes[i].master)
-			cand[nc++] = d->nodes[i].id;
 	if (!o->json)
 		printf("drill %s on %s (service %s), seed %llu, %d rounds, load writers=%d,rate=%d,wait=%d\n",
 		       drill_scenario_name(o->scenario), d->c.spec->name,
 		       d->c.spec->services[d->svc].name, (unsigned long long)o->seed, o->rounds,
 		       o->load.writers, o->load.rate, o->load.wait);
 	for (int r = 0; r < o->rounds; r++) {
-		const char *v = drill_pick(&sched[r], cand, nc);
-		ssize_t vi = v ? node_index(d, v) : -1;
-		const char *host = vi >= 0 ? d->hosts[vi] : "-";
+		enum drill_scenario sc = sched[r].scenario;
+		_cleanup_free_ char *v = NULL;
+		const char *host = "-";
+		size_t nc = 0;
 
+		if (drill_scenario_on_hosts(sc)) {
+			nc = service_hosts(d, cand);
+			v = sc == DRILL_PARTITION ? drill_pick_minority(&sched[r], cand, nc)
+						  : (nc ? xstrdup(drill_pick(&sched[r], cand, nc)) : NULL);
+			host = v ? v : "-";
+		} else {
+			const char *p;
+			ssize_t vi;
+
+			for (size_t i = 0; i < d->n; i++)
+				if (sc != DRILL_KILL_MASTER || d->nodes[i].master)
+					cand[nc++] = d->nodes[i].id;
+			p = drill_pick(&sched[r], cand, nc);
+			v = p ? xstrdup(p) : NULL;
+			vi = v ? node_index(d, v) : -1;
+			host = vi >= 0 ? d->hosts[vi] : "-";
+		}
 		json_array_append_new(out, json_pack("{s:i, s:I, s:s, s:s, s:s}", "round", r + 1,
 						     "at_ms", (json_int_t)sched[r].at_ms, "fault",
-						     drill_scenario_name(o->scenario), "victim",
-						     v ? v : "-", "host", host));
+						     drill_scenario_name(sc), "victim", v ? v : "-",
+						     "host", host));
 		if (!o->json)
-			printf("round %2d  at +%.2fs  %-11s %-12s on %s\n", r + 1,
-			       (double)sched[r].at_ms / 1000, drill_scenario_name(o->scenario),
-			       v ? v : "-", host);
+			printf("round %2d  at +%.2fs  %-12s %-12s on %s\n", r + 1,
+			       (double)sched[r].at_ms / 1000, drill_scenario_name(sc), v ? v : "-",
+			       host);
 	}
 	if (o->json) {
 		char *s = json_dumps(out, JSON_INDENT(2));
 
 		printf("%s\n", s);
 		free(s);
-	} else if (o->scenario == DRILL_KILL_MASTER) {
+	} else if (o->scenario == DRILL_KILL_MASTER || o->scenario == DRILL_MIXED) {
 		printf("(kill-master: victims among the recorded masters; a real run picks among the\n"
 		       " nodes the database reports as masters at each round, by the same rule)\n");
 	}
@@ -699,7 +959,7 @@ int drill_run(const char *spec_path, const struct drill_opts *o, struct err *e)
 		rc = 0;
 	}
 out:
-	if (rc < 0 && d.paused) {
+	if (rc < 0 && d.has_open) {
 		struct err he = {0};
 
 		if (heal(&d, &he) < 0)
@@ -709,6 +969,7 @@ out:
 	json_decref(d.rounds);
 	db_view_free(v);
 	loadgen_free(d.load);
+	free(d.open_hosts);
 	free(d.nodes);
 	free(d.hosts);
 	free(sched);

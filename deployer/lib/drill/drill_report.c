@@ -42,7 +42,7 @@ void drill_report_text(FILE *f, const json_t *rep)
 		str(rep, "scenario"), str(rep, "cluster"), str(rep, "service"), str(rep, "seed"),
 		json_array_size(GET(rep, "rounds")), num(rep, "rounds_planned"), num(load, "writers"),
 		num(load, "rate"), num(load, "wait"));
-	fprintf(f, "%5s  %-11s %-12s %-6s %9s  %-17s %-10s %8s %6s %8s %8s\n", "ROUND", "FAULT",
+	fprintf(f, "%5s  %-12s %-12s %-6s %9s  %-17s %-10s %8s %6s %8s %8s\n", "ROUND", "FAULT",
 		"VICTIM", "HOST", "INJECTED", "DETECTED", "RECOVERED", "ACKED", "LOST", "ERRORS",
 		"UNAVAIL");
 	json_array_foreach(GET(rep, "rounds"), i, r) {
@@ -52,12 +52,15 @@ void drill_report_text(FILE *f, const json_t *rep)
 		rel(det, sizeof det, r, "detected_at_ms", inj);
 		rel(recv, sizeof recv, r, "recovered_at_ms", inj);
 		snprintf(by, sizeof by, "%s %s", det, json_is_string(GET(r, "detected_by")) ? str(r, "detected_by") : "");
-		fprintf(f, "%5lld  %-11s %-12s %-6s %8.2fs  %-17s %-10s %8lld %6lld %8lld %7.2fs\n",
+		fprintf(f, "%5lld  %-12s %-12s %-6s %8.2fs  %-17s %-10s %8lld %6lld %8lld %7.2fs\n",
 			num(r, "round"), str(r, "fault"), str(r, "victim"), str(r, "host"),
 			(double)inj / 1000, by, json_is_true(GET(r, "recovered")) ? recv : "NOT RECOVERED",
 			num(r, "acked"), num(r, "lost"), num(r, "errors"),
 			(double)num(r, "unavailable_ms") / 1000);
 	}
+	json_array_foreach(GET(rep, "rounds"), i, r)
+		if (json_is_string(GET(r, "note")))
+			fprintf(f, "round %lld %s: %s\n", num(r, "round"), str(r, "fault"), str(r, "note"));
 	fprintf(f, "writes: %lld attempted, %lld acknowledged (%.0f/s), %lld lost, %lld unexpected, "
 		   "%lld unread, %lld failed attempts; longest unavailable %.2f s\n",
 		num(chk, "attempted"), num(chk, "acknowledged"),

@@ -12,6 +12,10 @@ static const char *const scenario_names[] = {
 	[DRILL_KILL_NODE] = "kill-node",
 	[DRILL_KILL_MASTER] = "kill-master",
 	[DRILL_PAUSE_NODE] = "pause-node",
+	[DRILL_KILL_HOST] = "kill-host",
+	[DRILL_PARTITION] = "partition",
+	[DRILL_SLOW_NETWORK] = "slow-network",
+	[DRILL_MIXED] = "mixed",
 };
 
 int drill_scenario_parse(const char *s)
@@ -99,12 +103,33 @@ void drill_schedule(const struct drill_opts *o, struct drill_round *rounds)
 		at += o->interval_ms;
 		rounds[r].at_ms = at + (jitter_max > 0 ? (int64_t)(j % (uint64_t)jitter_max) : 0);
 		rounds[r].pick = next_rand(&st);
+		rounds[r].scenario = o->scenario;
+		if (o->scenario == DRILL_MIXED)
+			rounds[r].scenario = (enum drill_scenario)(next_rand(&st) % DRILL_NCONCRETE);
 	}
 }
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *drill_pick_minority(const struct drill_round *r, const char *const *hosts, size_t n)
+{
+	const char **v;
+	struct buf b = {0};
+	size_t k = n > 2 ? (n - 1) / 2 : 1, first;
+
+	if (n < 2)
+		return NULL;
+	v = xcalloc(n, sizeof *v);
+	memcpy(v, hosts, n * sizeof *v);
+	qsort(v, n, sizeof *v, cmp_str);
+	first = (size_t)(r->pick % n);
+	for (size_t i = 0; i < k; i++)
+		buf_printf(&b, "%s%s", i ? "," : "", v[(first + i) % n]);
+	free(v);
+	return buf_steal(&b);
 }
 
 const char *drill_pick(const struct drill_round *r, const char *const *candidates, size_t n)

@@ -213,6 +213,26 @@ void fleet_close(struct fleet *f)
 	free(f);
 }
 
+int fleet_reconnect(struct fleet *f, size_t i, const struct transport_opts *o,
+		    struct err *e)
+{
+	struct fleet_host *h = &f->hosts[i];
+	struct transport_opts defaults = {0};
+
+	agent_client_free(h->agent);
+	h->agent = NULL;
+	transport_close(h->t);
+	h->t = NULL;
+	h->rc = 0;
+	h->no_agent = false;
+	err_clear(&h->err);
+	if (connect_one(f, i, (void *)(o ? o : &defaults)) < 0) {
+		*e = h->err;
+		return -1;
+	}
+	return 0;
+}
+
 struct fleet_host *fleet_host(struct fleet *f, const char *name)
 {
 	for (size_t i = 0; i < f->n; i++)

@@ -47,6 +47,12 @@ int fleet_connect(const struct spec *s, const bool *want,
 		  struct err *e);
 void fleet_close(struct fleet *f);
 
+/* Close host i's agent client and transport (whatever state they are in:
+ * the agent may be dead) and connect again as fleet_connect did.  0 when
+ * connected; -1 with e (also in the slot). */
+int fleet_reconnect(struct fleet *f, size_t i, const struct transport_opts *o,
+		    struct err *e);
+
 /* The slot of host `name`, or NULL. */
 struct fleet_host *fleet_host(struct fleet *f, const char *name);
 
