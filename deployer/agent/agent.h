@@ -62,6 +62,7 @@ struct agent {
 	bool overlay_ok;        /* overlayfs usable under root */
 	bool one_session;       /* serve --stdio: exit when the session ends */
 	bool quit;
+	int64_t started_ms;     /* now_ms() when it began (hello's uptime_ms) */
 };
 
 /* Create the folder layout under cfg->root (blobs/sha256, blobs/tmp,
