@@ -104,10 +104,12 @@ struct node_config;
 int converge_configs(const struct spec *s, const struct plan *p, const struct state *st,
 		     struct node_config **out, struct err *e);
 
-/* Run argv inside a node's container; its output goes to our stdout and
- * stderr.  *exit_code gets the command's exit status (128+N for signal N). */
+/* Run argv inside a node's container, with env ("NAME=VALUE" entries
+ * before the node's own; NULL: none) - sent in the agent request, never on
+ * a command line; its output goes to our stdout and stderr.  *exit_code gets the command's exit status (128+N for signal N). */
 int converge_exec(const char *spec_path, const char *node,
-		  const char *const *argv, const struct converge_opts *o,
+		  const char *const *argv, const char *const *env,
+		  const struct converge_opts *o,
 		  int *exit_code, struct err *e);
 /* Print a node's log: the last `tail` lines, then new lines when follow. */
 int converge_logs(const char *spec_path, const char *node, int tail,
