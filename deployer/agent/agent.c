@@ -330,10 +330,11 @@ int op_hello(struct session *s, json_int_t id, json_t *req, json_t **result,
 		return err_set(e, EPROTONOSUPPORT,
 			       "protocol %lld not supported (agent speaks %d)",
 			       (long long)client_proto, AGENT_PROTOCOL_VERSION);
-	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:I}", "agent", "shoal-agent",
+	*result = json_pack("{s:s,s:s,s:i,s:s,s:s,s:I,s:I}", "agent", "shoal-agent",
 			    "version", SHOAL_VERSION, "protocol",
 			    AGENT_PROTOCOL_VERSION, "root", s->agent->root,
-			    "blob_tmp", "blobs/tmp", "pid", (json_int_t)getpid());
+			    "blob_tmp", "blobs/tmp", "pid", (json_int_t)getpid(),
+			    "uptime_ms", (json_int_t)(now_ms() - s->agent->started_ms));
 	return 0;
 }
 
@@ -415,6 +416,7 @@ int agent_init(struct agent *a, const struct agent_config *cfg, struct err *e)
 	const char *root = cfg->root;
 
 	memset(a, 0, sizeof *a);
+	a->started_ms = now_ms();
 	if (root[0] != '/')
 		return err_usage(e, "root '%s' must be an absolute path", root);
 	a->root = xstrdup(root);

@@ -65,6 +65,7 @@ struct agent {
 	bool one_session;       /* serve --stdio: exit when the session ends */
 	bool quit;
 	bool crash;             /* host.kill: die (SIGKILL) at the end of this round */
+	int64_t started_ms;     /* now_ms() when it began (hello's uptime_ms) */
 };
 
 /* Create the folder layout under cfg->root (blobs/sha256, blobs/tmp,

@@ -52,6 +52,13 @@ bool cli_wide(void);
 /* Load the spec at path.  Returns 0 with *out owned by the caller, or the
  * exit code (2 bad spec, 1 unreadable) after cli_spec_report(); *out NULL. */
 int cli_spec_load(const char *path, struct spec **out);
+/* (cli_spec_load does this.)  The file store's root when $SHOAL_STATE_DIR
+ * is not set is ".shoal" in the current folder; but when that holds no
+ * folder for the cluster and the spec's own folder does, that one (said on
+ * stderr), so that a command run from elsewhere finds the cluster `up`
+ * recorded beside its spec.  Set as $SHOAL_STATE_DIR, so that every later
+ * step (and a monitor started from here) reads the same store. */
+void cli_find_state_root(const struct spec *s);
 /* Load and free: a command whose library call loads the spec itself checks it
  * first with this, so its problems are printed the same way. */
 int cli_spec_check(const char *path);
@@ -89,5 +96,13 @@ int cli_bad_option(const char *cmd, const struct option *opts, const char *arg);
 /* Is program (a path or a name) a database's client that `shoal cli` runs
  * (redis-cli, cqlsh)? */
 bool cli_is_db_client(const char *program);
+/* For `shoal exec SPEC NODE -- PROGRAM ARGS...` when PROGRAM is NODE's own
+ * database client (redis-cli for a Redis node): *args gets what reaches
+ * the node, to put after PROGRAM ("-h ADDR -p PORT"; none when ARGS name a
+ * host or port themselves), *env the entries that authenticate it
+ * ("REDISCLI_AUTH=..."), both from the state, strv (util.h) the caller
+ * frees.  Any other program: 0 with both NULL. */
+int cli_client_context(const char *spec_path, const char *node, const char *program,
+		       char *const *user_args, char ***args, char ***env, struct err *e);
 
 #endif

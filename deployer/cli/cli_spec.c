@@ -3,9 +3,12 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "log.h"
 #include "util.h"
 
 json_t *cli_problems_json(const char *file, const struct spec_problems *ps,
@@ -47,6 +50,27 @@ int cli_spec_report(const char *path, const struct spec_problems *ps, const stru
 	return e->exit ? e->exit : ERR_EXIT_USAGE;
 }
 
+void cli_find_state_root(const struct spec *s)
+{
+	const char *env = getenv("SHOAL_STATE_DIR");
+	_cleanup_free_ char *here = NULL, *near_root = NULL, *near = NULL;
+	struct stat st;
+
+	if ((env && *env) || s->state.backend != STATE_FILE || !s->dir)
+		return;
+	here = path_join(".shoal", s->name);
+	if (stat(here, &st) == 0)
+		return;
+	near_root = path_join(s->dir, ".shoal");
+	near = path_join(near_root, s->name);
+	if (stat(near, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	if (setenv("SHOAL_STATE_DIR", near_root, 1) < 0)
+		return;
+	log_info("state of cluster %s: %s (the spec's folder; none in ./.shoal)", s->name,
+		 near);
+}
+
 int cli_spec_load(const char *path, struct spec **out)
 {
 	struct spec_problems ps = {0};
@@ -55,6 +79,8 @@ int cli_spec_load(const char *path, struct spec **out)
 
 	if (spec_load(path, out, &ps, &e) < 0)
 		rc = cli_spec_report(path, &ps, &e);
+	else
+		cli_find_state_root(*out);
 	spec_problems_free(&ps);
 	return rc;
 }

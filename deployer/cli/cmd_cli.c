@@ -95,6 +95,68 @@ static const struct state_node *pick(const struct spec *s, const struct state *s
 	return first;
 }
 
+/* Does the user's argv already say where to connect (-h, -p, -u URI)? */
+static bool names_endpoint(char *const *args)
+{
+	for (size_t i = 0; args && args[i]; i++)
+		if (!strcmp(args[i], "-h") || !strcmp(args[i], "-p") || !strcmp(args[i], "-u"))
+			return true;
+	return false;
+}
+
+int cli_client_context(const char *spec_path, const char *node, const char *program,
+		       char *const *user_args, char ***args, char ***env, struct err *e)
+{
+	const char *base = strrchr(program, '/') ? strrchr(program, '/') + 1 : program;
+	const struct state_node *n;
+	const struct client *cl;
+	struct template *t = NULL;
+	struct state *st = NULL;
+	struct spec *s = NULL;
+	int rc = -1;
+
+	*args = *env = NULL;
+	if (!cli_is_db_client(base))
+		return 0;
+	if (spec_load(spec_path, &s, NULL, e) < 0 ||
+	    state_load_at(&s->state, s->name, &st, e) < 0)
+		goto out;
+	if (!(n = state_find(st, node))) {
+		err_usage(e, "no node '%s' recorded in cluster %s (see 'shoal status')", node,
+			  s->name);
+		goto out;
+	}
+	if (template_load(NULL, spec_find_service(s, n->service)->template, &t, e) < 0)
+		goto out;
+	cl = client_for(t->kind);
+	rc = 0;
+	if (!cl || strcmp(cl->program, base)) /* another kind's client */
+		goto out;
+	if (cl->auth_env) {
+		_cleanup_free_ char *key = xasprintf("%s.%s", n->service, cl->secret);
+		const char *pw = state_secret_get(st, key);
+
+		if (!pw) {
+			rc = err_set(e, 0, "state of '%s' has no secret '%s'", s->name, key);
+			goto out;
+		}
+		*env = xcalloc(2, sizeof **env);
+		(*env)[0] = xasprintf("%s=%s", cl->auth_env, pw);
+	}
+	if (cl->host_port_flags && !names_endpoint(user_args)) {
+		*args = xcalloc(5, sizeof **args);
+		(*args)[0] = xstrdup("-h");
+		(*args)[1] = xstrdup(n->address);
+		(*args)[2] = xstrdup("-p");
+		(*args)[3] = xasprintf("%d", n->port);
+	}
+out:
+	template_free(t);
+	state_free(st);
+	spec_free(s);
+	return rc;
+}
+
 static int cmd_cli_run(int argc, char **argv)
 {
 	const char *node_arg = NULL, *cargv[MAX_CLIENT_ARGS + 16];

@@ -6,12 +6,16 @@
 
 #include "cli.h"
 #include "converge.h"
+#include "util.h"
 
 static int exec_run(int argc, char **argv)
 {
 	struct converge_opts o = {.json = cli_json()};
+	char **args = NULL, **env = NULL;
+	const char **full;
 	struct err e = {0};
-	int i = 1, code = 0;
+	int i = 1, code = 0, rc;
+	size_t k = 0;
 
 	if (i < argc && !strcmp(argv[i], "--accept-new-host-keys")) {
 		o.accept_new_host_keys = true;
@@ -21,15 +25,26 @@ static int exec_run(int argc, char **argv)
 		return cli_usage_error("exec", "expected SPEC NODE -- ARGV...");
 	if ((code = cli_spec_check(argv[i])))
 		return code;
-	if (converge_exec(argv[i], argv[i + 1], (const char *const *)&argv[i + 3], &o,
-			  &code, &e) < 0)
+	/* The node's own client reaches the node as `shoal cli` does: its
+	 * address and port from the state, its password in the request's
+	 * environment. */
+	if (cli_client_context(argv[i], argv[i + 1], argv[i + 3], &argv[i + 4], &args, &env,
+			       &e) < 0)
 		return cli_fail(&e);
-	/* The client inside the container knows neither the node's port nor
-	 * its password: say which command does. */
-	if (code != 0 && cli_is_db_client(argv[i + 3]))
-		fprintf(stderr, "shoal exec: %s inside the container is not given the node's "
-			"port or password: run 'shoal cli %s %s -- ARGS' instead\n",
-			argv[i + 3], argv[i], argv[i + 1]);
+	full = xcalloc((size_t)(argc - i) + 8, sizeof *full);
+	full[k++] = argv[i + 3];
+	for (size_t a = 0; args && args[a]; a++)
+		full[k++] = args[a];
+	for (int a = i + 4; a < argc; a++)
+		full[k++] = argv[a];
+	rc = converge_exec(argv[i], argv[i + 1], full, (const char *const *)env, &o, &code, &e);
+	free(full);
+	strv_free(args);
+	if (env)
+		explicit_bzero(env[0], strlen(env[0]));
+	strv_free(env);
+	if (rc < 0)
+		return cli_fail(&e);
 	return code;
 }
 
@@ -84,8 +99,10 @@ static const struct cli_command cmd_exec = {
 		"restrictions as the node) through its host's agent.  Output is streamed;\n"
 		"the exit status is the command's (128+N when killed by signal N).\n"
 		"Example: shoal exec cluster-specs/lab-redis.cfg cache-0 -- redis-server --version\n"
-		"The command does not inherit the node's address, port or password: for\n"
-		"the database's client use 'shoal cli SPEC NODE', which does.\n",
+		"The node's own database client (redis-cli for a Redis node) gets the\n"
+		"node's address and port (-h ADDR -p PORT, unless ARGV gives -h, -p or\n"
+		"-u) and its password in REDISCLI_AUTH, from the state, as 'shoal cli'\n"
+		"does: 'shoal exec SPEC cache-0 -- redis-cli ping' needs no flags.\n",
 	.run = exec_run,
 };
 CLI_COMMAND(cmd_exec)

@@ -1,5 +1,5 @@
-/* cmd_init.c - `shoal init [--template redis] [--hosts N] [FILE]`: write a
- * first, commented spec that passes `shoal check`. */
+/* cmd_init.c - `shoal init [--template redis|riak|cassandra] [--hosts N]
+ * [FILE]`: write a first, commented spec that passes `shoal check`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -70,6 +70,72 @@ static void write_spec(struct buf *b, const char *name, long hosts)
 		   local ? 3 : 6, local ? "" : ", each with 1 replica", replicas);
 }
 
+/* Riak and Cassandra: one node per host (their inter-node ports are fixed:
+ * Riak's HTTP 8098, Cassandra's storage 7000), so at least 3 SSH hosts. */
+struct masterless {
+	const char *template, *service, *what;
+	const char *image;      /* spec line, or NULL: the template's recipe */
+	const char *settings;   /* spec line */
+	const char *memory, *cpus;
+	int port;
+};
+
+static const struct masterless masterless[] = {
+	{"riak", "kv", "a Riak KV cluster", NULL,
+	 "settings = { ring_size = 64; storage_backend = \"leveled\"; };", "2G", "1", 8087},
+	{"cassandra", "events", "a Cassandra cluster",
+	 "# Cassandra cannot be built here: import an image first, e.g.\n"
+	 "    #   shoal image import cassandra.tar --name cassandra:4.1\n"
+	 "    image = \"cassandra:4.1\";",
+	 "settings = { num_tokens = 16; datacenter = \"dc1\"; };", "4G", "2", 9042},
+};
+
+#define MASTERLESS_MIN_HOSTS 3
+
+static void write_masterless(struct buf *b, const struct masterless *m, const char *name,
+			     long hosts)
+{
+	buf_printf(b,
+		   "# %s.cfg - %s written by 'shoal init'.  Every key is in\n"
+		   "# docs/spec.md; 'shoal check %s.cfg' checks it, 'shoal plan' shows\n"
+		   "# what 'shoal up' would do.\n"
+		   "name = \"%s\";\n\n"
+		   "# How shoal reaches the hosts: SSH as root with this key; host keys are\n"
+		   "# checked against known_hosts ('shoal hosts --accept-new-host-keys'\n"
+		   "# records new ones, never changed ones).\n"
+		   "ssh = {\n"
+		   "  user = \"root\";\n"
+		   "  identity = \"~/.ssh/id_ed25519\";\n"
+		   "};\n\n"
+		   "# Each host: its address, what it offers, and optionally rack/zone for\n"
+		   "# spread.  Change the addresses to yours.\n"
+		   "hosts = (\n",
+		   name, m->what, name, name);
+	for (long i = 1; i <= hosts; i++)
+		buf_printf(b,
+			   "  { name = \"h%ld\"; address = \"10.0.0.%ld\"; cpus = 4; memory = \"8G\"; }%s\n",
+			   i, 10 + i, i < hosts ? "," : "");
+	buf_printf(b,
+		   ");\n\n"
+		   "services = (\n"
+		   "  {\n"
+		   "    name = \"%s\";\n"
+		   "    template = \"%s\";   # templates/%s: config, probes, how it forms\n",
+		   m->service, m->template, m->template);
+	if (m->image)
+		buf_printf(b, "    %s\n", m->image);
+	buf_printf(b,
+		   "    nodes = %ld;             # one per host: its inter-node port is fixed\n"
+		   "    replicas = 3;          # copies of each piece of data\n"
+		   "    resources = { memory = \"%s\"; cpus = %s; };\n"
+		   "    placement = { spread = \"host\"; max_per_host = 1; };\n"
+		   "    ports = { base = %d; };\n"
+		   "    %s\n"
+		   "  }\n"
+		   ");\n",
+		   hosts, m->memory, m->cpus, m->port, m->settings);
+}
+
 static int cmd_init_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -96,9 +162,17 @@ static int cmd_init_run(int argc, char **argv)
 			return cli_bad_option("init", opts, argv[optind - 1]);
 		}
 	}
-	if (strcmp(tmpl, "redis"))
-		return cli_usage_error("init", "--template: init writes a redis spec only, not '%s' "
-				       "(see cluster-specs/ for riak and cassandra)", tmpl);
+	const struct masterless *m = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(masterless); i++)
+		if (!strcmp(tmpl, masterless[i].template))
+			m = &masterless[i];
+	if (strcmp(tmpl, "redis") && !m)
+		return cli_usage_error("init", "--template: one of redis, riak, cassandra, not '%s'",
+				       tmpl);
+	if (m && hosts < MASTERLESS_MIN_HOSTS)
+		return cli_usage_error("init", "--template %s needs --hosts %d or more (one node "
+				       "per host), not %ld", tmpl, MASTERLESS_MIN_HOSTS, hosts);
 	if (argc - optind > 1)
 		return cli_usage_error("init", "expected at most one FILE");
 	if (optind < argc)
@@ -115,7 +189,10 @@ static int cmd_init_run(int argc, char **argv)
 				*p = '-';
 		name = xstrdup(*base && *base != '-' ? base : "cluster");
 	}
-	write_spec(&b, name, hosts);
+	if (m)
+		write_masterless(&b, m, name, hosts);
+	else
+		write_spec(&b, name, hosts);
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		int saved = errno;
@@ -144,13 +221,19 @@ static const struct cli_command cmd_init = {
 	.name = "init",
 	.summary = "write a first, commented cluster spec",
 	.usage =
-		"usage: shoal init [--template redis] [--hosts N] [FILE]\n"
+		"usage: shoal init [--template redis|riak|cassandra] [--hosts N] [FILE]\n"
 		"\n"
 		"Write FILE (default cluster.cfg; never overwritten) with a commented\n"
-		"Redis Cluster spec that passes 'shoal check': one 'local' host\n"
-		"(this machine, no SSH, 3 masters) with --hosts 1, else N SSH hosts\n"
-		"h1..hN at 10.0.0.11.. (change the addresses) with 3 masters and 3\n"
-		"replicas.  The cluster is named after the file.\n",
+		"spec that passes 'shoal check'.  The cluster is named after the file.\n"
+		"\n"
+		"  redis      (default) one 'local' host (this machine, no SSH, 3\n"
+		"             masters) with --hosts 1, else N SSH hosts h1..hN at\n"
+		"             10.0.0.11.. (change the addresses), 3 masters, 3 replicas\n"
+		"  riak       N >= 3 SSH hosts (default 3), one Riak KV node on each,\n"
+		"             3 copies of each key\n"
+		"  cassandra  N >= 3 SSH hosts, one Cassandra node on each,\n"
+		"             replication factor 3; its image is imported, not built\n"
+		"             (shoal image import ARCHIVE --name cassandra:4.1)\n",
 	.run = cmd_init_run,
 };
 CLI_COMMAND(cmd_init)

@@ -66,12 +66,12 @@ struct plan_run {
 	char **images;
 	struct placement prev;
 	struct observation obs;
-	char (*configs)[DIGEST_STR_LEN];
+	struct node_config *configs;
 };
 
 static void plan_run_free(struct plan_run *r)
 {
-	free(r->configs);
+	node_configs_free(r->configs, r->configs && r->p ? r->p->n : 0);
 	converge_observation_free(&r->obs);
 	actions_free(&r->acts);
 	plan_free(r->p);
@@ -124,9 +124,8 @@ static int plan_run_compute(const char *path, bool offline, bool accept_new,
 	if (converge_resolve_images(r->s, r->images, &e) < 0 ||
 	    converge_configs(r->s, r->p, r->st, &r->configs, &e) < 0)
 		return cli_json() ? problems_json(&e, &r->pp) : cli_fail(&e);
-	actions_diff(r->s, r->p, r->st, (const char *const *)r->images,
-		     (const char(*)[DIGEST_STR_LEN])r->configs, offline ? NULL : &r->obs.list,
-		     &r->acts, &e);
+	actions_diff(r->s, r->p, r->st, (const char *const *)r->images, r->configs,
+		     offline ? NULL : &r->obs.list, &r->acts, &e);
 	converge_name_images(&r->acts);
 	return 0;
 }

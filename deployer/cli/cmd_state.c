@@ -56,6 +56,7 @@ static int state_show(int argc, char **argv)
 		return cli_usage_error("state", "show: expected one spec file");
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
+	cli_find_state_root(s);
 	where = s->state;
 	if ((from && store_named(s, from, &where, &e) < 0) ||
 	    state_read_text(&where, s->name, &text, &len, &rev, &what, &e) < 0) {
@@ -108,6 +109,7 @@ static int state_migrate_cmd(int argc, char **argv)
 		return cli_usage_error("state", "migrate: --to '%s': write etcd or file", target);
 	if (spec_load(argv[optind], &s, NULL, &e) < 0)
 		return cli_fail(&e);
+	cli_find_state_root(s);
 	if (store_named(s, target, &to, &e) < 0 ||
 	    store_named(s, strcmp(target, "etcd") ? "etcd" : "file", &from, &e) < 0 ||
 	    state_migrate(&from, &to, s->name, replace, "state migrate", &r, &e) < 0) {

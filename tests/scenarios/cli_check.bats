@@ -134,5 +134,31 @@ $work/good.cfg: ok" ]
 	[[ "$output" == *"my-1.cfg exists: not overwritten"* ]]
 	run "$SHOAL" init --template postgres x.cfg
 	[ "$status" -eq 2 ]
+	[[ "$output" == *"one of redis, riak, cassandra, not 'postgres'"* ]]
 	[ ! -e x.cfg ]
+}
+
+@test "shoal init writes Riak and Cassandra specs too: one node per host, 3 hosts or more" {
+	cd "$work"
+	for t in riak cassandra; do
+		for n in 3 5; do
+			run "$SHOAL" init --template "$t" --hosts "$n" "$t-$n.cfg"
+			echo "$output"
+			[ "$status" -eq 0 ]
+			[[ "$output" == "wrote $t-$n.cfg (cluster $t-$n, $n hosts): ok"* ]]
+			run --separate-stderr "$SHOAL" check "$t-$n.cfg"
+			[ "$status" -eq 0 ] && [ "$output" = ok ] && [ -z "$stderr" ] || { echo "$t $n: $output $stderr"; return 1; }
+			grep -q "template = \"$t\";" "$t-$n.cfg"
+			grep -q '^#' "$t-$n.cfg"
+			# one node per host, each on its own host
+			run --separate-stderr "$SHOAL" --json plan --offline "$t-$n.cfg"
+			[ "$(jq '[.actions[] | select(.action == "create")] | length' <<<"$output")" -eq "$n" ]
+			[ "$(jq '[.actions[] | select(.action == "create") | .host] | unique | length' <<<"$output")" -eq "$n" ]
+		done
+		run "$SHOAL" init --template "$t" --hosts 2 "$t-2.cfg"
+		[ "$status" -eq 2 ]
+		[[ "$output" == *"--template $t needs --hosts 3 or more"* ]]
+		[ ! -e "$t-2.cfg" ]
+	done
+	grep -q 'image = "cassandra:4.1";' cassandra-3.cfg
 }

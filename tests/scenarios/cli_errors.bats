@@ -162,16 +162,34 @@ expect_one() {
 	[[ "$output" == *"--ready-timeout takes a duration"* ]]
 }
 
-@test "status from another folder names the state folder it read, and the spec's own" {
+@test "from another folder, commands find the state beside the spec, and say so" {
 	mkdir -p "$work/specs/.shoal/local-redis" "$work/elsewhere"
 	cp "$SHOAL_TOP/cluster-specs/local-redis.cfg" "$work/specs/"
-	echo '{}' >"$work/specs/.shoal/local-redis/state.json"
+	printf '{"format":2,"cluster":"local-redis","serial":3,"nodes":[],"secrets":{}}' \
+		>"$work/specs/.shoal/local-redis/state.json"
 	cd "$work/elsewhere"
 	unset SHOAL_STATE_DIR
+	# none in ./.shoal: the spec's folder's is read, and named
 	run --separate-stderr "$SHOAL" status "$work/specs/local-redis.cfg"
-	echo "$output"
+	echo "$output | $stderr"
 	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"state of cluster local-redis: $work/specs/.shoal/local-redis (the spec's folder"* ]]
+	[[ "$output" == *"cluster local-redis has no recorded nodes in $work/specs/.shoal/local-redis"* ]]
+	run --separate-stderr "$SHOAL" state show "$work/specs/local-redis.cfg"
+	echo "$output | $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"serial":3'* ]]
+	[ ! -e "$work/elsewhere/.shoal" ]
+	# a state in the current folder still wins (Terraform's habit), and
+	# status points at the spec's folder's record
+	mkdir -p "$work/elsewhere/.shoal/local-redis"
+	run --separate-stderr "$SHOAL" status "$work/specs/local-redis.cfg"
+	echo "$output | $stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" != *"the spec's folder;"* ]]
 	[[ "$output" == *"cluster local-redis has no recorded nodes in $work/elsewhere/.shoal/local-redis"* ]]
 	[[ "$output" == *"the spec's folder has a record of it: $work/specs/.shoal/local-redis/state.json"*"SHOAL_STATE_DIR=$work/specs/.shoal"* ]]
-	[ ! -e "$work/elsewhere/.shoal" ]
+	# and $SHOAL_STATE_DIR wins over both
+	SHOAL_STATE_DIR="$work/other" run --separate-stderr "$SHOAL" status "$work/specs/local-redis.cfg"
+	[[ "$output" == *"no recorded nodes in $work/other/local-redis"* ]]
 }

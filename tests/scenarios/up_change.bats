@@ -33,11 +33,26 @@ endpoints() {
 	[ "$status" -eq 0 ]
 	redis_auth
 	keys_write "$(lab_addr h1)" 7000
+	# the plan names the setting, its old and new value (the state keeps
+	# what each node's config was made from)
 	run "$SHOAL" plan "$SPEC_T"
 	echo "$output"
-	[ "$(echo "$output" | grep -c ': config changed (settings, resources or template)$')" -eq 6 ]
+	[ "$(echo "$output" | grep -c '^~ change cache-[0-9] on h[0-9] (.*): settings.cluster_node_timeout: 2000 -> 2500; restart$')" -eq 6 ]
 	[[ "$output" == *"Plan: 0 to create, 6 to change, 0 to remove."* ]]
 	[[ "$output" != *"+ push"* ]]
+	run "$SHOAL" plan --json "$SPEC_T"
+	[ "$(echo "$output" | jq -c '[.actions[] | select(.action == "change") | .attributes[] | select(.name | startswith("settings.")) | [.name, .from, .to]] | unique')" = '[["settings.cluster_node_timeout","2000","2500"]]' ]
+	# a state an older shoal wrote (format 1, no attributes) still plans
+	# the change, saying only that the config changed
+	state="$SHOAL_STATE_DIR/lab-redis/state.json"
+	jq '.format = 1 | del(.nodes[].attrs)' "$state" >"$state.old"
+	cp "$state" "$state.new"
+	mv "$state.old" "$state"
+	run "$SHOAL" plan "$SPEC_T"
+	echo "$output"
+	mv "$state.new" "$state"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c ': config changed (settings, resources or template)$')" -eq 6 ]
 	run "$SHOAL" up "$SPEC_T"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -58,6 +73,7 @@ endpoints() {
 	run "$SHOAL" up "$SPEC_T"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"0 changes"* ]]
+	jq -e '.format == 2 and ([.nodes[].attrs["settings.cluster_node_timeout"]] | unique) == ["2500"]' "$state"
 }
 
 @test "new ports: every node moves on its host, keeps its data, and the cluster follows" {

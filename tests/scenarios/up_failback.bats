@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # Scenario: a host with a master goes off, Redis fails the master over to its
 # replica; once the host is back, `shoal up` makes the planned master master
-# again (coordinated CLUSTER FAILOVER) and every key is still there.
+# again (coordinated CLUSTER FAILOVER) and every key is still there; its
+# last line counts that failback and the agent it started again on h1, which
+# its plan ("0 changes" or not) does not show.
 
 load 'up_helpers'
 
@@ -45,6 +47,14 @@ role_of() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"$master ("*"): master again (CLUSTER FAILOVER: $replica ("*") had taken over)"* ]]
+	[[ "$(echo "$output" | tail -n 1)" == "cluster lab-redis is up: 6 nodes ("*" ms), repaired: 1 master failed back, 1 agent started" ]]
+	grep '"event":"up.done"' "$SHOAL_STATE_DIR/lab-redis/events.jsonl" | tail -n 1 |
+		jq -e '.repairs == {"agents_started": 1, "failed_back": 1}'
+	# nothing left to repair: the next up says so
+	run "$SHOAL" --json up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "$output" | tail -n 1 | jq -e '.changes == false and .repairs == {"agents_started": 0, "failed_back": 0}'
 	[ "$(role_of "$master")" = master ]
 	[ "$(role_of "$replica")" = replica ]
 	run "$SHOAL" status "$SPEC"

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static void record_all(struct world *w)
 }
 
 static void diff_configs(struct world *w, const char *const *images,
-			 const char (*configs)[DIGEST_STR_LEN], const struct observed *obs)
+			 const struct node_config *configs, const struct observed *obs)
 {
 	struct err e;
 
@@ -223,7 +224,7 @@ static void test_scale_and_move(void **state)
 static void test_config_change(void **state)
 {
 	struct world w;
-	char (*configs)[DIGEST_STR_LEN];
+	struct node_config *configs;
 	const char *a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 	const char *b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
@@ -233,18 +234,18 @@ static void test_config_change(void **state)
 	replan(&w);
 	configs = xcalloc(w.p->n, sizeof *configs);
 	for (size_t i = 0; i < w.p->n; i++) {
-		snprintf(configs[i], sizeof configs[i], "%s", a);
+		snprintf(configs[i].digest, sizeof configs[i].digest, "%s", a);
 		state_find(w.st, w.p->nodes[i].id)->config = xstrdup(a);
 	}
-	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	diff_configs(&w, NULL, configs, NULL);
 	assert_true(actions_empty(&w.a));
 
-	snprintf(configs[2], sizeof configs[2], "%s", b);  /* its settings changed */
-	configs[3][0] = '\0';                             /* not known */
+	snprintf(configs[2].digest, sizeof configs[2].digest, "%s", b);  /* its settings changed */
+	configs[3].digest[0] = '\0';                             /* not known */
 	free(state_find(w.st, w.p->nodes[4].id)->config);  /* recorded before configs */
 	state_find(w.st, w.p->nodes[4].id)->config = NULL;
-	snprintf(configs[4], sizeof configs[4], "%s", b);
-	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	snprintf(configs[4].digest, sizeof configs[4].digest, "%s", b);
+	diff_configs(&w, NULL, configs, NULL);
 	assert_int_equal(w.a.n, 1);
 	assert_int_equal(w.a.changes, 1);
 	assert_int_equal(w.a.items[0].kind, ACT_CHANGE);
@@ -256,10 +257,93 @@ static void test_config_change(void **state)
 
 	/* a port change is no change in place */
 	state_find(w.st, w.p->nodes[2].id)->port += 100;
-	diff_configs(&w, NULL, (const char(*)[DIGEST_STR_LEN])configs, NULL);
+	diff_configs(&w, NULL, configs, NULL);
 	assert_int_equal(w.a.changes, 1);
 	assert_false(w.a.items[0].in_place);
-	free(configs);
+	node_configs_free(configs, w.p->n);
+	world_free(&w);
+}
+
+/* Recorded attributes name what changed: old and new value of each
+ * attribute that differs, a template file only when nothing else explains
+ * the change; JSON lists them; a state without attributes (an older shoal)
+ * still plans the change, saying "config changed". */
+static void test_config_attributes(void **state)
+{
+	struct world w;
+	struct node_config *configs;
+	struct state_node *sn;
+	const char *a = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	const char *b = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+	(void)state;
+	world_init(&w, 3);
+	record_all(&w);
+	replan(&w);
+	configs = xcalloc(w.p->n, sizeof *configs);
+	for (size_t i = 0; i < w.p->n; i++) {
+		struct node_attrs *at = &configs[i].attrs;
+
+		snprintf(configs[i].digest, sizeof configs[i].digest, "%s", a);
+		node_attrs_set(at, "settings.maxmemory_policy", "noeviction");
+		node_attrs_set(at, "resources.memory", "256M");
+		node_attrs_set(at, "template.file /etc/redis/redis.conf", a);
+		sn = state_find(w.st, w.p->nodes[i].id);
+		sn->config = xstrdup(a);
+		node_attrs_copy(&sn->attrs, at);
+	}
+	diff_configs(&w, NULL, configs, NULL);
+	assert_true(actions_empty(&w.a));
+
+	/* two settings of node 1 changed, one attribute is new */
+	snprintf(configs[1].digest, sizeof configs[1].digest, "%s", b);
+	node_attrs_set(&configs[1].attrs, "settings.maxmemory_policy", "allkeys-lru");
+	node_attrs_set(&configs[1].attrs, "resources.memory", "512M");
+	node_attrs_set(&configs[1].attrs, "resources.cpus", "0.5");
+	node_attrs_set(&configs[1].attrs, "template.file /etc/redis/redis.conf", b);
+	diff_configs(&w, NULL, configs, NULL);
+	assert_int_equal(w.a.n, 1);
+	assert_true(w.a.items[0].in_place);
+	assert_string_equal(w.a.items[0].detail,
+			    "resources.cpus: (none) -> 0.5, resources.memory: 256M -> 512M, "
+			    "settings.maxmemory_policy: noeviction -> allkeys-lru; restart");
+	char *text = printed(&w.a);
+	assert_non_null(strstr(text, "resources.memory: 256M -> 512M"));
+	free(text);
+	json_t *j = actions_json(&w.a), *attrs;
+	attrs = json_object_get(json_array_get(json_object_get(j, "actions"), 0), "attributes");
+	assert_int_equal(json_array_size(attrs), 4); /* the template file too */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(attrs, 1), "from")),
+			    "256M");
+	assert_true(json_is_null(json_object_get(json_array_get(attrs, 0), "from")));
+	json_decref(j);
+
+	/* only the template's text changed: its file is named */
+	node_configs_free(configs, w.p->n);
+	configs = xcalloc(w.p->n, sizeof *configs);
+	for (size_t i = 0; i < w.p->n; i++) {
+		sn = state_find(w.st, w.p->nodes[i].id);
+		snprintf(configs[i].digest, sizeof configs[i].digest, "%s", a);
+		node_attrs_copy(&configs[i].attrs, &sn->attrs);
+	}
+	snprintf(configs[0].digest, sizeof configs[0].digest, "%s", b);
+	node_attrs_set(&configs[0].attrs, "template.file /etc/redis/redis.conf", b);
+	diff_configs(&w, NULL, configs, NULL);
+	assert_int_equal(w.a.n, 1);
+	assert_string_equal(w.a.items[0].detail,
+			    "template file /etc/redis/redis.conf changed; restart");
+
+	/* recorded without attributes: still a change, said plainly */
+	node_attrs_free(&state_find(w.st, w.p->nodes[0].id)->attrs);
+	diff_configs(&w, NULL, configs, NULL);
+	assert_int_equal(w.a.n, 1);
+	assert_string_equal(w.a.items[0].detail,
+			    "config changed (settings, resources or template)");
+	j = actions_json(&w.a);
+	assert_null(json_object_get(json_array_get(json_object_get(j, "actions"), 0),
+				    "attributes"));
+	json_decref(j);
+	node_configs_free(configs, w.p->n);
 	world_free(&w);
 }
 
@@ -360,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_scale_and_move),
 		cmocka_unit_test(test_observed),
 		cmocka_unit_test(test_config_change),
+		cmocka_unit_test(test_config_attributes),
 		cmocka_unit_test(test_role_change),
 	};
 

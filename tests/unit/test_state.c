@@ -137,6 +137,9 @@ static void test_roundtrip(void **state)
 
 	(void)state;
 	st = sample("shop");
+	node_attrs_set(&st->nodes[2].attrs, "settings.maxmemory_policy", "noeviction");
+	node_attrs_set(&st->nodes[2].attrs, "resources.memory", "256M");
+	node_attrs_set(&st->nodes[2].attrs, "resources.memory", "512M"); /* replaced */
 	assert_int_equal(state_lock("shop", "shoal up shop.cfg", &l, NULL, NULL, &e), 0);
 	const char *pw = state_secret(st, "password", &e);
 	assert_non_null(pw);
@@ -165,6 +168,11 @@ static void test_roundtrip(void **state)
 	assert_string_equal(back->nodes[0].cluster_id, "e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca");
 	assert_string_equal(back->nodes[2].address, "10.213.4.13");
 	assert_null(back->nodes[0].config);
+	assert_int_equal(back->nodes[0].attrs.n, 0); /* none: "attrs" left out */
+	assert_int_equal(back->nodes[2].attrs.n, 2);
+	assert_true(node_attrs_equal(&back->nodes[2].attrs, &st->nodes[2].attrs));
+	assert_string_equal(node_attrs_get(&back->nodes[2].attrs, "resources.memory"), "512M");
+	assert_null(node_attrs_get(&back->nodes[2].attrs, "settings.nosuch"));
 	assert_string_equal(back->nodes[2].config,
 			    "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210");
 	assert_string_equal(state_secret(back, "password", &e), pw_copy);
@@ -221,11 +229,23 @@ static void test_roundtrip(void **state)
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"../x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0}]}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\\nb\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0}]}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":0,\"bus_port\":0,\"role\":\"master\",\"shard\":0}]}",
-		"{\"format\":2,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[]}",
+		"{\"format\":3,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[]}",
+		"{\"format\":2,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"attrs\":[\"a\"]}]}",
+		"{\"format\":2,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"attrs\":{\"a\":1}}]}",
+		"{\"format\":2,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"attrs\":{\"a\":\"x\\ny\"}}]}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[],\"extra\":1}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[],\"secrets\":{\"pw\":\"a\\nb\"}}",
 		"{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"config\":\"md5:0\"}]}",
 	};
+	/* a format 1 state (an older shoal: no attrs) still loads */
+	assert_int_equal(state_from_json("{\"format\":1,\"cluster\":\"shop\",\"serial\":1,\"nodes\":[{\"id\":\"x\",\"service\":\"c\",\"host\":\"h\",\"address\":\"a\",\"port\":1,\"bus_port\":0,\"role\":\"master\",\"shard\":0,\"config\":\"sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\"}]}",
+					 "s.json", &back, &e), 0);
+	assert_int_equal(back->nodes[0].attrs.n, 0);
+	assert_non_null(back->nodes[0].config);
+	a = state_to_json(back);
+	assert_non_null(strstr(a, "\"format\": 2"));
+	free(a);
+	state_free(back);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(state_from_json(bad[i], "s.json", &back, &e), -1);
 		assert_null(back);

@@ -44,7 +44,8 @@ void cluster_free(struct cluster *c)
 	free(c->left);
 	free(c->drv);
 	free(c->leave_checked);
-	free(c->configs);
+	node_configs_free(c->configs, c->nconfigs);
+	free(c->failed_back);
 	free(c->tmpl);
 	free(c->traits);
 	free(c->images);
@@ -446,25 +447,98 @@ static const char *runtime_for(const struct plan_node *n)
 	return runtime_kind_name(n->host->runtime);
 }
 
+#define TMPL_SOURCE_MAX (1u << 20)
+
+/* Does the template text use variable `key` ("{{ settings.x }}")? */
+static bool uses_var(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
+		char next = p[klen];
+
+		if (!((next >= 'a' && next <= 'z') || (next >= '0' && next <= '9') ||
+		      next == '_' || next == '.'))
+			return true;
+	}
+	return false;
+}
+
+/* The attributes of node n (struct node_attrs): the template variables its
+ * files or start command use, secrets excepted; the digest of each template
+ * file's source; resources, runtime and stop settings. */
+static void node_attrs_fill(const struct template *t, const struct plan_node *n,
+			    const struct tmpl_vars *vars, char *const *sources,
+			    struct node_attrs *a)
+{
+	char v[64];
+
+	for (size_t i = 0; i < vars->n; i++) {
+		bool used = false;
+
+		if (!strncmp(vars->keys[i], "secret.", 7))
+			continue;
+		for (size_t f = 0; f < t->nfiles && !used; f++)
+			used = uses_var(sources[f], vars->keys[i]);
+		for (size_t k = 0; t->start && t->start[k] && !used; k++)
+			used = uses_var(t->start[k], vars->keys[i]);
+		if (used)
+			node_attrs_set(a, vars->keys[i], vars->vals[i]);
+	}
+	for (size_t f = 0; f < t->nfiles; f++) {
+		char d[DIGEST_STR_LEN];
+		_cleanup_free_ char *name = xasprintf("template.file %s", t->files[f].dest);
+
+		digest_buf(sources[f], strlen(sources[f]), d);
+		node_attrs_set(a, name, d);
+	}
+	node_attrs_set(a, "template", t->name);
+	if (n->memory) {
+		if (n->memory % (1024 * 1024) == 0)
+			snprintf(v, sizeof v, "%lluM", (unsigned long long)(n->memory >> 20));
+		else
+			snprintf(v, sizeof v, "%llu", (unsigned long long)n->memory);
+		node_attrs_set(a, "resources.memory", v);
+	}
+	if (n->cpus_milli) {
+		snprintf(v, sizeof v, "%g", n->cpus_milli / 1000.0);
+		node_attrs_set(a, "resources.cpus", v);
+	}
+	snprintf(v, sizeof v, "%d", n->svc->resources.pids);
+	node_attrs_set(a, "resources.pids", v);
+	node_attrs_set(a, "runtime", runtime_for(n));
+	snprintf(v, sizeof v, "%d", t->stop_signal);
+	node_attrs_set(a, "stop.signal", v);
+	snprintf(v, sizeof v, "%lld", (long long)t->stop_grace_ms);
+	node_attrs_set(a, "stop.grace_ms", v);
+}
+
 /* What node n's container is made of besides its image: the node.create
- * request (docs/agent-protocol.md) less op, image and start. */
+ * request (docs/agent-protocol.md) less op, image and start; with attrs
+ * non-NULL, also what it was made from, by name (node_attrs_fill). */
 static int node_request(const struct template *t, const struct spec *s,
 			const struct plan *p, const struct state *st,
-			const struct plan_node *n, json_t **out, struct err *e)
+			const struct plan_node *n, json_t **out, struct node_attrs *attrs,
+			struct err *e)
 {
 	struct tmpl_vars vars = {0};
 	struct kvlist secrets = state_secrets(st);
 	json_t *files = json_array(), *argv = json_array();
-	char **start = NULL;
+	char **start = NULL, **sources = xcalloc(t->nfiles + 1, sizeof *sources);
 	int rc = -1;
 
 	if (template_node_vars(t, s, p, n, &secrets, &vars, e) < 0)
 		goto out;
 	for (size_t i = 0; i < t->nfiles; i++) {
 		char *text = NULL;
-		size_t len = 0;
+		size_t len = 0, slen;
 
-		if (template_render_file(t, i, &vars, &text, &len, e) < 0)
+		if (read_file(t->files[i].source, TMPL_SOURCE_MAX, &sources[i], &slen, e) < 0) {
+			err_wrap(e, "%s:%d", t->path, t->files[i].line);
+			goto out;
+		}
+		if (template_render(sources[i], slen, t->files[i].source, &vars, &text, &len,
+				    e) < 0)
 			goto out;
 		json_array_append_new(files,
 			json_pack("{s:s, s:s%, s:i}", "path", t->files[i].dest,
@@ -476,6 +550,8 @@ static int node_request(const struct template *t, const struct spec *s,
 		goto out;
 	for (size_t i = 0; start[i]; i++)
 		json_array_append_new(argv, json_string(start[i]));
+	if (attrs)
+		node_attrs_fill(t, n, &vars, sources, attrs);
 	*out = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s, s:i, s:I}",
 			 "cluster", s->name, "node", n->id, "argv", argv,
 			 "files", files, "restart", NODE_RESTART_POLICY,
@@ -497,6 +573,7 @@ static int node_request(const struct template *t, const struct spec *s,
 	json_object_set_new(*out, "pids", json_integer(n->svc->resources.pids));
 	rc = 0;
 out:
+	strv_free(sources);
 	strv_free(start);
 	tmpl_vars_free(&vars);
 	json_decref(files);
@@ -508,7 +585,7 @@ out:
 int cluster_create_request(struct cluster *c, const struct plan_node *n, json_t **out,
 			   struct err *e)
 {
-	if (node_request(c->tmpl[n->svc_index], c->spec, c->plan, c->st, n, out, e) < 0)
+	if (node_request(c->tmpl[n->svc_index], c->spec, c->plan, c->st, n, out, NULL, e) < 0)
 		return -1;
 	json_object_set_new(*out, "op", json_string("node.create"));
 	json_object_set_new(*out, "image", json_string(c->image_digests[n->svc_index]));
@@ -516,11 +593,11 @@ int cluster_create_request(struct cluster *c, const struct plan_node *n, json_t 
 	return 0;
 }
 
-/* Config digests of the plan's nodes (see converge_configs), with the
- * templates loaded already. */
+/* Configs of the plan's nodes (see converge_configs), with the templates
+ * loaded already. */
 int cluster_configs_for(struct template *const *tmpl, const struct spec *s,
 			const struct plan *p, const struct state *st,
-			char (*out)[DIGEST_STR_LEN], struct err *e)
+			struct node_config *out, struct err *e)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_node *n = &p->nodes[i];
@@ -529,7 +606,8 @@ int cluster_configs_for(struct template *const *tmpl, const struct spec *s,
 		json_t *req;
 		char *text;
 
-		out[i][0] = '\0';
+		out[i].digest[0] = '\0';
+		node_attrs_free(&out[i].attrs);
 		for (size_t k = 0; k < t->nsecrets && secrets; k++) {
 			_cleanup_free_ char *key = xasprintf("%s.%s", n->svc->name, t->secrets[k]);
 
@@ -537,13 +615,13 @@ int cluster_configs_for(struct template *const *tmpl, const struct spec *s,
 		}
 		if (!secrets) /* never brought up: nothing to compare with */
 			continue;
-		if (node_request(t, s, p, st, n, &req, e) < 0)
+		if (node_request(t, s, p, st, n, &req, &out[i].attrs, e) < 0)
 			return err_wrap(e, "%s: render its config", n->id);
 		text = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(req);
 		if (!text)
 			abort(); /* only allocation fails here */
-		digest_buf(text, strlen(text), out[i]);
+		digest_buf(text, strlen(text), out[i].digest);
 		explicit_bzero(text, strlen(text)); /* rendered secrets */
 		free(text);
 	}
@@ -551,7 +629,7 @@ int cluster_configs_for(struct template *const *tmpl, const struct spec *s,
 }
 
 int converge_configs(const struct spec *s, const struct plan *p, const struct state *st,
-		     char (**out)[DIGEST_STR_LEN], struct err *e)
+		     struct node_config **out, struct err *e)
 {
 	struct template **tmpl = xcalloc(s->nservices + 1, sizeof *tmpl);
 	int rc = 0;
@@ -566,7 +644,7 @@ int converge_configs(const struct spec *s, const struct plan *p, const struct st
 		template_free(tmpl[i]);
 	free(tmpl);
 	if (rc < 0) {
-		free(*out);
+		node_configs_free(*out, p->n);
 		*out = NULL;
 	}
 	return rc;

@@ -92,17 +92,24 @@ void converge_name_images(struct actions *a);
 
 /* Per plan node (indexed like p->nodes), the digest of what its container
  * is made from besides the image: rendered config files, argv, resources,
- * restart and stop settings.  A recorded node whose recorded digest differs
- * is changed in place (actions_diff).  "" for nodes of services none of whose
- * nodes is recorded: nothing to compare, and their secrets may not exist yet.
- * *out has p->n entries; free() it. */
+ * restart and stop settings; and the same inputs by name (node_attrs: the
+ * template variables the files use, secrets excepted, the digest of each
+ * template file, resources, runtime, stop settings), recorded in the state
+ * so that a later plan names what changed.  A recorded node whose recorded
+ * digest differs is changed in place (actions_diff).  Digest "" for nodes of
+ * services none of whose nodes is recorded: nothing to compare, and their
+ * secrets may not exist yet.  *out has p->n entries; free with
+ * node_configs_free(*out, p->n). */
+struct node_config;
 int converge_configs(const struct spec *s, const struct plan *p, const struct state *st,
-		     char (**out)[DIGEST_STR_LEN], struct err *e);
+		     struct node_config **out, struct err *e);
 
-/* Run argv inside a node's container; its output goes to our stdout and
- * stderr.  *exit_code gets the command's exit status (128+N for signal N). */
+/* Run argv inside a node's container, with env ("NAME=VALUE" entries
+ * before the node's own; NULL: none) - sent in the agent request, never on
+ * a command line; its output goes to our stdout and stderr.  *exit_code gets the command's exit status (128+N for signal N). */
 int converge_exec(const char *spec_path, const char *node,
-		  const char *const *argv, const struct converge_opts *o,
+		  const char *const *argv, const char *const *env,
+		  const struct converge_opts *o,
 		  int *exit_code, struct err *e);
 /* Print a node's log: the last `tail` lines, then new lines when follow. */
 int converge_logs(const char *spec_path, const char *node, int tail,

@@ -171,8 +171,8 @@ static void write_stream(void *arg, json_t *msg)
 }
 
 int converge_exec(const char *spec_path, const char *node,
-		  const char *const *argv, const struct converge_opts *o,
-		  int *exit_code, struct err *e)
+		  const char *const *argv, const char *const *env,
+		  const struct converge_opts *o, int *exit_code, struct err *e)
 {
 	struct cluster c = {0};
 	struct fleet_host *h;
@@ -188,6 +188,13 @@ int converge_exec(const char *spec_path, const char *node,
 		json_array_append_new(args, json_string(argv[i]));
 	req = json_pack("{s:s, s:s, s:s, s:o}", "op", "exec", "cluster", c.spec->name,
 			"node", node, "argv", args);
+	if (env) {
+		json_t *jenv = json_array();
+
+		for (size_t i = 0; env[i]; i++)
+			json_array_append_new(jenv, json_string(env[i]));
+		json_object_set_new(req, "env", jenv);
+	}
 	if (agent_call_stream(h->agent, req, write_stream, NULL, &resp, -1, e) < 0) {
 		err_wrap(e, "%s on %s", node, h->host->name);
 		goto out;

@@ -56,7 +56,11 @@ struct cluster {
 					 (up only) */
 	bool *leave_checked;          /* per service: db_leave found that none of
 					 its leaving nodes holds data alone */
-	char (*configs)[DIGEST_STR_LEN]; /* per plan node: converge_configs (up) */
+	struct node_config *configs; /* per plan node: converge_configs (up) */
+	int *failed_back;             /* per service: planned masters made master
+					 again by forming (db_opts.failed_back;
+					 up only, else NULL) */
+	size_t nconfigs;
 };
 
 /* Spec, templates and state; the lock too when `command` is given (a
@@ -90,11 +94,11 @@ json_t *cluster_listed(const struct cluster *c, const char *host, const char *no
 int cluster_create_request(struct cluster *c, const struct plan_node *n, json_t **out,
 			   struct err *e);
 
-/* Config digests of the plan's nodes (see converge_configs) with the
- * templates loaded already; "" where the service's secrets do not exist. */
+/* Configs of the plan's nodes (see converge_configs) with the templates
+ * loaded already; digest "" where the service's secrets do not exist. */
 int cluster_configs_for(struct template *const *tmpl, const struct spec *s,
 			const struct plan *p, const struct state *st,
-			char (*out)[DIGEST_STR_LEN], struct err *e);
+			struct node_config *out, struct err *e);
 
 /* {"op": op, "cluster": cluster, "node": node} */
 json_t *node_op_request(const char *op, const char *cluster, const char *node);

@@ -85,13 +85,17 @@ static const struct action *in_place_change(const struct actions *acts, const ch
 static struct state_node *record_node(struct cluster *c, size_t i)
 {
 	const struct plan_node *n = &c->plan->nodes[i];
-	const char *config = c->configs && c->configs[i][0] ? c->configs[i] : NULL;
+	const char *config = c->configs && c->configs[i].digest[0] ? c->configs[i].digest : NULL;
 	struct state_node *sn = state_put_plan_node(c->st, c->plan, n);
 
 	free(sn->image);
 	sn->image = xstrdup(c->image_digests[n->svc_index]);
 	free(sn->config);
 	sn->config = config ? xstrdup(config) : NULL;
+	if (config)
+		node_attrs_copy(&sn->attrs, &c->configs[i].attrs);
+	else
+		node_attrs_free(&sn->attrs);
 	free(sn->status);
 	sn->status = xstrdup("started");
 	return sn;
@@ -106,7 +110,8 @@ static void record_plan(struct cluster *c, const struct actions *acts)
 	for (size_t i = 0; i < c->plan->n; i++) {
 		const struct plan_node *n = &c->plan->nodes[i];
 		const char *image = c->image_digests[n->svc_index];
-		const char *config = c->configs && c->configs[i][0] ? c->configs[i] : NULL;
+		const char *config = c->configs && c->configs[i].digest[0] ? c->configs[i].digest
+									   : NULL;
 		struct state_node *sn = state_find(c->st, n->id);
 
 		if (in_place_change(acts, n->id))
@@ -581,6 +586,7 @@ static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet,
 	int rc;
 
 	o.fail_back = fail_back;
+	o.failed_back = c->failed_back ? &c->failed_back[s] : NULL;
 	o.forget = c->left ? c->left[s] : NULL;
 	nodes = cluster_db_nodes(c, s, &n);
 	ids = xcalloc(n + 1, sizeof *ids);
@@ -684,16 +690,25 @@ static int rebalance_clusters(struct cluster *c, struct err *e)
 }
 
 /* A node recorded before shoal recorded configs takes the digest of the
- * config it is planned with (see actions_diff). */
+ * config it is planned with (see actions_diff); one recorded with its
+ * digest but not its attributes (by an older shoal), or with attributes the
+ * digest does not depend on, takes the attributes of the config it runs. */
 static int record_missing_configs(struct cluster *c, struct err *e)
 {
 	bool changed = false;
 
 	for (size_t i = 0; i < c->plan->n; i++) {
 		struct state_node *sn = state_find(c->st, c->plan->nodes[i].id);
+		const struct node_config *cfg = &c->configs[i];
 
-		if (sn && !sn->config && c->configs[i][0]) {
-			sn->config = xstrdup(c->configs[i]);
+		if (!sn || !cfg->digest[0])
+			continue;
+		if (!sn->config) {
+			sn->config = xstrdup(cfg->digest);
+			changed = true;
+		}
+		if (!strcmp(sn->config, cfg->digest) && !node_attrs_equal(&sn->attrs, &cfg->attrs)) {
+			node_attrs_copy(&sn->attrs, &cfg->attrs);
 			changed = true;
 		}
 	}
@@ -939,6 +954,37 @@ void converge_name_images(struct actions *a)
 	image_entries_free(v, n);
 }
 
+/* What `up` repaired besides its actions, which an unchanged plan ("0
+ * changes") does not show: {"agents_started": N, "failed_back": N} (agent
+ * daemons connecting started, on hosts where none ran or another build's
+ * did; planned masters made master again after a failover). */
+static json_t *up_repairs(const struct cluster *c)
+{
+	json_int_t agents = 0, back = 0;
+
+	for (size_t i = 0; c->fleet && i < c->fleet->n; i++)
+		agents += c->fleet->hosts[i].agent_started;
+	for (size_t s = 0; c->failed_back && s < c->spec->nservices; s++)
+		back += c->failed_back[s];
+	return json_pack("{s:I, s:I}", "agents_started", agents, "failed_back", back);
+}
+
+/* ", repaired: 1 master failed back, 2 agents started" or nothing. */
+static void repairs_text(const json_t *r, struct buf *b)
+{
+	json_int_t back = json_integer_value(json_object_get(r, "failed_back"));
+	json_int_t agents = json_integer_value(json_object_get(r, "agents_started"));
+
+	if (!back && !agents)
+		return;
+	buf_puts(b, ", repaired:");
+	if (back)
+		buf_printf(b, " %lld master%s failed back", (long long)back, back == 1 ? "" : "s");
+	if (agents)
+		buf_printf(b, "%s %lld agent%s started", back ? "," : "", (long long)agents,
+			   agents == 1 ? "" : "s");
+}
+
 /* The plan lines on stdout; none with --json (the document has them) or -q
  * (errors and the final one-line result only). */
 static void print_actions(const struct actions *a, bool json)
@@ -960,6 +1006,7 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	struct actions acts = {0};
 	struct exec_ctx x = {.c = &c, .acts = &acts};
 	bool *done = NULL, *want = NULL; /* per plan node */
+	json_t *repairs = NULL;
 	int64_t t0 = now_ms();
 	int rc = -1;
 
@@ -1001,9 +1048,9 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	if (replan_around_taken(&c, e) < 0)
 		goto out;
 	c.configs = xcalloc(c.plan->n + 1, sizeof *c.configs);
+	c.nconfigs = c.plan->n;
 	if (cluster_configs_for(c.tmpl, c.spec, c.plan, c.st, c.configs, e) < 0 ||
-	    actions_diff(c.spec, c.plan, c.st, c.image_digests,
-			 (const char(*)[DIGEST_STR_LEN])c.configs,
+	    actions_diff(c.spec, c.plan, c.st, c.image_digests, c.configs,
 			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
 		goto out;
 	converge_name_images(&acts);
@@ -1039,29 +1086,43 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		goto out;
 	for (size_t i = 0; i < c.plan->n; i++)
 		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
-	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0 ||
-	    roll_in_place(&c, o, &acts, done, e) < 0 || rebalance_clusters(&c, e) < 0 ||
+	/* Failbacks are counted while forming only: those of a roll in place
+	 * are its own doing, not a repair. */
+	c.failed_back = xcalloc(c.spec->nservices + 1, sizeof *c.failed_back);
+	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0)
+		goto out;
+	repairs = up_repairs(&c);
+	free(c.failed_back);
+	c.failed_back = NULL;
+	if (roll_in_place(&c, o, &acts, done, e) < 0 || rebalance_clusters(&c, e) < 0 ||
 	    record_missing_configs(&c, e) < 0)
 		goto out;
-	cluster_event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",
-				       (json_int_t)(now_ms() - t0)));
+	cluster_event(&c, "up.done", json_pack("{s:i, s:I, s:O}", "actions", (int)acts.n, "ms",
+				       (json_int_t)(now_ms() - t0), "repairs", repairs));
 	if (o->json) {
-		/* The schema of `plan --json`, plus how long it took. */
+		/* The schema of `plan --json`, plus how long it took and what
+		 * was repaired besides the actions. */
 		json_t *doc = actions_json(&acts);
 
 		json_object_set_new(doc, "ok", json_true());
 		json_object_set_new(doc, "cluster", json_string(c.spec->name));
 		json_object_set_new(doc, "ms", json_integer((json_int_t)(now_ms() - t0)));
+		json_object_set_new(doc, "repairs", json_incref(repairs));
 
 		json_dumpf(doc, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(doc);
 	} else {
-		printf("cluster %s is up: %zu nodes (%lld ms)\n", c.spec->name,
-		       c.plan->n, (long long)(now_ms() - t0));
+		struct buf b = {0};
+
+		repairs_text(repairs, &b);
+		printf("cluster %s is up: %zu nodes (%lld ms)%s\n", c.spec->name,
+		       c.plan->n, (long long)(now_ms() - t0), b.len ? b.data : "");
+		buf_free(&b);
 	}
 	rc = 0;
 out:
+	json_decref(repairs);
 	free(done);
 	free(want);
 	actions_free(&acts);

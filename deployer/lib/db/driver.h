@@ -57,6 +57,8 @@ struct db_opts {
 	int timeout_ms;        /* per network call; <= 0: the driver's default */
 	int settle_ms;         /* whole operation, waits included; <= 0: default */
 	bool fail_back;        /* form: give failed-over roles back as planned */
+	int *failed_back;      /* form: += nodes made master again that way
+				  (NULL: not counted) */
 	char **forget;         /* form: ids of nodes that left (leave's answer) */
 	db_exec_fn exec;       /* command-lifecycle kinds: set by the caller */
 	db_hook_fn hook;

@@ -24,7 +24,7 @@ struct differ {
 	const struct plan *p;
 	const struct state *st;
 	const char *const *images;
-	const char (*configs)[DIGEST_STR_LEN];
+	const struct node_config *configs;
 	const struct observed *obs;
 	struct actions step[ST_COUNT];
 };
@@ -95,6 +95,97 @@ static void role_detail(const struct differ *d, const struct plan_node *n, char 
 		snprintf(out, len, "%s", node_role_name(n->role));
 }
 
+void node_configs_free(struct node_config *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++)
+		node_attrs_free(&c[i].attrs);
+	free(c);
+}
+
+/* Call f for each attribute whose value differs between a (recorded) and b
+ * (planned), in name order; a side without it passes NULL.  Returns how
+ * many differ. */
+static size_t attrs_diff(const struct node_attrs *a, const struct node_attrs *b,
+			 void (*f)(void *, const char *, const char *, const char *), void *ctx)
+{
+	size_t i = 0, k = 0, n = 0;
+
+	while (i < a->n || k < b->n) {
+		int c = i == a->n ? 1 : k == b->n ? -1 : strcmp(a->items[i].name, b->items[k].name);
+
+		if (c < 0) {
+			f(ctx, a->items[i].name, a->items[i].value, NULL);
+			i++, n++;
+		} else if (c > 0) {
+			f(ctx, b->items[k].name, NULL, b->items[k].value);
+			k++, n++;
+		} else {
+			if (strcmp(a->items[i].value, b->items[k].value)) {
+				f(ctx, a->items[i].name, a->items[i].value, b->items[k].value);
+				n++;
+			}
+			i++, k++;
+		}
+	}
+	return n;
+}
+
+struct detail_ctx {
+	char *out;
+	size_t size, used;
+	bool files;    /* this pass: the template's files (else the rest) */
+	size_t shown;
+};
+
+#define ATTR_FILE_PREFIX "template.file "
+#define ATTR_VALUE_MAX 40
+
+static void detail_add(void *p, const char *name, const char *from, const char *to)
+{
+	struct detail_ctx *c = p;
+	bool file = !strncmp(name, ATTR_FILE_PREFIX, strlen(ATTR_FILE_PREFIX));
+	int w;
+
+	if (file != c->files || c->used >= c->size)
+		return;
+	if (file) /* a digest says nothing to a reader: only that it changed */
+		w = snprintf(c->out + c->used, c->size - c->used, "%s%s changed",
+			     c->shown ? ", " : "template file ",
+			     name + strlen(ATTR_FILE_PREFIX));
+	else
+		w = snprintf(c->out + c->used, c->size - c->used, "%s%s: %.*s%s -> %.*s%s",
+			     c->shown ? ", " : "", name, ATTR_VALUE_MAX, from ? from : "(none)",
+			     from && strlen(from) > ATTR_VALUE_MAX ? "..." : "", ATTR_VALUE_MAX,
+			     to ? to : "(none)", to && strlen(to) > ATTR_VALUE_MAX ? "..." : "");
+	c->used = w < 0 ? c->size : c->used + (size_t)w;
+	c->shown++;
+}
+
+/* The detail of a change of config: the attributes that differ (the
+ * template's files only when nothing else explains the change). */
+static void config_detail(const struct node_attrs *have, const struct node_attrs *want,
+			  char *out, size_t size)
+{
+	struct detail_ctx c = {.out = out, .size = size};
+
+	out[0] = '\0';
+	if (!have->n || !want->n) {
+		snprintf(out, size, "config changed (settings, resources or template)");
+		return;
+	}
+	attrs_diff(have, want, detail_add, &c);
+	if (!c.shown) {
+		c.files = true;
+		attrs_diff(have, want, detail_add, &c);
+	}
+	if (!c.shown)
+		snprintf(out, size, "config changed (template)");
+	else if (c.used < size)
+		snprintf(out + c.used, size - c.used, "; restart");
+	if (c.used >= size - 1 && size > 4) /* cut: say so */
+		memcpy(out + size - 4, "...", 4);
+}
+
 /* Was any node of this service recorded (its cluster is formed)? */
 static bool service_formed(const struct differ *d, const char *service)
 {
@@ -154,7 +245,8 @@ static void diff_desired(struct differ *d, const struct plan_node *n, bool forme
 		 * says nothing about what was built from it */
 		bool image_changed = have && have->image && image && digest_valid(image) &&
 				     digest_valid(have->image) && strcmp(have->image, image);
-		const char *config = d->configs ? d->configs[n - d->p->nodes] : "";
+		const struct node_config *cfg = d->configs ? &d->configs[n - d->p->nodes] : NULL;
+		const char *config = cfg ? cfg->digest : "";
 		/* a node recorded before configs were, takes its digest quietly */
 		bool config_changed = have && have->config && *config &&
 				      strcmp(have->config, config);
@@ -174,8 +266,10 @@ static void diff_desired(struct differ *d, const struct plan_node *n, bool forme
 				snprintf(x->detail, sizeof x->detail, "image %.19s -> %.19s%s",
 					 have->image, image, config_changed ? ", config" : "");
 			else
-				snprintf(x->detail, sizeof x->detail,
-					 "config changed (settings, resources or template)");
+				config_detail(&have->attrs, &cfg->attrs, x->detail,
+					      sizeof x->detail);
+			if (config_changed && have->attrs.n && cfg->attrs.n)
+				x->want_attrs = &cfg->attrs;
 		} else if (ob && !ob->running) {
 			x = add(d, ST_START, ACT_START);
 			set_target(d, x, n);
@@ -233,7 +327,7 @@ static void diff_removed(struct differ *d, const struct state_node *have)
 }
 
 int actions_diff(const struct spec *s, const struct plan *p, const struct state *st,
-		 const char *const *images, const char (*configs)[DIGEST_STR_LEN],
+		 const char *const *images, const struct node_config *configs,
 		 const struct observed *obs, struct actions *out, struct err *e)
 {
 	struct differ d = {.s = s, .p = p, .st = st, .images = images, .configs = configs,
@@ -386,6 +480,13 @@ void actions_print(const struct actions *a, FILE *f)
 			a->changes, a->removes);
 }
 
+static void json_attr_add(void *p, const char *name, const char *from, const char *to)
+{
+	json_array_append_new(p, json_pack("{s:s, s:o, s:o}", "name", name, "from",
+					   from ? json_string(from) : json_null(), "to",
+					   to ? json_string(to) : json_null()));
+}
+
 void *actions_json(const struct actions *a)
 {
 	json_t *arr = json_array();
@@ -410,6 +511,12 @@ void *actions_json(const struct actions *a)
 			json_object_set_new(o, "detail", json_string(x->detail));
 		if (x->kind == ACT_CHANGE)
 			json_object_set_new(o, "in_place", json_boolean(x->in_place));
+		if (x->want_attrs && x->have) {
+			json_t *attrs = json_array();
+
+			attrs_diff(&x->have->attrs, x->want_attrs, json_attr_add, attrs);
+			json_object_set_new(o, "attributes", attrs);
+		}
 		json_array_append_new(arr, o);
 	}
 	return json_pack("{s:o, s:I, s:I, s:I, s:b}", "actions", arr, "create",

@@ -60,6 +60,17 @@ struct observed {
 	size_t n;
 };
 
+/* What a planned node's container is made of besides its image: the digest
+ * `up` compares, and the named inputs it was made from, so that a change
+ * can say what changed (converge_configs). */
+struct node_config {
+	char digest[DIGEST_STR_LEN]; /* "" when unknown */
+	struct node_attrs attrs;
+};
+
+/* Free the attributes of n configs, then the array (NULL-safe). */
+void node_configs_free(struct node_config *c, size_t n);
+
 struct action {
 	enum action_kind kind;
 	const char *node;     /* node id; the service name for form; NULL for push */
@@ -70,7 +81,10 @@ struct action {
 	const char *image;    /* push/create/change: image digest or reference */
 	const struct plan_node *want;   /* desired node, or NULL */
 	const struct state_node *have;  /* recorded node, or NULL */
-	char detail[160];     /* "host h1 -> h2", "replica of cache-2"... */
+	char detail[512];     /* "host h1 -> h2", "replica of cache-2"... */
+	const struct node_attrs *want_attrs; /* change of config: the planned
+					      * inputs (have->attrs the recorded
+					      * ones), or NULL */
 	bool in_place;        /* change: same host and port, new image or config
 				 (the node restarts where it is, one at a time) */
 	char image_name[128]; /* push: the image as its recipe names it
@@ -88,12 +102,15 @@ struct actions {
  * (then the spec's image references are shown).  A recorded node whose image
  * digest differs from a digest given here is changed; references (recipe
  * paths, NAME:TAG) only label push actions.  configs: per plan node (indexed
- * like p->nodes) the digest of its config (converge_configs), "" where
- * unknown, or NULL: a recorded node whose recorded config differs is changed
- * in place too.  obs may be NULL (nothing observed: trust the state).
+ * like p->nodes) its config (converge_configs; digest "" where unknown), or
+ * NULL: a recorded node whose recorded config digest differs is changed in
+ * place too, its detail naming the attributes that differ
+ * ("settings.maxmemory_policy: noeviction -> allkeys-lru; restart"), or
+ * "config changed (settings, resources or template)" for a node recorded
+ * without attributes (by an older shoal).  obs may be NULL (nothing observed: trust the state).
  * Never fails on valid inputs; returns 0. */
 int actions_diff(const struct spec *s, const struct plan *p, const struct state *st,
-		 const char *const *images, const char (*configs)[DIGEST_STR_LEN],
+		 const char *const *images, const struct node_config *configs,
 		 const struct observed *obs, struct actions *out, struct err *e);
 void actions_free(struct actions *a);
 
@@ -110,8 +127,10 @@ const struct action *actions_role_change(const struct actions *a);
  * then "Plan: 3 to create, 1 to change, 2 to remove." (or "No changes."). */
 void actions_print(const struct actions *a, FILE *f);
 /* {"actions":[{"action","node","service","host","address","port","image",
- *  "detail"}], "create":N, "change":N, "remove":N, "changes":bool} as a
- * json_t *. */
+ *  "detail", "in_place", "attributes":[{"name","from","to"}]}],
+ *  "create":N, "change":N, "remove":N, "changes":bool} as a json_t *
+ * ("attributes": a change of config, when both sides have attributes;
+ * "from"/"to" null where the attribute is absent on that side). */
 void *actions_json(const struct actions *a);
 
 #endif

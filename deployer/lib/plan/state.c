@@ -474,15 +474,23 @@ char *state_to_json(const struct state *st)
 	json_object_set_new(root, "updated", str_or_null(st->updated));
 	for (size_t i = 0; i < st->n; i++) {
 		const struct state_node *n = &st->nodes[i];
+		json_t *jn = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o, s:o, s:o}",
+				       "id", n->id, "service", n->service, "host", n->host,
+				       "address", n->address, "port", n->port, "bus_port",
+				       n->bus_port, "role", n->role, "shard", n->shard, "master",
+				       str_or_null(n->master), "image", str_or_null(n->image),
+				       "cluster_id", str_or_null(n->cluster_id), "config",
+				       str_or_null(n->config), "status", str_or_null(n->status));
 
-		json_array_append_new(
-			nodes, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:o, s:o, s:o}",
-					 "id", n->id, "service", n->service, "host", n->host,
-					 "address", n->address, "port", n->port, "bus_port",
-					 n->bus_port, "role", n->role, "shard", n->shard, "master",
-					 str_or_null(n->master), "image", str_or_null(n->image),
-					 "cluster_id", str_or_null(n->cluster_id), "config",
-					 str_or_null(n->config), "status", str_or_null(n->status)));
+		if (n->attrs.n) {
+			json_t *attrs = json_object();
+
+			for (size_t k = 0; k < n->attrs.n; k++)
+				json_object_set_new(attrs, n->attrs.items[k].name,
+						    json_string(n->attrs.items[k].value));
+			json_object_set_new(jn, "attrs", attrs);
+		}
+		json_array_append_new(nodes, jn);
 	}
 	json_object_set_new(root, "nodes", nodes);
 	for (size_t i = 0; i < st->nsecrets; i++)
@@ -539,17 +547,24 @@ static int node_from_json(json_t *j, const char *what, size_t i, struct state_no
 			  struct err *e)
 {
 	const char *id, *service, *host, *address, *role;
-	const char *master, *image, *cid, *config, *status;
-	json_t *jm = NULL, *ji = NULL, *jc = NULL, *jf = NULL, *js = NULL;
+	const char *master, *image, *cid, *config, *status, *aname;
+	json_t *jm = NULL, *ji = NULL, *jc = NULL, *jf = NULL, *js = NULL, *ja = NULL, *av;
 	int port, bus, shard;
 	json_error_t jerr;
 
 	if (json_unpack_ex(j, &jerr, JSON_STRICT,
-			   "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s?:o, s?:o, s?:o, s?:o, s?:o}",
+			   "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:i, s?:o, s?:o, s?:o, s?:o, s?:o, s?:o}",
 			   "id", &id, "service", &service, "host", &host, "address", &address,
 			   "port", &port, "bus_port", &bus, "role", &role, "shard", &shard, "master",
-			   &jm, "image", &ji, "cluster_id", &jc, "config", &jf, "status", &js) < 0)
+			   &jm, "image", &ji, "cluster_id", &jc, "config", &jf, "status", &js,
+			   "attrs", &ja) < 0)
 		return err_usage(e, "%s: nodes[%zu]: %s", what, i, jerr.text);
+	if (ja && !json_is_object(ja))
+		return err_usage(e, "%s: nodes[%zu]: attrs must be an object of strings", what, i);
+	json_object_foreach(ja, aname, av)
+		if (!json_is_string(av) || !printable(aname) || !printable(json_string_value(av)))
+			return err_usage(e, "%s: nodes[%zu]: attrs.%s must be a string without "
+					    "control characters", what, i, aname);
 	if (!opt_string(jm, &master) || !opt_string(ji, &image) || !opt_string(jc, &cid) ||
 	    !opt_string(jf, &config) || !opt_string(js, &status))
 		return err_usage(e, "%s: nodes[%zu]: master, image, cluster_id, config and status must be "
@@ -577,6 +592,8 @@ static int node_from_json(json_t *j, const char *what, size_t i, struct state_no
 	n->cluster_id = dup_or_null(cid);
 	n->config = dup_or_null(config);
 	n->status = dup_or_null(status);
+	json_object_foreach(ja, aname, av)
+		node_attrs_set(&n->attrs, aname, json_string_value(av));
 	return 0;
 }
 
@@ -605,10 +622,10 @@ int state_from_json(const char *text, const char *what, struct state **out,
 		return -1;
 	}
 	if (!opt_string(jspec, &spec) || !opt_string(jcreated, &created) ||
-	    !opt_string(jupdated, &updated) || format != STATE_FORMAT || !json_is_array(nodes) ||
+	    !opt_string(jupdated, &updated) || (format != 1 && format != STATE_FORMAT) || !json_is_array(nodes) ||
 	    (secrets && !json_is_object(secrets)) || (drained && !json_is_array(drained)) ||
 	    serial < 0) {
-		err_usage(e, "%s: not a shoal state of format %d", what, STATE_FORMAT);
+		err_usage(e, "%s: not a shoal state of format 1 or %d", what, STATE_FORMAT);
 		json_decref(root);
 		return -1;
 	}
@@ -789,7 +806,85 @@ static void node_free(struct state_node *n)
 	free(n->cluster_id);
 	free(n->config);
 	free(n->status);
+	node_attrs_free(&n->attrs);
 	memset(n, 0, sizeof *n);
+}
+
+/* ---- node attributes ------------------------------------------------------------- */
+
+/* Index of name, or where it belongs (*found false). */
+static size_t attr_index(const struct node_attrs *a, const char *name, bool *found)
+{
+	size_t lo = 0, hi = a->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(a->items[mid].name, name);
+
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+void node_attrs_set(struct node_attrs *a, const char *name, const char *value)
+{
+	bool found;
+	size_t i = attr_index(a, name, &found);
+
+	if (found) {
+		free(a->items[i].value);
+		a->items[i].value = xstrdup(value);
+		return;
+	}
+	a->items = xgrow(a->items, &a->cap, a->n + 1, sizeof *a->items);
+	memmove(&a->items[i + 1], &a->items[i], (a->n - i) * sizeof *a->items);
+	a->items[i].name = xstrdup(name);
+	a->items[i].value = xstrdup(value);
+	a->n++;
+}
+
+const char *node_attrs_get(const struct node_attrs *a, const char *name)
+{
+	bool found;
+	size_t i = attr_index(a, name, &found);
+
+	return found ? a->items[i].value : NULL;
+}
+
+void node_attrs_copy(struct node_attrs *to, const struct node_attrs *from)
+{
+	node_attrs_free(to);
+	for (size_t i = 0; i < from->n; i++)
+		node_attrs_set(to, from->items[i].name, from->items[i].value);
+}
+
+bool node_attrs_equal(const struct node_attrs *a, const struct node_attrs *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->items[i].name, b->items[i].name) ||
+		    strcmp(a->items[i].value, b->items[i].value))
+			return false;
+	return true;
+}
+
+void node_attrs_free(struct node_attrs *a)
+{
+	for (size_t i = 0; i < a->n; i++) {
+		free(a->items[i].name);
+		free(a->items[i].value);
+	}
+	free(a->items);
+	memset(a, 0, sizeof *a);
 }
 
 void state_free(struct state *st)

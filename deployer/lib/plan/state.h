@@ -29,7 +29,32 @@
 #include "plan.h"
 #include "spec.h"
 
-#define STATE_FORMAT 1
+/* Format 2 added nodes[].attrs; format 1 (no attrs) is still read. */
+#define STATE_FORMAT 2
+
+/* The inputs a node's config digest was made from, by name, so that a plan
+ * can say which of them changed ("settings.maxmemory_policy",
+ * "resources.memory", "template.file /etc/redis/redis.conf"...).  Never a
+ * secret: secrets enter only through their template variables, which are
+ * not attributes.  Kept sorted by name. */
+struct node_attr {
+	char *name;
+	char *value;
+};
+
+struct node_attrs {
+	struct node_attr *items;
+	size_t n, cap;
+};
+
+/* Set (or replace) an attribute; both strings are copied. */
+void node_attrs_set(struct node_attrs *a, const char *name, const char *value);
+/* NULL when absent. */
+const char *node_attrs_get(const struct node_attrs *a, const char *name);
+/* *to becomes a copy of from (to's old items are freed). */
+void node_attrs_copy(struct node_attrs *to, const struct node_attrs *from);
+bool node_attrs_equal(const struct node_attrs *a, const struct node_attrs *b);
+void node_attrs_free(struct node_attrs *a);
 
 struct state_node {
 	char *id;          /* "cache-3" */
@@ -45,6 +70,8 @@ struct state_node {
 	char *cluster_id;  /* the database's own id (Redis node id), or NULL */
 	char *config;      /* digest of what the node was created from besides
 			    * its image (converge_configs), or NULL */
+	struct node_attrs attrs; /* what config was made from, by name; empty
+				  * when recorded by an older shoal */
 	char *status;      /* lifecycle recorded by up: "created", "started",
 			    * "joined"...; free text, or NULL */
 };

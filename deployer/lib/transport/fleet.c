@@ -150,8 +150,13 @@ static int connect_one(struct fleet *f, size_t i, void *arg)
 		err_wrap(&h->err, "%s: agent", h->host->name);
 		goto fail;
 	}
-	json_decref(hello);
 	h->connect_ms = now_ms() - t0;
+	{
+		json_t *up = json_object_get(hello, "uptime_ms");
+
+		h->agent_started = json_is_integer(up) && json_integer_value(up) <= h->connect_ms;
+	}
+	json_decref(hello);
 	log_debug("%s: connected in %lld ms", h->host->name,
 		  (long long)h->connect_ms);
 	return 0;

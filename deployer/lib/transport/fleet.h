@@ -30,6 +30,10 @@ struct fleet_host {
 	int rc;                       /* 0 connected, -1 failed (err) */
 	struct err err;
 	int64_t connect_ms;
+	bool agent_started;           /* connecting started its agent daemon
+					 (none ran, or another build's did):
+					 the agent's uptime is shorter than
+					 the connection attempt */
 };
 
 struct fleet {

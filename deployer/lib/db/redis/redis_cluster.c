@@ -531,6 +531,8 @@ static bool seen_as_replica(const struct former *f, size_t i, size_t m)
  * out. */
 static int fail_back(struct former *f, struct err *e)
 {
+	_cleanup_free_ bool *asked = xcalloc(f->n + 1, sizeof *asked);
+
 	for (;;) {
 		int64_t until = now_ms() + FAILOVER_RETRY_MS;
 		bool any = false, issued = false, up;
@@ -554,6 +556,9 @@ static int fail_back(struct former *f, struct err *e)
 			if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "CLUSTER", "FAILOVER")))
 				return -1;
 			issued = true;
+			if (!asked[i] && f->o->failed_back)
+				(*f->o->failed_back)++;
+			asked[i] = true;
 		}
 		if (!any)
 			return 0;

@@ -42,6 +42,9 @@ struct rc_opts {
 	bool fail_back;       /* rc_form: when a planned master follows its own planned
 				 replica (a failover happened), make it master again
 				 with CLUSTER FAILOVER instead of refusing */
+	int *failed_back;     /* rc_form: += masters made master again so
+				 (each once, however often asked); NULL: not
+				 counted */
 	const char (*forget)[RC_ID_LEN + 1]; /* rc_form: Redis ids of nodes that */
 	size_t nforget;       /* left (rc_leave's answer): every planned node that
 				 still knows one forgets it first */

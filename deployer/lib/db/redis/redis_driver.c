@@ -40,7 +40,8 @@ static struct rc_node *to_rc2(const struct db_node *nodes, size_t n, const struc
 static struct rc_opts rc_opts_of(const struct db_opts *o)
 {
 	return (struct rc_opts){.password = o->password, .timeout_ms = o->timeout_ms,
-				.settle_ms = o->settle_ms, .fail_back = o->fail_back};
+				.settle_ms = o->settle_ms, .fail_back = o->fail_back,
+				.failed_back = o->failed_back};
 }
 
 /* Form with the ids of o->forget, filling ids (may be NULL). */
