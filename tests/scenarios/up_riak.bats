@@ -1,39 +1,25 @@
 #!/usr/bin/env bats
-# Scenario: `shoal up` of cluster-specs/lab-riak.cfg on a 5-host lab forms a
-# Riak KV ring with the Riak driver (riak admin cluster join / plan / commit
-# inside the nodes): every member valid in Riak's own member-status and
-# transfers settled; a second `up` changes nothing and joins nothing again;
-# 1,000 keys PUT with w=quorum on one node read back from every node; env
-# and status show the endpoints and the ring; `scale kv=4` takes a node out
-# with hand-off and every key stays, `scale kv=5` joins a fresh one;
-# `down --purge` leaves no Erlang process, epmd or port of the cluster on
-# any host.  The image comes from the build cache (one cold
+# Scenario: `shoal up` of cluster-specs/lab-riak.cfg (its 5 hosts of a
+# 7-host lab) forms a Riak KV ring with the Riak driver (riak admin cluster
+# join / plan / commit inside the nodes): every member valid in Riak's own
+# member-status and transfers settled; a second `up` changes nothing and
+# joins nothing again; 1,000 keys PUT with w=quorum on one node read back
+# from every node; env and status show the endpoints and the ring; with a
+# writer running (PUT w=quorum through three nodes), `scale kv=7` joins two
+# nodes on the lab's spare hosts h6 and h7 and `scale kv=5` takes them out
+# with hand-off: no member left leaving, every acknowledged key and the
+# 1,000 read back; `down --purge` leaves no Erlang process, epmd or port of
+# the cluster on any host.  The image comes from the build cache (one cold
 # build per machine, docs/riak.md).
 #
 # Skipped, with the reason, only when the Riak sources are absent
 # ($SHOAL_RIAK_SOURCES, else shared/vendor/riak beside the checkout).
 
-load 'up_helpers'
-
-TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-
-riak_sources() {
-	local d
-	for d in "${SHOAL_RIAK_SOURCES:-}" "$TOP/../shared/vendor/riak" "$TOP/../../shared/vendor/riak"; do
-		[ -n "$d" ] && [ -f "$d/MANIFEST.tsv" ] && { echo "$d"; return 0; }
-	done
-	return 1
-}
+load 'riak_helpers'
 
 setup_file() {
-	export SHOAL_LAB_ID=${SHOAL_LAB_ID:-5}
-	if ! SRC=$(riak_sources); then
-		# bats 1.8 cannot skip from setup_file: each test skips in setup()
-		export RIAK_ABSENT="outside input absent: the Riak sources (set SHOAL_RIAK_SOURCES to the archives of shared/vendor/riak/MANIFEST.tsv)"
-		return 0
-	fi
-	export SHOAL_RIAK_SOURCES=$SRC
-	up_setup 5 cluster-specs/lab-riak.cfg
+	# h6 and h7 join the spec for the scale to 7
+	riak_setup_file 7 cluster-specs/lab-riak.cfg
 }
 
 setup() {
@@ -43,39 +29,6 @@ setup() {
 teardown_file() {
 	[ -n "${RIAK_ABSENT:-}" ] && return 0
 	up_teardown
-}
-
-# member-status as node $1 prints it (riak admin, inside the node).
-member_status() {
-	"$SHOAL" exec "$SPEC" "$1" -- /usr/sbin/riak admin member-status
-}
-
-# keys_put ADDR N: PUT key k1..kN = v1..vN with w=quorum through ADDR's HTTP
-# (one curl for all); prints the HTTP codes, one a line.
-keys_put() {
-	local i cfg="$BATS_FILE_TMPDIR/put.curl"
-	: >"$cfg"
-	for i in $(seq 1 "$2"); do
-		# `next` between entries only: after the last, curl wants one more URL
-		[ "$i" -eq 1 ] || echo next >>"$cfg"
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d?w=quorum"\nrequest = "PUT"\nheader = "Content-Type: text/plain"\ndata-binary = "v%d"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
-			"$1" "$i" "$i" >>"$cfg"
-	done
-	curl -s -m 600 -K "$cfg"
-}
-
-# keys_get ADDR N: how many of k1..kN read back through ADDR as v1..vN.
-keys_get() {
-	local i cfg="$BATS_FILE_TMPDIR/get.curl"
-	: >"$cfg"
-	for i in $(seq 1 "$2"); do
-		[ "$i" -eq 1 ] || echo next >>"$cfg"
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d"\nwrite-out = "\\n"\n' \
-			"$1" "$i" >>"$cfg"
-	done
-	curl -s -m 600 -K "$cfg" | grep -cxE 'v[0-9]+' | tr -d ' '
-	# the values, not only their shape
-	[ "$(curl -s -m 600 -K "$cfg" | head -n "$2" | paste -sd' ')" = "$(seq -f 'v%g' -s' ' 1 "$2")" ]
 }
 
 @test "up forms a ring of 5: every member valid and settled in Riak's own member-status" {
@@ -150,43 +103,62 @@ keys_get() {
 	[[ "$output" != *'"secrets"'* ]]
 }
 
-@test "scale kv=4: kv-4 leaves with hand-off, every key still reads back from the four" {
-	run "$SHOAL" scale "$SPEC" kv=4
+@test "scale kv=7 with a writer running: kv-5 and kv-6 join on h6 and h7, the ring of 7 settles, every acknowledged key reads back" {
+	spec_add_hosts h6 h7
+	writer_start a "$(lab_addr h1)" "$(lab_addr h2)" "$(lab_addr h3)"
+	run "$SHOAL" scale --accept-new-host-keys "$SPEC" kv=7
+	writer_stop
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"is up: 4 nodes"* ]]
-	run member_status kv-1
+	[[ "$output" == *"is up: 7 nodes"* ]]
+	run member_status kv-6
 	echo "$output"
-	[[ "$output" == *"Valid:4 / Leaving:0 / Exiting:0 / Joining:0 / Down:0"* ]]
-	! grep -q "riak@$(lab_addr h5)" <<<"$output"
-	for h in h1 h3; do
-		run keys_get "$(lab_addr "$h")" 1000
-		echo "$h: $output"
-		[ "$output" = 1000 ]
-	done
-	run lab_exec h5 pgrep -x beam.smp
-	[ "$status" -ne 0 ]
+	[[ "$output" == *"Valid:7 / Leaving:0 / Exiting:0 / Joining:0 / Down:0"* ]]
+	[ "$(grep -cE '^valid +[0-9.]+% +-- +riak@' <<<"$output")" -eq 7 ]
+	grep -q "riak@$(lab_addr h7)\$" <<<"$output"
+	acked=$(grep -c . "$BATS_FILE_TMPDIR/acked")
+	echo "acknowledged during the scale: $acked"
+	[ "$acked" -gt 0 ]
+	run keys_read_list "$(lab_addr h7)" "$BATS_FILE_TMPDIR/acked"
+	[ "$output" = "$acked" ]
+	run keys_get "$(lab_addr h6)" 1000
+	echo "h6: $output"
+	[ "$output" = 1000 ]
 }
 
-@test "scale kv=5: a fresh kv-4 joins the ring of four; its keys read back there" {
+@test "scale kv=5 with a writer running: kv-5 and kv-6 leave with hand-off, no member left leaving, every acknowledged key reads back" {
+	before=$(grep -c . "$BATS_FILE_TMPDIR/acked")
+	writer_start b "$(lab_addr h1)" "$(lab_addr h2)" "$(lab_addr h3)"
 	run "$SHOAL" scale "$SPEC" kv=5
+	writer_stop
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"is up: 5 nodes"* ]]
-	run member_status kv-4
+	run member_status kv-1
 	echo "$output"
 	[[ "$output" == *"Valid:5 / Leaving:0 / Exiting:0 / Joining:0 / Down:0"* ]]
-	[ "$(grep -cE '^valid +[0-9.]+% +-- +riak@' <<<"$output")" -eq 5 ]
-	run keys_get "$(lab_addr h5)" 1000
-	echo "h5: $output"
-	[ "$output" = 1000 ]
+	! grep -qE "riak@($(lab_addr h6)|$(lab_addr h7))\$" <<<"$output"
+	acked=$(grep -c . "$BATS_FILE_TMPDIR/acked")
+	echo "acknowledged: $before before, $acked in all"
+	[ "$acked" -gt "$before" ]
+	for h in h1 h4; do
+		run keys_read_list "$(lab_addr "$h")" "$BATS_FILE_TMPDIR/acked"
+		echo "$h: $output"
+		[ "$output" = "$acked" ]
+		run keys_get "$(lab_addr "$h")" 1000
+		[ "$output" = 1000 ]
+	done
+	for h in h6 h7; do
+		run lab_exec "$h" pgrep -x beam.smp
+		[ "$status" -ne 0 ]
+	done
 }
 
 @test "down --purge leaves no Erlang process, epmd or port of the cluster on any host" {
 	run "$SHOAL" down --purge "$SPEC"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	for h in h1 h2 h3 h4 h5; do
+	for h in h1 h2 h3 h4 h5 h6 h7; do
 		run lab_exec "$h" sh -c 'pgrep -x beam.smp; pgrep -x epmd; ss -Hltn | grep -E ":(4369|8087|8098|8099|60[01][0-9]) "; ls /var/lib/shoal/nodes/lab-riak 2>/dev/null; true'
 		echo "$h: $output"
 		[ -z "$output" ]

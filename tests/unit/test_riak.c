@@ -147,6 +147,10 @@ struct model {
 	char *lines[128];
 	size_t nlines;
 	int http_port;
+	/* the keys of the HTTP API (one store for the whole ring) */
+	char key[16][96], val[16][64];
+	int nkeys;
+	char last_query[96];    /* of the last key request */
 	int lfd;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -293,7 +297,25 @@ static void admin(struct model *m, int i, char *const *w, struct buf *out)
 		m->staged[o] = CH_REPLACE;
 		m->replace_by[o] = idx_of(m, w[3]);
 		buf_printf(out, "Success: staged forced replacement of '%s' with '%s'\n", w[2], w[3]);
+	} else if (!strcmp(w[0], "down")) {
+		o = idx_of(m, w[1]);
+		assert_true(o >= 0);
+		if (m->up[o]) {
+			buf_printf(out, "Failed: %s is up\n", w[1]);
+			return;
+		}
+		m->st[o] = RIAK_DOWN;
+		buf_printf(out, "Success: \"%s\" marked as down\n", w[1]);
 	} else if (!strcmp(w[1], "plan")) {
+		/* ring_ready: every valid or leaving member has seen the
+		 * ring, which one that does not answer never does */
+		for (o = 0; o < m->nn; o++)
+			if (m->ring[o] == r && !m->up[o] &&
+			    (m->st[o] == RIAK_VALID || m->st[o] == RIAK_LEAVING)) {
+				buf_puts(out, "Cannot plan until cluster state has converged.\n"
+					      "Check 'Ring Ready' in 'riak-admin ring_status'\n");
+				return;
+			}
 		m->planned = any_staged(m, r);
 		buf_puts(out, m->planned ? "=============================== Staged Changes "
 					   "================================\nAction         "
@@ -336,7 +358,87 @@ static int model_exec(void *arg, const struct db_node *n, char *const *argv, str
 	return 0;
 }
 
-/* /ping on 0.0.0.0:port; a node that is down does not answer (closed). */
+/* Read one request (headers and Content-Length bytes of body) into req. */
+static bool read_request(int fd, char *req, size_t size)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t r = read(fd, req + len, size - 1 - len);
+		const char *end, *cl;
+
+		if (r <= 0)
+			return false;
+		len += (size_t)r;
+		req[len] = 0;
+		end = strstr(req, "\r\n\r\n");
+		if (!end)
+			continue;
+		cl = strcasestr(req, "Content-Length:");
+		if (!cl || cl > end || strlen(end + 4) >= strtoul(cl + 15, NULL, 10))
+			return true;
+	}
+}
+
+/* GET /ping, and PUT and GET /types/default/buckets/shoal/keys/KEY?QUERY
+ * as Riak answers them (m->mu held); the reply goes to fd. */
+static void http_answer(struct model *m, int fd, char *req)
+{
+	static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+				 "Connection: close\r\n\r\nOK";
+	const char *prefix = "/types/default/buckets/shoal/keys/";
+	char *path = strchr(req, ' '), *q, key[96];
+	const char *body = strstr(req, "\r\n\r\n"); /* read_request saw it */
+	struct buf reply = {0};
+	int k;
+	size_t o = 0;
+
+	if (!path)
+		return;
+	path++;
+	if (!strncmp(path, "/ping ", 6)) {
+		(void)!write(fd, ok, sizeof ok - 1);
+		return;
+	}
+	assert_memory_equal(path, prefix, strlen(prefix));
+	path += strlen(prefix);
+	q = strchr(path, '?');
+	assert_non_null(q);
+	*strchr(q, ' ') = 0;
+	snprintf(m->last_query, sizeof m->last_query, "%s", q + 1);
+	/* the key, %-decoded */
+	for (const char *c = path; c < q && o < sizeof key - 1; c++) {
+		unsigned v;
+
+		if (*c == '%' && sscanf(c + 1, "%2x", &v) == 1) {
+			key[o++] = (char)v;
+			c += 2;
+		} else {
+			key[o++] = *c;
+		}
+	}
+	key[o] = 0;
+	for (k = 0; k < m->nkeys && strcmp(m->key[k], key); k++)
+		;
+	if (!strncmp(req, "PUT ", 4)) {
+		assert_true(k < (int)ARRAY_SIZE(m->key));
+		m->nkeys += k == m->nkeys;
+		snprintf(m->key[k], sizeof m->key[k], "%s", key);
+		snprintf(m->val[k], sizeof m->val[k], "%s", body + 4);
+		buf_puts(&reply, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+	} else if (k < m->nkeys) {
+		buf_printf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: "
+			   "close\r\n\r\n%s", strlen(m->val[k]), m->val[k]);
+	} else {
+		buf_puts(&reply, "HTTP/1.1 404 Object Not Found\r\nContent-Length: 10\r\n"
+			 "Connection: close\r\n\r\nnot found\n");
+	}
+	(void)!write(fd, reply.data, reply.len);
+	buf_free(&reply);
+}
+
+/* The HTTP API on 0.0.0.0:port; a node that is down does not answer
+ * (closed). */
 static void *http_main(void *arg)
 {
 	struct model *m = arg;
@@ -345,7 +447,7 @@ static void *http_main(void *arg)
 		struct pollfd p = {.fd = m->lfd, .events = POLLIN};
 		struct sockaddr_in me;
 		socklen_t len = sizeof me;
-		char req[1024], name[64];
+		char req[4096], name[64];
 		int fd, i;
 
 		if (poll(&p, 1, 50) <= 0)
@@ -357,12 +459,8 @@ static void *http_main(void *arg)
 		snprintf(name, sizeof name, "riak@%s", inet_ntoa(me.sin_addr));
 		pthread_mutex_lock(&m->mu);
 		i = idx_of(m, name);
-		if (i >= 0 && m->up[i] && read(fd, req, sizeof req) > 0) {
-			static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
-						 "Connection: close\r\n\r\nOK";
-
-			(void)!write(fd, ok, sizeof ok - 1);
-		}
+		if (i >= 0 && m->up[i] && read_request(fd, req, sizeof req))
+			http_answer(m, fd, req);
 		pthread_mutex_unlock(&m->mu);
 		close(fd);
 	}
@@ -617,10 +715,12 @@ static void test_leave_unreachable_replace(void **state)
 	o = opts(&m);
 	assert_int_equal(db_form(d, nodes, 4, &o, got, &e), 0);
 	lines_reset(&m);
-	/* kv-3's host is gone: a remaining node force-removes it */
+	/* kv-3's host is gone: a remaining node marks it down (else the
+	 * claimant plans nothing) and force-removes it */
 	m.up[3] = false;
 	assert_int_equal(db_leave(d, nodes, 3, &nodes[3], 1, &o, &left, &e), 0);
 	expect(&m, (const char *[]){"kv-0: member-status",
+				    "kv-0: down riak@127.0.0.4",
 				    "kv-0: cluster force-remove riak@127.0.0.4",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 0, 3));
@@ -629,12 +729,56 @@ static void test_leave_unreachable_replace(void **state)
 	m.up[2] = false;
 	assert_int_equal(db_replace(d, nodes, 2, &nodes[2], &nodes[4], &o, &e), 0);
 	expect(&m, (const char *[]){"kv-4: services", "kv-0: member-status",
-				    "kv-4: cluster join riak@127.0.0.1", "kv-0: member-status",
+				    "kv-0: down riak@127.0.0.3", "kv-4: cluster join riak@127.0.0.1",
+				    "kv-0: member-status",
 				    "kv-0: cluster force-replace riak@127.0.0.3 riak@127.0.0.5",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_int_equal(m.ring[2], 2);
 	assert_int_equal(m.ring[4], 0);
 	assert_true(ring_is(&m, 0, 3));
+	model_free(&m);
+}
+
+/* The drills' client: PUT with w=quorum, GET with notfound_ok=false, and
+ * a node that does not answer is left for the next one. */
+static void test_kv(void **state)
+{
+	const struct db_driver *d = db_driver_find("riak");
+	const char *keys[] = {"shoal:drill:r:0:0", "shoal:drill:r:0:1", "k/2"};
+	const char *vals[] = {"r:0:0", "r:0:1", "v2"}, *other[] = {"r:0:0", "x", "v2"};
+	struct model m;
+	struct db_opts o;
+	struct db_kv *kv = NULL;
+	uint8_t ok[3], got[3];
+	struct err e;
+
+	(void)state;
+	model_init(&m, 3);
+	o = opts(&m);
+	assert_int_equal(db_kv_open(d, nodes, 3, &o, &kv, &e), 0);
+	assert_int_equal(db_kv_write(d, kv, keys, vals, 2, 0, ok), 0);
+	assert_true(ok[0] && ok[1]);
+	assert_string_equal(m.last_query, "w=quorum");
+	assert_string_equal(m.key[0], "shoal:drill:r:0:0");
+	assert_string_equal(m.val[1], "r:0:1");
+	assert_int_equal(db_kv_read(d, kv, keys, other, 3, got), 0);
+	assert_int_equal(got[0], DB_KV_PRESENT);
+	assert_int_equal(got[1], DB_KV_OTHER);
+	assert_int_equal(got[2], DB_KV_ABSENT);
+	assert_string_equal(m.last_query, "r=quorum&notfound_ok=false");
+	/* kv-0 goes: the write sent there fails, the next goes to kv-1 */
+	m.up[0] = false;
+	assert_int_equal(db_kv_write(d, kv, &keys[2], &vals[2], 1, 1, ok), 1);
+	assert_false(ok[0]);
+	assert_int_equal(db_kv_write(d, kv, &keys[2], &vals[2], 1, 1, ok), 0);
+	assert_true(ok[0]);
+	assert_string_equal(m.last_query, "w=2");
+	assert_string_equal(m.key[2], "k/2");
+	db_kv_close(d, kv);
+	/* no node answers: no client */
+	m.up[1] = m.up[2] = false;
+	assert_int_equal(db_kv_open(d, nodes, 3, &o, &kv, &e), -1);
+	assert_int_equal(e.code, EHOSTUNREACH);
 	model_free(&m);
 }
 
@@ -722,6 +866,7 @@ int main(void)
 		cmocka_unit_test(test_form_base_elsewhere),
 		cmocka_unit_test(test_join_leave),
 		cmocka_unit_test(test_leave_unreachable_replace),
+		cmocka_unit_test(test_kv),
 		cmocka_unit_test(test_observe_check),
 		cmocka_unit_test(test_balanced),
 	};

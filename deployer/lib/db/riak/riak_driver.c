@@ -17,15 +17,18 @@
  *   join     form over the formed nodes and the new ones;
  *   leave    each leaving node still in the ring stages its own `cluster
  *            leave` (the template's leave hook), or when it cannot be
- *            reached a remaining node stages `cluster force-remove` for
- *            it; plan + commit; then wait until the leaving nodes have
+ *            reached a remaining node marks it down (`riak admin down`,
+ *            else no plan is made while it is away) and stages `cluster
+ *            force-remove` for it; plan + commit; then wait until the leaving nodes have
  *            handed their partitions off and are gone from the ring;
- *   replace  the new node joins; `cluster force-replace riak@<old>
+ *   replace  the old node, when it does not answer, is marked down; the
+ *            new node joins; `cluster force-replace riak@<old>
  *            riak@<new>`, plan, commit; wait until settled;
  *   observe  /ping on every node, member-status from the first that
  *            answers: status, ring share now and after transfers;
  *   check    every node a valid member, transfers settled, ownership
- *            balanced (shares differ by one partition at most).
+ *            balanced (shares differ by one partition at most);
+ *   kv_*     the drills' load over HTTP (riak_kv.c).
  * Node names are riak@<address>, as templates/riak/riak.conf.tmpl sets.
  * Riak's Erlang VM is slow to start and each `riak admin` call starts one
  * more, so waits are long: at least RIAK_MIN_SETTLE_MS per operation. */
@@ -452,7 +455,7 @@ static int riak_join(const struct db_node *nodes, size_t n, const struct db_node
 
 /* ---- leave and replace ----------------------------------------------------------- */
 
-static int http_port(const struct db_opts *o)
+int riak_http_port(const struct db_opts *o)
 {
 	const struct template *t = o->tmpl;
 
@@ -467,7 +470,7 @@ static int http_port(const struct db_opts *o)
 static int ping(const struct db_opts *o, const struct db_node *n, struct probe_report *r,
 		struct err *e)
 {
-	struct probe_target t = {.kind = PROBE_HTTP, .host = n->address, .port = http_port(o),
+	struct probe_target t = {.kind = PROBE_HTTP, .host = n->address, .port = riak_http_port(o),
 				 .path = "/ping", .expect = "OK",
 				 .connect_timeout_ms = o->timeout_ms,
 				 .read_timeout_ms = o->timeout_ms};
@@ -509,6 +512,20 @@ static int leave_self(const struct db_opts *o, const struct db_node *n, int64_t 
 	return rc;
 }
 
+/* A member whose node does not answer stays `valid` in the ring, and the
+ * claimant plans nothing until every valid member has seen the ring
+ * (riak_core_ring:ring_ready): "Cannot plan until cluster state has
+ * converged" for ever.  `riak admin down` (run on n, a node that stays)
+ * marks it down so plans go on without it; Riak refuses while the node
+ * still answers distributed Erlang ("Failed: ... is up"). */
+static int mark_down(const struct db_opts *o, const struct db_node *n,
+		     const struct riak_member *m, int64_t deadline, struct err *e)
+{
+	if (m->status == RIAK_DOWN)
+		return 0;
+	return stage(o, n, (const char *[]){"down", m->node, NULL}, "Success:", NULL, deadline, e);
+}
+
 static int riak_leave(const struct db_node *stay, size_t ns, const struct db_node *leave,
 		      size_t nl, const struct db_opts *o, char ***left, struct err *e)
 {
@@ -542,7 +559,8 @@ static int riak_leave(const struct db_node *stay, size_t ns, const struct db_nod
 		}
 		/* down or unreachable: the others take its partitions over
 		 * from the replicas (n_val) */
-		if (stage(o, &stay[0], (const char *[]){"cluster", "force-remove", going.v[i], NULL},
+		if (mark_down(o, &stay[0], m, deadline, e) < 0 ||
+		    stage(o, &stay[0], (const char *[]){"cluster", "force-remove", going.v[i], NULL},
 			  "Success: staged remove request", NULL, deadline, e) < 0)
 			goto out;
 	}
@@ -586,6 +604,9 @@ static int riak_replace(const struct db_node *nodes, size_t n, const struct db_n
 		rc = form_ring(all, n + 1, o, e);
 		goto out;
 	}
+	if (!answers_ping(o, old) &&
+	    mark_down(o, &nodes[0], riak_ring_find(&ring, oldname), deadline, e) < 0)
+		goto out;
 	if (!riak_ring_find(&ring, newname) && join_to(o, repl, want.v[0], deadline, e) < 0)
 		goto out;
 	riak_ring_free(&ring);
@@ -722,4 +743,8 @@ const struct db_driver db_riak_driver = {
 	.replace = riak_replace,
 	.observe = riak_observe,
 	.check = riak_check,
+	.kv_open = riak_kv_open,
+	.kv_write = riak_kv_write,
+	.kv_read = riak_kv_read,
+	.kv_close = riak_kv_close,
 };

@@ -4,12 +4,14 @@
  * `riak admin` exits 0 whether or not it did what it was asked (it prints
  * "Failed: ..." or "Node is not running!" and exits 0), so every answer is
  * read from its text.  The formats are riak_core_console.erl's and
- * riak_kv_console.erl's of Riak KV 3.2.1. */
+ * riak_kv_console.erl's of Riak KV 3.2.1.  Also the key/value client
+ * (riak_kv.c) the driver table names. */
 #ifndef SHOAL_RIAK_INT_H
 #define SHOAL_RIAK_INT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "driver.h"
 #include "err.h"
@@ -66,6 +68,19 @@ bool riak_services_has(const char *text, const char *svc);
 /* Milliseconds between two looks while the driver waits (tests shorten
  * it). */
 extern int riak_poll_ms;
+
+/* The HTTP port of the template's health (else readiness) probe, else
+ * 8098 (listener.http.internal). */
+int riak_http_port(const struct db_opts *o);
+
+/* The key/value client for loads (driver.h kv_*; riak_kv.c). */
+int riak_kv_open(const struct db_node *nodes, size_t n, const struct db_opts *o,
+		 struct db_kv **out, struct err *e);
+int riak_kv_write(struct db_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+		  int wait, uint8_t *ok);
+int riak_kv_read(struct db_kv *kv, const char *const *keys, const char *const *vals, size_t n,
+		 uint8_t *got);
+void riak_kv_close(struct db_kv *kv);
 
 /* The first non-empty line of text (for messages), at most len-1 bytes. */
 void riak_first_line(const char *text, char *buf, size_t len);
