@@ -44,6 +44,7 @@ void cluster_free(struct cluster *c)
 	free(c->left);
 	free(c->drv);
 	free(c->leave_checked);
+	free(c->moved);
 	free(c->configs);
 	free(c->tmpl);
 	free(c->traits);

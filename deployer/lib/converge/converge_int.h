@@ -56,6 +56,9 @@ struct cluster {
 					 (up only) */
 	bool *leave_checked;          /* per service: db_leave found that none of
 					 its leaving nodes holds data alone */
+	bool *moved;                  /* per action of up: a node moved to its
+					 new host new-node-first (move_first),
+					 its old one gone; nothing left to do */
 	char (*configs)[DIGEST_STR_LEN]; /* per plan node: converge_configs (up) */
 };
 
