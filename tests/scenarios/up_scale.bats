@@ -168,3 +168,38 @@ every_node_knows() {
 	run "$SHOAL" down --purge "$spec_b"
 	[ "$status" -eq 0 ]
 }
+
+@test "replicas 1 -> 2 -> 1 (6 -> 9 -> 6 nodes): masters stay masters, data intact" {
+	spec9="$BATS_FILE_TMPDIR/lab-redis-r2.cfg"
+	sed -e 's/nodes = 6;/nodes = 9;/' -e 's/replicas = 1;/replicas = 2;/' "$SPEC" >"$spec9"
+	grep -q 'replicas = 2;' "$spec9"
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	redis_auth
+	a1=$(lab_addr h1)
+	keys_write "$a1" 7000 5000
+	masters_before=$(rcli "$a1" 7000 cluster nodes | awk '$3 ~ /master/ { print $1 }' | sort)
+	run "$SHOAL" up "$spec9"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"is up: 9 nodes"* ]]
+	[[ "$output" != *"slots moved"* ]]
+	cluster_nodes_check "$a1" 7000 3 6
+	# every master has two replicas, and the masters are those of before
+	[ "$(rcli "$a1" 7000 cluster nodes | awk '$3 ~ /slave/ { print $4 }' | sort | uniq -c |
+		awk '$1 == 2' | wc -l)" -eq 3 ]
+	[ "$(rcli "$a1" 7000 cluster nodes | awk '$3 ~ /master/ { print $1 }' | sort)" == "$masters_before" ]
+	[ "$(keys_read "$a1" 7000 5000)" -eq 5000 ]
+	run "$SHOAL" up "$SPEC"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"3 nodes leaving the cluster"* ]]
+	[[ "$output" == *"is up: 6 nodes"* ]]
+	cluster_nodes_check "$a1" 7000 3 3
+	every_node_knows 6 "$SPEC"
+	[ "$(rcli "$a1" 7000 cluster nodes | awk '$3 ~ /master/ { print $1 }' | sort)" == "$masters_before" ]
+	[ "$(keys_read "$a1" 7000 5000)" -eq 5000 ]
+	run "$SHOAL" down --purge "$SPEC"
+	[ "$status" -eq 0 ]
+}
