@@ -10,7 +10,10 @@
  *   reshard_driver verify NKEYS NODE...        every node serves its even
  *       share (within 1), no slot is open, and the masters hold NKEYS keys
  *
- * NODE is PORT (on 127.0.0.1).  The password comes from REDISCLI_AUTH.
+ * NODE is PORT (on 127.0.0.1).  The password comes from REDISCLI_AUTH;
+ * RESHARD_BATCH, RESHARD_GROUP, RESHARD_THREADS and RESHARD_PIPELINE (when
+ * set) override rc_rebalance's keys per MIGRATE, slots per group, groups in
+ * flight and MIGRATEs sent at once (struct rc_migrate_opts).
  * Exits 0 on success, 1 with the reason on stderr, 2 on bad usage. */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -147,8 +150,18 @@ static int setup(int nkeys, int bytes, const struct rc_opts *o, struct err *e)
 static int rebalance(const struct rc_opts *o, struct err *e)
 {
 	struct rc_rebalance_result res;
+	struct rc_migrate_opts mo = {0};
+	const char *v;
 
-	if (rc_rebalance(nodes, nn, o, NULL, &res, e) < 0)
+	if ((v = getenv("RESHARD_BATCH")))
+		mo.batch = atoi(v);
+	if ((v = getenv("RESHARD_GROUP")))
+		mo.group = atoi(v);
+	if ((v = getenv("RESHARD_THREADS")))
+		mo.threads = atoi(v);
+	if ((v = getenv("RESHARD_PIPELINE")))
+		mo.pipeline = atoi(v);
+	if (rc_rebalance(nodes, nn, o, &mo, &res, e) < 0)
 		return -1;
 	printf("moved %d slots, %lld keys in %lld ms\n", res.slots_moved, res.keys_moved,
 	       (long long)res.ms);

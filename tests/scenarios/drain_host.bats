@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Scenario: `shoal drain SPEC h1` on a 4-host Redis cluster with keys in it.
-# Every node of the cluster leaves h1 (the master there gives its slots to
-# the other masters before it leaves, then its new node gets its share
-# back), no key is lost, the slots stay balanced, `shoal plan` shows h1 as
+# Every node of the cluster leaves h1, new node first (each new node joins
+# as a replica and syncs, a master's new copy takes over by failover, then
+# the old one leaves), no key is lost, the slots stay balanced, `shoal plan` shows h1 as
 # drained and places nothing there; `shoal undrain` lets it take nodes
 # again without moving any back.
 
@@ -38,6 +38,8 @@ hosts_of() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"h1: drained: its nodes move to the other hosts"* ]]
+	[[ "$output" == *"each new node first"* ]]
+	[[ "$output" != *"moving the data of the leaving nodes"* ]]
 	[[ "$output" == *"is up: 6 nodes"* ]]
 	echo "$(hosts_of)"
 	[ "$(hosts_of | grep -c ' h1 ')" -eq 0 ]

@@ -46,6 +46,7 @@ void cluster_free(struct cluster *c)
 	free(c->leave_checked);
 	node_configs_free(c->configs, c->nconfigs);
 	free(c->failed_back);
+	free(c->moved);
 	free(c->tmpl);
 	free(c->traits);
 	free(c->images);

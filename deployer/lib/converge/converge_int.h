@@ -61,6 +61,9 @@ struct cluster {
 					 again by forming (db_opts.failed_back;
 					 up only, else NULL) */
 	size_t nconfigs;
+	bool *moved;                  /* per action of up: a node moved to its
+					 new host new-node-first (move_first),
+					 its old one gone; nothing left to do */
 };
 
 /* Spec, templates and state; the lock too when `command` is given (a

@@ -16,6 +16,14 @@
 #define DEFAULT_BATCH 1000
 #define DEFAULT_GROUP 64
 #define DEFAULT_THREADS 8
+/* MIGRATEs sent at once on one connection.  MIGRATE blocks the source
+ * until the destination has restored the keys, and a source runs every
+ * command it has read before it looks at its cluster bus again: a long
+ * pipeline of them keeps it deaf to pings for its whole length, and on a
+ * loaded machine the others mark it failing (a failover in the middle of a
+ * move).  Short pipelines on several connections keep the source as busy
+ * and let it answer between them. */
+#define DEFAULT_PIPELINE 4
 #define MAX_THREADS 64
 #define MAX_ROUNDS 3 /* finish open moves, balance, and once more if a move
 			was open again after the first (another operator) */
@@ -44,7 +52,7 @@ struct mover {
 	size_t nh;
 	const struct rc_opts *o;
 	char tmo_s[16];
-	int tmo, batch;
+	int tmo, batch, pipe;
 	int *slots; /* the jobs' slots, concatenated */
 	struct move_job *jobs;
 	size_t njobs, next;
@@ -263,9 +271,15 @@ static int move_keys(struct mover *m, redisContext **conns, const struct move_jo
 			if (got[k]->elements >= (size_t)m->batch)
 				pend[still++] = pend[k];
 		}
-		if (rc == 0 && nm > 0)
-			rc = pipeline(&conns[j->src], label, mig, (size_t)nm, NULL, false, NULL, "MIGRATE",
-				      mslot, e);
+		for (int k = 0; rc == 0 && k < nm; k += m->pipe) {
+			int len = nm - k < m->pipe ? nm - k : m->pipe;
+
+			if (!conn_of(m, conns, j->src, e))
+				rc = -1;
+			else
+				rc = pipeline(&conns[j->src], label, mig + k, (size_t)len, NULL, false,
+					      NULL, "MIGRATE", mslot + k, e);
+		}
 		pcmds_free(mig, (size_t)npend);
 		pcmds_free(get, (size_t)npend);
 		replies_free(got, (size_t)npend);
@@ -569,7 +583,8 @@ static int read_layout(const struct rc_node *nodes, size_t n, const struct rc_op
 			goto out;
 	rc = 0;
 out:
-	rc_free_conns(conns, l->nh);
+	if (conns) /* NULL when a node was refused before any connection */
+		rc_free_conns(conns, l->nh);
 	rc_view_free(v);
 	if (rc < 0)
 		layout_free(l);
@@ -684,6 +699,7 @@ static int move(struct layout *l, struct job_list *jl, const struct rc_opts *o,
 {
 	struct mover m = {.h = l->h, .nh = l->nh, .o = o, .tmo = rc_opt_timeout_ms(o),
 			  .batch = mo && mo->batch > 0 ? mo->batch : DEFAULT_BATCH,
+			  .pipe = mo && mo->pipeline > 0 ? mo->pipeline : DEFAULT_PIPELINE,
 			  .slots = jl->slots, .jobs = jl->jobs, .njobs = jl->njobs};
 	int threads = mo && mo->threads > 0 ? mo->threads : DEFAULT_THREADS;
 	int rc;

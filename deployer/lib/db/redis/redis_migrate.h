@@ -27,6 +27,7 @@ struct rc_migrate_opts {
 	int group;    /* slots per pipelined group (one source, one destination);
 			 <= 0: 64 */
 	int threads;  /* groups in flight at once; <= 0: 8 */
+	int pipeline; /* MIGRATEs sent at once on a connection; <= 0: 4 */
 };
 
 struct rc_rebalance_result {
