@@ -62,7 +62,7 @@ lock_free() { [ -z "$(etcd_key /shoal/lab-redis/lock)" ]; }
 	run env SHOAL_TEST_ETCD="$ETCD_ENDPOINTS" "$SHOAL_BUILD/test/test_state_etcd"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"PASSED  ] 7 test(s)"* ]]
+	[[ "$output" == *"PASSED  ] 8 test(s)"* ]]
 	[[ "$output" != *SKIPPED* ]]
 }
 

@@ -953,6 +953,16 @@ static void print_actions(const struct actions *a, bool json)
 	fflush(stdout);
 }
 
+/* The reschedule's leadership (converge_opts.may_act) still holds before
+ * `step`: 0, else -1 with ESTALE. */
+static int still_acting(const struct converge_opts *o, const char *step, struct err *e)
+{
+	if (!o->may_act || o->may_act(o->may_act_arg))
+		return 0;
+	return err_set(e, ESTALE, "stopped before %s: %s no longer leads; the leader that "
+		       "follows finishes this run", step, o->fence_what ? o->fence_what : "this command");
+}
+
 int converge_up(const char *spec_path, const struct converge_opts *o,
 		struct err *e)
 {
@@ -964,6 +974,9 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	int rc = -1;
 
 	if (cluster_load(spec_path, "up", &c, e) < 0)
+		goto out;
+	if (o->fence_key && state_lock_fence(c.lock, o->fence_key, o->fence_token,
+					     o->fence_what ? o->fence_what : o->fence_key, e) < 0)
 		goto out;
 	if (o->without_hosts && cluster_without_hosts(&c, o->without_hosts, e) < 0)
 		goto out;
@@ -1011,8 +1024,11 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	if (refuse_role_change(&acts, e) < 0)
 		goto out;
 	if (!actions_empty(&acts)) {
+		if (still_acting(o, "changing the cluster", e) < 0)
+			goto out;
 		cluster_event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
-		if (leave_clusters(&c, &acts, e) < 0 || push_images(&c, &acts, e) < 0)
+		if (leave_clusters(&c, &acts, e) < 0 || push_images(&c, &acts, e) < 0 ||
+		    still_acting(o, "creating nodes", e) < 0)
 			goto out;
 		if (fleet_each(c.fleet, host_actions, &x) > 0) {
 			for (size_t i = 0; i < c.fleet->n; i++)
@@ -1035,12 +1051,15 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	/* Nodes with a change in place pending are waited for after it. */
 	done = xcalloc(c.plan->n + 1, sizeof *done);
 	want = xcalloc(c.plan->n + 1, sizeof *want);
-	if (recreate_down_in_place(&c, &acts, done, e) < 0)
+	if (still_acting(o, "recreating nodes", e) < 0 ||
+	    recreate_down_in_place(&c, &acts, done, e) < 0)
 		goto out;
 	for (size_t i = 0; i < c.plan->n; i++)
 		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
-	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0 ||
-	    roll_in_place(&c, o, &acts, done, e) < 0 || rebalance_clusters(&c, e) < 0 ||
+	if (wait_ready(&c, o, want, e) < 0 || still_acting(o, "forming the cluster", e) < 0 ||
+	    form_clusters(&c, e) < 0 ||
+	    roll_in_place(&c, o, &acts, done, e) < 0 ||
+	    still_acting(o, "rebalancing", e) < 0 || rebalance_clusters(&c, e) < 0 ||
 	    record_missing_configs(&c, e) < 0)
 		goto out;
 	cluster_event(&c, "up.done", json_pack("{s:i, s:I}", "actions", (int)acts.n, "ms",

@@ -266,6 +266,11 @@ void leader_gate_leader(struct leader_gate *g, char *out, size_t size)
 	pthread_mutex_unlock(&g->mu);
 }
 
+const char *leader_gate_key(const struct leader_gate *g)
+{
+	return g->key;
+}
+
 json_t *leader_gate_cmp(const struct leader_gate *g, int64_t token)
 {
 	return etcd_cmp_create(g->key, token);
