@@ -327,8 +327,11 @@ etcd_healthy_members() { etcd_lab health | grep -cw healthy; }
 	out=$(rcli "$a1" 7000 cluster nodes)
 	[ "$(grep -c . <<<"$out")" -eq 6 ]
 	[ "$(grep -c "$(lab_addr h2):" <<<"$out" || true)" -eq 0 ]
-	for id in $("$SHOAL" status --json "$SPEC" | jq -r '.nodes[].cluster_id'); do
-		[ "$(awk -v id="$id" '$1 == id' <<<"$out" | wc -l)" -eq 1 ]
+	ids=$("$SHOAL" state show "$SPEC" | jq -r '.nodes[].cluster_id')
+	[ "$(sort -u <<<"$ids" | grep -c '^[0-9a-f]\{40\}$')" -eq 6 ]
+	for id in $ids; do
+		[ "$(awk -v id="$id" '$1 == id' <<<"$out" | wc -l)" -eq 1 ] ||
+			{ echo "recorded Redis id $id is not once in CLUSTER NODES"; echo "$out"; false; }
 	done
 	run "$SHOAL" up "$SPEC"
 	echo "$output"
