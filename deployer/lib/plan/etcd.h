@@ -38,6 +38,12 @@ struct etcd_kv {
 int etcd_open(char *const *endpoints, size_t n, int timeout_ms, struct etcd **out,
 	      struct err *e);
 void etcd_close(struct etcd *c);                  /* NULL-safe */
+/* TLS for https:// endpoints (each NULL for none): ca verifies the members'
+ * certificates instead of the system's CA store; cert and key (both or
+ * neither, PEM) are the client certificate etcd's --client-cert-auth asks
+ * for.  Fails when a file cannot be read, naming its spec key. */
+int etcd_set_tls(struct etcd *c, const char *ca, const char *cert, const char *key,
+		 struct err *e);
 /* The endpoint that answered last (or the first one). */
 const char *etcd_endpoint(const struct etcd *c);
 

@@ -47,6 +47,7 @@ struct state_etcd {
 	char **endpoints;
 	size_t nendpoints;
 	int timeout_ms;
+	char *tls_ca, *tls_cert, *tls_key;
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t mu;
@@ -61,7 +62,14 @@ static char *key_of(const struct spec_state *w, const char *cluster, const char 
 
 static int client(const struct spec_state *w, struct etcd **out, struct err *e)
 {
-	return etcd_open(w->endpoints, w->nendpoints, w->timeout_ms, out, e);
+	if (etcd_open(w->endpoints, w->nendpoints, w->timeout_ms, out, e) < 0)
+		return -1;
+	if (etcd_set_tls(*out, w->tls_ca, w->tls_cert, w->tls_key, e) < 0) {
+		etcd_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static void se_free(struct state_etcd *s)
@@ -75,6 +83,9 @@ static void se_free(struct state_etcd *s)
 	free(s->k_fence);
 	free(s->fence_what);
 	strv_free(s->endpoints);
+	free(s->tls_ca);
+	free(s->tls_cert);
+	free(s->tls_key);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -90,6 +101,9 @@ static struct state_etcd *se_new(const struct spec_state *w, const char *cluster
 	s->endpoints = strv_dup((const char *const *)w->endpoints);
 	s->nendpoints = w->nendpoints;
 	s->timeout_ms = w->timeout_ms;
+	s->tls_ca = w->tls_ca ? xstrdup(w->tls_ca) : NULL;
+	s->tls_cert = w->tls_cert ? xstrdup(w->tls_cert) : NULL;
+	s->tls_key = w->tls_key ? xstrdup(w->tls_key) : NULL;
 	s->ttl_s = (w->lease_ttl_ms + 999) / 1000;
 	if (s->ttl_s < 2)
 		s->ttl_s = 2;
@@ -108,8 +122,10 @@ static void *keepalive_main(void *arg)
 	int64_t last_ok = now_ms(), every = s->ttl_s * 1000 / 3;
 
 	if (etcd_open(s->endpoints, s->nendpoints, s->timeout_ms < every ? s->timeout_ms : (int)every,
-		      &c, &e) < 0) {
+		      &c, &e) < 0 ||
+	    etcd_set_tls(c, s->tls_ca, s->tls_cert, s->tls_key, &e) < 0) {
 		log_warn("lock keepalive: %s", e.msg);
+		etcd_close(c);
 		c = NULL;
 	}
 	pthread_mutex_lock(&s->mu);
