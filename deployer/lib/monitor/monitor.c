@@ -733,8 +733,10 @@ static void reschedule_start(struct mon *m, int64_t now)
 	for (size_t i = 0; i < m->nhosts && !due; i++)
 		due = m->hosts[i].fsm.state == MH_DOWN &&
 		      now - m->hosts[i].fsm.since_ms >= (int64_t)after * 1000;
-	if (!due)
+	if (!due) {
+		m->resched_followed = false;
 		return;
+	}
 	if (!leader_gate_acting(m->gate, &m->resched_token)) {
 		if (!m->resched_followed) {
 			m->resched_followed = true;

@@ -145,14 +145,8 @@ static void renew(struct leader_gate *g, struct etcd *c)
 /* A client of the gate's etcd (its own: a client is not thread-safe). */
 static int gate_client(const struct leader_gate *g, struct etcd **out, struct err *e)
 {
-	if (etcd_open(g->endpoints, g->nendpoints, g->timeout_ms, out, e) < 0)
-		return -1;
-	if (etcd_set_tls(*out, g->tls_ca, g->tls_cert, g->tls_key, e) < 0) {
-		etcd_close(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
+	return etcd_open_tls(g->endpoints, g->nendpoints, g->timeout_ms, g->tls_ca, g->tls_cert,
+			     g->tls_key, out, e);
 }
 
 static void *campaign_main(void *arg)

@@ -78,6 +78,19 @@ int etcd_set_tls(struct etcd *c, const char *ca, const char *cert, const char *k
 	return 0;
 }
 
+int etcd_open_tls(char *const *endpoints, size_t n, int timeout_ms, const char *ca,
+		  const char *cert, const char *key, struct etcd **out, struct err *e)
+{
+	if (etcd_open(endpoints, n, timeout_ms, out, e) < 0)
+		return -1;
+	if (etcd_set_tls(*out, ca, cert, key, e) < 0) {
+		etcd_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 void etcd_close(struct etcd *c)
 {
 	if (!c)

@@ -62,14 +62,8 @@ static char *key_of(const struct spec_state *w, const char *cluster, const char 
 
 static int client(const struct spec_state *w, struct etcd **out, struct err *e)
 {
-	if (etcd_open(w->endpoints, w->nendpoints, w->timeout_ms, out, e) < 0)
-		return -1;
-	if (etcd_set_tls(*out, w->tls_ca, w->tls_cert, w->tls_key, e) < 0) {
-		etcd_close(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
+	return etcd_open_tls(w->endpoints, w->nendpoints, w->timeout_ms, w->tls_ca, w->tls_cert,
+			     w->tls_key, out, e);
 }
 
 static void se_free(struct state_etcd *s)
@@ -121,13 +115,10 @@ static void *keepalive_main(void *arg)
 	struct err e = {0};
 	int64_t last_ok = now_ms(), every = s->ttl_s * 1000 / 3;
 
-	if (etcd_open(s->endpoints, s->nendpoints, s->timeout_ms < every ? s->timeout_ms : (int)every,
-		      &c, &e) < 0 ||
-	    etcd_set_tls(c, s->tls_ca, s->tls_cert, s->tls_key, &e) < 0) {
+	if (etcd_open_tls(s->endpoints, s->nendpoints,
+			  s->timeout_ms < every ? s->timeout_ms : (int)every, s->tls_ca,
+			  s->tls_cert, s->tls_key, &c, &e) < 0)
 		log_warn("lock keepalive: %s", e.msg);
-		etcd_close(c);
-		c = NULL;
-	}
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		struct timespec until;
