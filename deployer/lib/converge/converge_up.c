@@ -248,6 +248,10 @@ static int host_actions(struct fleet *f, size_t i, void *p)
 				return -1;
 			if (strcmp(a->host, host))
 				continue;
+			if (a->adopt) {
+				log_info("%s on %s: kept (%s)", a->node, host, a->detail);
+				break;
+			}
 			/* create it where it belongs now */
 			__attribute__((fallthrough));
 		case ACT_CREATE:
