@@ -4,7 +4,10 @@
 # same spec from two working directories at once (one refuses naming the
 # holder, the state is consistent afterwards, Redis agrees); a holder killed
 # with -9 frees the lock when its lease runs out; one etcd member killed and
-# `up` still works; `shoal state migrate` etcd -> file -> etcd byte for byte.
+# `up` still works; `shoal state migrate` etcd -> file -> etcd byte for byte;
+# the members restarted https-only with client certificates (made by
+# openssl here): state.tls migrates, reads and runs `up` over TLS, a spec
+# without a client certificate is refused by etcd.
 
 load 'up_helpers'
 
@@ -62,7 +65,7 @@ lock_free() { [ -z "$(etcd_key /shoal/lab-redis/lock)" ]; }
 	run env SHOAL_TEST_ETCD="$ETCD_ENDPOINTS" "$SHOAL_BUILD/test/test_state_etcd"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"PASSED  ] 7 test(s)"* ]]
+	[[ "$output" == *"PASSED  ] 8 test(s)"* ]]
 	[[ "$output" != *SKIPPED* ]]
 }
 
@@ -157,4 +160,69 @@ lock_free() { [ -z "$(etcd_key /shoal/lab-redis/lock)" ]; }
 	[[ "$output" == *"read back byte for byte"* ]]
 	cmp "$BATS_FILE_TMPDIR/etcd.json" <("$SHOAL" state show "$SPEC")
 	cmp "$BATS_FILE_TMPDIR/etcd.events" <("$SHOAL" --json events "$SPEC")
+}
+
+# tls_certs DIR: a CA, a server certificate for every member's address and
+# a client certificate, made by openssl (EC P-256, one day).  The server
+# certificate is good for client authentication too: etcd's JSON gateway
+# dials its own gRPC server with it, and with --client-cert-auth it must
+# pass (else every /v3 request is answered 503 "connection closed").
+tls_certs() {
+	local d=$1 san= h
+	mkdir -p "$d"
+	for h in h1 h2 h3; do san="$san${san:+,}IP:$(lab_addr "$h")"; done
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+		-subj /CN=shoal-test-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+	for who in server client; do
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-subj "/CN=shoal-test-$who" -keyout "$d/$who.key" -out "$d/$who.csr" 2>/dev/null
+	done
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 1 -out "$d/server.crt" \
+		-extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$san") 2>/dev/null
+	openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 1 -out "$d/client.crt" -extfile <(printf 'extendedKeyUsage=clientAuth\n') 2>/dev/null
+	chmod 0600 "$d"/*.key
+}
+
+@test "etcd with TLS client certificates: state.tls talks https with a certificate; without one etcd refuses" {
+	cd "$BATS_FILE_TMPDIR/op1"
+	[ -s .shoal/lab-redis/state.json ] # the file store the test before wrote
+	tls="$BATS_FILE_TMPDIR/tls"
+	tls_certs "$tls"
+	# the same 3 members, now https only and asking every client for a
+	# certificate signed by the CA
+	etcd_lab up --tls "$tls" h1 h2 h3
+	[[ "$(etcd_lab endpoints)" == https://* ]]
+	spec_tls="$BATS_FILE_TMPDIR/tls.cfg"
+	sed '/^state = /d' "$SPEC" >"$spec_tls"
+	printf 'state = { backend = "etcd"; endpoints = %s; store_secrets = true; lease_ttl = "3s"; timeout = "2s";\n  tls = { ca = "tls/ca.crt"; cert = "tls/client.crt"; key = "tls/client.key"; }; };\n' \
+		"$(etcd_lab spec-endpoints)" >>"$spec_tls"
+	run "$SHOAL" check "$spec_tls"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the record moves in over TLS and reads back byte for byte
+	run "$SHOAL" state migrate "$spec_tls" --to etcd
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"read back byte for byte"* ]]
+	cmp .shoal/lab-redis/state.json <("$SHOAL" state show "$spec_tls")
+	# up takes the lock (and keeps its lease alive), reads and writes over TLS
+	run "$SHOAL" up "$spec_tls"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"0 changes"* ]]
+	# without a client certificate etcd refuses the connection
+	sed 's/cert = "tls\/client.crt"; key = "tls\/client.key"; //' "$spec_tls" >"$BATS_FILE_TMPDIR/nocert.cfg"
+	! grep -q client.crt "$BATS_FILE_TMPDIR/nocert.cfg"
+	run "$SHOAL" state show "$BATS_FILE_TMPDIR/nocert.cfg"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *https://* ]]
+	# a certificate without its key is bad usage, named
+	sed 's/ key = "tls\/client.key";//' "$spec_tls" >"$BATS_FILE_TMPDIR/nokey.cfg"
+	run "$SHOAL" state show "$BATS_FILE_TMPDIR/nokey.cfg"
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *state.tls.key* ]]
 }

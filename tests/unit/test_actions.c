@@ -383,6 +383,69 @@ static void test_observed(void **state)
 	world_free(&w);
 }
 
+/* A move a stopped run began: the node is recorded on a host that left
+ * (h9) and already runs where the plan puts it now.  It is kept there (a
+ * change of host with adopt: no second create, its old identity leaves)
+ * and joins; with another image than the planned one it is created again
+ * after a push. */
+static void test_interrupted_move_kept(void **state)
+{
+	struct world w;
+	const char *img = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+	const char *old = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+	(void)state;
+	world_init(&w, 6);
+	record_all(&w);
+	struct state_node *sn = state_find(w.st, "cache-0");
+	free(sn->host);
+	sn->host = xstrdup("h9");
+	replan(&w);
+	const struct plan_node *n = plan_find(w.p, "cache-0");
+	struct observed_node on[6];
+	for (int i = 0; i < 6; i++)
+		on[i] = (struct observed_node){.id = w.p->nodes[i].id, .image = img,
+					       .host = w.p->nodes[i].host->name, .running = true};
+	struct observed obs = {.nodes = on, .n = 6};
+	const char *images[] = {img};
+	diff(&w, images, &obs);
+	assert_int_equal(w.a.changes, 1);
+	assert_int_equal(w.a.creates, 0);
+	const struct action *x = NULL;
+	bool join = false;
+	for (size_t i = 0; i < w.a.n; i++) {
+		assert_int_not_equal(w.a.items[i].kind, ACT_PUSH);
+		if (w.a.items[i].kind == ACT_CHANGE)
+			x = &w.a.items[i];
+		join |= w.a.items[i].kind == ACT_JOIN && !strcmp(w.a.items[i].node, "cache-0");
+	}
+	assert_non_null(x);
+	assert_true(x->adopt);
+	assert_false(x->in_place);
+	assert_string_equal(x->host, n->host->name);
+	assert_string_equal(x->have->host, "h9");
+	assert_true(join);
+	char *text = printed(&w.a);
+	char want[160];
+	snprintf(want, sizeof want, "host h9 -> %s (already created there)\n", n->host->name);
+	assert_non_null(strstr(text, want));
+	free(text);
+
+	/* the container there runs another image: created again, pushed first */
+	for (int i = 0; i < 6; i++)
+		if (!strcmp(on[i].id, "cache-0"))
+			on[i].image = old;
+	diff(&w, images, &obs);
+	x = NULL;
+	for (size_t i = 0; i < w.a.n; i++)
+		if (w.a.items[i].kind == ACT_CHANGE)
+			x = &w.a.items[i];
+	assert_non_null(x);
+	assert_false(x->adopt);
+	assert_int_equal(w.a.items[0].kind, ACT_PUSH);
+	world_free(&w);
+}
+
 /* replicas 1 -> 2 on the same 6 nodes makes 2 shards of 3: the recorded
  * masters cache-0 and cache-2 stay masters, cache-4 has to become a replica;
  * plan reports that role change, which `up` refuses (actions_role_change).
@@ -443,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_cluster),
 		cmocka_unit_test(test_scale_and_move),
 		cmocka_unit_test(test_observed),
+		cmocka_unit_test(test_interrupted_move_kept),
 		cmocka_unit_test(test_config_change),
 		cmocka_unit_test(test_config_attributes),
 		cmocka_unit_test(test_role_change),

@@ -1,7 +1,8 @@
 /* test_state_etcd.c - the etcd state store against a real etcd: the lock
  * (refusal naming the holder, freed on unlock), saves compared on
  * mod_revision (a stale writer is refused), fencing (a holder whose lock was
- * broken writes nothing), events in order, secrets refused unless allowed,
+ * broken writes nothing; a lock fenced by a monitor leader's key writes
+ * nothing once that leadership ended), events in order, secrets refused unless allowed,
  * and `state migrate` file -> etcd -> file byte for byte.
  *
  * The etcd is the one SHOAL_TEST_ETCD names (tests/scenarios/state_etcd.bats:
@@ -204,6 +205,70 @@ static void test_fenced_after_lock_broken(void **state)
 	state_unlock(l2);
 }
 
+/* A lock bound to a fence (the reschedule of a leading `shoal monitor`):
+ * its writes go through while the fence key keeps its create_revision, and
+ * are refused - nothing written - once the key was created anew (another
+ * leader), though the lock is still held. */
+static void test_fenced_by_leader_key(void **state)
+{
+	struct state_lock *l;
+	struct state *st, *back;
+	struct etcd *c;
+	struct etcd_kv kv;
+	struct err e = {0};
+	char *key = xasprintf("%s/lf/monitor/leader", prefix);
+	int64_t token;
+	bool ok;
+	struct buf ev = {0};
+
+	(void)state;
+	NEED_ETCD();
+	assert_int_equal(etcd_open(fx_endpoints, fx_n, 3000, &c, &e), 0);
+	assert_int_equal(etcd_txn(c, NULL, json_pack("[o]", etcd_op_put(key, "a", 1, 0)), NULL,
+				  &ok, NULL, NULL, &e), 0);
+	assert_int_equal(etcd_get(c, key, &kv, NULL, &e), 1);
+	token = kv.create_rev;
+	etcd_kv_clear(&kv);
+	/* a token that is not the key's is refused at once */
+	assert_int_equal(state_lock_at(&etcd_store, "lf", "t", &l, NULL, NULL, &e), 0);
+	assert_int_equal(state_lock_fence(l, key, token + 1000, "leader A", &e), -1);
+	assert_int_equal(e.code, ESTALE);
+	assert_non_null(strstr(e.msg, "leader A has ended"));
+	state_unlock(l);
+	/* the right one: writes go through */
+	assert_int_equal(state_lock_at(&etcd_store, "lf", "t", &l, NULL, NULL, &e), 0);
+	assert_int_equal(state_lock_fence(l, key, token, "leader A", &e), 0);
+	assert_int_equal(state_load_at(&etcd_store, "lf", &st, &e), 0);
+	add_node(st, 0);
+	assert_int_equal(state_save(l, st, &e), 0);
+	assert_int_equal(state_event(l, "up.start", NULL, &e), 0);
+	/* another leader: the key deleted and created again */
+	assert_int_equal(etcd_txn(c, NULL, json_pack("[o]", etcd_op_delete(key, false)), NULL,
+				  &ok, NULL, NULL, &e), 0);
+	assert_int_equal(etcd_txn(c, NULL, json_pack("[o]", etcd_op_put(key, "b", 1, 0)), NULL,
+				  &ok, NULL, NULL, &e), 0);
+	add_node(st, 1);
+	assert_int_equal(state_save(l, st, &e), -1);
+	assert_int_equal(e.code, ESTALE);
+	assert_non_null(strstr(e.msg, "leader A has ended"));
+	assert_non_null(strstr(e.msg, "nothing was written"));
+	assert_int_equal(state_event(l, "up.done", NULL, &e), -1);
+	assert_int_equal(e.code, ESTALE);
+	assert_int_equal(state_remove(l, &e), -1);
+	/* what is stored is what the fence let through */
+	assert_int_equal(state_load_at(&etcd_store, "lf", &back, &e), 0);
+	assert_int_equal(back->n, 1);
+	assert_int_equal(state_events_read(&etcd_store, "lf", &ev, &e), 0);
+	assert_non_null(strstr(ev.data, "up.start"));
+	assert_null(strstr(ev.data, "up.done"));
+	buf_free(&ev);
+	state_free(back);
+	state_free(st);
+	state_unlock(l);
+	etcd_close(c);
+	free(key);
+}
+
 static void test_events_in_order(void **state)
 {
 	struct state_lock *l;
@@ -379,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_lock_refused_and_freed),
 		cmocka_unit_test(test_save_compared_on_revision),
 		cmocka_unit_test(test_fenced_after_lock_broken),
+		cmocka_unit_test(test_fenced_by_leader_key),
 		cmocka_unit_test(test_events_in_order),
 		cmocka_unit_test(test_secrets_need_consent),
 		cmocka_unit_test(test_migrate_round_trip),

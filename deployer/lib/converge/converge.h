@@ -18,6 +18,7 @@
 #define SHOAL_CONVERGE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "actions.h"
 #include "err.h"
@@ -37,6 +38,17 @@ struct converge_opts {
 				 gone (`shoal monitor` after reschedule_after_s):
 				 planned around, their nodes moved to the other
 				 hosts (converge_int.h, cluster_without_hosts) */
+	/* up: the leadership of the `shoal monitor` that runs this reschedule.
+	 * fence_key (NULL: none): every write to the state store is refused
+	 * unless this etcd key still has create_revision fence_token
+	 * (state_lock_fence; fence_what names it in messages).  may_act (NULL:
+	 * always): asked before each step that changes hosts or the database;
+	 * false stops the run there (ESTALE), nothing more done. */
+	const char *fence_key;
+	int64_t fence_token;
+	const char *fence_what;
+	bool (*may_act)(void *arg);
+	void *may_act_arg;
 	bool wide;            /* status: text with more columns (-o wide) */
 	int wait_healthy_ms;  /* status: look again every second until healthy,
 				 at most this long (0: look once) */

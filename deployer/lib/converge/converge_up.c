@@ -253,6 +253,10 @@ static int host_actions(struct fleet *f, size_t i, void *p)
 				return -1;
 			if (strcmp(a->host, host))
 				continue;
+			if (a->adopt) {
+				log_info("%s on %s: kept (%s)", a->node, host, a->detail);
+				break;
+			}
 			/* create it where it belongs now */
 			__attribute__((fallthrough));
 		case ACT_CREATE:
@@ -1299,6 +1303,16 @@ static void print_actions(const struct actions *a, bool json)
 	fflush(stdout);
 }
 
+/* The reschedule's leadership (converge_opts.may_act) still holds before
+ * `step`: 0, else -1 with ESTALE. */
+static int still_acting(const struct converge_opts *o, const char *step, struct err *e)
+{
+	if (!o->may_act || o->may_act(o->may_act_arg))
+		return 0;
+	return err_set(e, ESTALE, "stopped before %s: %s no longer leads; the leader that "
+		       "follows finishes this run", step, o->fence_what ? o->fence_what : "this command");
+}
+
 int converge_up(const char *spec_path, const struct converge_opts *o,
 		struct err *e)
 {
@@ -1311,6 +1325,9 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	int rc = -1;
 
 	if (cluster_load(spec_path, "up", &c, e) < 0)
+		goto out;
+	if (o->fence_key && state_lock_fence(c.lock, o->fence_key, o->fence_token,
+					     o->fence_what ? o->fence_what : o->fence_key, e) < 0)
 		goto out;
 	if (o->without_hosts && cluster_without_hosts(&c, o->without_hosts, e) < 0)
 		goto out;
@@ -1358,9 +1375,11 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	if (refuse_role_change(&acts, e) < 0)
 		goto out;
 	if (!actions_empty(&acts)) {
+		if (still_acting(o, "changing the cluster", e) < 0)
+			goto out;
 		cluster_event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
 		if (push_images(&c, &acts, e) < 0 || move_first(&c, o, &acts, e) < 0 ||
-		    leave_clusters(&c, &acts, e) < 0)
+		    leave_clusters(&c, &acts, e) < 0 || still_acting(o, "creating nodes", e) < 0)
 			goto out;
 		if (fleet_each(c.fleet, host_actions, &x) > 0) {
 			for (size_t i = 0; i < c.fleet->n; i++)
@@ -1383,19 +1402,22 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	/* Nodes with a change in place pending are waited for after it. */
 	done = xcalloc(c.plan->n + 1, sizeof *done);
 	want = xcalloc(c.plan->n + 1, sizeof *want);
-	if (recreate_down_in_place(&c, &acts, done, e) < 0)
+	if (still_acting(o, "recreating nodes", e) < 0 ||
+	    recreate_down_in_place(&c, &acts, done, e) < 0)
 		goto out;
 	for (size_t i = 0; i < c.plan->n; i++)
 		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
 	/* Failbacks are counted while forming only: those of a roll in place
 	 * are its own doing, not a repair. */
 	c.failed_back = xcalloc(c.spec->nservices + 1, sizeof *c.failed_back);
-	if (wait_ready(&c, o, want, e) < 0 || form_clusters(&c, e) < 0)
+	if (wait_ready(&c, o, want, e) < 0 || still_acting(o, "forming the cluster", e) < 0 ||
+	    form_clusters(&c, e) < 0)
 		goto out;
 	repairs = up_repairs(&c);
 	free(c.failed_back);
 	c.failed_back = NULL;
-	if (roll_in_place(&c, o, &acts, done, e) < 0 || rebalance_clusters(&c, e) < 0 ||
+	if (roll_in_place(&c, o, &acts, done, e) < 0 ||
+	    still_acting(o, "rebalancing", e) < 0 || rebalance_clusters(&c, e) < 0 ||
 	    record_missing_configs(&c, e) < 0)
 		goto out;
 	cluster_event(&c, "up.done", json_pack("{s:i, s:I, s:O}", "actions", (int)acts.n, "ms",

@@ -128,6 +128,8 @@ struct mon {
 	int reschedules;              /* done */
 	int64_t last_resched_ms;      /* host lost -> nodes running elsewhere */
 	bool resched_finished;        /* set by its thread (atomic), seen by the tick */
+	int64_t resched_token;        /* the leader's fencing token it runs under */
+	bool resched_followed;        /* a follower logged that it leaves it to the leader */
 	/* /status: the document of `shoal status --json`, rebuilt on a thread */
 	struct status_job *sj;        /* running, or NULL */
 	json_t *status_doc;           /* the last one built, or NULL */
@@ -443,7 +445,8 @@ static void host_listed(struct mhost *h, json_t *listed)
  * afresh (an `up` may have moved nodes since this monitor read it), and
  * not while another command holds the state lock: then it looks again
  * FENCE_RETRY_MS later.  Nodes state.json does not record at all are left
- * to `up` (it removes orphans). */
+ * to `up` (it removes orphans).  Only the leading monitor fences
+ * (leader_gate_acting); a follower looks again FENCE_RETRY_MS later. */
 static void host_fence(struct mhost *h, int64_t now)
 {
 	struct mon *m = h->m;
@@ -459,6 +462,12 @@ static void host_fence(struct mhost *h, int64_t now)
 		return;
 	json_array_foreach(json_object_get(h->fence, "nodes"), k, r)
 		any |= !node_by_id(m, h, json_string_value(json_object_get(r, "node")));
+	if (any && !leader_gate_acting(m->gate, NULL)) {
+		/* a follower: the leader fences it; look again should this
+		 * monitor lead later */
+		h->fence_due_ms = now + FENCE_RETRY_MS;
+		return;
+	}
 	if (any && state_lock_read_at(&m->c.spec->state, cl, &lh, &held, &e) == 0 && held) {
 		h->fence_due_ms = now + FENCE_RETRY_MS;
 		return;
@@ -655,11 +664,31 @@ static bool once_finished(struct mon *m)
 
 /* ---- rescheduling ------------------------------------------------------------------ */
 
+/* converge_opts.may_act of a reschedule: this monitor still leads, under
+ * the token the reschedule started with (from the reschedule's thread). */
+static bool resched_may_act(void *arg)
+{
+	struct mon *m = arg;
+	int64_t token = 0;
+
+	return leader_gate_acting(m->gate, &token) && token == m->resched_token;
+}
+
 static void *resched_thread(void *arg)
 {
 	struct mon *m = arg;
 	struct converge_opts co = {.accept_new_host_keys = m->o->accept_new_host_keys,
 				   .without_hosts = (const char *const *)m->resched_hosts};
+
+	if (m->gate) {
+		/* the `up` writes to etcd only while this leadership lasts, and
+		 * stops before its next step on hosts once it has ended */
+		co.fence_key = leader_gate_key(m->gate);
+		co.fence_token = m->resched_token;
+		co.fence_what = "the leadership of the monitor that started this reschedule";
+		co.may_act = resched_may_act;
+		co.may_act_arg = m;
+	}
 
 	err_clear(&m->resched_err);
 	m->resched_rc = converge_up(m->spec_path, &co, &m->resched_err);
@@ -687,7 +716,9 @@ static void strv_join(char *const *v, char *out, size_t size)
  * made whole again (the replicas the lost nodes were, or took over from,
  * restored), by `up` planned without those hosts (converge.h,
  * without_hosts), on a thread; one reschedule at a time, none while the
- * cluster is held. */
+ * cluster is held, and only by the leading monitor (leader_gate_acting):
+ * its `up` writes to etcd fenced by the leader's token and stops once the
+ * leadership has ended (resched_thread). */
 static void reschedule_start(struct mon *m, int64_t now)
 {
 	int after = m->c.spec->monitor.reschedule_after_s;
@@ -702,8 +733,20 @@ static void reschedule_start(struct mon *m, int64_t now)
 	for (size_t i = 0; i < m->nhosts && !due; i++)
 		due = m->hosts[i].fsm.state == MH_DOWN &&
 		      now - m->hosts[i].fsm.since_ms >= (int64_t)after * 1000;
-	if (!due)
+	if (!due) {
+		m->resched_followed = false;
 		return;
+	}
+	if (!leader_gate_acting(m->gate, &m->resched_token)) {
+		if (!m->resched_followed) {
+			m->resched_followed = true;
+			mon_event(m, "host-reschedule", NULL, NULL,
+				  "a host with nodes is unreachable past reschedule_after_s",
+				  "follower: the leading monitor acts", -1);
+		}
+		return;
+	}
+	m->resched_followed = false;
 	m->resched_hosts = xcalloc(m->nhosts + 1, sizeof *m->resched_hosts);
 	m->resched_nodes = xcalloc(m->nnodes + 1, sizeof *m->resched_nodes);
 	m->resched_lost_ms = now;
@@ -887,10 +930,19 @@ static json_t *monitor_json(struct mon *m)
 			(json_int_t)n->restarts, "last_probe",
 			n->probes ? probe_result_name(n->last) : "none", "kills", n->fsm.kills));
 	}
-	return json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
-			 "hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
-			 "hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
-			 "last_reschedule_seconds", m->last_resched_ms / 1000.0);
+	json_t *doc = json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
+				"hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
+				"hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
+				"last_reschedule_seconds", m->last_resched_ms / 1000.0);
+
+	if (m->gate) {
+		int64_t token = 0;
+		bool acting = leader_gate_acting(m->gate, &token);
+
+		json_object_set_new(doc, "leader", json_pack("{s:b, s:I}", "acting", acting,
+							     "token", (json_int_t)token));
+	}
+	return doc;
 }
 
 /* ---- /status: `shoal status --json` on a thread --------------------------------------- */

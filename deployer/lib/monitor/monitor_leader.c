@@ -19,6 +19,7 @@ struct leader_gate {
 	char **endpoints;
 	size_t nendpoints;
 	int timeout_ms;
+	char *tls_ca, *tls_cert, *tls_key;
 	char *key, *events;
 	char *value;             /* this campaigner's record */
 	int ttl_s;
@@ -141,13 +142,20 @@ static void renew(struct leader_gate *g, struct etcd *c)
 	pthread_mutex_unlock(&g->mu);
 }
 
+/* A client of the gate's etcd (its own: a client is not thread-safe). */
+static int gate_client(const struct leader_gate *g, struct etcd **out, struct err *e)
+{
+	return etcd_open_tls(g->endpoints, g->nendpoints, g->timeout_ms, g->tls_ca, g->tls_cert,
+			     g->tls_key, out, e);
+}
+
 static void *campaign_main(void *arg)
 {
 	struct leader_gate *g = arg;
 	struct etcd *c = NULL;
 	struct err e = {0};
 
-	if (etcd_open(g->endpoints, g->nendpoints, g->timeout_ms, &c, &e) < 0) {
+	if (gate_client(g, &c, &e) < 0) {
 		log_error("monitor leader: %s", e.msg);
 		return NULL;
 	}
@@ -183,6 +191,9 @@ int leader_gate_open(const struct spec *s, const char *who, struct leader_gate *
 	g->endpoints = strv_dup((const char *const *)w->endpoints);
 	g->nendpoints = w->nendpoints;
 	g->timeout_ms = w->timeout_ms;
+	g->tls_ca = w->tls_ca ? xstrdup(w->tls_ca) : NULL;
+	g->tls_cert = w->tls_cert ? xstrdup(w->tls_cert) : NULL;
+	g->tls_key = w->tls_key ? xstrdup(w->tls_key) : NULL;
 	g->key = xasprintf("%s/%s/monitor/leader", w->prefix, s->name);
 	g->events = xasprintf("%s/%s/events/", w->prefix, s->name);
 	g->ttl_s = (w->lease_ttl_ms + 999) / 1000;
@@ -194,7 +205,7 @@ int leader_gate_open(const struct spec *s, const char *who, struct leader_gate *
 	json_decref(j);
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_cond_init(&g->cv, NULL);
-	if (etcd_open(g->endpoints, g->nendpoints, g->timeout_ms, &g->wc, e) < 0) {
+	if (gate_client(g, &g->wc, e) < 0) {
 		leader_gate_close(g);
 		return -1;
 	}
@@ -230,6 +241,9 @@ void leader_gate_close(struct leader_gate *g)
 	}
 	etcd_close(g->wc);
 	strv_free(g->endpoints);
+	free(g->tls_ca);
+	free(g->tls_cert);
+	free(g->tls_key);
 	free(g->key);
 	free(g->events);
 	free(g->value);
@@ -264,6 +278,11 @@ void leader_gate_leader(struct leader_gate *g, char *out, size_t size)
 	pthread_mutex_lock(&g->mu);
 	snprintf(out, size, "%s", g->leader);
 	pthread_mutex_unlock(&g->mu);
+}
+
+const char *leader_gate_key(const struct leader_gate *g)
+{
+	return g->key;
 }
 
 json_t *leader_gate_cmp(const struct leader_gate *g, int64_t token)

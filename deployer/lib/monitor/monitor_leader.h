@@ -46,6 +46,9 @@ bool leader_gate_acting(struct leader_gate *g, int64_t *token);
 /* Who leads now, as last seen by the campaign ("" when nobody). */
 void leader_gate_leader(struct leader_gate *g, char *out, size_t size);
 
+/* The leader key (PREFIX/CLUSTER/monitor/leader); owned by g. */
+const char *leader_gate_key(const struct leader_gate *g);
+
 /* A compare for an etcd transaction: the leader key still has `token` as
  * its create_revision (the leader of that token still leads). */
 json_t *leader_gate_cmp(const struct leader_gate *g, int64_t token);

@@ -239,7 +239,23 @@ static void diff_desired(struct differ *d, const struct plan_node *n, bool forme
 		on_target = have && !strcmp(have->host, n->host->name);
 	diff_role(d, n, have);
 
-	if (on_target) {
+	if (on_target && have && strcmp(have->host, n->host->name)) {
+		/* a move a stopped run began: the node was created on its new
+		 * host but is still recorded on the old one.  The record says
+		 * nothing about the new container; its image is compared. */
+		const struct observed_node *ob = observed_at(d, n->id, n->host->name);
+		bool same = !image || !digest_valid(image) || !ob->image || !strcmp(ob->image, image);
+
+		if (!same)
+			push_once(d, n->host->name, image, n->svc->name);
+		x = add(d, ST_CHANGE, ACT_CHANGE);
+		set_target(d, x, n);
+		x->have = have;
+		x->adopt = same;
+		snprintf(x->detail, sizeof x->detail, "host %s -> %s%s", have->host, n->host->name,
+			 same ? " (already created there)" : "");
+		need_join = true;
+	} else if (on_target) {
 		const struct observed_node *ob = observed_at(d, n->id, n->host->name);
 		/* only digests can be compared; a recipe or reference name
 		 * says nothing about what was built from it */

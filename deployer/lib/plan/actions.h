@@ -87,6 +87,10 @@ struct action {
 					      * ones), or NULL */
 	bool in_place;        /* change: same host and port, new image or config
 				 (the node restarts where it is, one at a time) */
+	bool adopt;           /* change of host: the node already runs on its new
+				 host (created there by a run that was stopped
+				 before recording it), with the planned image: kept,
+				 not created again; its old identity still leaves */
 	char image_name[128]; /* push: the image as its recipe names it
 				 (NAME:VERSION), for the text; "" when not known
 				 (converge_name_images fills it) */

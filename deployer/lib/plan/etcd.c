@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -17,6 +18,7 @@ struct etcd {
 	char **endpoints;
 	size_t n, cur;
 	int timeout_ms;
+	char *ca, *cert, *key;   /* etcd_set_tls: NULL for none */
 	CURL *curl;
 };
 
@@ -55,6 +57,40 @@ int etcd_open(char *const *endpoints, size_t n, int timeout_ms, struct etcd **ou
 	return 0;
 }
 
+int etcd_set_tls(struct etcd *c, const char *ca, const char *cert, const char *key,
+		 struct err *e)
+{
+	const char *const files[] = {ca, cert, key};
+	const char *const names[] = {"state.tls.ca", "state.tls.cert", "state.tls.key"};
+
+	if (!cert != !key)
+		return err_usage(e, "etcd: state.tls.cert and state.tls.key go together (the "
+				 "client certificate and its private key)");
+	for (size_t i = 0; i < 3; i++)
+		if (files[i] && access(files[i], R_OK) < 0)
+			return err_sys(e, errno, "etcd: %s %s", names[i], files[i]);
+	free(c->ca);
+	free(c->cert);
+	free(c->key);
+	c->ca = ca ? xstrdup(ca) : NULL;
+	c->cert = cert ? xstrdup(cert) : NULL;
+	c->key = key ? xstrdup(key) : NULL;
+	return 0;
+}
+
+int etcd_open_tls(char *const *endpoints, size_t n, int timeout_ms, const char *ca,
+		  const char *cert, const char *key, struct etcd **out, struct err *e)
+{
+	if (etcd_open(endpoints, n, timeout_ms, out, e) < 0)
+		return -1;
+	if (etcd_set_tls(*out, ca, cert, key, e) < 0) {
+		etcd_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 void etcd_close(struct etcd *c)
 {
 	if (!c)
@@ -62,6 +98,9 @@ void etcd_close(struct etcd *c)
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	strv_free(c->endpoints);
+	free(c->ca);
+	free(c->cert);
+	free(c->key);
 	free(c);
 }
 
@@ -175,6 +214,12 @@ static int call(struct etcd *c, const char *path, json_t *body, json_t **out, st
 		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout_ms);
 		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		if (c->ca)
+			curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca);
+		if (c->cert) {
+			curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->cert);
+			curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->key);
+		}
 		cc = curl_easy_perform(c->curl);
 		curl_slist_free_all(hdr);
 		if (cc != CURLE_OK) {

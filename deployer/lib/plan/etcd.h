@@ -38,6 +38,15 @@ struct etcd_kv {
 int etcd_open(char *const *endpoints, size_t n, int timeout_ms, struct etcd **out,
 	      struct err *e);
 void etcd_close(struct etcd *c);                  /* NULL-safe */
+/* TLS for https:// endpoints (each NULL for none): ca verifies the members'
+ * certificates instead of the system's CA store; cert and key (both or
+ * neither, PEM) are the client certificate etcd's --client-cert-auth asks
+ * for.  Fails when a file cannot be read, naming its spec key. */
+int etcd_set_tls(struct etcd *c, const char *ca, const char *cert, const char *key,
+		 struct err *e);
+/* etcd_open, then etcd_set_tls (nothing left open when either fails). */
+int etcd_open_tls(char *const *endpoints, size_t n, int timeout_ms, const char *ca,
+		  const char *cert, const char *key, struct etcd **out, struct err *e);
 /* The endpoint that answered last (or the first one). */
 const char *etcd_endpoint(const struct etcd *c);
 

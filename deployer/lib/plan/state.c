@@ -333,6 +333,12 @@ void state_unlock(struct state_lock *l)
 	lock_free(l);
 }
 
+int state_lock_fence(struct state_lock *l, const char *key, int64_t create_rev,
+		     const char *what, struct err *e)
+{
+	return l->ops->fence ? l->ops->fence(l, key, create_rev, what, e) : 0;
+}
+
 const char *state_lock_dir(const struct state_lock *l)
 {
 	return l->dir;

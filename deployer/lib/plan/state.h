@@ -131,6 +131,15 @@ int state_lock_named(const char *cluster, const char *file, const char *what,
 int state_lock_at(const struct spec_state *w, const char *cluster, const char *command,
 		  struct state_lock **out, struct lock_holder *stale, bool *was_stale,
 		  struct err *e);
+/* Bind the held lock to a fence as well: from now on every write under l
+ * (state, events, remove) is refused, writing nothing, unless the etcd key
+ * `key` still has `create_rev` as its create_revision - the leadership
+ * token of the `shoal monitor` whose reschedule runs this command
+ * (monitor_leader.h).  Fails at once (ESTALE, naming `what`) when the key
+ * does not have it now.  The file store has no fences: 0, nothing
+ * checked. */
+int state_lock_fence(struct state_lock *l, const char *key, int64_t create_rev,
+		     const char *what, struct err *e);
 /* Release and free (NULL-safe).  The holder record is cleared. */
 void state_unlock(struct state_lock *l);
 const char *state_lock_dir(const struct state_lock *l);

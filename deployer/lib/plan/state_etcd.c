@@ -14,6 +14,11 @@
  * my lease", and a state write also by "the state's mod_revision is still
  * the one I loaded", so a holder whose lease ran out (and whom another
  * operator may have replaced) never overwrites anything.
+ *
+ * A lock may carry a fence besides (state_lock_fence: the `up` a leading
+ * `shoal monitor` runs to reschedule): then every write also compares the
+ * fence key's create_revision, so once that monitor's leadership has ended
+ * its command writes nothing more.
  */
 #include "state_int.h"
 
@@ -34,11 +39,15 @@ struct state_etcd {
 	struct etcd *c;
 	char *k_state, *k_lock, *k_events;
 	int64_t lease;
+	char *k_fence;       /* state_lock_fence: NULL for none */
+	int64_t fence_rev;
+	char *fence_what;
 	int ttl_s;
 	/* the keepalive thread */
 	char **endpoints;
 	size_t nendpoints;
 	int timeout_ms;
+	char *tls_ca, *tls_cert, *tls_key;
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t mu;
@@ -53,7 +62,8 @@ static char *key_of(const struct spec_state *w, const char *cluster, const char 
 
 static int client(const struct spec_state *w, struct etcd **out, struct err *e)
 {
-	return etcd_open(w->endpoints, w->nendpoints, w->timeout_ms, out, e);
+	return etcd_open_tls(w->endpoints, w->nendpoints, w->timeout_ms, w->tls_ca, w->tls_cert,
+			     w->tls_key, out, e);
 }
 
 static void se_free(struct state_etcd *s)
@@ -64,7 +74,12 @@ static void se_free(struct state_etcd *s)
 	free(s->k_state);
 	free(s->k_lock);
 	free(s->k_events);
+	free(s->k_fence);
+	free(s->fence_what);
 	strv_free(s->endpoints);
+	free(s->tls_ca);
+	free(s->tls_cert);
+	free(s->tls_key);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -80,6 +95,9 @@ static struct state_etcd *se_new(const struct spec_state *w, const char *cluster
 	s->endpoints = strv_dup((const char *const *)w->endpoints);
 	s->nendpoints = w->nendpoints;
 	s->timeout_ms = w->timeout_ms;
+	s->tls_ca = w->tls_ca ? xstrdup(w->tls_ca) : NULL;
+	s->tls_cert = w->tls_cert ? xstrdup(w->tls_cert) : NULL;
+	s->tls_key = w->tls_key ? xstrdup(w->tls_key) : NULL;
 	s->ttl_s = (w->lease_ttl_ms + 999) / 1000;
 	if (s->ttl_s < 2)
 		s->ttl_s = 2;
@@ -97,11 +115,10 @@ static void *keepalive_main(void *arg)
 	struct err e = {0};
 	int64_t last_ok = now_ms(), every = s->ttl_s * 1000 / 3;
 
-	if (etcd_open(s->endpoints, s->nendpoints, s->timeout_ms < every ? s->timeout_ms : (int)every,
-		      &c, &e) < 0) {
+	if (etcd_open_tls(s->endpoints, s->nendpoints,
+			  s->timeout_ms < every ? s->timeout_ms : (int)every, s->tls_ca,
+			  s->tls_cert, s->tls_key, &c, &e) < 0)
 		log_warn("lock keepalive: %s", e.msg);
-		c = NULL;
-	}
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		struct timespec until;
@@ -241,13 +258,56 @@ static void etcd_unlock(struct state_lock *l)
 	l->etcd = NULL;
 }
 
-/* Why a guarded write was refused: the lock is no longer ours, or (lock
- * still ours) the state changed under us. */
+/* The compares of every write under the lock: the lock key is still bound
+ * to our lease, the fence (when set) still stands, and `extra` (stolen;
+ * NULL for none). */
+static json_t *guard(const struct state_etcd *s, json_t *extra)
+{
+	json_t *cmp = json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease));
+
+	if (s->k_fence)
+		json_array_append_new(cmp, etcd_cmp_create(s->k_fence, s->fence_rev));
+	if (extra)
+		json_array_append_new(cmp, extra);
+	return cmp;
+}
+
+/* A write was refused: was it the fence?  -1 with ESTALE naming it, 0 when
+ * the fence still stands (or there is none). */
+static int fence_refused(struct state_lock *l, const char *what, struct err *e)
+{
+	struct state_etcd *s = l->etcd;
+	struct etcd_kv kv;
+	int got;
+
+	if (!s->k_fence)
+		return 0;
+	got = etcd_get(s->c, s->k_fence, &kv, NULL, e);
+	if (got < 0)
+		return err_wrap(e, "cluster '%s': %s refused", l->cluster, what);
+	if (got == 1 && kv.create_rev == s->fence_rev) {
+		etcd_kv_clear(&kv);
+		return 0;
+	}
+	etcd_kv_clear(&kv);
+	return err_set(e, ESTALE,
+		       "cluster '%s': %s refused: %s has ended (etcd key %s no longer has "
+		       "create_revision %" PRId64 ", the fencing token this command runs under); "
+		       "nothing was written",
+		       l->cluster, what, s->fence_what, s->k_fence, s->fence_rev);
+}
+
+/* Why a guarded write was refused: the fence fell, the lock is no longer
+ * ours, or (lock still ours) the state changed under us. */
 static int refused(struct state_lock *l, const char *what, struct err *e)
 {
 	struct state_etcd *s = l->etcd;
 	struct etcd_kv kv;
-	int got = etcd_get(s->c, s->k_lock, &kv, NULL, e);
+	int got;
+
+	if (fence_refused(l, what, e) < 0)
+		return -1;
+	got = etcd_get(s->c, s->k_lock, &kv, NULL, e);
 
 	if (got < 0)
 		return err_wrap(e, "cluster '%s': %s refused", l->cluster, what);
@@ -310,9 +370,7 @@ static int etcd_write(struct state_lock *l, const char *text, size_t len, int64_
 	bool ok;
 
 	*rev = 0;
-	if (etcd_txn(s->c,
-		     json_pack("[o, o]", etcd_cmp_lease(s->k_lock, s->lease),
-			       etcd_cmp_mod(s->k_state, expect)),
+	if (etcd_txn(s->c, guard(s, etcd_cmp_mod(s->k_state, expect)),
 		     json_pack("[o]", etcd_op_put(s->k_state, text, len, 0)), NULL, &ok, rev, NULL,
 		     e) < 0)
 		return -1;
@@ -324,7 +382,7 @@ static int etcd_remove(struct state_lock *l, struct err *e)
 	struct state_etcd *s = l->etcd;
 	bool ok;
 
-	if (etcd_txn(s->c, json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease)),
+	if (etcd_txn(s->c, guard(s, NULL),
 		     json_pack("[o, o]", etcd_op_delete(s->k_state, false),
 			       etcd_op_delete(s->k_events, true)),
 		     NULL, &ok, NULL, NULL, e) < 0)
@@ -351,9 +409,7 @@ static int etcd_event(struct state_lock *l, const char *line, size_t len, struct
 	_cleanup_free_ char *key = event_key(s);
 	bool ok;
 
-	if (etcd_txn(s->c,
-		     json_pack("[o, o]", etcd_cmp_lease(s->k_lock, s->lease),
-			       etcd_cmp_create(key, 0)),
+	if (etcd_txn(s->c, guard(s, etcd_cmp_create(key, 0)),
 		     json_pack("[o]", etcd_op_put(key, line, len, 0)), NULL, &ok, NULL, NULL, e) < 0)
 		return -1;
 	return ok ? 0 : refused(l, "appending an event", e);
@@ -392,7 +448,7 @@ static int etcd_events_replace(struct state_lock *l, const char *text, size_t le
 
 	/* etcd refuses a delete and a put of overlapping keys in one txn: clear
 	 * first, then append in batches (all under the lock) */
-	if (etcd_txn(s->c, json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease)),
+	if (etcd_txn(s->c, guard(s, NULL),
 		     json_pack("[o]", etcd_op_delete(s->k_events, true)), NULL, &ok, NULL, NULL,
 		     e) < 0)
 		return -1;
@@ -408,8 +464,7 @@ static int etcd_events_replace(struct state_lock *l, const char *text, size_t le
 		p += n + (nl ? 1 : 0);
 		if (json_array_size(ops) < TXN_OPS_MAX && p < end)
 			continue;
-		if (etcd_txn(s->c, json_pack("[o]", etcd_cmp_lease(s->k_lock, s->lease)), ops,
-			     NULL, &ok, NULL, NULL, e) < 0)
+		if (etcd_txn(s->c, guard(s, NULL), ops, NULL, &ok, NULL, NULL, e) < 0)
 			return -1;
 		if (!ok)
 			return refused(l, "writing the events", e);
@@ -486,6 +541,32 @@ static int etcd_force_unlock(const struct spec_state *w, const char *cluster, bo
 	return rc;
 }
 
+/* ---- the fence ---- */
+
+static int etcd_fence(struct state_lock *l, const char *key, int64_t create_rev,
+		      const char *what, struct err *e)
+{
+	struct state_etcd *s = l->etcd;
+	struct etcd_kv kv;
+	int got;
+
+	free(s->k_fence);
+	free(s->fence_what);
+	s->k_fence = xstrdup(key);
+	s->fence_rev = create_rev;
+	s->fence_what = xstrdup(what);
+	/* refuse at once rather than at the first write */
+	got = etcd_get(s->c, key, &kv, NULL, e);
+	if (got < 0)
+		return -1;
+	if (got == 1 && kv.create_rev == create_rev) {
+		etcd_kv_clear(&kv);
+		return 0;
+	}
+	etcd_kv_clear(&kv);
+	return fence_refused(l, "taking the lock", e);
+}
+
 const struct state_store_ops state_etcd_ops = {
 	.name = "etcd",
 	.lock = etcd_lock,
@@ -498,4 +579,5 @@ const struct state_store_ops state_etcd_ops = {
 	.events_replace = etcd_events_replace,
 	.lock_read = etcd_lock_read,
 	.force_unlock = etcd_force_unlock,
+	.fence = etcd_fence,
 };

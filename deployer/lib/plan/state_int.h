@@ -61,6 +61,9 @@ struct state_store_ops {
 	/* `shoal unlock [--force]` (see state_force_unlock). */
 	int (*force_unlock)(const struct spec_state *w, const char *cluster, bool force,
 			    struct lock_holder *h, struct err *e);
+	/* state_lock_fence; NULL: the store has no fences (nothing to check). */
+	int (*fence)(struct state_lock *l, const char *key, int64_t create_rev,
+		     const char *what, struct err *e);
 };
 
 extern const struct state_store_ops state_file_ops;

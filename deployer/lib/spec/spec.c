@@ -282,6 +282,23 @@ static const struct key keys[] = {
 	 .help = "etcd: allow generated secrets (passwords) into the store; without it a "
 		 "state that holds secrets is refused rather than written to etcd.",
 	 .example = "true"},
+	{"state", "tls", KT_GROUP, 0, NULL, NULL, 0, 0, NULL, 0, "state.tls",
+	 .help = "etcd over https://: the CA that signed the members' certificates and the "
+		 "client certificate they ask for (etcd --client-cert-auth).",
+	 .example = "{ ca = \"etcd/ca.crt\"; cert = \"etcd/ops.crt\"; key = \"etcd/ops.key\"; }"},
+
+	/* ---- state.tls (fields of struct spec_state) ---- */
+	{"state.tls", "ca", KT_PATH, 0, NULL, "none: the system's CA store", 0, 0, NULL,
+	 ST_(tls_ca),
+	 .help = "PEM file of the CA the etcd members' certificates are checked against; "
+		 "relative to the folder of the file it is written in.",
+	 .example = "\"etcd/ca.crt\""},
+	{"state.tls", "cert", KT_PATH, 0, NULL, "none", 0, 0, NULL, ST_(tls_cert),
+	 .help = "PEM client certificate shown to etcd (with state.tls.key).",
+	 .example = "\"etcd/ops.crt\""},
+	{"state.tls", "key", KT_PATH, 0, NULL, "none", 0, 0, NULL, ST_(tls_key),
+	 .help = "PEM private key of state.tls.cert; keep it 0600.",
+	 .example = "\"etcd/ops.key\""},
 
 	/* ---- monitor ---- */
 	{"monitor", "interval_ms", KT_DURATION, 0, "1s", NULL, 50, 3600000, NULL,
@@ -534,6 +551,9 @@ void spec_free(struct spec *s)
 	free(s->monitor.listen);
 	strv_free(s->state.endpoints);
 	free(s->state.prefix);
+	free(s->state.tls_ca);
+	free(s->state.tls_cert);
+	free(s->state.tls_key);
 	for (size_t i = 0; i < s->nfiles; i++)
 		free(s->files[i]);
 	free(s->files);

@@ -116,6 +116,9 @@ struct spec_state {
 	int lease_ttl_ms;    /* the converge lock's lease */
 	int timeout_ms;      /* one etcd request, per endpoint */
 	bool store_secrets;  /* etcd: allow generated secrets in the store */
+	char *tls_ca;        /* etcd over https: CA file, client cert and key */
+	char *tls_cert;      /* (PEM; NULL for none) */
+	char *tls_key;
 };
 
 struct spec {
