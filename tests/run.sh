@@ -9,8 +9,9 @@
 # one after another), longest first, each lane on its own lab: the ids in
 # SHOAL_LAB_IDS (e.g. "2 3"), else as many ids as lanes counting up from
 # SHOAL_LAB_ID (0..9, default 0).  Unit binaries run SHOAL_UNIT_JOBS at a
-# time (default 2).  Every file's output is kept and printed whole, in name
-# order, so the log reads the same whatever the lanes did.
+# time: by default one, beside the scenario lanes, or two with --unit.
+# Every file's output is kept and printed whole, in name order, so the log
+# reads the same whatever the lanes did.
 # SHOAL_BUILD is the folder of the ASan build (shoal, shoal-agent, test/, fuzz/).
 # Each unit binary and each scenario file runs under a time limit so that a
 # hang fails that test instead of the whole run.
@@ -134,12 +135,12 @@ lane() {
 # 10 for a file it does not list.
 durations=$here/durations.txt
 
-# run_lanes LANES... < JOBS: run the jobs ("KIND PATH" lines, in name order)
-# in one lane per LANES word, longest expected first (in name order with one
-# lane), then report each in name order as soon as it and those before it
-# are done.
-run_lanes() {
-	q=$log/queue.$$
+# lanes_start SET LANES... < JOBS: start the jobs ("KIND PATH" lines, in
+# name order) in one lane per LANES word, longest expected first (in name
+# order with one lane); SET names this set of lanes for lanes_report.
+lanes_start() {
+	set_=$1; shift
+	q=$log/queue.$set_
 	cat >"$q.names"
 	if [ $# -gt 1 ]; then
 		while read -r kind path; do
@@ -150,12 +151,19 @@ run_lanes() {
 	else
 		cp "$q.names" "$q"
 	fi
-	lane_pids=
+	: >"$q.pids"
 	for l in "$@"; do
 		rm -f "$log/lane-done.$l"
 		{ lane "$l" "$q"; : >"$log/lane-done.$l"; } </dev/null &
-		lane_pids="$lane_pids $!"
+		echo "$!" >>"$q.pids"
 	done
+}
+
+# lanes_report SET LANES...: report each job of SET in name order as soon as
+# it and those before it are done, then wait for SET's lanes.
+lanes_report() {
+	set_=$1; shift
+	q=$log/queue.$set_
 	while read -r kind path; do
 		k=$(job_key "$kind" "$path")
 		until [ -e "$log/$k.rc" ]; do
@@ -171,9 +179,9 @@ run_lanes() {
   $k: not run (its lane ended first)"
 		fi
 	done <"$q.names"
-	# (the lanes only: a plain wait would wait for the lint too)
-	for p in $lane_pids; do wait "$p"; done
-	rm -f "$q" "$q.names"
+	# (these lanes only: a plain wait would wait for the lint too)
+	for p in $(cat "$q.pids"); do wait "$p"; done
+	rm -f "$q" "$q.names" "$q.pids"
 }
 
 # lane_totals WHAT PREFIX LANES...: with more than one lane, each lane's busy
@@ -189,29 +197,35 @@ lane_totals() {
 	echo "$what lanes:${line%,}"
 }
 
-unit_jobs=${SHOAL_UNIT_JOBS:-2}
-case $unit_jobs in
+case ${SHOAL_UNIT_JOBS:-1} in
 [1-9]) ;;
-*) echo "tests/run.sh: SHOAL_UNIT_JOBS must be 1..9, not '$unit_jobs'" >&2; exit 2 ;;
+*) echo "tests/run.sh: SHOAL_UNIT_JOBS must be 1..9, not '$SHOAL_UNIT_JOBS'" >&2; exit 2 ;;
 esac
 
-run_unit() {
+# unit_start JOBS / unit_report JOBS: the layering check, then the unit
+# binaries and fuzz replays, JOBS at a time.
+unit_start() {
 	t0=$(date +%s.%N)
-	sh "$here/layers.sh" >"$log/layers.tap" 2>&1; cat "$log/layers.tap"; count_tap "$log/layers.tap" layers.sh
+	sh "$here/layers.sh" >"$log/layers.tap" 2>&1
 	took "$t0" layers.sh
-	set --
-	i=0
-	while [ "$i" -lt "$unit_jobs" ]; do i=$((i + 1)); set -- "$@" "u$i"; done
-	# (run_lanes reads a file, not a pipe: in a pipeline it would count in
-	# a subshell)
+	# (lanes_start reads a file, not a pipe: in a pipeline it would run in a
+	# subshell)
 	for t in "$SHOAL_BUILD"/test/test_*; do
 		[ -x "$t" ] && echo "unit $t"
 	done >"$log/jobs.unit"
 	for f in "$SHOAL_BUILD"/fuzz/fuzz_*; do
 		[ -x "$f" ] && echo "fuzz $f"
 	done >>"$log/jobs.unit"
-	run_lanes "$@" <"$log/jobs.unit"
-	lane_totals unit "" "$@"
+	# shellcheck disable=SC2046 # lane names u1..uJOBS
+	lanes_start unit $(seq -f 'u%g' "$1") <"$log/jobs.unit"
+}
+
+unit_report() {
+	cat "$log/layers.tap"; count_tap "$log/layers.tap" layers.sh
+	# shellcheck disable=SC2046
+	lanes_report unit $(seq -f 'u%g' "$1")
+	# shellcheck disable=SC2046
+	lane_totals unit "" $(seq -f 'u%g' "$1")
 }
 
 # The lint (cppcheck, clang-tidy: minutes of CPU) needs no build and no lab:
@@ -242,18 +256,31 @@ lint_finish() {
 	fi
 }
 
-run_scenarios() {
+# scen_start [FILE...] / scen_report: the scenario files, in lanes (none
+# without root: one skip says so).
+scen_start() {
+	scen_root=yes
 	if [ "$(id -u)" -ne 0 ]; then
-		echo "scenario tests need root (network namespaces); skipped" >&2
-		skip=$((skip + 1)); skipped_names="$skipped_names
-  scenarios: not run, they need root (network namespaces)"
+		scen_root=
 		return
 	fi
 	files="$*"
 	[ -n "$files" ] || files=$(ls "$top"/tests/scenarios/*.bats 2>/dev/null)
 	for s in $files; do echo "scen $s"; done >"$log/jobs.scen"
 	# shellcheck disable=SC2086 # one word per lab id
-	run_lanes $lab_ids <"$log/jobs.scen"
+	lanes_start scen $lab_ids <"$log/jobs.scen"
+}
+
+scen_report() {
+	if [ -z "$scen_root" ]; then
+		echo "scenario tests need root (network namespaces); skipped" >&2
+		skip=$((skip + 1)); skipped_names="$skipped_names
+  scenarios: not run, they need root (network namespaces)"
+		return
+	fi
+	# shellcheck disable=SC2086
+	lanes_report scen $lab_ids
+	# shellcheck disable=SC2086
 	lane_totals scenario "lab " $lab_ids
 }
 
@@ -321,10 +348,21 @@ else
 fi
 took "$t0" deps_check.sh
 
+# With the scenarios to follow, the unit tests (CPU) run one at a time
+# beside the scenario lanes (mostly waiting), and are printed first; alone,
+# SHOAL_UNIT_JOBS at a time.
 case $mode in
-all) lint_start 1; run_unit; run_scenarios; reap_labs; lint_finish ;;
-unit) lint_start "$(nproc)"; run_unit; lint_finish ;;
-scenarios) run_scenarios "$@"; reap_labs ;;
+all)
+	lint_start 1
+	scen_start
+	unit_start "${SHOAL_UNIT_JOBS:-1}"
+	unit_report "${SHOAL_UNIT_JOBS:-1}"
+	scen_report; reap_labs; lint_finish ;;
+unit)
+	lint_start "$(nproc)"
+	unit_start "${SHOAL_UNIT_JOBS:-2}"; unit_report "${SHOAL_UNIT_JOBS:-2}"
+	lint_finish ;;
+scenarios) scen_start "$@"; scen_report; reap_labs ;;
 esac
 
 if [ -s "$log/times" ]; then
