@@ -42,24 +42,30 @@ writer_start() {
 	echo $! >"$W.pid"
 }
 
+# writer_acked: wait (60 s at most) until the writer saw a first write
+# acknowledged, so that the change starts under writes; fails at once when
+# the writer ended.
+writer_acked() {
+	local i
+	for i in $(seq 600); do
+		[ -s "$W" ] && return 0
+		kill -0 "$(cat "$W.pid")" 2>/dev/null || { echo "the writer ended" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "no write acknowledged in 60 s" >&2
+	return 1
+}
+
 writer_stop() {
 	touch "$W.stop"
 	wait "$(cat "$W.pid")" 2>/dev/null || true
 }
 
 # acked_lost ADDR PORT: how many acknowledged writes do not read back (each
-# one asked alone, so that no answer can be paired with another key); the
+# key has its own answer: keys_driver pairs each reply with its GET); the
 # keys that do not are listed on stderr with their slot.
 acked_lost() {
-	local i got lost=0
-	while read -r i; do
-		got=$(rcli "$1" "$2" -c GET "w:$i")
-		if [ "$got" != "v:$i" ]; then
-			lost=$((lost + 1))
-			echo "w:$i (slot $(rcli "$1" "$2" cluster keyslot "w:$i")): got '$got'" >&2
-		fi
-	done <"$W"
-	echo "$lost"
+	"$KEYS_DRIVER" lost "$1" "$2" w: v: <"$W"
 }
 
 # slots_balanced ADDR PORT MASTERS: every master serves 16384/MASTERS slots,
@@ -91,7 +97,7 @@ slots_balanced() {
 	keys_write "$a1" 7000 100000
 	[ "$(keys_read "$a1" 7000 100000)" -eq 100000 ]
 	writer_start "$a1" 7000
-	sleep 1
+	writer_acked
 	run "$SHOAL" up "$SPEC8"
 	echo "$output"
 	writer_stop
@@ -122,7 +128,7 @@ slots_balanced() {
 	a1=$(lab_addr h1)
 	cp "$W" "$W.grow"
 	writer_start "$a1" 7000
-	sleep 1
+	writer_acked
 	run "$SHOAL" up "$SPEC"
 	echo "$output"
 	writer_stop

@@ -5,6 +5,7 @@
 load '../lab/helpers'
 
 SHOAL="${SHOAL_BUILD:-$BATS_TEST_DIRNAME/../../build/asan}/shoal"
+KEYS_DRIVER="${SHOAL_BUILD:-$BATS_TEST_DIRNAME/../../build/asan}/bench/keys_driver"
 
 # up_setup N SPEC: lab of N hosts, $SPEC = SPEC rewritten for the lab id.
 up_setup() {
@@ -36,14 +37,17 @@ rcli() {
 }
 
 # keys_write ADDR PORT [N]: SET key:1..N (default 1000) to value:1..N through
-# the cluster, seeded at ADDR:PORT (redis-cli -c follows MOVED).
+# the cluster, seeded at ADDR:PORT; fails unless every SET was acknowledged.
+# bench/keys_driver.c sends each key to its slot's master, pipelined, and
+# follows MOVED/ASK (redis-cli -c waits for each answer: minutes for 100,000
+# keys on a loaded machine).
 keys_write() {
-	seq 1 "${3:-1000}" | sed 's/.*/SET key:& value:&/' | rcli "$1" "$2" -c >/dev/null
+	"$KEYS_DRIVER" write "$1" "$2" "${3:-1000}"
 }
 
 # keys_read ADDR PORT [N]: how many of key:1..N read back with their value.
 keys_read() {
-	seq 1 "${3:-1000}" | sed 's/.*/GET key:&/' | rcli "$1" "$2" -c | grep -c '^value:'
+	"$KEYS_DRIVER" read "$1" "$2" "${3:-1000}"
 }
 
 # cluster_nodes_check ADDR PORT MASTERS REPLICAS: from CLUSTER NODES as Redis
