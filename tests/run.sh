@@ -24,7 +24,7 @@ export SHOAL_BUILD SHOAL_RELEASE SHOAL_TOP="$top"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 unit_limit=${UNIT_TIMEOUT:-300}
-scen_limit=${SCENARIO_TIMEOUT:-900}
+scen_limit=${SCENARIO_TIMEOUT:-1800}
 
 mode=all
 case "${1:-}" in
