@@ -124,7 +124,7 @@ lane() {
 		k=$(job_key "$kind" "$path")
 		mkdir "$log/claim.$k" 2>/dev/null || continue
 		t0=$(date +%s.%N)
-		job_run "$kind" "$path" "$k" "$1"
+		job_run "$kind" "$path" "$k" "$1" </dev/null
 		echo $? >"$log/$k.rc.part"
 		took "$t0" "$(job_label "$kind" "$path")" "$1"
 		mv "$log/$k.rc.part" "$log/$k.rc"

@@ -179,7 +179,10 @@ killed_by_one() {
 	f2=$(decisions 2 node-hung "$node" follower)
 	echo "monitor 1: killed $k1, followed $f1; monitor 2: killed $k2, followed $f2"
 	[ $((k1 + k2)) -eq 1 ]
-	if [ "$k1" -eq 1 ]; then [ "$f2" -eq 1 ]; echo 1 >"$BATS_FILE_TMPDIR/leader"; else [ "$f1" -eq 1 ]; echo 2 >"$BATS_FILE_TMPDIR/leader"; fi
+	# the follower logs "follower" only when its own probes found the node
+	# hung before the leader's kill ended it: on a quiet machine the leader
+	# is often first, so that line may be missing; it never kills
+	if [ "$k1" -eq 1 ]; then [ "$f2" -le 1 ]; echo 1 >"$BATS_FILE_TMPDIR/leader"; else [ "$f1" -le 1 ]; echo 2 >"$BATS_FILE_TMPDIR/leader"; fi
 	[ "$(node_pid "$node" "$host")" != "$pid" ]
 	[ "$(node_field "$node" restarts)" -eq $((restarts + 1)) ]
 }
