@@ -739,7 +739,7 @@ static void test_leave_unreachable_replace(void **state)
 	model_free(&m);
 }
 
-/* The drills' client: PUT with w=quorum, GET with notfound_ok=false, and
+/* The drills' client: PUT with w=quorum&pw=quorum, GET with notfound_ok=false, and
  * a node that does not answer is left for the next one. */
 static void test_kv(void **state)
 {
@@ -758,7 +758,7 @@ static void test_kv(void **state)
 	assert_int_equal(db_kv_open(d, nodes, 3, &o, &kv, &e), 0);
 	assert_int_equal(db_kv_write(d, kv, keys, vals, 2, 0, ok), 0);
 	assert_true(ok[0] && ok[1]);
-	assert_string_equal(m.last_query, "w=quorum");
+	assert_string_equal(m.last_query, "w=quorum&pw=quorum");
 	assert_string_equal(m.key[0], "shoal:drill:r:0:0");
 	assert_string_equal(m.val[1], "r:0:1");
 	assert_int_equal(db_kv_read(d, kv, keys, other, 3, got), 0);
@@ -772,7 +772,7 @@ static void test_kv(void **state)
 	assert_false(ok[0]);
 	assert_int_equal(db_kv_write(d, kv, &keys[2], &vals[2], 1, 1, ok), 0);
 	assert_true(ok[0]);
-	assert_string_equal(m.last_query, "w=2");
+	assert_string_equal(m.last_query, "w=2&pw=2");
 	assert_string_equal(m.key[2], "k/2");
 	db_kv_close(d, kv);
 	/* no node answers: no client */
