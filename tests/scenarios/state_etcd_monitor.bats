@@ -289,6 +289,33 @@ up_starts() {
 		--command-timeout=2s get --prefix --print-value-only /shoal/lab-redis/events/ |
 		grep -c '"event": *"up.start"'
 }
+# swap_pair_outside H: the first recorded pair (master, its replica) with
+# neither on host H is swapped (a coordinated CLUSTER FAILOVER on the
+# replica), unless its replica is the master already.
+swap_pair_outside() {
+	local m r ra rp
+	read -r m r ra rp < <("$SHOAL" state show "$SPEC" | jq -r --arg h "$1" '
+		.nodes as $n | $n[] | select(.role == "replica" and .host != $h) |
+		. as $r | ($n[] | select(.id == $r.master and .host != $h)) |
+		"\(.id) \($r.id) \($r.address) \($r.port)"' | head -n 1)
+	[ -n "$r" ] || { echo "no recorded pair outside $1"; return 1; }
+	if [ "$(rcli "$ra" "$rp" role | head -n 1)" = master ]; then
+		echo "$r has taken over from $m already"
+		return 0
+	fi
+	echo "$r takes over from $m"
+	for _ in $(seq 300); do
+		rcli "$ra" "$rp" info replication | grep -q 'master_link_status:up' && break
+		sleep 0.1
+	done
+	rcli "$ra" "$rp" cluster failover
+	for _ in $(seq 300); do
+		[ "$(rcli "$ra" "$rp" role | head -n 1)" = master ] && return 0
+		sleep 0.1
+	done
+	echo "$r never took over from $m"
+	return 1
+}
 etcd_members_healthy() { [ "$(etcd_lab health | grep -cw healthy)" -eq "$1" ]; }
 
 @test "one etcd member lost with its host, the leader killed -9 in the middle of the reschedule: the follower finishes it, every node runs once" {
@@ -300,6 +327,10 @@ etcd_members_healthy() { [ "$(etcd_lab health | grep -cw healthy)" -eq "$1" ]; }
 	redis_auth
 	moved=$(nodes_on h2)
 	[ -n "$moved" ]
+	# a failover the monitor does not undo (a hung master killed) may have
+	# swapped a pair outside h2 in an earlier test: swap one here, so the
+	# reschedule always meets it (its data moves with the pair swapped)
+	swap_pair_outside h2
 	ups=$(up_starts)
 	[ "$ups" -ge 1 ]
 	lab poweroff h2

@@ -1,7 +1,8 @@
 /* test_redis_migrate.c - redis_migrate: the balance targets, and slots
  * moved online between the masters of real redis-server clusters on
  * 127.0.0.1 (grow 3 -> 4 masters under a writer, shrink back, finishing a
- * move an interrupted run left open).
+ * move an interrupted run left open, a node leaving while a failover has
+ * swapped a pair).
  *
  * Each test starts its own redis-server children (cluster-enabled,
  * requirepass + masterauth, a temp dir each) and kills them in its
@@ -419,6 +420,62 @@ static void test_open_slot_finished(void **state)
 	freeReplyObject(r);
 }
 
+/* Has the failover made server 3 the master of its shard (it serves slots)
+ * and server 0 its replica (by its own ROLE)? */
+static bool took_over(void *arg)
+{
+	struct fleet *f = arg;
+	redisReply *r = cmd(f, 3, "CLUSTER FAILOVER");
+	bool replica;
+
+	freeReplyObject(r);
+	if (own_slots(f, 3, NULL) == 0)
+		return false;
+	r = cmd(f, 0, "ROLE");
+	replica = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		  r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "slave");
+	freeReplyObject(r);
+	return replica;
+}
+
+/* A failover swapped a planned pair (node 3, node 0's planned replica, is
+ * the master now) and node 2 leaves: its slots go to the shard node 3
+ * serves and to node 1, and nothing is refused (the monitor reschedules
+ * this way after a failover left a pair swapped). */
+static void test_swapped_pair_takes_share(void **state)
+{
+	struct fleet *f = *state;
+	char ids[NSERVERS][RC_ID_LEN + 1], why[160];
+	struct rc_node plan[3];
+	struct rc_rebalance_result res;
+	struct err e;
+
+	f->nodes[3].master = false;
+	f->nodes[3].master_index = 0;
+	if (rc_form(f->nodes, 4, &f->opts, ids, &e) < 0)
+		fail_msg("rc_form with a replica of node 0: %s", e.msg);
+	/* CLUSTER FAILOVER is asked again until the replica has synced */
+	if (test_wait_started(f->s[3].pid, "the failover to node 3", took_over, f, why,
+			      sizeof why) < 0)
+		fail_msg("%s", why);
+	plan[0] = f->nodes[0];
+	plan[1] = f->nodes[1];
+	plan[2] = f->nodes[3];
+	plan[2].master_index = 0;
+	if (rc_rebalance(plan, 3, &f->opts, NULL, &res, &e) < 0)
+		fail_msg("rc_rebalance without node 2: %s", e.msg);
+	assert_int_equal(own_slots(f, 2, NULL), 0);
+	assert_int_equal(own_slots(f, 0, NULL), 0);
+	assert_int_equal(own_slots(f, 1, NULL) + own_slots(f, 3, NULL), 16384);
+	assert_in_range(own_slots(f, 3, NULL), 8191, 8193);
+	/* a planned master following some other node is still refused */
+	plan[2] = f->nodes[2];
+	plan[2].master = false;
+	plan[2].master_index = 0;
+	assert_int_equal(rc_rebalance(plan, 3, &f->opts, NULL, NULL, &e), -1);
+	assert_non_null(strstr(e.msg, "is a replica now"));
+}
+
 /* Refusals: a master outside the plan that does not answer, bad input. */
 static void test_refusals(void **state)
 {
@@ -455,6 +512,8 @@ int main(void)
 						teardown_4),
 		cmocka_unit_test_setup_teardown(test_open_slot_finished, setup_4, teardown_4),
 		cmocka_unit_test_setup_teardown(test_refusals, setup_4, teardown_4),
+		cmocka_unit_test_setup_teardown(test_swapped_pair_takes_share, setup_4,
+						teardown_4),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -521,8 +521,29 @@ static int read_own(struct layout *l, size_t i, redisContext *c, int tmo, size_t
 	return 0;
 }
 
+/* The planned replica of planned master m that is the shard's master now
+ * (a failover swapped them: m reports itself its replica), or -1. */
+static ssize_t swapped_replica(const struct rc_node *nodes, size_t n, const struct rc_view *v,
+			       size_t m)
+{
+	const struct rc_entry *me = rc_self(&v->obs[m]);
+
+	if (!me || (me->flags & RC_F_MASTER) || !me->master_id[0])
+		return -1;
+	for (size_t r = 0; r < n; r++) {
+		const struct rc_entry *re = rc_self(&v->obs[r]);
+
+		if (!nodes[r].master && nodes[r].master_index == (int)m && re &&
+		    (re->flags & RC_F_MASTER) && !strcmp(re->id, me->master_id))
+			return (ssize_t)r;
+	}
+	return -1;
+}
+
 /* The planned masters and every master that serves slots, by their own
- * reports; refuses what rebalancing must not touch (see rc_rebalance). */
+ * reports; refuses what rebalancing must not touch (see rc_rebalance).  A
+ * pair a failover swapped (the planned replica is the master now) counts
+ * as its master: the replica holds the shard's slots. */
 static int read_layout(const struct rc_node *nodes, size_t n, const struct rc_opts *o,
 		       struct layout **out, struct err *e)
 {
@@ -546,12 +567,21 @@ static int read_layout(const struct rc_node *nodes, size_t n, const struct rc_op
 			goto out;
 		}
 		if (nodes[i].master && !(me->flags & RC_F_MASTER)) {
-			err_set(e, EEXIST, "%s: is a replica now, but the plan makes it a master; "
-					   "form the cluster (fail back) before moving slots",
-				ob->label);
-			goto out;
+			ssize_t r = swapped_replica(nodes, n, v, i);
+
+			if (r < 0) {
+				err_set(e, EEXIST, "%s: is a replica now, but the plan makes it a "
+						   "master; form the cluster (fail back) before moving slots",
+					ob->label);
+				goto out;
+			}
+			/* a failover swapped the pair: its planned replica holds
+			 * the shard's slots until form fails back */
+			add_holder(l, &cap, rc_self(&v->obs[r]), true, v->obs[r].label);
+			continue;
 		}
-		if (!nodes[i].master && me->nslots > 0) {
+		if (!nodes[i].master && me->nslots > 0 &&
+		    swapped_replica(nodes, n, v, (size_t)nodes[i].master_index) != (ssize_t)i) {
 			err_set(e, EEXIST, "%s: serves %d slots, but the plan makes it a replica; "
 					   "form the cluster (fail back) before moving slots",
 				ob->label, me->nslots);

@@ -52,10 +52,12 @@ void rc_balance_targets(const int *cur, int nmasters, int *target);
  * cluster serves clients.  A slot a previous, interrupted move left open
  * (MIGRATING/IMPORTING) is moved to where it was going first.
  *
- * Refuses (EEXIST, naming the node), changing nothing, when a planned
- * master reports itself a replica, a planned replica serves slots (a
- * failover that form's fail-back undoes first), or two masters claim one
- * slot; EHOSTUNREACH when a master outside the plan that serves slots does
+ * A pair a failover swapped (the planned master now a replica of its own
+ * planned replica) counts as one master: the replica serving the shard
+ * gets its share, and form's fail-back later hands it back.  Refuses
+ * (EEXIST, naming the node), changing nothing, when a planned master
+ * follows another node, a planned replica serves slots outside such a
+ * pair, or two masters claim one slot; EHOSTUNREACH when a master outside the plan that serves slots does
  * not answer (its slots cannot be moved; bring it back or let its replica
  * take over).  A failure midway leaves every slot served (at most the
  * slots in flight open, which the next call finishes).
