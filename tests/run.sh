@@ -78,7 +78,7 @@ job_run() {
 	case $1 in
 	unit) CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 "$unit_limit" "$2" >"$log/$3.tap" 2>"$log/$3.err" ;;
 	fuzz) timeout -k 5 "$unit_limit" "$2" "$top/tests/fuzz/corpus/$3" >"$log/$3.out" 2>&1 ;;
-	scen) SHOAL_LAB_ID=$4 timeout -k 10 "$scen_limit" bats --tap "$2" >"$log/$3.tap" 2>&1 ;;
+	scen) SHOAL_LAB_ID=$4 timeout -k 10 "$scen_limit" bats --tap --timing "$2" >"$log/$3.tap" 2>&1 ;;
 	esac
 }
 
@@ -368,6 +368,11 @@ esac
 if [ -s "$log/times" ]; then
 	echo "slowest test files (seconds):"
 	sort -rn "$log/times" | head -n 10 | awk '{ printf "  %7.1f  %s\n", $1, $2 }'
+	# bats --timing ends each result line "in Nms"
+	echo "slowest scenario tests (seconds):"
+	for t in "$log"/*.tap; do
+		sed -nE "s|^(not )?ok [0-9]+ (.*) in ([0-9]+)ms.*|\3 $(basename "$t" .tap): \2|p" "$t"
+	done | sort -rn | head -n 10 | awk '{ ms = $1; $1 = ""; printf "  %7.1f %s\n", ms / 1000, $0 }'
 fi
 if [ "$skip" -gt 0 ]; then
 	echo "skipped:$skipped_names"
