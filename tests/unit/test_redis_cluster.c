@@ -29,7 +29,7 @@
 
 #include "driver.h"
 #include "redis_cluster.h"
-#include "test_wait.h"
+#include "redis_fixture.h"
 #include "util.h"
 
 #define PASSWORD "t3st-Pa55word"
@@ -37,134 +37,17 @@
 
 /* ---- redis-server children ------------------------------------------------- */
 
-struct server {
-	pid_t pid;
-	int port;
-	char dir[64];
-	char id[32];
-};
-
 struct fleet {
-	struct server s[MAX_NODES];
+	struct rf_server s[MAX_NODES];
 	size_t n;
 	struct rc_node nodes[MAX_NODES];
 	struct rc_opts opts;
 };
 
-static bool port_free(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* A port p with p and p + 10000 (the bus port) free and unused by this run,
- * from 20000-22767, so that the bus port stays below the kernel's ephemeral
- * range (32768 and up), where outgoing connections could take it. */
-static int pick_port(void)
-{
-	static int next;
-
-	if (!next)
-		next = 20000 + (int)(getpid() % 2768);
-	for (int tries = 0; tries < 2768; tries++) {
-		int p = next++;
-
-		if (next > 22767)
-			next = 20000;
-		if (port_free(p) && port_free(p + 10000))
-			return p;
-	}
-	fail_msg("no free port pair in 20000-22767");
-	return -1;
-}
-
-static redisContext *connect_auth(int port)
-{
-	struct timeval tv = {1, 0};
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-	redisReply *r;
-
-	if (!c || c->err) {
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	r = redisCommand(c, "AUTH %s", PASSWORD);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		if (r)
-			freeReplyObject(r);
-		redisFree(c);
-		return NULL;
-	}
-	freeReplyObject(r);
-	return c;
-}
-
-/* Ready once the server accepts our password. */
-static bool server_answers(void *arg)
-{
-	redisContext *c = connect_auth(*(int *)arg);
-
-	if (c)
-		redisFree(c);
-	return c != NULL;
-}
-
-static void start_server(struct server *sv)
-{
-	char port[12];
-
-	sv->port = pick_port();
-	snprintf(sv->dir, sizeof sv->dir, "/tmp/shoal-rc.XXXXXX");
-	assert_non_null(mkdtemp(sv->dir));
-	snprintf(port, sizeof port, "%d", sv->port);
-	sv->pid = fork();
-	assert_true(sv->pid >= 0);
-	if (sv->pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		       "--dir", sv->dir, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
-		       "--cluster-config-file", "nodes.conf", "--requirepass", PASSWORD,
-		       "--masterauth", PASSWORD, "--daemonize", "no", "--save", "", "--appendonly",
-		       "no", "--loglevel", "warning", (char *)NULL);
-		_exit(127);
-	}
-	char what[64], why[160];
-
-	snprintf(what, sizeof what, "redis-server on port %d", sv->port);
-	if (test_wait_started(sv->pid, what, server_answers, &sv->port, why, sizeof why) < 0)
-		fail_msg("%s", why);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 static void stop_fleet(struct fleet *f)
 {
-	for (size_t i = 0; i < f->n; i++) {
-		if (f->s[i].pid > 0) {
-			kill(f->s[i].pid, SIGKILL);
-			waitpid(f->s[i].pid, NULL, 0);
-		}
-		if (f->s[i].dir[0])
-			nftw(f->s[i].dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
+	for (size_t i = 0; i < f->n; i++)
+		rf_stop(&f->s[i]);
 	free(f);
 }
 
@@ -175,7 +58,7 @@ static struct fleet *start_fleet(size_t n)
 
 	f->n = n;
 	for (size_t i = 0; i < n; i++) {
-		start_server(&f->s[i]);
+		rf_start(&f->s[i], 20000, 22767, PASSWORD, "/tmp/shoal-rc.XXXXXX");
 		snprintf(f->s[i].id, sizeof f->s[i].id, "cache-%u", (unsigned)i);
 		f->nodes[i] = (struct rc_node){.id = f->s[i].id, .address = "127.0.0.1",
 					       .port = f->s[i].port, .master = true,
@@ -243,7 +126,7 @@ static int teardown_fleet(void **state)
 /* Run a command on server i (test side, plain hiredis). */
 static redisReply *vcmd(struct fleet *f, size_t i, const char *fmt, va_list ap)
 {
-	redisContext *c = connect_auth(f->s[i].port);
+	redisContext *c = rf_connect(f->s[i].port, PASSWORD);
 	redisReply *r;
 
 	assert_non_null(c);
@@ -867,7 +750,7 @@ static void test_refusals(void **state)
 
 	/* Nothing listens on cache-1's port. */
 	o = f->opts;
-	plan[1].port = pick_port();
+	plan[1].port = rf_pick_port(20000, 22767);
 	assert_int_equal(rc_form(plan, 2, &o, ids, &e), -1);
 	snprintf(label1, sizeof label1, "cache-1 (127.0.0.1:%d): connect:", plan[1].port);
 	assert_non_null(strstr(e.msg, label1));

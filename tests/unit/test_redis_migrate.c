@@ -29,124 +29,17 @@
 
 #include "redis_cluster.h"
 #include "redis_migrate.h"
-#include "test_wait.h"
+#include "redis_fixture.h"
 #include "util.h"
 
 #define PASSWORD "m1grate-Pa55"
 #define NSERVERS 4
 
-struct server {
-	pid_t pid;
-	int port;
-	char dir[64];
-	char id[32];
-};
-
 struct fleet {
-	struct server s[NSERVERS];
+	struct rf_server s[NSERVERS];
 	struct rc_node nodes[NSERVERS];
 	struct rc_opts opts;
 };
-
-static bool port_free(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-/* A port p with p and p + 10000 free, from 22800-23999 (bus ports stay
- * below the ephemeral range; test_redis_cluster uses 20000-22767). */
-static int pick_port(void)
-{
-	static int next;
-
-	if (!next)
-		next = 22800 + (int)(getpid() % 1200);
-	for (int tries = 0; tries < 1200; tries++) {
-		int p = next++;
-
-		if (next > 23999)
-			next = 22800;
-		if (port_free(p) && port_free(p + 10000))
-			return p;
-	}
-	fail_msg("no free port pair in 22800-23999");
-	return -1;
-}
-
-static redisContext *connect_auth(int port)
-{
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-	redisReply *r;
-
-	if (!c || c->err) {
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	r = redisCommand(c, "AUTH %s", PASSWORD);
-	if (!r || r->type == REDIS_REPLY_ERROR) {
-		if (r)
-			freeReplyObject(r);
-		redisFree(c);
-		return NULL;
-	}
-	freeReplyObject(r);
-	return c;
-}
-
-static bool server_answers(void *arg)
-{
-	redisContext *c = connect_auth(*(int *)arg);
-
-	if (c)
-		redisFree(c);
-	return c != NULL;
-}
-
-static void start_server(struct server *sv)
-{
-	char port[12], what[64], why[160];
-
-	sv->port = pick_port();
-	snprintf(sv->dir, sizeof sv->dir, "/tmp/shoal-mig.XXXXXX");
-	assert_non_null(mkdtemp(sv->dir));
-	snprintf(port, sizeof port, "%d", sv->port);
-	sv->pid = fork();
-	assert_true(sv->pid >= 0);
-	if (sv->pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1",
-		       "--dir", sv->dir, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
-		       "--cluster-config-file", "nodes.conf", "--requirepass", PASSWORD,
-		       "--masterauth", PASSWORD, "--daemonize", "no", "--save", "", "--appendonly",
-		       "no", "--loglevel", "warning", (char *)NULL);
-		_exit(127);
-	}
-	snprintf(what, sizeof what, "redis-server on port %d", sv->port);
-	if (test_wait_started(sv->pid, what, server_answers, &sv->port, why, sizeof why) < 0)
-		fail_msg("%s", why);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 /* Four masters, no replicas; nodes 0-2 formed into a cluster with the
  * even split, node 3 started but not in it. */
@@ -157,7 +50,7 @@ static int setup_4(void **state)
 	struct err e;
 
 	for (size_t i = 0; i < NSERVERS; i++) {
-		start_server(&f->s[i]);
+		rf_start(&f->s[i], 22800, 23999, PASSWORD, "/tmp/shoal-mig.XXXXXX");
 		snprintf(f->s[i].id, sizeof f->s[i].id, "cache-%u", (unsigned)i);
 		f->nodes[i] = (struct rc_node){.id = f->s[i].id, .address = "127.0.0.1",
 					       .port = f->s[i].port, .master = true,
@@ -174,14 +67,8 @@ static int teardown_4(void **state)
 {
 	struct fleet *f = *state;
 
-	for (size_t i = 0; i < NSERVERS; i++) {
-		if (f->s[i].pid > 0) {
-			kill(f->s[i].pid, SIGKILL);
-			waitpid(f->s[i].pid, NULL, 0);
-		}
-		if (f->s[i].dir[0])
-			nftw(f->s[i].dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	}
+	for (size_t i = 0; i < NSERVERS; i++)
+		rf_stop(&f->s[i]);
 	free(f);
 	return 0;
 }
@@ -190,7 +77,7 @@ static redisReply *cmd(struct fleet *f, size_t i, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static redisReply *cmd(struct fleet *f, size_t i, const char *fmt, ...)
 {
-	redisContext *c = connect_auth(f->s[i].port);
+	redisContext *c = rf_connect(f->s[i].port, PASSWORD);
 	redisReply *r;
 	va_list ap;
 
@@ -385,7 +272,7 @@ static void test_open_slot_finished(void **state)
 	freeReplyObject(cmd(f, 0, "CLUSTER SETSLOT %d MIGRATING %s", slot, dst));
 	{
 		char port[12], key[24];
-		redisContext *c = connect_auth(f->s[0].port);
+		redisContext *c = rf_connect(f->s[0].port, PASSWORD);
 
 		snprintf(port, sizeof port, "%d", f->s[3].port);
 		snprintf(key, sizeof key, "%sa", tag);
