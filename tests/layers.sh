@@ -8,11 +8,14 @@
 #         common <- spec <- plan <- image, transport, db <- converge <- monitor, drill <- cli
 #      (a folder includes only from folders below it; image, transport and
 #      db do not include each other, nor do monitor and drill), so no include cycle crosses folders.
+#   3. Sizes a reader can hold: no .c file under deployer/ over 1,200
+#      lines, no function over 120 (from its opening brace at column 0 to
+#      its closing one).
 # Usage: sh tests/layers.sh  (from anywhere; exits 1 when a check fails)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-echo "1..2"
+echo "1..3"
 rc=0
 
 # ---- 1. database words -------------------------------------------------------
@@ -86,5 +89,27 @@ if [ -n "$bad" ]; then
 	rc=1
 else
 	echo "ok 2 #include edges follow common <- spec <- plan <- image/transport/db <- converge <- monitor/drill <- cli"
+fi
+
+# ---- 3. sizes ----------------------------------------------------------------
+# A function is the lines from a "{" alone at column 0 (the style puts a
+# function's brace there and nothing else) to the next "}" at column 0; its
+# name is the last line before the brace that starts at column 0.
+big=$(find deployer -name '*.c' | sort | xargs awk '
+	FNR == 1 { if (prev != "" && prevn > 1200) print prev ": " prevn " lines (at most 1,200)"
+		   start = 0; head = "" }
+	{ prev = FILENAME; prevn = FNR }
+	/^[A-Za-z_]/ && !start { head = $0 }
+	/^\{$/ && head != "" { start = FNR; name = head; next }
+	/^}/ && start { if (FNR - start - 1 > 120)
+				print FILENAME ":" start ": " FNR - start - 1 " lines in " name " (at most 120)"
+			start = 0; head = "" }
+	END { if (prevn > 1200) print prev ": " prevn " lines (at most 1,200)" }')
+if [ -n "$big" ]; then
+	echo "not ok 3 files and functions a reader can hold"
+	echo "$big" | sed 's/^/# /'
+	rc=1
+else
+	echo "ok 3 no .c file over 1,200 lines, no function over 120"
 fi
 exit $rc

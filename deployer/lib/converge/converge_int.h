@@ -4,7 +4,9 @@
  *   converge.c         loading a cluster, connecting to its hosts and asking
  *                      them what runs, node requests and config digests
  *   converge_up.c      shoal up: actions executed, readiness, formation,
- *                      nodes leaving, changes rolled in place
+ *                      nodes leaving
+ *   converge_move.c    up: nodes moved to another host, the new one first
+ *   converge_roll.c    up: changes in place rolled one node at a time
  *   converge_status.c  shoal status
  *   converge_down.c    shoal down, exec and logs
  *   converge_db.c      nodes and options for the database drivers
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "actions.h"
 #include "converge.h"
 #include "digest.h"
 #include "driver.h"
@@ -26,6 +29,7 @@
 #include "image.h"
 #include "node_vars.h"
 #include "plan.h"
+#include "probe.h"
 #include "spec.h"
 #include "state.h"
 #include "tcplisten.h"
@@ -117,6 +121,44 @@ void cluster_event(struct cluster *c, const char *type, json_t *fields);
 
 /* Service svc's generated password, or NULL when its template has none. */
 const char *cluster_password(struct cluster *c, size_t svc);
+
+/* ---- converge_up.c, converge_move.c, converge_roll.c: the steps of up ---- */
+
+/* Per database command during up.  Generous: on a loaded host a node that
+ * loads its data or syncs a replica can stall for seconds, and one slow
+ * answer would fail the whole formation. */
+#define DB_CALL_TIMEOUT_MS 10000
+/* How long a leave refused right after data moved is retried. */
+#define LEAVE_SETTLE_MS 15000
+
+/* The pending in-place change of node id, or NULL. */
+const struct action *up_in_place_change(const struct actions *acts, const char *id);
+/* Record plan node i as it now runs: placement, image and config. */
+struct state_node *up_record_node(struct cluster *c, size_t i);
+/* The readiness probe of plan node pn, as its template describes it. */
+struct probe_target up_ready_probe(struct cluster *c, const struct plan_node *pn);
+/* Wait until the plan's nodes with want[i] set (all when want is NULL)
+ * answer their readiness probes; a node that keeps exiting fails at once. */
+int up_wait_ready(struct cluster *c, const struct converge_opts *o, const bool *want,
+		  struct err *e);
+/* Append the strings of add (a strv, freed) to *v (a strv, may be NULL). */
+void up_strv_append(char ***v, char **add);
+/* Form (or complete) the cluster of service s and record the nodes'
+ * database ids (*changed when a record changed). */
+int up_form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
+		    struct err *e);
+/* converge_move.c: every service's nodes that change hosts moved the new
+ * node first, where the kind can hand over (c->moved marks them). */
+int up_move_first(struct cluster *c, const struct converge_opts *o, const struct actions *acts,
+		  struct err *e);
+/* converge_roll.c: nodes with a change in place that do not answer now
+ * recreated at once (done[i] marks them). */
+int up_recreate_down_in_place(struct cluster *c, const struct actions *acts, bool *done,
+			      struct err *e);
+/* converge_roll.c: the other changes in place, one node at a time, masters
+ * handing over first. */
+int up_roll_in_place(struct cluster *c, const struct converge_opts *o, const struct actions *acts,
+		     const bool *done, struct err *e);
 
 /* ---- converge_status.c ---- */
 

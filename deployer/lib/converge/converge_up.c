@@ -1,5 +1,6 @@
 /* converge_up.c - shoal up (converge.h): the actions executed, readiness,
- * formation, nodes leaving their cluster, changes rolled in place. */
+ * formation, nodes leaving their cluster; the moves and the changes rolled
+ * in place are in converge_move.c and converge_roll.c. */
 #include "converge_int.h"
 
 #include <errno.h>
@@ -13,13 +14,6 @@
 #include "probe.h"
 #include "push.h"
 #include "util.h"
-
-/* Per database command during up.  Generous: on a loaded host a node that
- * loads its data or syncs a replica can stall for seconds, and one slow
- * answer would fail the whole formation. */
-#define DB_CALL_TIMEOUT_MS 10000
-/* How long a leave refused right after data moved is retried. */
-#define LEAVE_SETTLE_MS 15000
 
 /* When the plan puts a node on a port another program holds on its host,
  * plan again with those ports taken: the node moves to the next free port
@@ -72,7 +66,7 @@ static void *images_thread(void *arg)
 }
 
 /* The pending in-place change of node id, or NULL. */
-static const struct action *in_place_change(const struct actions *acts, const char *id)
+const struct action *up_in_place_change(const struct actions *acts, const char *id)
 {
 	for (size_t k = 0; acts && k < acts->n; k++)
 		if (acts->items[k].kind == ACT_CHANGE && acts->items[k].in_place &&
@@ -82,7 +76,7 @@ static const struct action *in_place_change(const struct actions *acts, const ch
 }
 
 /* Record plan node i as it now runs: placement, image and config. */
-static struct state_node *record_node(struct cluster *c, size_t i)
+struct state_node *up_record_node(struct cluster *c, size_t i)
 {
 	const struct plan_node *n = &c->plan->nodes[i];
 	const char *config = c->configs && c->configs[i].digest[0] ? c->configs[i].digest : NULL;
@@ -114,13 +108,13 @@ static void record_plan(struct cluster *c, const struct actions *acts)
 									   : NULL;
 		struct state_node *sn = state_find(c->st, n->id);
 
-		if (in_place_change(acts, n->id))
+		if (up_in_place_change(acts, n->id))
 			continue;
 		if (sn && !strcmp(sn->host, n->host->name) && sn->port == n->port &&
 		    sn->image && !strcmp(sn->image, image) &&
 		    (!config || (sn->config && !strcmp(sn->config, config))))
 			continue;
-		record_node(c, i);
+		up_record_node(c, i);
 	}
 }
 
@@ -245,7 +239,7 @@ static int host_actions(struct fleet *f, size_t i, void *p)
 			break;
 		case ACT_CHANGE:
 			if (a->in_place || (c->moved && c->moved[k]))
-				continue; /* roll_in_place, one node at a time; moved */
+				continue; /* up_roll_in_place, one node at a time; moved */
 			if (a->have && !strcmp(a->have->host, host) &&
 			    cluster_remove_node(c, host, a->node,
 					strcmp(a->have->host, a->host) && purge_on_removal(c, a),
@@ -337,7 +331,7 @@ static int crash_looping(struct cluster *c, const struct plan_node *pn,
 }
 
 /* The readiness probe of plan node pn, as its template describes it. */
-static struct probe_target ready_probe(struct cluster *c, const struct plan_node *pn)
+struct probe_target up_ready_probe(struct cluster *c, const struct plan_node *pn)
 {
 	const struct tmpl_probe *tp = &c->tmpl[pn->svc_index]->readiness;
 
@@ -357,8 +351,8 @@ static struct probe_target ready_probe(struct cluster *c, const struct plan_node
  * NULL) until each answers its template's readiness probe, or the deadline
  * passes (naming the nodes that never did).  A node that keeps exiting fails
  * the wait at once (crash_looping). */
-static int wait_ready(struct cluster *c, const struct converge_opts *o, const bool *want,
-		      struct err *e)
+int up_wait_ready(struct cluster *c, const struct converge_opts *o, const bool *want,
+		  struct err *e)
 {
 	size_t n = c->plan->n, left = 0;
 	bool *ready = xcalloc(n + 1, sizeof *ready);
@@ -389,7 +383,7 @@ static int wait_ready(struct cluster *c, const struct converge_opts *o, const bo
 	while (left) {
 		for (size_t i = 0; i < n; i++) {
 			const struct plan_node *pn = &c->plan->nodes[i];
-			struct probe_target pt = ready_probe(c, pn);
+			struct probe_target pt = up_ready_probe(c, pn);
 
 			if (ready[i])
 				continue;
@@ -440,7 +434,7 @@ out:
 }
 
 /* Append the strings of add (a strv, freed) to *v (a strv, may be NULL). */
-static void strv_append(char ***v, char **add)
+void up_strv_append(char ***v, char **add)
 {
 	size_t n = 0, k = 0;
 
@@ -589,298 +583,17 @@ static int leave_clusters(struct cluster *c, const struct actions *acts, struct 
 				return err_wrap(e, "service %s: leave", svc);
 			usleep(200 * 1000);
 		}
-		strv_append(&c->left[s], left);
+		up_strv_append(&c->left[s], left);
 		c->leave_checked[s] = true;
 	}
-	return 0;
-}
-
-/* ---- moves: the new node first ------------------------------------------------ */
-
-/* Does action a move a node of service svc to another host while its old
- * node runs, joined, where shoal reaches it, and nothing else holds its new
- * host and port?  Then the new node can join before the old one goes. */
-static bool movable(const struct cluster *c, const struct action *a, const char *svc)
-{
-	const struct state_node *sn = a->have;
-	struct fleet_host *h;
-	json_t *rec;
-	const char *state;
-
-	if (a->kind != ACT_CHANGE || !sn || !a->want || !a->service || strcmp(a->service, svc) ||
-	    !strcmp(sn->host, a->host))
-		return false;
-	h = fleet_host(c->fleet, sn->host);
-	rec = cluster_listed(c, sn->host, sn->id);
-	state = json_string_value(json_object_get(rec, "state"));
-	if (!h || !h->agent || !state || strcmp(state, "running") || !sn->status ||
-	    strcmp(sn->status, "joined") || !sn->cluster_id)
-		return false;
-	for (size_t i = 0; i < c->st->n; i++) {
-		const struct state_node *o = &c->st->nodes[i];
-
-		if (o != sn && !strcmp(o->host, a->host) &&
-		    (o->port == a->want->port || o->port == a->want->bus_port))
-			return false;
-	}
-	return true;
-}
-
-/* The layout service s has while its moving nodes change hosts: every
- * planned node that runs now (a moving one at its old address), the nodes
- * leaving it (acts), then each moving node's new copy as a replica of its
- * old one (a moving master) or of its planned master.  mv[k] is the action
- * of the k-th moving node, moves of them; (*old)[k] and (*new)[k] get the
- * indexes of its two copies, (*plan_at)[k] its plan index.  NULL when some
- * node's master is not in the layout (then the service moves the old way). */
-static struct db_node *move_layout(const struct cluster *c, size_t s, const struct actions *acts,
-				   const struct action *const *mv, size_t moves, size_t **old,
-				   size_t **new, size_t **plan_at, size_t *nt)
-{
-	size_t first = c->plan->svc_first[s], np, k = 0;
-	struct db_node *plan = cluster_db_nodes(c, s, &np);
-	struct db_node *t = xcalloc(np + acts->n + moves + 1, sizeof *t);
-	int *at = xcalloc(np + 1, sizeof *at); /* plan index -> layout index, -1 */
-	bool ok = true;
-
-	*old = xcalloc(moves + 1, sizeof **old);
-	*new = xcalloc(moves + 1, sizeof **new);
-	*plan_at = xcalloc(moves + 1, sizeof **plan_at);
-	for (size_t i = 0; i < np; i++) {
-		const struct state_node *sn = state_find(c->st, plan[i].id);
-		const struct action *m = NULL;
-
-		at[i] = -1;
-		for (size_t j = 0; j < moves; j++)
-			if (!strcmp(mv[j]->node, plan[i].id)) {
-				m = mv[j];
-				(*old)[j] = k;
-				(*plan_at)[j] = first + i;
-			}
-		if (!sn || (!m && strcmp(sn->host, c->plan->nodes[first + i].host->name)))
-			continue; /* created later in this run */
-		at[i] = (int)k;
-		t[k] = plan[i];
-		if (m) {
-			t[k].address = sn->address;
-			t[k].port = sn->port;
-			t[k].bus_port = sn->bus_port;
-		}
-		k++;
-	}
-	for (size_t i = 0; i < k; i++)
-		if (!t[i].master) {
-			int pm = t[i].master_index;
-
-			ok &= at[pm] >= 0;
-			t[i].master_index = at[pm];
-		}
-	/* the nodes leaving the service: masters first */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t j = 0; j < acts->n; j++) {
-			const struct action *a = &acts->items[j];
-			const struct state_node *sn = a->have;
-			bool found = false;
-
-			if (a->kind != ACT_LEAVE || !sn || strcmp(sn->service, c->spec->services[s].name) ||
-			    !sn->master != (pass == 0))
-				continue;
-			t[k] = db_node_of_state(sn);
-			for (size_t i = 0; sn->master && i < k; i++)
-				if (!strcmp(t[i].id, sn->master) && t[i].master) {
-					t[k].master = false;
-					t[k].master_index = (int)i;
-					found = true;
-				}
-			ok &= !sn->master || found;
-			k++;
-		}
-	for (size_t j = 0; j < moves; j++) {
-		const struct db_node *pn = &plan[(*plan_at)[j] - first];
-
-		t[k] = *pn;
-		t[k].master = false;
-		t[k].master_index = pn->master ? (int)(*old)[j] : at[pn->master_index];
-		t[k].cluster_id = NULL;
-		ok &= t[k].master_index >= 0;
-		(*new)[j] = k++;
-	}
-	free(at);
-	free(plan);
-	*nt = k;
-	if (!ok) {
-		free(t);
-		return NULL;
-	}
-	return t;
-}
-
-/* Node actions of a move: the new node created on its new host (its data
- * there, from an interrupted move, kept). */
-static int create_moved(struct cluster *c, const struct action *a, struct err *e)
-{
-	struct fleet_host *h = fleet_host(c->fleet, a->host);
-	json_t *req = NULL;
-
-	if (!h || !h->agent)
-		return err_set(e, ENOENT, "%s: host %s is not connected", a->node, a->host);
-	if (cluster_listed(c, a->host, a->node) &&
-	    cluster_remove_node(c, a->host, a->node, false, e) < 0)
-		return -1;
-	if (cluster_create_request(c, a->want, &req, e) < 0)
-		return -1;
-	log_info("%s on %s: creating (%s; it joins before the old one leaves)", a->node, a->host,
-		 a->detail);
-	if (fleet_call(h, req, NULL, e) < 0)
-		return err_wrap(e, "create %s", a->node);
-	return 0;
-}
-
-/* Move the nodes of service s that change hosts, the new node first: each
- * new node starts on its new host and joins as a replica (of its old copy
- * when that is a master, else of its planned master) and syncs; a master's
- * new copy takes over by a coordinated failover (db_hand_over: no
- * acknowledged write lost, every slot served throughout); then the old
- * nodes leave the cluster (db_leave), their containers and data go, and
- * the new ones are recorded.  Only when the kind can hand over and every
- * moving node's old copy runs where shoal reaches it; otherwise the moves
- * are left to leave_clusters (data moved away, old node stopped, new one
- * started). */
-static int move_service(struct cluster *c, const struct converge_opts *co,
-			const struct actions *acts, size_t s, struct err *e)
-{
-	const char *svc = c->spec->services[s].name;
-	const struct action **mv = xcalloc(acts->n + 1, sizeof *mv);
-	size_t moves = 0, nt = 0, *old = NULL, *new = NULL, *plan_at = NULL;
-	struct db_node *t = NULL, *stay = NULL, *leave = NULL;
-	struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 120000);
-	char (*ids)[DB_ID_MAX + 1] = NULL;
-	bool *want = NULL;
-	char **left = NULL;
-	int rc = 0;
-
-	if (!db_can(c->drv[s], "hand_over") || !db_can(c->drv[s], "form"))
-		goto out;
-	for (size_t k = 0; k < acts->n; k++) {
-		const struct action *a = &acts->items[k];
-
-		if (a->kind != ACT_CHANGE || !a->have || !a->service || strcmp(a->service, svc) ||
-		    !strcmp(a->have->host, a->host))
-			continue;
-		if (!movable(c, a, svc))
-			goto out; /* all the old way */
-		mv[moves++] = a;
-	}
-	if (!moves || !(t = move_layout(c, s, acts, mv, moves, &old, &new, &plan_at, &nt)))
-		goto out;
-	log_info("%s: moving %zu node%s, each new node first", svc, moves, moves == 1 ? "" : "s");
-	want = xcalloc(c->plan->n + 1, sizeof *want);
-	for (size_t k = 0; k < moves; k++) {
-		if ((rc = create_moved(c, mv[k], e)) < 0)
-			goto out;
-		want[plan_at[k]] = true;
-	}
-	if ((rc = wait_ready(c, co, want, e)) < 0)
-		goto out;
-	ids = xcalloc(nt + 1, sizeof *ids);
-	o.fail_back = true;
-	o.forget = c->left ? c->left[s] : NULL;
-	if ((rc = db_form(c->drv[s], t, nt, &o, ids, e)) < 0) {
-		err_wrap(e, "service %s: joining the moved nodes", svc);
-		goto out;
-	}
-	for (size_t k = 0; k < moves; k++) {
-		int64_t back = 0;
-
-		if (!t[old[k]].master)
-			continue;
-		log_info("%s: its copy on %s takes over from the one on %s", mv[k]->node,
-			 mv[k]->host, mv[k]->have->host);
-		if ((rc = db_hand_over(c->drv[s], t, nt, old[k], new[k], &o, &back, e)) < 0) {
-			err_wrap(e, "service %s: moving %s", svc, mv[k]->node);
-			goto out;
-		}
-	}
-	/* the old copies leave; the replicas that followed one may take a
-	 * gossip round to follow its successor: a refusal then is waited out */
-	stay = xcalloc(nt + 1, sizeof *stay);
-	leave = xcalloc(moves + 1, sizeof *leave);
-	{
-		size_t ns = 0, nl = 0;
-		int64_t until = now_ms() + LEAVE_SETTLE_MS;
-		struct db_opts lo = cluster_db_opts(c, s, 3000, 0);
-
-		for (size_t i = 0; i < nt; i++) {
-			bool is_old = false;
-
-			for (size_t k = 0; k < moves; k++)
-				is_old |= old[k] == i;
-			if (is_old)
-				leave[nl++] = t[i];
-			else
-				stay[ns++] = t[i];
-		}
-		for (size_t i = 0; i < ns; i++)
-			stay[i].master_index = -1;
-		while ((rc = db_leave(c->drv[s], stay, ns, leave, nl, &lo, &left, e)) < 0) {
-			if (e->code != EBUSY || now_ms() >= until) {
-				err_wrap(e, "service %s: the moved nodes' old copies leaving", svc);
-				goto out;
-			}
-			usleep(200 * 1000);
-		}
-	}
-	if (!c->left)
-		c->left = xcalloc(c->spec->nservices, sizeof *c->left);
-	strv_append(&c->left[s], left);
-	left = NULL;
-	for (size_t k = 0; k < moves; k++) {
-		const struct action *a = mv[k];
-		_cleanup_free_ char *from = xstrdup(a->have->host);
-		struct state_node *sn;
-
-		log_info("%s on %s: removing (moved to %s)", a->node, from, a->host);
-		if ((rc = cluster_remove_node(c, from, a->node, true, e)) < 0)
-			goto out;
-		sn = record_node(c, plan_at[k]);
-		free(sn->cluster_id);
-		sn->cluster_id = xstrdup(ids[new[k]]);
-		free(sn->status);
-		sn->status = xstrdup("joined");
-		c->moved[a - acts->items] = true;
-		if ((rc = state_save(c->lock, c->st, e)) < 0)
-			goto out;
-	}
-out:
-	strv_free(left);
-	free(ids);
-	free(want);
-	free(stay);
-	free(leave);
-	free(t);
-	free(old);
-	free(new);
-	free(plan_at);
-	free(mv);
-	return rc;
-}
-
-/* Every service's moves, the new node first (move_service). */
-static int move_first(struct cluster *c, const struct converge_opts *o,
-		      const struct actions *acts, struct err *e)
-{
-	c->moved = xcalloc(acts->n + 1, sizeof *c->moved);
-	for (size_t s = 0; s < c->spec->nservices; s++)
-		if (move_service(c, o, acts, s, e) < 0)
-			return -1;
 	return 0;
 }
 
 /* Form (or complete) the cluster of service s with its kind's driver; record each node's database id in c->st (*changed when any
  * record changed).  fail_back: restore planned masters after a failover;
  * quiet: no progress line. */
-static int form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
-			struct err *e)
+int up_form_service(struct cluster *c, size_t s, bool fail_back, bool quiet, bool *changed,
+		    struct err *e)
 {
 	struct db_opts o = cluster_db_opts(c, s, DB_CALL_TIMEOUT_MS, 60000);
 	const char *svc = c->spec->services[s].name;
@@ -930,7 +643,7 @@ static void *form_thread(void *arg)
 {
 	struct form_job *j = arg;
 
-	j->rc = form_service(j->c, j->svc, true, false, &j->changed, &j->e);
+	j->rc = up_form_service(j->c, j->svc, true, false, &j->changed, &j->e);
 	return NULL;
 }
 
@@ -1017,178 +730,6 @@ static int record_missing_configs(struct cluster *c, struct err *e)
 		}
 	}
 	return changed ? state_save(c->lock, c->st, e) : 0;
-}
-
-/* Remove plan node i (its data kept) and create it again as planned now,
- * then record it. */
-static int recreate(struct cluster *c, size_t i, const char *why, struct err *e)
-{
-	const struct plan_node *pn = &c->plan->nodes[i];
-	struct fleet_host *h = fleet_host(c->fleet, pn->host->name);
-	json_t *req;
-
-	if (!h)
-		return err_set(e, ENOENT, "%s: host %s is not connected", pn->id, pn->host->name);
-	log_info("%s on %s: restarting: %s", pn->id, pn->host->name, why);
-	if (cluster_remove_node(c, pn->host->name, pn->id, false, e) < 0 ||
-	    cluster_create_request(c, pn, &req, e) < 0)
-		return -1;
-	if (fleet_call(h, req, NULL, e) < 0)
-		return err_wrap(e, "create %s", pn->id);
-	record_node(c, i);
-	return state_save(c->lock, c->st, e);
-}
-
-/* Nodes with a change in place pending that do not answer now (say they
- * exit on a bad setting the new spec fixes) get it at once: nobody is served
- * by them, and the cluster cannot be formed around them.  done[i] marks
- * them. */
-static int recreate_down_in_place(struct cluster *c, const struct actions *acts, bool *done,
-				  struct err *e)
-{
-	for (size_t i = 0; i < c->plan->n; i++) {
-		const struct plan_node *pn = &c->plan->nodes[i];
-		const struct action *a = in_place_change(acts, pn->id);
-		struct probe_target pt;
-		struct probe_report pr;
-
-		if (!a)
-			continue;
-		pt = ready_probe(c, pn);
-		if (probe_run(&pt, &pr, e) < 0)
-			return err_wrap(e, "%s: readiness probe", pn->id);
-		if (pr.result == PROBE_OK)
-			continue;
-		if (recreate(c, i, a->detail, e) < 0)
-			return -1;
-		done[i] = true;
-	}
-	return 0;
-}
-
-/* The plan index of the first planned replica of plan node i, or -1. */
-static int first_replica(const struct cluster *c, size_t i)
-{
-	for (size_t j = 0; j < c->plan->n; j++)
-		if (c->plan->nodes[j].role == ROLE_REPLICA && c->plan->nodes[j].master == (int)i)
-			return (int)j;
-	return -1;
-}
-
-/* Before master i restarts, its replica r (plan indexes) takes over its
- * data (db_hand_over), so that it stays served; *hand_back_at gets the
- * latest time it may go back. */
-static int hand_over(struct cluster *c, size_t i, size_t r, int64_t *hand_back_at,
-		     struct err *e)
-{
-	const struct plan_node *pn = &c->plan->nodes[i];
-	size_t svc = pn->svc_index, first = c->plan->svc_first[svc], n;
-	struct db_opts o = cluster_db_opts(c, svc, DB_CALL_TIMEOUT_MS, 60000);
-	struct db_node *nodes;
-	int64_t at = 0;
-	int rc;
-
-	log_info("%s on %s: its replica %s takes over first", pn->id, pn->host->name,
-		 c->plan->nodes[r].id);
-	nodes = cluster_db_nodes(c, svc, &n);
-	rc = db_hand_over(c->drv[svc], nodes, n, i - first, r - first, &o, &at, e);
-	free(nodes);
-	if (rc == 0 && at > *hand_back_at)
-		*hand_back_at = at;
-	return rc;
-}
-
-/* Mark node i as back in its cluster, in the state. */
-static int record_joined(struct cluster *c, size_t i, struct err *e)
-{
-	struct state_node *sn = state_find(c->st, c->plan->nodes[i].id);
-
-	free(sn->status);
-	sn->status = xstrdup("joined");
-	return state_save(c->lock, c->st, e);
-}
-
-/* The other changes in place (a new image or config on the same host and
- * port) restart one node at a time, and each is back before the next goes.
- *   1. Replicas: restart, wait until the cluster has taken it back.
- *   2. Masters, when the kind can hand over: the replica takes over the
- *      data first (db_hand_over; Redis: a coordinated CLUSTER FAILOVER), the
- *      master restarts and comes back as the replica, and its copy is
- *      synced (db_synced) before the next master goes.
- *   3. Every master takes its data back at once (db_form with fail_back;
- *      Redis lets a shard fail over again only two node timeouts after the
- *      last time, so doing it per master would wait that long each).
- * Every slot stays served and no acknowledged write is lost.  Each node is
- * recorded as soon as it runs its new config, so an interrupted roll goes on
- * where it stopped (the next up fails back too). */
-static int roll_in_place(struct cluster *c, const struct converge_opts *o,
-			 const struct actions *acts, const bool *done, struct err *e)
-{
-	size_t np = c->plan->n;
-	bool *only = xcalloc(np + 1, sizeof *only);
-	int64_t *back = xcalloc(c->spec->nservices + 1, sizeof *back); /* hand back at */
-	int rc = 0;
-
-	for (int pass = 0; pass < 2 && rc == 0; pass++)
-		for (size_t i = 0; i < np && rc == 0; i++) {
-			const struct plan_node *pn = &c->plan->nodes[i];
-			const struct action *a = in_place_change(acts, pn->id);
-			bool master = pn->role == ROLE_MASTER, handed, changed = false;
-			int replica;
-
-			if (!a || done[i] || master != (pass == 1))
-				continue;
-			replica = master ? first_replica(c, i) : -1;
-			handed = replica >= 0 && db_can(c->drv[pn->svc_index], "hand_over");
-			only[i] = true;
-			if ((handed && hand_over(c, i, (size_t)replica, &back[pn->svc_index], e) < 0) ||
-			    recreate(c, i, a->detail, e) < 0 ||
-			    wait_ready(c, o, only, e) < 0) {
-				rc = -1;
-				break;
-			}
-			only[i] = false;
-			if (handed) { /* a replica for now: its copy first */
-				struct db_node *nodes;
-				size_t n, first = c->plan->svc_first[pn->svc_index];
-				struct db_opts so = cluster_db_opts(c, pn->svc_index,
-								    DB_CALL_TIMEOUT_MS, 60000);
-
-				nodes = cluster_db_nodes(c, pn->svc_index, &n);
-				rc = db_synced(c->drv[pn->svc_index], &nodes[i - first], &so, e);
-				free(nodes);
-				if (rc == 0)
-					log_info("%s on %s: back, as a synced replica until the "
-						 "hand-back", pn->id, pn->host->name);
-				continue;
-			}
-			if (form_service(c, pn->svc_index, true, true, &changed, e) < 0) {
-				rc = -1;
-				break;
-			}
-			log_info("%s on %s: back in its cluster", pn->id, pn->host->name);
-			rc = record_joined(c, i, e);
-		}
-	for (size_t s = 0; s < c->spec->nservices && rc == 0; s++) {
-		bool changed = false;
-
-		if (!back[s])
-			continue;
-		if (back[s] > now_ms()) {
-			log_info("%s: handing the roles back in %lld ms (a shard may fail over "
-				 "again only two node timeouts after the last time)",
-				 c->spec->services[s].name, (long long)(back[s] - now_ms()));
-			usleep((useconds_t)(back[s] - now_ms()) * 1000);
-		}
-		rc = form_service(c, s, true, true, &changed, e);
-		for (size_t i = c->plan->svc_first[s]; rc == 0 && i < c->plan->svc_first[s + 1]; i++)
-			if (in_place_change(acts, c->plan->nodes[i].id) &&
-			    c->plan->nodes[i].role == ROLE_MASTER && !done[i])
-				rc = record_joined(c, i, e);
-	}
-	free(only);
-	free(back);
-	return rc;
 }
 
 /* ---- up --------------------------------------------------------------------- */
@@ -1313,122 +854,110 @@ static int still_acting(const struct converge_opts *o, const char *step, struct 
 		       "follows finishes this run", step, o->fence_what ? o->fence_what : "this command");
 }
 
-int converge_up(const char *spec_path, const struct converge_opts *o,
-		struct err *e)
+/* Before anything is planned: the run fenced by its leadership (monitor
+ * rescheduling), the hosts that are gone left out, every secret generated
+ * and saved (secrets go to disk before any node is configured with them),
+ * then the plan. */
+static int up_prepare(struct cluster *c, const struct converge_opts *o, struct err *e)
 {
-	struct cluster c = {0};
-	struct actions acts = {0};
-	struct exec_ctx x = {.c = &c, .acts = &acts};
-	bool *done = NULL, *want = NULL; /* per plan node */
-	json_t *repairs = NULL;
-	int64_t t0 = now_ms();
-	int rc = -1;
-
-	if (cluster_load(spec_path, "up", &c, e) < 0)
-		goto out;
-	if (o->fence_key && state_lock_fence(c.lock, o->fence_key, o->fence_token,
+	if (o->fence_key && state_lock_fence(c->lock, o->fence_key, o->fence_token,
 					     o->fence_what ? o->fence_what : o->fence_key, e) < 0)
-		goto out;
-	if (o->without_hosts && cluster_without_hosts(&c, o->without_hosts, e) < 0)
-		goto out;
-	for (size_t s = 0; s < c.spec->nservices; s++)
-		for (size_t k = 0; k < c.tmpl[s]->nsecrets; k++)
-			if (!state_service_secret(c.st, c.spec->services[s].name,
-						  c.tmpl[s]->secrets[k], e))
-				goto out;
-	/* Secrets go to disk before any node is configured with them. */
-	if (state_save(c.lock, c.st, e) < 0)
-		goto out;
-	if (cluster_plan(&c, e) < 0)
-		goto out;
-	{
-		/* Build or find the images while the hosts connect: each takes
-		 * tens of milliseconds and neither needs the other.  The thread
-		 * only fills c.images and c.image_digests. */
-		struct images_job ij = {.c = &c};
-		pthread_t th;
-		bool threaded = pthread_create(&th, NULL, images_thread, &ij) == 0;
-		int crc;
+		return -1;
+	if (o->without_hosts && cluster_without_hosts(c, o->without_hosts, e) < 0)
+		return -1;
+	for (size_t s = 0; s < c->spec->nservices; s++)
+		for (size_t k = 0; k < c->tmpl[s]->nsecrets; k++)
+			if (!state_service_secret(c->st, c->spec->services[s].name,
+						  c->tmpl[s]->secrets[k], e))
+				return -1;
+	if (state_save(c->lock, c->st, e) < 0)
+		return -1;
+	return cluster_plan(c, e);
+}
 
-		if (!threaded)
-			images_thread(&ij);
-		crc = cluster_connect(&c, o, e) < 0 || cluster_observe(&c, e) < 0 ? -1 : 0;
-		if (threaded)
-			pthread_join(th, NULL);
-		if (ij.rc < 0) {
-			*e = ij.e;
-			goto out;
-		}
-		if (crc < 0)
-			goto out;
+/* Build or find the images while the hosts connect and say what they run:
+ * each takes tens of milliseconds and neither needs the other.  The thread
+ * only fills c->images and c->image_digests. */
+static int up_images_and_hosts(struct cluster *c, const struct converge_opts *o, struct err *e)
+{
+	struct images_job ij = {.c = c};
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, images_thread, &ij) == 0;
+	int crc;
+
+	if (!threaded)
+		images_thread(&ij);
+	crc = cluster_connect(c, o, e) < 0 || cluster_observe(c, e) < 0 ? -1 : 0;
+	if (threaded)
+		pthread_join(th, NULL);
+	if (ij.rc < 0) {
+		*e = ij.e;
+		return -1;
 	}
-	if (replan_around_taken(&c, e) < 0)
-		goto out;
-	c.configs = xcalloc(c.plan->n + 1, sizeof *c.configs);
-	c.nconfigs = c.plan->n;
-	if (cluster_configs_for(c.tmpl, c.spec, c.plan, c.st, c.configs, e) < 0 ||
-	    actions_diff(c.spec, c.plan, c.st, c.image_digests, c.configs,
-			 &(struct observed){c.obs, c.nobs}, &acts, e) < 0)
-		goto out;
-	converge_name_images(&acts);
-	print_actions(&acts, o->json);
-	if (refuse_role_change(&acts, e) < 0)
-		goto out;
-	if (!actions_empty(&acts)) {
-		if (still_acting(o, "changing the cluster", e) < 0)
-			goto out;
-		cluster_event(&c, "up.start", json_pack("{s:i}", "actions", (int)acts.n));
-		if (push_images(&c, &acts, e) < 0 || move_first(&c, o, &acts, e) < 0 ||
-		    leave_clusters(&c, &acts, e) < 0 || still_acting(o, "creating nodes", e) < 0)
-			goto out;
-		if (fleet_each(c.fleet, host_actions, &x) > 0) {
-			for (size_t i = 0; i < c.fleet->n; i++)
-				if (c.fleet->hosts[i].wanted && c.fleet->hosts[i].err.msg[0]) {
-					*e = c.fleet->hosts[i].err;
-					break;
-				}
-			goto out;
-		}
-		warn_left_behind(&c, o, &acts);
-		/* Record what now exists before waiting on it, so an interrupted
-		 * run is picked up where it stopped. */
-		for (size_t i = 0; i < acts.n; i++)
-			if (acts.items[i].kind == ACT_REMOVE && acts.items[i].have)
-				state_drop(c.st, acts.items[i].node);
-		record_plan(&c, &acts);
-		if (state_save(c.lock, c.st, e) < 0)
-			goto out;
+	return crc;
+}
+
+/* The actions from the plan, the configs and what the hosts run, printed;
+ * a role change is refused before anything changes. */
+static int up_diff(struct cluster *c, const struct converge_opts *o, struct actions *acts,
+		   struct err *e)
+{
+	if (replan_around_taken(c, e) < 0)
+		return -1;
+	c->configs = xcalloc(c->plan->n + 1, sizeof *c->configs);
+	c->nconfigs = c->plan->n;
+	if (cluster_configs_for(c->tmpl, c->spec, c->plan, c->st, c->configs, e) < 0 ||
+	    actions_diff(c->spec, c->plan, c->st, c->image_digests, c->configs,
+			 &(struct observed){c->obs, c->nobs}, acts, e) < 0)
+		return -1;
+	converge_name_images(acts);
+	print_actions(acts, o->json);
+	return refuse_role_change(acts, e);
+}
+
+/* The actions executed: images pushed, nodes moved the new one first, nodes
+ * leaving their clusters, then every host's node actions at once; what now
+ * exists is recorded before waiting on it, so an interrupted run is picked
+ * up where it stopped. */
+static int up_act(struct cluster *c, const struct converge_opts *o, struct actions *acts,
+		  struct err *e)
+{
+	struct exec_ctx x = {.c = c, .acts = acts};
+
+	if (actions_empty(acts))
+		return 0;
+	if (still_acting(o, "changing the cluster", e) < 0)
+		return -1;
+	cluster_event(c, "up.start", json_pack("{s:i}", "actions", (int)acts->n));
+	if (push_images(c, acts, e) < 0 || up_move_first(c, o, acts, e) < 0 ||
+	    leave_clusters(c, acts, e) < 0 || still_acting(o, "creating nodes", e) < 0)
+		return -1;
+	if (fleet_each(c->fleet, host_actions, &x) > 0) {
+		for (size_t i = 0; i < c->fleet->n; i++)
+			if (c->fleet->hosts[i].wanted && c->fleet->hosts[i].err.msg[0]) {
+				*e = c->fleet->hosts[i].err;
+				break;
+			}
+		return -1;
 	}
-	/* Nodes with a change in place pending are waited for after it. */
-	done = xcalloc(c.plan->n + 1, sizeof *done);
-	want = xcalloc(c.plan->n + 1, sizeof *want);
-	if (still_acting(o, "recreating nodes", e) < 0 ||
-	    recreate_down_in_place(&c, &acts, done, e) < 0)
-		goto out;
-	for (size_t i = 0; i < c.plan->n; i++)
-		want[i] = done[i] || !in_place_change(&acts, c.plan->nodes[i].id);
-	/* Failbacks are counted while forming only: those of a roll in place
-	 * are its own doing, not a repair. */
-	c.failed_back = xcalloc(c.spec->nservices + 1, sizeof *c.failed_back);
-	if (wait_ready(&c, o, want, e) < 0 || still_acting(o, "forming the cluster", e) < 0 ||
-	    form_clusters(&c, e) < 0)
-		goto out;
-	repairs = up_repairs(&c);
-	free(c.failed_back);
-	c.failed_back = NULL;
-	if (roll_in_place(&c, o, &acts, done, e) < 0 ||
-	    still_acting(o, "rebalancing", e) < 0 || rebalance_clusters(&c, e) < 0 ||
-	    record_missing_configs(&c, e) < 0)
-		goto out;
-	cluster_event(&c, "up.done", json_pack("{s:i, s:I, s:O}", "actions", (int)acts.n, "ms",
-				       (json_int_t)(now_ms() - t0), "repairs", repairs));
+	warn_left_behind(c, o, acts);
+	for (size_t i = 0; i < acts->n; i++)
+		if (acts->items[i].kind == ACT_REMOVE && acts->items[i].have)
+			state_drop(c->st, acts->items[i].node);
+	record_plan(c, acts);
+	return state_save(c->lock, c->st, e);
+}
+
+/* The result on stdout: with --json the schema of `plan --json`, plus how
+ * long it took and what was repaired besides the actions; else one line. */
+static void print_up(const struct cluster *c, const struct converge_opts *o,
+		     const struct actions *acts, json_t *repairs, int64_t t0)
+{
 	if (o->json) {
-		/* The schema of `plan --json`, plus how long it took and what
-		 * was repaired besides the actions. */
-		json_t *doc = actions_json(&acts);
+		json_t *doc = actions_json(acts);
 
 		json_object_set_new(doc, "ok", json_true());
-		json_object_set_new(doc, "cluster", json_string(c.spec->name));
+		json_object_set_new(doc, "cluster", json_string(c->spec->name));
 		json_object_set_new(doc, "ms", json_integer((json_int_t)(now_ms() - t0)));
 		json_object_set_new(doc, "repairs", json_incref(repairs));
 
@@ -1439,10 +968,50 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 		struct buf b = {0};
 
 		repairs_text(repairs, &b);
-		printf("cluster %s is up: %zu nodes (%lld ms)%s\n", c.spec->name,
-		       c.plan->n, (long long)(now_ms() - t0), b.len ? b.data : "");
+		printf("cluster %s is up: %zu nodes (%lld ms)%s\n", c->spec->name,
+		       c->plan->n, (long long)(now_ms() - t0), b.len ? b.data : "");
 		buf_free(&b);
 	}
+}
+
+int converge_up(const char *spec_path, const struct converge_opts *o,
+		struct err *e)
+{
+	struct cluster c = {0};
+	struct actions acts = {0};
+	bool *done = NULL, *want = NULL; /* per plan node */
+	json_t *repairs = NULL;
+	int64_t t0 = now_ms();
+	int rc = -1;
+
+	if (cluster_load(spec_path, "up", &c, e) < 0 || up_prepare(&c, o, e) < 0 ||
+	    up_images_and_hosts(&c, o, e) < 0 || up_diff(&c, o, &acts, e) < 0 ||
+	    up_act(&c, o, &acts, e) < 0)
+		goto out;
+	/* Nodes with a change in place pending are waited for after it. */
+	done = xcalloc(c.plan->n + 1, sizeof *done);
+	want = xcalloc(c.plan->n + 1, sizeof *want);
+	if (still_acting(o, "recreating nodes", e) < 0 ||
+	    up_recreate_down_in_place(&c, &acts, done, e) < 0)
+		goto out;
+	for (size_t i = 0; i < c.plan->n; i++)
+		want[i] = done[i] || !up_in_place_change(&acts, c.plan->nodes[i].id);
+	/* Failbacks are counted while forming only: those of a roll in place
+	 * are its own doing, not a repair. */
+	c.failed_back = xcalloc(c.spec->nservices + 1, sizeof *c.failed_back);
+	if (up_wait_ready(&c, o, want, e) < 0 || still_acting(o, "forming the cluster", e) < 0 ||
+	    form_clusters(&c, e) < 0)
+		goto out;
+	repairs = up_repairs(&c);
+	free(c.failed_back);
+	c.failed_back = NULL;
+	if (up_roll_in_place(&c, o, &acts, done, e) < 0 ||
+	    still_acting(o, "rebalancing", e) < 0 || rebalance_clusters(&c, e) < 0 ||
+	    record_missing_configs(&c, e) < 0)
+		goto out;
+	cluster_event(&c, "up.done", json_pack("{s:i, s:I, s:O}", "actions", (int)acts.n, "ms",
+				       (json_int_t)(now_ms() - t0), "repairs", repairs));
+	print_up(&c, o, &acts, repairs, t0);
 	rc = 0;
 out:
 	json_decref(repairs);

@@ -822,6 +822,105 @@ static bool monitor_runs(const char *cluster)
 	return state_lock_read_named(cluster, "monitor.lock", &h, &held, &e) == 0 && held;
 }
 
+/* The health gate: a drill on a cluster that is not healthy proves
+ * nothing; refused unless --force. */
+static int health_gate(struct drill *d, struct err *e)
+{
+	struct db_view *v = observe(d);
+	int rc = 0;
+
+	if (!healthy(v, d->n)) {
+		_cleanup_free_ char *why = unhealthy_reason(d, v);
+
+		if (!d->o->force)
+			rc = err_set(e, EBUSY,
+				     "%s: the cluster is not healthy (%s); a drill on it proves "
+				     "nothing: repair it first (shoal up) or pass --force",
+				     d->c.spec->name, why);
+		else
+			log_warn("%s: the cluster is not healthy (%s); drilling anyway (--force)",
+				 d->c.spec->name, why);
+	}
+	db_view_free(v);
+	return rc;
+}
+
+/* The rounds at their scheduled times, each at least SETTLE_MS after the
+ * one before recovered; why they stopped early, or NULL when every round
+ * ran. */
+static const char *run_rounds(struct drill *d, const struct drill_round *sched, struct err *e)
+{
+	const char *why_stopped = NULL;
+
+	for (int r = 0; r < d->o->rounds; r++) {
+		int64_t not_before = d->t0 + sched[r].at_ms;
+		json_t *prev = json_array_get(d->rounds, json_array_size(d->rounds) - 1);
+
+		if (prev) {
+			int64_t end = json_integer_value(json_object_get(prev, "recovered_at_ms")) +
+				      d->t0;
+
+			if (end + SETTLE_MS > not_before)
+				not_before = end + SETTLE_MS;
+		}
+		if (!wait_until(not_before))
+			break;
+		if (run_round(d, r, &sched[r], e) < 0) {
+			why_stopped = "a fault could not be made or healed";
+			log_error("%s", e->msg);
+			break;
+		}
+		if (d->failed_round) {
+			why_stopped = "a round did not recover in time";
+			break;
+		}
+	}
+	if (interrupted)
+		why_stopped = "interrupted";
+	return why_stopped;
+}
+
+/* After the rounds: SETTLE_MS of load, every fault healed, then recover_ms
+ * for the cluster to be healthy before the final check; its last view
+ * (caller frees). */
+static struct db_view *heal_and_recover(struct drill *d)
+{
+	struct db_view *v;
+	struct err he = {0};
+
+	wait_until(drill_wall_ms() + SETTLE_MS);
+	if (heal(d, &he) < 0)
+		log_error("could not heal: %s", he.msg);
+	for (int64_t until = drill_wall_ms() + d->o->recover_ms;;) {
+		v = observe(d);
+		if (healthy(v, d->n) || drill_wall_ms() >= until || interrupted)
+			break;
+		db_view_free(v);
+		wait_until(drill_wall_ms() + 200);
+	}
+	return v;
+}
+
+/* The drill passes when the cluster is healthy at the end, every round ran
+ * and every acknowledged write was read back; else e says why. */
+static int verdict(const struct drill *d, const struct db_view *v, const struct load_totals *tot,
+		   const char *why_stopped, struct err *e)
+{
+	if (!healthy(v, d->n)) {
+		_cleanup_free_ char *why = unhealthy_reason(d, v);
+
+		return err_set(e, EIO, "%s: the cluster is left unhealthy after the drill: %s",
+			       d->c.spec->name, why);
+	}
+	if (why_stopped)
+		return err_set(e, EINTR, "%s: the drill stopped early: %s", d->c.spec->name,
+			       why_stopped);
+	if (tot->lost || tot->unread)
+		return err_set(e, EIO, "%s: %ld acknowledged writes lost, %ld could not be read back",
+			       d->c.spec->name, tot->lost, tot->unread);
+	return 0;
+}
+
 int drill_run(const char *spec_path, const struct drill_opts *o, struct err *e)
 {
 	struct drill d = {.o = o};
@@ -845,24 +944,8 @@ int drill_run(const char *spec_path, const struct drill_opts *o, struct err *e)
 		goto out;
 	}
 	d.dbo = cluster_db_opts(&d.c, d.svc, 1000, 0);
-	if (cluster_connect(&d.c, &co, e) < 0)
+	if (cluster_connect(&d.c, &co, e) < 0 || health_gate(&d, e) < 0)
 		goto out;
-	v = observe(&d);
-	if (!healthy(v, d.n)) {
-		_cleanup_free_ char *why = unhealthy_reason(&d, v);
-
-		if (!o->force) {
-			err_set(e, EBUSY,
-				"%s: the cluster is not healthy (%s); a drill on it proves nothing: "
-				"repair it first (shoal up) or pass --force",
-				d.c.spec->name, why);
-			goto out;
-		}
-		log_warn("%s: the cluster is not healthy (%s); drilling anyway (--force)",
-			 d.c.spec->name, why);
-	}
-	db_view_free(v);
-	v = NULL;
 	mon = monitor_runs(d.c.spec->name);
 	subscribe_events(&d);
 	d.rounds = json_array();
@@ -879,46 +962,8 @@ int drill_run(const char *spec_path, const struct drill_opts *o, struct err *e)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	for (int r = 0; r < o->rounds; r++) {
-		int64_t not_before = d.t0 + sched[r].at_ms;
-		json_t *prev = json_array_get(d.rounds, json_array_size(d.rounds) - 1);
-
-		if (prev) {
-			int64_t end = json_integer_value(json_object_get(prev, "recovered_at_ms")) + d.t0;
-
-			if (end + SETTLE_MS > not_before)
-				not_before = end + SETTLE_MS;
-		}
-		if (!wait_until(not_before))
-			break;
-		if (run_round(&d, r, &sched[r], e) < 0) {
-			why_stopped = "a fault could not be made or healed";
-			log_error("%s", e->msg);
-			break;
-		}
-		if (d.failed_round) {
-			why_stopped = "a round did not recover in time";
-			break;
-		}
-	}
-	if (interrupted)
-		why_stopped = "interrupted";
-	wait_until(drill_wall_ms() + SETTLE_MS);
-	{
-		struct err he = {0};
-
-		if (heal(&d, &he) < 0)
-			log_error("could not heal: %s", he.msg);
-	}
-	/* the cluster gets recover_ms to be healthy before the final check */
-	for (int64_t until = drill_wall_ms() + o->recover_ms;;) {
-		v = observe(&d);
-		if (healthy(v, d.n) || drill_wall_ms() >= until || interrupted)
-			break;
-		db_view_free(v);
-		v = NULL;
-		wait_until(drill_wall_ms() + 200);
-	}
+	why_stopped = run_rounds(&d, sched, e);
+	v = heal_and_recover(&d);
 	if (d.load) {
 		fprintf(stderr, "reading back every key written...\n");
 		loadgen_stop(d.load);
@@ -945,19 +990,7 @@ int drill_run(const char *spec_path, const struct drill_opts *o, struct err *e)
 	}
 	if (o->report_dir && write_report(o->report_dir, rep, e) < 0)
 		goto out;
-	if (!healthy(v, d.n)) {
-		_cleanup_free_ char *why = unhealthy_reason(&d, v);
-
-		err_set(e, EIO, "%s: the cluster is left unhealthy after the drill: %s",
-			d.c.spec->name, why);
-	} else if (why_stopped) {
-		err_set(e, EINTR, "%s: the drill stopped early: %s", d.c.spec->name, why_stopped);
-	} else if (tot.lost || tot.unread) {
-		err_set(e, EIO, "%s: %ld acknowledged writes lost, %ld could not be read back",
-			d.c.spec->name, tot.lost, tot.unread);
-	} else {
-		rc = 0;
-	}
+	rc = verdict(&d, v, &tot, why_stopped, e);
 out:
 	if (rc < 0 && d.has_open) {
 		struct err he = {0};

@@ -1,5 +1,6 @@
-/* monitor.c - the loop of `shoal monitor` (monitor.h, docs/monitor.md). */
-#include "monitor.h"
+/* monitor.c - the loop of `shoal monitor` (monitor.h, docs/monitor.md);
+ * rescheduling in monitor_resched.c, HTTP in monitor_http.c. */
+#include "monitor_int.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -17,133 +18,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "converge_int.h"
 #include "log.h"
-#include "monitor_fsm.h"
-#include "monitor_leader.h"
-#include "probe.h"
-#include "util.h"
 
 #define TICK_MS 100
 #define RECENT_MAX 256
 #define HOST_OP_TIMEOUT_MS 5000
 #define INCIDENT_PROBE_MS 100
-/* /status: `shoal status --json` built anew this often (it asks the database) */
-#define STATUS_REFRESH_MS 2000
-/* ... while /status was asked for within this long */
-#define STATUS_WANTED_MS 60000
-/* a reschedule that failed (say an `up` held the state lock, or the
- * database had not failed over yet) is tried again this much later */
-#define RESCHEDULE_RETRY_MS 3000
-#define RESCHEDULE_RETRY_MAX_MS 30000
 /* fencing waits while another command holds the state lock */
 #define FENCE_RETRY_MS 1000
 /* the pipe word of the reschedule thread (the connector threads write
  * their host's index) */
 #define RESCHEDULE_WAKE ((size_t)-1)
-/* probe_seconds histogram buckets */
-static const double probe_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-				       0.05, 0.1, 0.25, 0.5, 1, 2.5};
-#define NBUCKETS (sizeof probe_buckets / sizeof *probe_buckets)
 
-struct mon;
-
-struct mhost {
-	struct mon *m;
-	const struct spec_host *sh;
-	size_t index;
-	struct mon_host fsm;
-	struct transport *t;          /* loop's, when up */
-	struct agent_client *ac;
-	struct event *rd;
-	json_int_t hb_id;             /* pending heartbeat, 0 none */
-	int64_t hb_sent_ms;
-	/* connector thread: owns these until it writes our index to the pipe */
-	pthread_t th;
-	struct transport *old_t;      /* closed by the thread first */
-	struct agent_client *old_ac;
-	struct transport *new_t;
-	struct agent_client *new_ac;
-	json_t *listed;               /* node.list answer of the new connection */
-	struct err conn_err;
-	int conn_rc;
-	struct err last_err;          /* why it is unreachable */
-	json_t *fence;                /* node.list to fence (host_fence), or NULL */
-	json_t *fencing;              /* {request id: node} of node.remove sent */
-	int64_t fence_due_ms;
-};
-
-struct mnode {
-	struct mon *m;
-	const struct state_node *sn;
-	struct mhost *h;
-	struct mon_node fsm;
-	struct probe_target pt;
-	struct probe_event *pe;
-	struct probe_conn *pc;        /* the probe's kept connection (redis) */
-	int64_t next_probe_ms;
-	int probes;                   /* finished probes */
-	enum probe_result last;
-	json_int_t restarts;          /* as the agent reports */
-	json_int_t kill_id;
-	uint64_t bucket[NBUCKETS];
-	uint64_t count;
-	double sum;
-};
-
-struct mon {
-	struct cluster c;
-	struct state_lock *lock;
-	struct leader_gate *gate;     /* etcd store: act only while leading */
-	const struct monitor_opts *o;
-	struct event_base *base;
-	struct mon_params p;
-	int interval_ms, timeout_ms;
-	struct mhost *hosts;
-	size_t nhosts;
-	struct mnode *nodes;
-	size_t nnodes;
-	struct evhttp *http;
-	struct event *tick, *wake, *sigterm, *sigint, *sighup;
-	const char *spec_path;
-	int pipe[2];
-	json_t *recent;
-	bool held;
-	char started[32];
-	int64_t start_ms;
-	uint64_t nevents;
-	int64_t once_deadline;
-	int failed_once;
-	/* rescheduling (one at a time, on its own thread: it runs `up`) */
-	bool resched_running;
-	pthread_t resched_th;
-	char **resched_hosts;         /* strv: the hosts it plans around */
-	char **resched_nodes;         /* strv: their nodes, as recorded */
-	int64_t resched_lost_ms;      /* when the first of them went */
-	int64_t resched_start_ms;
-	int64_t resched_next_ms;      /* no attempt before */
-	int64_t resched_retry_ms;     /* after a failure: RESCHEDULE_RETRY_MS doubling */
-	struct err resched_err;
-	int resched_rc;
-	int reschedules;              /* done */
-	int64_t last_resched_ms;      /* host lost -> nodes running elsewhere */
-	bool resched_finished;        /* set by its thread (atomic), seen by the tick */
-	int64_t resched_token;        /* the leader's fencing token it runs under */
-	bool resched_followed;        /* a follower logged that it leaves it to the leader */
-	/* /status: the document of `shoal status --json`, rebuilt on a thread */
-	struct status_job *sj;        /* running, or NULL */
-	json_t *status_doc;           /* the last one built, or NULL */
-	int64_t status_next_ms;
-	int64_t status_asked_ms;      /* last GET /status; 0 never */
-};
-
-static bool mon_reload(struct mon *m, const char *why);
-static void status_refresh(struct mon *m, int64_t now);
-
-static int64_t mono_ms(void)
-{
-	return now_ms();
-}
+const double mon_probe_buckets[NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+					    0.05, 0.1, 0.25, 0.5, 1, 2.5};
 
 static void rfc3339(char out[32])
 {
@@ -158,8 +46,8 @@ static void rfc3339(char out[32])
 
 /* Log one decision: events.jsonl (fsynced), the recent ring for /events, and
  * a line on stderr. */
-static void mon_event(struct mon *m, const char *type, const char *node, const char *host,
-		      const char *seen, const char *done, int64_t duration_ms)
+void mon_event(struct mon *m, const char *type, const char *node, const char *host,
+	       const char *seen, const char *done, int64_t duration_ms)
 {
 	json_t *f = json_object();
 	struct err e = {0};
@@ -607,7 +495,7 @@ static void probe_done(const struct probe_report *r, void *arg)
 	n->count++;
 	n->sum += s;
 	for (size_t i = 0; i < NBUCKETS; i++)
-		if (s <= probe_buckets[i])
+		if (s <= mon_probe_buckets[i])
 			n->bucket[i]++;
 	/* the agent answered after this probe began: its host is reachable */
 	agent_answers = n->h->fsm.state == MH_UP &&
@@ -662,187 +550,6 @@ static bool once_finished(struct mon *m)
 	return true;
 }
 
-/* ---- rescheduling ------------------------------------------------------------------ */
-
-/* converge_opts.may_act of a reschedule: this monitor still leads, under
- * the token the reschedule started with (from the reschedule's thread). */
-static bool resched_may_act(void *arg)
-{
-	struct mon *m = arg;
-	int64_t token = 0;
-
-	return leader_gate_acting(m->gate, &token) && token == m->resched_token;
-}
-
-static void *resched_thread(void *arg)
-{
-	struct mon *m = arg;
-	struct converge_opts co = {.accept_new_host_keys = m->o->accept_new_host_keys,
-				   .without_hosts = (const char *const *)m->resched_hosts};
-
-	if (m->gate) {
-		/* the `up` writes to etcd only while this leadership lasts, and
-		 * stops before its next step on hosts once it has ended */
-		co.fence_key = leader_gate_key(m->gate);
-		co.fence_token = m->resched_token;
-		co.fence_what = "the leadership of the monitor that started this reschedule";
-		co.may_act = resched_may_act;
-		co.may_act_arg = m;
-	}
-
-	err_clear(&m->resched_err);
-	m->resched_rc = converge_up(m->spec_path, &co, &m->resched_err);
-	__atomic_store_n(&m->resched_finished, true, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* "a, b, c" of a strv, into out. */
-static void strv_join(char *const *v, char *out, size_t size)
-{
-	size_t len = 0;
-
-	out[0] = '\0';
-	for (size_t i = 0; v && v[i] && len < size; i++) {
-		int w = snprintf(out + len, size - len, "%s%s", i ? ", " : "", v[i]);
-
-		if (w < 0)
-			break;
-		len += (size_t)w;
-	}
-}
-
-/* Hosts unreachable for monitor.reschedule_after_s that have nodes: their
- * nodes are placed on the other hosts and created there, and the database
- * made whole again (the replicas the lost nodes were, or took over from,
- * restored), by `up` planned without those hosts (converge.h,
- * without_hosts), on a thread; one reschedule at a time, none while the
- * cluster is held, and only by the leading monitor (leader_gate_acting):
- * its `up` writes to etcd fenced by the leader's token and stops once the
- * leadership has ended (resched_thread). */
-static void reschedule_start(struct mon *m, int64_t now)
-{
-	int after = m->c.spec->monitor.reschedule_after_s;
-	size_t nh = 0, nn = 0;
-	char hosts[256], nodes[512], seen[900], done[400];
-
-	bool due = false;
-
-	if (m->o->once || after <= 0 || m->held || m->resched_running ||
-	    now < m->resched_next_ms)
-		return;
-	for (size_t i = 0; i < m->nhosts && !due; i++)
-		due = m->hosts[i].fsm.state == MH_DOWN &&
-		      now - m->hosts[i].fsm.since_ms >= (int64_t)after * 1000;
-	if (!due) {
-		m->resched_followed = false;
-		return;
-	}
-	if (!leader_gate_acting(m->gate, &m->resched_token)) {
-		if (!m->resched_followed) {
-			m->resched_followed = true;
-			mon_event(m, "host-reschedule", NULL, NULL,
-				  "a host with nodes is unreachable past reschedule_after_s",
-				  "follower: the leading monitor acts", -1);
-		}
-		return;
-	}
-	m->resched_followed = false;
-	m->resched_hosts = xcalloc(m->nhosts + 1, sizeof *m->resched_hosts);
-	m->resched_nodes = xcalloc(m->nnodes + 1, sizeof *m->resched_nodes);
-	m->resched_lost_ms = now;
-	for (size_t i = 0; i < m->nhosts; i++) {
-		struct mhost *h = &m->hosts[i];
-		bool has = false;
-
-		if (h->fsm.state != MH_DOWN || now - h->fsm.since_ms < (int64_t)after * 1000)
-			continue;
-		for (size_t k = 0; k < m->nnodes; k++)
-			if (m->nodes[k].h == h) {
-				m->resched_nodes[nn++] = xstrdup(m->nodes[k].sn->id);
-				has = true;
-			}
-		if (!has)
-			continue;
-		m->resched_hosts[nh++] = xstrdup(h->sh->name);
-		if (h->fsm.since_ms < m->resched_lost_ms)
-			m->resched_lost_ms = h->fsm.since_ms;
-	}
-	if (!nh) {
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
-		return;
-	}
-	strv_join(m->resched_hosts, hosts, sizeof hosts);
-	strv_join(m->resched_nodes, nodes, sizeof nodes);
-	snprintf(seen, sizeof seen, "unreachable for %.1f s (reschedule_after_s %d); its nodes: %s",
-		 (now - m->resched_lost_ms) / 1000.0, after, nodes);
-	snprintf(done, sizeof done, "placing them on the other hosts and restoring the "
-		 "cluster's redundancy (`up` planned without %s)", hosts);
-	mon_event(m, "host-reschedule", NULL, hosts, seen, done, now - m->resched_lost_ms);
-	m->resched_start_ms = now;
-	m->resched_running = true;
-	__atomic_store_n(&m->resched_finished, false, __ATOMIC_RELEASE);
-	if (pthread_create(&m->resched_th, NULL, resched_thread, m) != 0) {
-		m->resched_running = false;
-		mon_event(m, "reschedule-failed", NULL, hosts, "cannot start a thread",
-			  "tried again in 3 s", -1);
-		m->resched_next_ms = now + RESCHEDULE_RETRY_MS;
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
-	}
-}
-
-/* The reschedule thread finished: log it; on success watch what state.json
- * records now (mon_reload), else try again RESCHEDULE_RETRY_MS later.
- * Watched hosts and nodes are replaced: call it last in a callback. */
-static void reschedule_end(struct mon *m, int64_t now)
-{
-	char hosts[256], moved[900] = "", seen[400];
-	size_t len = 0;
-
-	if (!m->resched_running || !__atomic_load_n(&m->resched_finished, __ATOMIC_ACQUIRE))
-		return;
-	pthread_join(m->resched_th, NULL);
-	m->resched_running = false;
-	strv_join(m->resched_hosts, hosts, sizeof hosts);
-	if (m->resched_rc < 0) {
-		mon_event(m, "reschedule-failed", NULL, hosts, m->resched_err.msg,
-			  "tried again later (3 s, doubling to 30 s) while the hosts stay "
-			  "unreachable",
-			  now - m->resched_start_ms);
-		m->resched_next_ms = now + m->resched_retry_ms;
-		m->resched_retry_ms = m->resched_retry_ms * 2 > RESCHEDULE_RETRY_MAX_MS
-					      ? RESCHEDULE_RETRY_MAX_MS
-					      : m->resched_retry_ms * 2;
-	} else {
-		m->resched_retry_ms = RESCHEDULE_RETRY_MS;
-		m->reschedules++;
-		m->last_resched_ms = now - m->resched_lost_ms;
-		if (mon_reload(m, "rescheduled")) {
-			for (size_t i = 0; m->resched_nodes[i]; i++) {
-				const struct state_node *sn = state_find(m->c.st, m->resched_nodes[i]);
-				int w = snprintf(moved + len, sizeof moved - len, "%s%s -> %s%s%s",
-						 i ? ", " : "", m->resched_nodes[i],
-						 sn ? sn->host : "(not recorded)",
-						 sn && sn->role ? " as " : "", sn && sn->role ? sn->role : "");
-
-				if (w < 0 || (size_t)w >= sizeof moved - len)
-					break;
-				len += (size_t)w;
-			}
-		}
-		snprintf(seen, sizeof seen, "the nodes of %s run on other hosts and their cluster "
-			 "is formed again", hosts);
-		mon_event(m, "host-rescheduled", NULL, hosts, seen, moved,
-			  now - m->resched_lost_ms);
-	}
-	strv_free(m->resched_hosts);
-	strv_free(m->resched_nodes);
-	m->resched_hosts = m->resched_nodes = NULL;
-}
-
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct mon *m = arg;
@@ -887,9 +594,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(m->base);
 	for (size_t i = 0; i < m->nhosts; i++)
 		host_fence(&m->hosts[i], now);
-	status_refresh(m, now);
-	reschedule_start(m, now);
-	reschedule_end(m, now); /* last: it may replace hosts and nodes */
+	mon_status_refresh(m, now);
+	mon_reschedule_start(m, now);
+	mon_reschedule_end(m, now); /* last: it may replace hosts and nodes */
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -899,344 +606,6 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("signal %d: stopping", (int)sig);
 	event_base_loopbreak(m->base);
-}
-
-/* ---- HTTP --------------------------------------------------------------------------- */
-
-/* What only the monitor knows, for the "monitor" object of /status: its
- * hosts, its view of every node (docs/monitor.md), whether it holds. */
-static json_t *monitor_json(struct mon *m)
-{
-	json_t *nodes = json_array(), *hosts = json_array();
-	int reachable = 0;
-
-	for (size_t i = 0; i < m->nhosts; i++) {
-		struct mhost *h = &m->hosts[i];
-		json_t *r = json_pack("{s:s, s:s, s:I}", "host", h->sh->name, "state",
-				      mon_host_state_name(h->fsm.state), "reconnects",
-				      (json_int_t)h->fsm.reconnects);
-
-		if (h->last_err.code)
-			json_object_set_new(r, "error", json_string(h->last_err.msg));
-		json_array_append_new(hosts, r);
-		reachable += h->fsm.state == MH_UP;
-	}
-	for (size_t i = 0; i < m->nnodes; i++) {
-		struct mnode *n = &m->nodes[i];
-
-		json_array_append_new(nodes, json_pack(
-			"{s:s, s:s, s:s, s:I, s:s, s:i}", "node", n->sn->id, "host", n->sn->host,
-			"health", mon_node_state_name(n->fsm.state), "restarts",
-			(json_int_t)n->restarts, "last_probe",
-			n->probes ? probe_result_name(n->last) : "none", "kills", n->fsm.kills));
-	}
-	json_t *doc = json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
-				"hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
-				"hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
-				"last_reschedule_seconds", m->last_resched_ms / 1000.0);
-
-	if (m->gate) {
-		int64_t token = 0;
-		bool acting = leader_gate_acting(m->gate, &token);
-
-		json_object_set_new(doc, "leader", json_pack("{s:b, s:I}", "acting", acting,
-							     "token", (json_int_t)token));
-	}
-	return doc;
-}
-
-/* ---- /status: `shoal status --json` on a thread --------------------------------------- */
-
-/* The agent's view of each watched node, copied on the loop, and the
- * document built from it on a thread (cluster_status_doc reads state.json
- * and asks the database, which blocks). */
-struct status_job {
-	const char *spec_path;
-	size_t n;
-	char **ids, **hosts;   /* per watched node */
-	json_t **rec;          /* its node.list-like record, or NULL (host not up) */
-	const char **absent;   /* then why: "connecting" or "host-down" */
-	json_t *doc;
-	pthread_t th;
-	bool finished;         /* atomic */
-};
-
-static void status_job_free(struct status_job *j)
-{
-	if (!j)
-		return;
-	for (size_t i = 0; i < j->n; i++) {
-		free(j->ids[i]);
-		free(j->hosts[i]);
-		json_decref(j->rec[i]);
-	}
-	free(j->ids);
-	free(j->hosts);
-	free(j->rec);
-	free(j->absent);
-	json_decref(j->doc);
-	free(j);
-}
-
-static void *status_thread(void *arg)
-{
-	struct status_job *j = arg;
-	struct cluster c = {0};
-	struct err e = {0};
-
-	if (cluster_load(j->spec_path, NULL, &c, &e) == 0) {
-		json_t **listed = xcalloc(c.st->n + 1, sizeof *listed);
-		const char **absent = xcalloc(c.st->n + 1, sizeof *absent);
-
-		for (size_t i = 0; i < c.st->n; i++)
-			for (size_t k = 0; k < j->n; k++)
-				if (!strcmp(j->ids[k], c.st->nodes[i].id) &&
-				    !strcmp(j->hosts[k], c.st->nodes[i].host)) {
-					listed[i] = j->rec[k];
-					absent[i] = j->absent[k];
-				}
-		j->doc = cluster_status_doc(&c, listed, absent);
-		free(listed);
-		free(absent);
-	} else {
-		log_warn("/status: %s", e.msg);
-	}
-	cluster_free(&c);
-	__atomic_store_n(&j->finished, true, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* Every STATUS_REFRESH_MS (and at once after the last one finished, when
- * none was built yet) build the document anew. */
-static void status_refresh(struct mon *m, int64_t now)
-{
-	struct status_job *j = m->sj;
-
-	if (j && __atomic_load_n(&j->finished, __ATOMIC_ACQUIRE)) {
-		pthread_join(j->th, NULL);
-		if (j->doc) {
-			json_decref(m->status_doc);
-			m->status_doc = j->doc;
-			j->doc = NULL;
-		}
-		status_job_free(j);
-		m->sj = NULL;
-	}
-	/* only while someone reads /status: it asks every node of the database */
-	if (m->sj || m->o->once || !m->http || now < m->status_next_ms || !m->status_asked_ms ||
-	    now - m->status_asked_ms > STATUS_WANTED_MS)
-		return;
-	m->status_next_ms = now + STATUS_REFRESH_MS;
-	j = xcalloc(1, sizeof *j);
-	j->spec_path = m->spec_path;
-	j->n = m->nnodes;
-	j->ids = xcalloc(j->n + 1, sizeof *j->ids);
-	j->hosts = xcalloc(j->n + 1, sizeof *j->hosts);
-	j->rec = xcalloc(j->n + 1, sizeof *j->rec);
-	j->absent = xcalloc(j->n + 1, sizeof *j->absent);
-	for (size_t i = 0; i < j->n; i++) {
-		struct mnode *n = &m->nodes[i];
-
-		j->ids[i] = xstrdup(n->sn->id);
-		j->hosts[i] = xstrdup(n->sn->host);
-		j->absent[i] = n->h->fsm.state == MH_CONNECTING ? "connecting" : "host-down";
-		if (n->h->fsm.state == MH_UP)
-			j->rec[i] = json_pack("{s:s, s:I}", "state",
-					      n->fsm.running ? "running" : "exited", "restarts",
-					      (json_int_t)n->restarts);
-	}
-	if (pthread_create(&j->th, NULL, status_thread, j) != 0) {
-		status_job_free(j);
-		return;
-	}
-	m->sj = j;
-}
-
-/* `shoal status --json` as last built (same schema: nodes, services,
- * monitor), its "monitor" object extended with what the monitor knows;
- * before the first one is built, the nodes as recorded, health unknown. */
-static json_t *status_json(struct mon *m)
-{
-	json_t *doc = m->status_doc ? json_deep_copy(m->status_doc) : NULL;
-	json_t *mon = monitor_json(m);
-
-	if (!doc) {
-		json_t *nodes = json_array();
-
-		for (size_t i = 0; i < m->nnodes; i++) {
-			const struct state_node *sn = m->nodes[i].sn;
-
-			json_array_append_new(nodes, json_pack(
-				"{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:s}", "node", sn->id,
-				"service", sn->service, "host", sn->host, "address", sn->address,
-				"port", sn->port, "role", sn->role ? sn->role : "", "state",
-				m->nodes[i].h->fsm.state != MH_UP ? "host-down"
-				: m->nodes[i].fsm.running ? "running" : "exited",
-				"restarts", (json_int_t)m->nodes[i].restarts, "health", "unknown"));
-		}
-		doc = json_pack("{s:s, s:o, s:[], s:{s:b, s:I, s:s}}", "cluster", m->c.spec->name,
-				"nodes", nodes, "services", "monitor", "running", 1, "pid",
-				(json_int_t)getpid(), "since", m->started);
-	}
-	json_object_update(json_object_get(doc, "monitor"), mon);
-	json_decref(mon);
-	return doc;
-}
-
-static void reply(struct evhttp_request *req, const char *type, struct evbuffer *b)
-{
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", type);
-	evhttp_send_reply(req, 200, "OK", b);
-}
-
-static void http_status(struct evhttp_request *req, void *arg)
-{
-	struct mon *m = arg;
-
-	m->status_asked_ms = mono_ms();
-	status_refresh(m, m->status_asked_ms);
-	json_t *doc = status_json(m);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	struct evbuffer *b = evbuffer_new();
-
-	evbuffer_add_printf(b, "%s\n", text);
-	reply(req, "application/json", b);
-	evbuffer_free(b);
-	free(text);
-	json_decref(doc);
-}
-
-static void http_events(struct evhttp_request *req, void *arg)
-{
-	struct mon *m = arg;
-	struct evbuffer *b = evbuffer_new();
-	json_t *ev;
-	size_t i;
-
-	json_array_foreach(m->recent, i, ev) {
-		char *line = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-		evbuffer_add_printf(b, "%s\n", line);
-		free(line);
-	}
-	reply(req, "application/x-ndjson", b);
-	evbuffer_free(b);
-}
-
-static void metric_head(struct evbuffer *b, const char *name, const char *type,
-			const char *help)
-{
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void http_metrics(struct evhttp_request *req, void *arg)
-{
-	struct mon *m = arg;
-	struct evbuffer *b = evbuffer_new();
-	const char *cl = m->c.spec->name;
-	int reachable = 0;
-
-#define NODE_LABELS "cluster=\"%s\",node=\"%s\",host=\"%s\""
-#define NL(n) cl, (n)->sn->id, (n)->sn->host
-	metric_head(b, "shoal_node_up", "gauge", "1 when the node's last probe answered.");
-	for (size_t i = 0; i < m->nnodes; i++)
-		evbuffer_add_printf(b, "shoal_node_up{" NODE_LABELS "} %d\n", NL(&m->nodes[i]),
-				    m->nodes[i].fsm.state == MN_UP);
-	metric_head(b, "shoal_node_restarts_total", "counter",
-		    "Restarts of the node by its agent, as the agent reports them.");
-	for (size_t i = 0; i < m->nnodes; i++)
-		evbuffer_add_printf(b, "shoal_node_restarts_total{" NODE_LABELS "} %lld\n",
-				    NL(&m->nodes[i]), (long long)m->nodes[i].restarts);
-	metric_head(b, "shoal_node_kills_total", "counter",
-		    "Hung nodes this monitor killed so that their agent restarts them.");
-	for (size_t i = 0; i < m->nnodes; i++)
-		evbuffer_add_printf(b, "shoal_node_kills_total{" NODE_LABELS "} %d\n",
-				    NL(&m->nodes[i]), m->nodes[i].fsm.kills);
-	metric_head(b, "shoal_node_probe_seconds", "histogram",
-		    "How long the node's health probes took.");
-	for (size_t i = 0; i < m->nnodes; i++) {
-		struct mnode *n = &m->nodes[i];
-
-		for (size_t k = 0; k < NBUCKETS; k++)
-			evbuffer_add_printf(b, "shoal_node_probe_seconds_bucket{" NODE_LABELS
-					    ",le=\"%g\"} %llu\n", NL(n), probe_buckets[k],
-					    (unsigned long long)n->bucket[k]);
-		evbuffer_add_printf(b, "shoal_node_probe_seconds_bucket{" NODE_LABELS
-				    ",le=\"+Inf\"} %llu\n", NL(n), (unsigned long long)n->count);
-		evbuffer_add_printf(b, "shoal_node_probe_seconds_sum{" NODE_LABELS "} %.6f\n",
-				    NL(n), n->sum);
-		evbuffer_add_printf(b, "shoal_node_probe_seconds_count{" NODE_LABELS "} %llu\n",
-				    NL(n), (unsigned long long)n->count);
-	}
-	metric_head(b, "shoal_repair_detection_seconds", "gauge",
-		    "Last incident of the node: first failed probe (or exit) to decision.");
-	for (size_t i = 0; i < m->nnodes; i++)
-		if (m->nodes[i].fsm.last_detect_ms >= 0)
-			evbuffer_add_printf(b, "shoal_repair_detection_seconds{" NODE_LABELS
-					    "} %.3f\n", NL(&m->nodes[i]),
-					    m->nodes[i].fsm.last_detect_ms / 1000.0);
-	metric_head(b, "shoal_repair_seconds", "gauge",
-		    "Last incident of the node: first failed probe (or exit) to answering again.");
-	for (size_t i = 0; i < m->nnodes; i++)
-		if (m->nodes[i].fsm.last_repair_ms >= 0)
-			evbuffer_add_printf(b, "shoal_repair_seconds{" NODE_LABELS "} %.3f\n",
-					    NL(&m->nodes[i]), m->nodes[i].fsm.last_repair_ms / 1000.0);
-	metric_head(b, "shoal_host_up", "gauge", "1 when the host's agent answers.");
-	for (size_t i = 0; i < m->nhosts; i++) {
-		bool up = m->hosts[i].fsm.state == MH_UP;
-
-		reachable += up;
-		evbuffer_add_printf(b, "shoal_host_up{cluster=\"%s\",host=\"%s\"} %d\n", cl,
-				    m->hosts[i].sh->name, up);
-	}
-	metric_head(b, "shoal_cluster_hosts", "gauge", "Hosts the cluster's nodes are on.");
-	evbuffer_add_printf(b, "shoal_cluster_hosts{cluster=\"%s\"} %zu\n", cl, m->nhosts);
-	metric_head(b, "shoal_cluster_hosts_reachable", "gauge",
-		    "Hosts whose agent answers.");
-	evbuffer_add_printf(b, "shoal_cluster_hosts_reachable{cluster=\"%s\"} %d\n", cl,
-			    reachable);
-	metric_head(b, "shoal_cluster_held", "gauge",
-		    "1 while more than half of the hosts are unreachable (no repair).");
-	evbuffer_add_printf(b, "shoal_cluster_held{cluster=\"%s\"} %d\n", cl, m->held);
-	metric_head(b, "shoal_reschedules_total", "counter",
-		    "Reschedules of gone hosts' nodes this monitor completed.");
-	evbuffer_add_printf(b, "shoal_reschedules_total{cluster=\"%s\"} %d\n", cl,
-			    m->reschedules);
-	metric_head(b, "shoal_reschedule_seconds", "gauge",
-		    "Last reschedule: host lost to its nodes running elsewhere, cluster formed.");
-	evbuffer_add_printf(b, "shoal_reschedule_seconds{cluster=\"%s\"} %.3f\n", cl,
-			    m->last_resched_ms / 1000.0);
-	metric_head(b, "shoal_monitor_events_total", "counter",
-		    "Events this monitor process logged.");
-	evbuffer_add_printf(b, "shoal_monitor_events_total{cluster=\"%s\"} %llu\n", cl,
-			    (unsigned long long)m->nevents);
-#undef NL
-#undef NODE_LABELS
-	reply(req, "text/plain; version=0.0.4", b);
-	evbuffer_free(b);
-}
-
-static int http_start(struct mon *m, const char *listen, struct err *e)
-{
-	_cleanup_free_ char *addr = xstrdup(listen);
-	char *colon = strrchr(addr, ':');
-	int port;
-
-	if (!colon || !(port = atoi(colon + 1)))
-		return err_set(e, EINVAL, "monitor.listen '%s': expected ADDRESS:PORT", listen);
-	*colon = '\0';
-	if (addr[0] == '[') { /* [::1]:7900 */
-		memmove(addr, addr + 1, strlen(addr));
-		addr[strcspn(addr, "]")] = '\0';
-	}
-	m->http = evhttp_new(m->base);
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	if (evhttp_bind_socket(m->http, addr, (uint16_t)port) < 0)
-		return err_sys(e, errno, "monitor.listen %s: bind", listen);
-	evhttp_set_cb(m->http, "/status", http_status, m);
-	evhttp_set_cb(m->http, "/metrics", http_metrics, m);
-	evhttp_set_cb(m->http, "/events", http_events, m);
-	return 0;
 }
 
 /* ---- set-up ------------------------------------------------------------------------- */
@@ -1347,10 +716,7 @@ static void mon_unwatch(struct mon *m)
 
 static void mon_free(struct mon *m)
 {
-	if (m->sj)
-		pthread_join(m->sj->th, NULL);
-	status_job_free(m->sj);
-	json_decref(m->status_doc);
+	mon_status_free(m);
 	if (m->resched_running) /* an `up` in progress: let it finish */
 		pthread_join(m->resched_th, NULL);
 	strv_free(m->resched_hosts);
@@ -1385,7 +751,7 @@ static void mon_free(struct mon *m)
  * Connections are opened again; nodes start as unknown, so nothing is
  * repeated.  A spec or state that does not load keeps the old view
  * (false). */
-static bool mon_reload(struct mon *m, const char *why)
+bool mon_reload(struct mon *m, const char *why)
 {
 	struct cluster fresh = {0};
 	struct err e = {0};
@@ -1490,6 +856,61 @@ static int detach(const char *logpath, int *ready_fd, struct err *e)
 	return err_set(e, EIO, "the monitor (pid %ld) ended at start; see %s", (long)pid, logpath);
 }
 
+/* The loop: SIGPIPE ignored, the descriptor limit raised (every redis node
+ * keeps its probe connection open), the event base with the wake pipe, the
+ * tick and the signals, and HTTP on the spec's monitor.listen (or
+ * --listen), not with --once. */
+static int mon_loop_open(struct mon *m, struct err *e)
+{
+	const struct monitor_opts *o = m->o;
+	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
+	const char *listen = o->listen ? o->listen : m->c.spec->monitor.listen;
+	struct rlimit nofile;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* every redis node keeps its probe connection open: raise the soft
+	 * descriptor limit (often 1024) to the hard one */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			log_warn("shoal monitor: cannot raise the descriptor limit: %s",
+				 strerror(errno));
+	}
+	m->base = event_base_new();
+	m->recent = json_array();
+	if (!m->base || pipe2(m->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return err_sys(e, errno, "event loop");
+	m->wake = event_new(m->base, m->pipe[0], EV_READ | EV_PERSIST, wake_cb, m);
+	m->tick = event_new(m->base, -1, EV_PERSIST, tick_cb, m);
+	event_add(m->wake, NULL);
+	event_add(m->tick, &tv);
+	m->sigterm = evsignal_new(m->base, SIGTERM, signal_cb, m);
+	m->sigint = evsignal_new(m->base, SIGINT, signal_cb, m);
+	m->sighup = evsignal_new(m->base, SIGHUP, sighup_cb, m);
+	event_add(m->sigterm, NULL);
+	event_add(m->sigint, NULL);
+	event_add(m->sighup, NULL);
+	if (!o->once && listen && *listen && mon_http_start(m, listen, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* After a --once loop: print what it saw; an error unless every host and
+ * node answers. */
+static int mon_once_result(struct mon *m, struct err *e)
+{
+	bool bad = false;
+
+	print_once(m);
+	for (size_t i = 0; i < m->nhosts; i++)
+		bad |= m->hosts[i].fsm.state != MH_UP;
+	for (size_t i = 0; i < m->nnodes; i++)
+		bad |= m->nodes[i].fsm.state != MN_UP;
+	if (bad)
+		return err_set(e, EIO, "cluster %s: not every host and node answers", m->c.spec->name);
+	return 0;
+}
+
 int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err *e)
 {
 	struct mon m = {.o = o, .pipe = {-1, -1}, .spec_path = spec_path,
@@ -1497,7 +918,6 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 	struct lock_holder stale;
 	bool was_stale = false;
 	int ready_fd = -1, rc = -1;
-	struct timeval tv = {.tv_sec = 0, .tv_usec = TICK_MS * 1000};
 	_cleanup_free_ char *logpath = NULL, *dir = NULL;
 
 	if (cluster_load(spec_path, NULL, &m.c, e) < 0)
@@ -1530,41 +950,8 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 			m.c.spec->name, spec_path);
 		goto out;
 	}
-	if (mon_setup(&m, e) < 0)
+	if (mon_setup(&m, e) < 0 || mon_loop_open(&m, e) < 0)
 		goto out;
-	signal(SIGPIPE, SIG_IGN);
-	/* every redis node keeps its probe connection open: raise the soft
-	 * descriptor limit (often 1024) to the hard one */
-	struct rlimit nofile;
-
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-		nofile.rlim_cur = nofile.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-			log_warn("shoal monitor: cannot raise the descriptor limit: %s",
-				 strerror(errno));
-	}
-	m.base = event_base_new();
-	m.recent = json_array();
-	if (!m.base || pipe2(m.pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		err_sys(e, errno, "event loop");
-		goto out;
-	}
-	m.wake = event_new(m.base, m.pipe[0], EV_READ | EV_PERSIST, wake_cb, &m);
-	m.tick = event_new(m.base, -1, EV_PERSIST, tick_cb, &m);
-	event_add(m.wake, NULL);
-	event_add(m.tick, &tv);
-	m.sigterm = evsignal_new(m.base, SIGTERM, signal_cb, &m);
-	m.sigint = evsignal_new(m.base, SIGINT, signal_cb, &m);
-	m.sighup = evsignal_new(m.base, SIGHUP, sighup_cb, &m);
-	event_add(m.sigterm, NULL);
-	event_add(m.sigint, NULL);
-	event_add(m.sighup, NULL);
-	{
-		const char *listen = o->listen ? o->listen : m.c.spec->monitor.listen;
-
-		if (!o->once && listen && *listen && http_start(&m, listen, e) < 0)
-			goto out;
-	}
 	rfc3339(m.started);
 	m.start_ms = mono_ms();
 	m.once_deadline = m.start_ms + (m.c.spec->ssh.connect_timeout_ms > 0 ?
@@ -1588,17 +975,8 @@ int monitor_run(const char *spec_path, const struct monitor_opts *o, struct err 
 	}
 	event_base_dispatch(m.base);
 	if (o->once) {
-		bool bad = false;
-
-		print_once(&m);
-		for (size_t i = 0; i < m.nhosts; i++)
-			bad |= m.hosts[i].fsm.state != MH_UP;
-		for (size_t i = 0; i < m.nnodes; i++)
-			bad |= m.nodes[i].fsm.state != MN_UP;
-		if (bad) {
-			err_set(e, EIO, "cluster %s: not every host and node answers", m.c.spec->name);
+		if (mon_once_result(&m, e) < 0)
 			goto out;
-		}
 	} else {
 		mon_event(&m, "monitor-stop", NULL, NULL, "a signal", "stopped", -1);
 	}
