@@ -26,9 +26,6 @@
 #define INCIDENT_PROBE_MS 100
 /* fencing waits while another command holds the state lock */
 #define FENCE_RETRY_MS 1000
-/* the pipe word of the reschedule thread (the connector threads write
- * their host's index) */
-#define RESCHEDULE_WAKE ((size_t)-1)
 
 const double mon_probe_buckets[NBUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 					    0.05, 0.1, 0.25, 0.5, 1, 2.5};
