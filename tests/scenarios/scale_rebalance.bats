@@ -7,7 +7,8 @@
 # others before they leave.  Checked from Redis itself (CLUSTER NODES: slots
 # per master within 1 of even, so max/min <= 1.01, replicas apart from their masters) and from
 # the keys: every key loaded and every write the writer saw acknowledged
-# reads back with its value.
+# reads back with its value.  An `up` killed -9 in the middle of a move
+# leaves it for the next `up` to finish, nothing lost.
 
 load 'up_helpers'
 
@@ -164,4 +165,45 @@ slots_balanced() {
 	redis_auth
 	run slots_balanced "$(lab_addr h1)" 7000 3
 	[ "$status" -eq 0 ]
+}
+
+# masters_with_slots ADDR PORT: how many masters serve slots, by CLUSTER
+# NODES (a line with slots has 9 fields or more).
+masters_with_slots() {
+	rcli "$1" "$2" cluster nodes | awk '$3 ~ /master/ && NF >= 9 { n++ } END { print n + 0 }'
+}
+
+@test "an up killed -9 while slots move: the next up finishes the move, nothing lost" {
+	redis_auth
+	a1=$(lab_addr h1)
+	log="$BATS_TEST_TMPDIR/up.log"
+	"$SHOAL" up "$SPEC8" >"$log" 2>&1 &
+	pid=$!
+	# kill it once the first new master serves slots (the move under way)
+	for _ in $(seq 2400); do
+		[ "$(masters_with_slots "$a1" 7000)" -gt 3 ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	cat "$log"
+	grep -q "moving [0-9]* slots between" "$log"
+	# the premise: it died with the move unfinished
+	run slots_balanced "$a1" 7000 5
+	echo "$output"
+	[ "$status" -ne 0 ] || { echo "the move had finished before the kill"; false; }
+	run "$SHOAL" up "$SPEC8"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"slots moved"* ]]
+	[[ "$output" == *"is up: 10 nodes"* ]]
+	run slots_balanced "$a1" 7000 5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run cluster_nodes_check "$a1" 7000 5 5
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(keys_read "$a1" 7000 100000)" -eq 100000 ]
+	[ "$(acked_lost "$a1" 7000)" -eq 0 ]
 }

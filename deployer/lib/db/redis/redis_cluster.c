@@ -263,9 +263,12 @@ static int check_reality(struct former *f, int16_t *owner, struct err *e)
 		for (size_t j = 0; j < ob->ntable; j++)
 			if (!(ob->table[j].flags & RC_F_HANDSHAKE) && ob->table[j].plan_index < 0)
 				return refuse_foreign(f, i, &ob->table[j], e);
-		if (me->migrating)
-			return err_set(e, EBUSY, "%s: %d slot(s) are being migrated or imported; "
-						 "finish or cancel that first",
+		/* a planned master's open slots are a move an interrupted run
+		 * left: rc_rebalance finishes it after forming */
+		if (me->migrating && !ob->master)
+			return err_set(e, EBUSY, "%s: %d slot(s) are being migrated or imported, but "
+						 "the plan makes it a replica; finish or cancel that "
+						 "first (CLUSTER SETSLOT ... STABLE)",
 				       f->labels[i], me->migrating);
 		if (ob->master && (me->flags & RC_F_REPLICA)) {
 			const char *ml = plan_label_of(f, me->master_id);
@@ -298,7 +301,7 @@ static int check_reality(struct former *f, int16_t *owner, struct err *e)
 		const struct rc_entry *me = rc_self_entry(&v->obs[i]);
 		_cleanup_reply_ redisReply *r = NULL;
 
-		if (me->nslots > 0 || (me->flags & RC_F_REPLICA))
+		if (me->nslots > 0 || me->migrating || (me->flags & RC_F_REPLICA))
 			continue;
 		if (!(r = CALL(f->conns[i], f->tmo, f->labels[i], e, "DBSIZE")))
 			return -1;

@@ -80,7 +80,9 @@ struct rc_opts {
  * an old identity of a replaced node), two nodes claim the same slot, a
  * planned replica holds slots or a planned master is a replica (unless it is
  * the pair a failover swapped and o->fail_back is set), a node without slots
- * holds keys, a slot is being migrated.  Bad
+ * holds keys (one importing slots aside), a planned replica has a slot open.
+ * A planned master's open slots (a move an interrupted run left) are left
+ * as they are, for rc_rebalance to finish.  Bad
  * input (two plan entries for one node, a replica whose master_index is not a
  * master) is ERR_EXIT_USAGE.
  *
