@@ -13,6 +13,27 @@
 
 #define MAX_INIT_HOSTS 64
 
+/* The ssh block and hosts h1..hN (10.0.0.11 and up), each offering cpus
+ * and memory, ending with ");\n". */
+static void write_ssh_hosts(struct buf *b, long hosts, int cpus, const char *memory)
+{
+	buf_puts(b,
+		 "# How shoal reaches the hosts: SSH as root with this key; host keys are\n"
+		 "# checked against known_hosts ('shoal hosts --accept-new-host-keys'\n"
+		 "# records new ones, never changed ones).\n"
+		 "ssh = {\n"
+		 "  user = \"root\";\n"
+		 "  identity = \"~/.ssh/id_ed25519\";\n"
+		 "};\n\n"
+		 "# Each host: its address, what it offers, and optionally rack/zone for\n"
+		 "# spread.  Change the addresses to yours.\n"
+		 "hosts = (\n");
+	for (long i = 1; i <= hosts; i++)
+		buf_printf(b, "  { name = \"h%ld\"; address = \"10.0.0.%ld\"; cpus = %d; memory = \"%s\"; }%s\n",
+			   i, 10 + i, cpus, memory, i < hosts ? "," : "");
+	buf_puts(b, ");\n");
+}
+
 static void write_spec(struct buf *b, const char *name, long hosts)
 {
 	bool local = hosts == 1;
@@ -39,22 +60,8 @@ static void write_spec(struct buf *b, const char *name, long hosts)
 			 "  }\n"
 			 ");\n\n");
 	} else {
-		buf_puts(b,
-			 "# How shoal reaches the hosts: SSH as root with this key; host keys are\n"
-			 "# checked against known_hosts ('shoal hosts --accept-new-host-keys'\n"
-			 "# records new ones, never changed ones).\n"
-			 "ssh = {\n"
-			 "  user = \"root\";\n"
-			 "  identity = \"~/.ssh/id_ed25519\";\n"
-			 "};\n\n"
-			 "# Each host: its address, what it offers, and optionally rack/zone for\n"
-			 "# spread.  Change the addresses to yours.\n"
-			 "hosts = (\n");
-		for (long i = 1; i <= hosts; i++)
-			buf_printf(b,
-				   "  { name = \"h%ld\"; address = \"10.0.0.%ld\"; cpus = 2; memory = \"2G\"; }%s\n",
-				   i, 10 + i, i < hosts ? "," : "");
-		buf_puts(b, ");\n\n");
+		write_ssh_hosts(b, hosts, 2, "2G");
+		buf_puts(b, "\n");
 	}
 	buf_printf(b,
 		   "services = (\n"
@@ -99,24 +106,11 @@ static void write_masterless(struct buf *b, const struct masterless *m, const ch
 		   "# %s.cfg - %s written by 'shoal init'.  Every key is in\n"
 		   "# docs/spec.md; 'shoal check %s.cfg' checks it, 'shoal plan' shows\n"
 		   "# what 'shoal up' would do.\n"
-		   "name = \"%s\";\n\n"
-		   "# How shoal reaches the hosts: SSH as root with this key; host keys are\n"
-		   "# checked against known_hosts ('shoal hosts --accept-new-host-keys'\n"
-		   "# records new ones, never changed ones).\n"
-		   "ssh = {\n"
-		   "  user = \"root\";\n"
-		   "  identity = \"~/.ssh/id_ed25519\";\n"
-		   "};\n\n"
-		   "# Each host: its address, what it offers, and optionally rack/zone for\n"
-		   "# spread.  Change the addresses to yours.\n"
-		   "hosts = (\n",
+		   "name = \"%s\";\n\n",
 		   name, m->what, name, name);
-	for (long i = 1; i <= hosts; i++)
-		buf_printf(b,
-			   "  { name = \"h%ld\"; address = \"10.0.0.%ld\"; cpus = 4; memory = \"8G\"; }%s\n",
-			   i, 10 + i, i < hosts ? "," : "");
+	write_ssh_hosts(b, hosts, 4, "8G");
 	buf_printf(b,
-		   ");\n\n"
+		   "\n"
 		   "services = (\n"
 		   "  {\n"
 		   "    name = \"%s\";\n"
