@@ -47,9 +47,10 @@ fi
 # preprocessed file with comments and macro definitions kept (so its
 # headers, a NOLINT comment and every macro count), the flags, .clang-tidy
 # and the clang-tidy version.  Only clean results are kept (in $LINT_CACHE,
-# default build/lint-cache; LINT_CACHE= turns it off), so a finding is
-# reported on every run.
-cache=${LINT_CACHE-$top/build/lint-cache}
+# default ~/.cache/shoal/lint, outside the checkout like the Riak build
+# cache, so a clean clone on the same machine finds them; LINT_CACHE= turns
+# it off), so a finding is reported on every run.
+cache=${LINT_CACHE-${XDG_CACHE_HOME:-$HOME/.cache}/shoal/lint}
 [ -z "$cache" ] || mkdir -p "$cache" || cache=
 salt="$(clang-tidy --version 2>&1) $(sha256sum .clang-tidy) $incs $pkg"
 echo "lint: clang-tidy on ${#tidy_files[@]} files ($jobs at a time${cache:+, clean ones cached in ${cache#"$top"/}})"

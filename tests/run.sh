@@ -236,7 +236,7 @@ unit_report() {
 lint_start() {
 	(
 		t0=$(date +%s.%N)
-		LINT_JOBS=${LINT_JOBS:-$1} timeout -k 5 "${LINT_TIMEOUT:-1800}" \
+		LINT_JOBS=${LINT_JOBS:-$1} timeout -k 5 "${LINT_TIMEOUT:-3600}" \
 			nice -n 10 "$top/tests/lint.sh" >"$log/lint.out" 2>&1
 		echo $? >"$log/lint.rc"
 		took "$t0" lint-in-background
