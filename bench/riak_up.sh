@@ -17,10 +17,10 @@
 #                -x` under /var/lib/shoal/riak-hand (the host's own disk),
 #                relocate its absolute paths with sed, write riak.conf (the
 #                keys templates/riak renders: node name, cookie, listeners,
-#                handoff, distribution range, ring_size, backend) and `riak
-#                daemon`; then `riak admin wait-for-service riak_kv` on every
-#                node at once, `cluster join riak@H1` on h2..h5 one after the
-#                other, `cluster plan` + `cluster commit` on h1 (again while
+#                handoff, distribution range, ring_size, backend), `riak
+#                chkconfig` and `riak daemon`; wait for /ping (curl); then
+#                `riak admin wait-for-service riak_kv` on every node at
+#                once, `cluster join riak@H1` on h2..h5 one after the other, `cluster plan` + `cluster commit` on h1 (again while
 #                Riak says to), and poll member-status on all five nodes at
 #                once, every second, until the finish line.
 #
@@ -126,7 +126,7 @@ addrs=
 for i in $(seq 1 $nhosts); do
 	addrs="$addrs $(lab addr "h$i")" || die "lab addr h$i"
 done
-a1=$(echo $addrs | cut -d' ' -f1)
+a1=$(lab addr h1) || die "lab addr h1"
 sed -e "s|10\.213\.0\.|10.213.$lab_id.|g" -e "s|/var/tmp/shoal-lab/0/|$lab_dir/|g" \
 	"$top/cluster-specs/lab-riak.cfg" >"$spec"
 t0=$(now_ms)
