@@ -115,12 +115,14 @@ record_plan() {
 @test "unlock: live holder refused, --force, stale record cleared" {
 	dir="$SHOAL_STATE_DIR/lab-redis"
 	mkdir -p "$dir"
-	# a live holder: record + flock held by the same process
+	# a live holder: record + flock held by the same process (--no-fork:
+	# sleep is that process, so killing it leaves nothing behind; bats'
+	# fd 3 closed, or a leftover would hold the file open for 60 s)
 	(
 		printf '{"pid":%d,"host":"%s","user":"ops","started":"2026-01-01T00:00:00Z","command":"shoal up x.cfg"}' \
 			"$BASHPID" "$(hostname)" >"$dir/lock"
-		exec flock -x "$dir/lock" sleep 60
-	) &
+		exec flock --no-fork -x "$dir/lock" sleep 60
+	) 3>&- &
 	holder=$!
 	for _ in $(seq 300); do flock -n -x "$dir/lock" true || break; sleep 0.1; done
 	run --separate-stderr "$SHOAL" unlock "$SPEC"
