@@ -117,8 +117,8 @@ drill_report() {
 @test "partition: shoal killed during it, the agents' dead-man timers remove the rules" {
 	wait_for 60 all_ok
 	n0=$(events_count drill-fault)
-	# --pause 15s: the dead-man deadline is 15 s + 15 s after the injection
-	"$SHOAL" drill "$SPEC" --scenario partition --rounds 1 --interval 1s --pause 15s \
+	# --pause 5s: the dead-man deadline is 5 s + 15 s after the injection
+	"$SHOAL" drill "$SPEC" --scenario partition --rounds 1 --interval 1s --pause 5s \
 		--seed 13 --load writers=1,rate=200 >"$BATS_FILE_TMPDIR/killed.log" 2>&1 3>&- &
 	pid=$!
 	wait_for 120 faults_more_than "$n0"
