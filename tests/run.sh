@@ -36,6 +36,15 @@ pass=0 fail=0 skip=0
 failed_names= skipped_names=
 log=$(mktemp -d /tmp/shoal-test.XXXXXX)
 
+# cpu_now: "BUSY NICE TOTAL" clock ticks of the whole machine (/proc/stat's
+# cpu line: busy is user, system, irq, softirq and steal; nice is the niced
+# lint's share).  The run prints at its end how busy the cores were: with
+# them busy all along, more lanes cannot make it end sooner.
+cpu_now() {
+	awk '$1 == "cpu" { print $2 + $4 + $7 + $8 + $9, $3, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
+}
+cpu0=$(cpu_now)
+
 # Count TAP lines from file $1, under the name $2.  A skip (bats
 # "ok N ... # skip REASON", cmocka "not ok N # SKIP NAME" after its own
 # "# skip reason: ..." line) counts as a skip, never as a pass or a failure.
@@ -374,6 +383,13 @@ if [ -s "$log/times" ]; then
 		sed -nE "s|^(not )?ok [0-9]+ (.*) in ([0-9]+)ms.*|\3 $(basename "$t" .tap): \2|p" "$t"
 	done | sort -rn | head -n 10 | awk '{ ms = $1; $1 = ""; printf "  %7.1f %s\n", ms / 1000, $0 }'
 fi
+# shellcheck disable=SC2086 # three numbers
+set -- $cpu0 $(cpu_now)
+tick=$(getconf CLK_TCK)
+awk -v b="$(($4 - $1))" -v n="$(($5 - $2))" -v t="$(($6 - $3))" -v hz="$tick" -v c="$(nproc)" 'BEGIN {
+	if (t <= 0) exit
+	printf "cpu: %d cores, %.0f s of CPU used in %.0f s: tests %.0f%%, niced lint %.0f%%, idle %.0f%%\n",
+		c, (b + n) / hz, t / hz / c, 100 * b / t, 100 * n / t, 100 * (t - b - n) / t }'
 if [ "$skip" -gt 0 ]; then
 	echo "skipped:$skipped_names"
 	# CI runs as root with every package installed: a skip there is a bug.
