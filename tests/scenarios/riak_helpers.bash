@@ -20,7 +20,7 @@ member_status() {
 }
 
 # keys_put ADDR N: PUT key k1..kN = v1..vN with w=quorum through ADDR's HTTP
-# (one curl for all); prints the HTTP codes, one a line.
+# (one curl for all, 16 at once); prints the HTTP codes, one a line.
 keys_put() {
 	local i cfg="$BATS_FILE_TMPDIR/put.curl"
 	: >"$cfg"
@@ -30,21 +30,33 @@ keys_put() {
 		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d?w=quorum"\nrequest = "PUT"\nheader = "Content-Type: text/plain"\ndata-binary = "v%d"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' \
 			"$1" "$i" "$i" >>"$cfg"
 	done
-	curl -s -m 600 -K "$cfg"
+	# (--parallel draws a progress meter on stderr even with -s)
+	curl -s -m 600 --parallel --parallel-max 16 -K "$cfg" 2>/dev/null
+}
+
+# keys_fetch ADDR FILE DIR: GET each key listed in FILE through ADDR (one
+# curl, 16 at once) into DIR/<key>; a key not found leaves no file.
+keys_fetch() {
+	local cfg="$3.curl" k first=1
+	rm -rf "$3"
+	mkdir -p "$3"
+	: >"$cfg"
+	while read -r k; do
+		[ "$first" -eq 1 ] || echo next >>"$cfg"
+		first=0
+		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/%s"\noutput = "%s/%s"\nfail\n' \
+			"$1" "$k" "$3" "$k" >>"$cfg"
+	done <"$2"
+	[ "$first" -eq 1 ] || curl -s -m 600 --parallel --parallel-max 16 -K "$cfg" 2>/dev/null || true
 }
 
 # keys_get ADDR N: how many of k1..kN read back through ADDR as v1..vN.
 keys_get() {
-	local i cfg="$BATS_FILE_TMPDIR/get.curl"
-	: >"$cfg"
-	for i in $(seq 1 "$2"); do
-		[ "$i" -eq 1 ] || echo next >>"$cfg"
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/k%d"\nwrite-out = "\\n"\n' \
-			"$1" "$i" >>"$cfg"
-	done
-	curl -s -m 600 -K "$cfg" | grep -cxE 'v[0-9]+' | tr -d ' '
-	# the values, not only their shape
-	[ "$(curl -s -m 600 -K "$cfg" | head -n "$2" | paste -sd' ')" = "$(seq -f 'v%g' -s' ' 1 "$2")" ]
+	local d="$BATS_FILE_TMPDIR/get.$$"
+	seq -f 'k%g' 1 "$2" >"$d.list"
+	keys_fetch "$1" "$d.list" "$d"
+	find "$d" -type f -exec awk 'FNR == 1 { n = FILENAME; sub(".*/k", "v", n); if ($0 == n) ok++ } END { print ok + 0 }' {} + |
+		awk '{ s += $1 } END { print s + 0 }'
 }
 
 # riak_setup_file N SPEC: the sources found (else each test skips, see
@@ -117,17 +129,8 @@ writer_stop() {
 # keys_read_list ADDR FILE: how many of the keys listed in FILE read back
 # through ADDR with their own name as value.
 keys_read_list() {
-	local d="$BATS_FILE_TMPDIR/read.$$" cfg="$BATS_FILE_TMPDIR/read.curl" k first=1
-	rm -rf "$d"
-	mkdir -p "$d"
-	: >"$cfg"
-	while read -r k; do
-		[ "$first" -eq 1 ] || echo next >>"$cfg"
-		first=0
-		printf 'url = "http://%s:8098/types/default/buckets/shoal/keys/%s"\noutput = "%s/%s"\n' \
-			"$1" "$k" "$d" "$k" >>"$cfg"
-	done <"$2"
-	[ "$first" -eq 0 ] && curl -s -m 600 -K "$cfg" >/dev/null
+	local d="$BATS_FILE_TMPDIR/read.$$"
+	keys_fetch "$1" "$2" "$d"
 	find "$d" -type f -exec awk 'FNR == 1 { n = FILENAME; sub(".*/", "", n); if ($0 == n) ok++ } END { print ok + 0 }' {} + |
 		awk '{ s += $1 } END { print s + 0 }'
 }

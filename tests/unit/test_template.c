@@ -269,6 +269,9 @@ static void test_riak_template(void **state)
 	snprintf(want, sizeof want, "%s:8087", n->host->address);
 	expect_kv(conf, "listener.protobuf.internal", " = ", want);
 	expect_kv(conf, "platform_data_dir", " = ", "/var/lib/riak");
+	/* hand-off at Riak's own pace unless the spec says otherwise */
+	expect_kv(conf, "transfer_limit", " = ", "2");
+	expect_kv(conf, "vnode_management_timer", " = ", "10s");
 	free(conf);
 	world_free(w);
 }
