@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "fanout.h"
+#include "log.h"
 #include "probe.h"
 #include "riak_int.h"
 #include "util.h"
@@ -82,12 +83,22 @@ static int riak_cmd(const struct db_opts *o, const struct db_node *n, struct buf
 {
 	const char *argv[8] = {RIAK_BIN};
 	size_t k = 1;
+	char line[256] = "";
+	int64_t t0 = now_ms();
+	int rc;
 
-	for (size_t i = 0; words[i] && k < ARRAY_SIZE(argv) - 1; i++)
+	for (size_t i = 0; words[i] && k < ARRAY_SIZE(argv) - 1; i++) {
 		argv[k++] = words[i];
+		snprintf(line + strlen(line), sizeof line - strlen(line), " %s", words[i]);
+	}
 	argv[k] = NULL;
 	buf_reset(out);
-	if (db_run_out(o, n, (char *const *)argv, out, e) < 0)
+	rc = db_run_out(o, n, (char *const *)argv, out, e);
+	/* each step with its time (an Erlang VM each): bench/riak_up.sh
+	 * reads the phases of form from these lines */
+	log_debug("%s: riak%s: %s (%lld ms)", n->id, line, rc < 0 ? "failed" : "answered",
+		  (long long)(now_ms() - t0));
+	if (rc < 0)
 		return err_wrap(e, "%s: riak %s %s", n->id, words[0], words[1] ? words[1] : "");
 	return 0;
 }
