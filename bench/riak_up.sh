@@ -299,9 +299,13 @@ h_ms=$(($(now_ms) - t0))
 cp "$work/h-ms-$a1.log" "$work/h-member-status.log"
 
 # ---- report -----------------------------------------------------------------------
-# at PATTERN: seconds into shoal up when its output first matched.
+# at PATTERN: seconds into shoal up when its output first matched;
+# at_last PATTERN: when it last did.
 at() { awk -v pat="$1" '$0 ~ pat { printf "%.1f s", $1 / 1000; exit }' "$work/up.log"; }
-execs=$(grep -c 'exec_in_node: kv-' "$work/up.log")
+at_last() { awk -v pat="$1" '$0 ~ pat { t = $1 } END { if (t != "") printf "%.1f s", t / 1000 }' "$work/up.log"; }
+# the driver's riak commands (riak_cmd, debug): how many, and the longest
+execs=$(grep -c 'riak_cmd: kv-' "$work/up.log")
+vm_max=$(awk '/riak_cmd: kv-/ { v = $(NF - 1); sub(/^\(/, "", v); if (v + 0 > m) m = v + 0 } END { printf "%.1f s", m / 1000 }' "$work/up.log")
 r=$(awk -v a="$s_ms" -v b="$h_ms" 'BEGIN { printf "%.2f", a / b }')
 echo "shoal up vs by hand: 5-node Riak KV 3.2.1 ring (ring_size 16, leveled) on $nhosts bare lab hosts (lab $lab_id), until every node's member-status shows it settled"
 echo "  (s) shoal up                           $(secs $s_ms)   (bench's member-status rounds after up returned: $s_rounds)"
@@ -312,7 +316,8 @@ echo "  shoal up phases (time into the command when its -v output showed):"
 echo "    plan printed (image + agents connected)  $(at 'Plan:')"
 echo "    blobs pushed                             $(at 'blobs sent')"
 echo "    nodes created, forming starts            $(at 'forming the cluster')"
-echo "    first riak command in a node             $(at 'exec_in_node: kv-')"
-echo "    command returned                         $(at 'is up:')   ($execs commands run in nodes)"
+echo "    riak_kv up and joins staged (all nodes)  $(at_last 'riak admin cluster join .*answered')"
+echo "    plan + commit answered                   $(at_last 'riak admin cluster commit: answered')"
+echo "    command returned (every node settled)    $(at 'is up:')   ($execs riak commands run in nodes, the longest $vm_max)"
 echo "  image build (untimed, cached): $(secs $image_ms)"
 echo "  load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"

@@ -146,6 +146,11 @@ struct model {
 	int gone_after[MAXN];   /* a leaving node is listed this many more looks */
 	char *lines[128];
 	size_t nlines;
+	int meet;               /* this many nodes' first `services` wait (5 s at
+				   most) until all of them have started it */
+	int met;                /* first `services` looks started so far */
+	bool looked[MAXN];
+	bool met_late;          /* a wait for the others ran out */
 	int http_port;
 	/* the keys of the HTTP API (one store for the whole ring) */
 	char key[16][96], val[16][64];
@@ -344,17 +349,35 @@ static int model_exec(void *arg, const struct db_node *n, char *const *argv, str
 	buf_printf(&line, "%s:", n->id);
 	for (size_t k = strcmp(argv[1], "rpc") ? 2 : 3; argv[k]; k++)
 		buf_printf(&line, " %s", argv[k]);
-	assert_true(m->nlines < ARRAY_SIZE(m->lines));
-	m->lines[m->nlines++] = buf_steal(&line);
 	assert_string_equal(argv[0], "/usr/sbin/riak");
 	assert_true(!strcmp(argv[1], "admin") || !strcmp(argv[1], "rpc"));
 	assert_true(i >= 0);
+	/* the driver runs per-node steps on threads of their own */
+	if (m->meet && !strcmp(argv[1], "rpc")) {
+		bool first;
+		int64_t end = now_ms() + 5000;
+
+		pthread_mutex_lock(&m->mu);
+		first = !m->looked[i];
+		m->looked[i] = true;
+		m->met += first;
+		pthread_mutex_unlock(&m->mu);
+		while (first && __atomic_load_n(&m->met, __ATOMIC_SEQ_CST) < m->meet &&
+		       now_ms() < end)
+			usleep(1000);
+		pthread_mutex_lock(&m->mu);
+		m->met_late |= first && m->met < m->meet;
+		pthread_mutex_unlock(&m->mu);
+	}
+	pthread_mutex_lock(&m->mu);
+	assert_true(m->nlines < ARRAY_SIZE(m->lines));
+	m->lines[m->nlines++] = buf_steal(&line);
+	if (m->up[i])
+		admin(m, i, &argv[!strcmp(argv[1], "rpc") ? 1 : 2], out);
+	pthread_mutex_unlock(&m->mu);
 	if (!m->up[i])
 		return err_set(e, EHOSTUNREACH, "%s: cannot run %s: its host is not connected",
 			       n->id, argv[0]);
-	pthread_mutex_lock(&m->mu);
-	admin(m, i, &argv[!strcmp(argv[1], "rpc") ? 1 : 2], out);
-	pthread_mutex_unlock(&m->mu);
 	return 0;
 }
 
@@ -526,30 +549,84 @@ static struct db_opts opts(struct model *m)
 				.timeout_ms = 1000};
 }
 
+/* Fail with msg, after the commands that ran. */
+static void ran_fail(const struct model *m, const char *msg)
+{
+	for (size_t j = 0; j < m->nlines; j++)
+		print_message("  ran %s\n", m->lines[j]);
+	fail_msg("%s", msg);
+}
+
+/* The node a command line is for: its length up to the ':'. */
+static size_t node_len(const char *line)
+{
+	return strcspn(line, ":");
+}
+
+/* lines[i..i+n) are want[0..n) in some order, each node's own in order
+ * (steps the driver runs on every node at once). */
+static void expect_unordered(const struct model *m, size_t i, const char *const *want, size_t n)
+{
+	bool used[64] = {false};
+	char msg[256];
+
+	assert_true(n < ARRAY_SIZE(used));
+	if (i + n > m->nlines) {
+		snprintf(msg, sizeof msg, "want %zu more commands from %zu, ran %zu", n, i,
+			 m->nlines);
+		ran_fail(m, msg);
+	}
+	for (size_t k = 0; k < n; k++) {
+		const char *line = m->lines[i + k];
+		size_t w = 0, len = node_len(line);
+
+		/* the first of its node's wanted lines not yet matched */
+		while (w < n && (used[w] || node_len(want[w]) != len || strncmp(want[w], line, len)))
+			w++;
+		if (w == n || strcmp(want[w], line)) {
+			snprintf(msg, sizeof msg, "command %zu: ran '%s', want '%s'", i + k, line,
+				 w == n ? "(none of its node's left)" : want[w]);
+			ran_fail(m, msg);
+		}
+		used[w] = true;
+	}
+}
+
 /* The commands run, in order, are want[] (NULL-terminated); "..." in want
- * matches any number of member-status looks. */
+ * matches any number of member-status looks; the lines between "{" and
+ * "}" match in any order but each node's own. */
 static void expect(struct model *m, const char *const *want)
 {
 	size_t k = 0, i = 0;
+	char msg[256];
 
 	for (; want[k]; k++) {
+		size_t n = 0;
+
 		if (!strcmp(want[k], "...")) {
 			while (i < m->nlines && strstr(m->lines[i], ": member-status"))
 				i++;
 			continue;
 		}
+		if (!strcmp(want[k], "{")) {
+			while (want[k + 1 + n] && strcmp(want[k + 1 + n], "}"))
+				n++;
+			assert_non_null(want[k + 1 + n]);
+			expect_unordered(m, i, &want[k + 1], n);
+			i += n;
+			k += n + 1;
+			continue;
+		}
 		if (i >= m->nlines || strcmp(m->lines[i], want[k])) {
-			for (size_t j = 0; j < m->nlines; j++)
-				print_message("  ran %s\n", m->lines[j]);
-			fail_msg("command %zu: want '%s', ran '%s'", i, want[k],
+			snprintf(msg, sizeof msg, "command %zu: want '%s', ran '%s'", i, want[k],
 				 i < m->nlines ? m->lines[i] : "(nothing)");
+			ran_fail(m, msg);
 		}
 		i++;
 	}
 	if (i != m->nlines) {
-		for (size_t j = 0; j < m->nlines; j++)
-			print_message("  ran %s\n", m->lines[j]);
-		fail_msg("ran %zu commands, want %zu", m->nlines, i);
+		snprintf(msg, sizeof msg, "ran %zu commands, want %zu", m->nlines, i);
+		ran_fail(m, msg);
 	}
 	lines_reset(m);
 }
@@ -575,15 +652,17 @@ static void test_form_then_nothing(void **state)
 	(void)state;
 	model_init(&m, 5);
 	o = opts(&m);
+	m.meet = 5;
 	assert_int_equal(db_form(d, nodes, 5, &o, got, &e), 0);
-	/* kv-1 answers riak_kv only at its third look */
-	expect(&m, (const char *[]){"kv-0: member-status", "kv-0: services", "kv-1: services",
-				    "kv-1: services", "kv-1: services", "kv-2: services",
-				    "kv-3: services", "kv-4: services",
-				    "kv-1: cluster join riak@127.0.0.1",
-				    "kv-2: cluster join riak@127.0.0.1",
-				    "kv-3: cluster join riak@127.0.0.1",
-				    "kv-4: cluster join riak@127.0.0.1", "kv-0: member-status",
+	assert_false(m.met_late);
+	/* every node at once: riak_kv up (kv-1 answers it only at its third
+	 * look), then its join */
+	expect(&m, (const char *[]){"kv-0: member-status", "{", "kv-0: services",
+				    "kv-1: services", "kv-1: services", "kv-1: services",
+				    "kv-1: cluster join riak@127.0.0.1", "kv-2: services",
+				    "kv-2: cluster join riak@127.0.0.1", "kv-3: services",
+				    "kv-3: cluster join riak@127.0.0.1", "kv-4: services",
+				    "kv-4: cluster join riak@127.0.0.1", "}", "kv-0: member-status",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 0, 5));
 	assert_string_equal(got[4], "riak@127.0.0.5");
@@ -610,9 +689,9 @@ static void test_form_resumes(void **state)
 	m.st[1] = RIAK_JOINING;
 	m.staged[1] = CH_JOIN;
 	assert_int_equal(db_form(d, nodes, 3, &o, got, &e), 0);
-	expect(&m, (const char *[]){"kv-0: member-status", "kv-0: services", "kv-1: services",
-				    "kv-2: services",
-				    "kv-2: cluster join riak@127.0.0.1", "kv-0: member-status",
+	expect(&m, (const char *[]){"kv-0: member-status", "{", "kv-0: services",
+				    "kv-1: services", "kv-2: services",
+				    "kv-2: cluster join riak@127.0.0.1", "}", "kv-0: member-status",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 0, 3));
 	model_free(&m);
@@ -633,11 +712,13 @@ static void test_form_base_elsewhere(void **state)
 	/* kv-1 and kv-2 are a ring; kv-0 (say, a fresh replacement) is alone */
 	m.ring[2] = 1;
 	assert_int_equal(db_form(d, nodes, 3, &o, got, &e), 0);
-	expect(&m, (const char *[]){"kv-0: member-status", "kv-0: services", "kv-1: services",
-				    "kv-2: services",
-				    "kv-1: cluster join riak@127.0.0.1", "kv-1: member-status",
-				    "kv-0: cluster join riak@127.0.0.2", "kv-1: member-status",
-				    "kv-1: cluster plan", "kv-1: cluster commit", "...", NULL});
+	/* both refused; kv-1's ring becomes the base and kv-0 joins it */
+	expect(&m, (const char *[]){"kv-0: member-status", "{", "kv-0: services",
+				    "kv-1: services", "kv-1: cluster join riak@127.0.0.1",
+				    "kv-2: services", "kv-2: cluster join riak@127.0.0.1", "}",
+				    "kv-1: member-status", "kv-0: cluster join riak@127.0.0.2",
+				    "kv-1: member-status", "kv-1: cluster plan",
+				    "kv-1: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 1, 3));
 	/* two rings of several are not merged */
 	model_free(&m);
@@ -669,11 +750,11 @@ static void test_join_leave(void **state)
 	lines_reset(&m);
 	/* 5 -> 7 */
 	assert_int_equal(db_join(d, nodes, 5, &nodes[5], 2, &o, &e), 0);
-	expect(&m, (const char *[]){"kv-0: member-status", "kv-0: services", "kv-1: services",
-				    "kv-2: services", "kv-3: services", "kv-4: services",
-				    "kv-5: services", "kv-6: services",
-				    "kv-5: cluster join riak@127.0.0.1",
-				    "kv-6: cluster join riak@127.0.0.1", "kv-0: member-status",
+	expect(&m, (const char *[]){"kv-0: member-status", "{", "kv-0: services",
+				    "kv-1: services", "kv-2: services", "kv-3: services",
+				    "kv-4: services", "kv-5: services",
+				    "kv-5: cluster join riak@127.0.0.1", "kv-6: services",
+				    "kv-6: cluster join riak@127.0.0.1", "}", "kv-0: member-status",
 				    "kv-0: cluster plan", "kv-0: cluster commit", "...", NULL});
 	assert_true(ring_is(&m, 0, 7));
 	/* it waited through the looks where kv-5 and kv-6 showed valid at 0 %

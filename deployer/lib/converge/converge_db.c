@@ -79,7 +79,10 @@ static void exec_stream(void *arg, json_t *msg)
 		log_debug("%s", data);
 }
 
-/* db_exec_fn: argv in node n's container on the host the state records. */
+/* db_exec_fn: argv in node n's container on the host the state records.
+ * Safe to call from several threads at once (a driver's per-node steps):
+ * it only reads the state, and calls on the same host take turns on its
+ * agent (fleet_call_stream); calls on different hosts run at once. */
 static int exec_in_node(void *arg, const struct db_node *n, char *const *argv,
 			struct buf *out, struct err *e)
 {
@@ -99,8 +102,8 @@ static int exec_in_node(void *arg, const struct db_node *n, char *const *argv,
 	req = json_pack("{s:s, s:s, s:s, s:o}", "op", "exec", "cluster", c->spec->name, "node",
 			n->id, "argv", args);
 	log_debug("%s on %s: %s", n->id, sn->host, argv[0]);
-	if (agent_call_stream(h->agent, req, exec_stream, out, &resp, -1, e) < 0)
-		return err_wrap(e, "%s on %s: %s", n->id, sn->host, argv[0]);
+	if (fleet_call_stream(h, req, exec_stream, out, &resp, -1, e) < 0)
+		return err_wrap(e, "%s: %s", n->id, argv[0]);
 	code = json_object_get(resp, "signal")
 		       ? 128 + (int)json_integer_value(json_object_get(resp, "signal"))
 		       : (int)json_integer_value(json_object_get(resp, "exit_code"));

@@ -44,7 +44,9 @@ struct buf;
 /* Run argv (final words, no shell) inside node n's container through the
  * agent's exec; its output (stdout and stderr as they arrive) is appended to
  * out when out is non-NULL, else discarded.  A non-zero exit is an error
- * naming the node and argv[0] (out still holds what was printed). */
+ * naming the node and argv[0] (out still holds what was printed).  May be
+ * called from several threads at once (a driver's per-node steps run all
+ * at once, fanout.h), each with its own out. */
 typedef int (*db_exec_fn)(void *arg, const struct db_node *n, char *const *argv,
 			  struct buf *out, struct err *e);
 /* The template's argv hook k rendered for node n (old: the node replaced,

@@ -185,6 +185,7 @@ int fleet_connect(const struct spec *s, const bool *want,
 		f->hosts[i].host = &s->hosts[i];
 		f->hosts[i].wanted = !want || want[i];
 		wanted += f->hosts[i].wanted;
+		pthread_mutex_init(&f->hosts[i].call_lock, NULL);
 	}
 	run_pool(f, connect_one, (void *)(o ? o : &defaults));
 	*out = f;
@@ -213,6 +214,7 @@ void fleet_close(struct fleet *f)
 	for (size_t i = 0; i < f->n; i++) {
 		agent_client_free(f->hosts[i].agent);
 		transport_close(f->hosts[i].t);
+		pthread_mutex_destroy(&f->hosts[i].call_lock);
 	}
 	free(f->hosts);
 	free(f);
@@ -246,8 +248,11 @@ struct fleet_host *fleet_host(struct fleet *f, const char *name)
 	return NULL;
 }
 
-int fleet_call(struct fleet_host *h, json_t *req, json_t **resp, struct err *e)
+int fleet_call_stream(struct fleet_host *h, json_t *req, agent_stream_cb cb, void *arg,
+		      json_t **resp, int timeout_ms, struct err *e)
 {
+	int rc;
+
 	if (!h->agent) {
 		json_decref(req);
 		if (h->rc < 0) {
@@ -256,9 +261,15 @@ int fleet_call(struct fleet_host *h, json_t *req, json_t **resp, struct err *e)
 		}
 		return err_set(e, ENOTCONN, "%s: not connected", h->host->name);
 	}
-	if (agent_call(h->agent, req, resp, FLEET_CALL_TIMEOUT_MS, e) < 0)
-		return err_wrap(e, "%s", h->host->name);
-	return 0;
+	pthread_mutex_lock(&h->call_lock);
+	rc = agent_call_stream(h->agent, req, cb, arg, resp, timeout_ms, e);
+	pthread_mutex_unlock(&h->call_lock);
+	return rc < 0 ? err_wrap(e, "%s", h->host->name) : 0;
+}
+
+int fleet_call(struct fleet_host *h, json_t *req, json_t **resp, struct err *e)
+{
+	return fleet_call_stream(h, req, NULL, NULL, resp, FLEET_CALL_TIMEOUT_MS, e);
 }
 
 struct each_arg {

@@ -10,6 +10,7 @@
 #define SHOAL_FLEET_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -34,6 +35,8 @@ struct fleet_host {
 					 (none ran, or another build's did):
 					 the agent's uptime is shorter than
 					 the connection attempt */
+	pthread_mutex_t call_lock;    /* held through each fleet_call: the
+					 agent client is not thread-safe */
 };
 
 struct fleet {
@@ -61,9 +64,15 @@ int fleet_reconnect(struct fleet *f, size_t i, const struct transport_opts *o,
 struct fleet_host *fleet_host(struct fleet *f, const char *name);
 
 /* agent_call on one host with FLEET_CALL_TIMEOUT_MS, its error prefixed with
- * the host name.  req is stolen. */
+ * the host name.  req is stolen.  Threads may call it (and
+ * fleet_call_stream) on the same host at once: the calls take turns. */
 int fleet_call(struct fleet_host *h, json_t *req, json_t **resp,
 	       struct err *e);
+/* agent_call_stream on one host, its error prefixed with the host name,
+ * taking turns with the other calls on that host as fleet_call does (a
+ * driver's per-node steps run on threads of their own). */
+int fleet_call_stream(struct fleet_host *h, json_t *req, agent_stream_cb cb, void *arg,
+		      json_t **resp, int timeout_ms, struct err *e);
 
 /* Run fn(f, host index, arg) for every connected wanted host, in parallel
  * (bounded by FLEET_PARALLEL).  Each call must only touch its own host's

@@ -6,14 +6,14 @@
  * second run (or one after an interruption) does only what is left:
  *   form     the ring of the first node (member-status) is the base; when
  *            it already holds every node valid and nothing is pending,
- *            nothing is done.  Else each node waits for riak_kv, every
- *            node not in the base ring runs `cluster join riak@<base>`
- *            (one already in a ring of several makes that ring the base
- *            when the first node is alone; two such rings are refused);
- *            once the base sees them, `cluster plan` + `cluster commit`
- *            there; then wait until the ring settles (every node valid,
- *            no ownership transfer pending) as the claimant and then
- *            every node prints it;
+ *            nothing is done.  Else every node at once waits for
+ *            riak_kv and, when not in the base ring, runs `cluster join
+ *            riak@<base>` (one already in a ring of several makes that
+ *            ring the base when the first node is alone; two such rings
+ *            are refused); once the base sees them, `cluster plan` +
+ *            `cluster commit` there; then wait until the ring settles
+ *            (every node valid, no ownership transfer pending) as the
+ *            claimant and then every other node (all at once) prints it;
  *   join     form over the formed nodes and the new ones;
  *   leave    each leaving node still in the ring stages its own `cluster
  *            leave` (the template's leave hook), or when it cannot be
@@ -39,6 +39,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fanout.h"
+#include "log.h"
 #include "probe.h"
 #include "riak_int.h"
 #include "util.h"
@@ -81,12 +83,22 @@ static int riak_cmd(const struct db_opts *o, const struct db_node *n, struct buf
 {
 	const char *argv[8] = {RIAK_BIN};
 	size_t k = 1;
+	char line[256] = "";
+	int64_t t0 = now_ms();
+	int rc;
 
-	for (size_t i = 0; words[i] && k < ARRAY_SIZE(argv) - 1; i++)
+	for (size_t i = 0; words[i] && k < ARRAY_SIZE(argv) - 1; i++) {
 		argv[k++] = words[i];
+		snprintf(line + strlen(line), sizeof line - strlen(line), " %s", words[i]);
+	}
 	argv[k] = NULL;
 	buf_reset(out);
-	if (db_run_out(o, n, (char *const *)argv, out, e) < 0)
+	rc = db_run_out(o, n, (char *const *)argv, out, e);
+	/* each step with its time (an Erlang VM each): bench/riak_up.sh
+	 * reads the phases of form from these lines */
+	log_debug("%s: riak%s: %s (%lld ms)", n->id, line, rc < 0 ? "failed" : "answered",
+		  (long long)(now_ms() - t0));
+	if (rc < 0)
 		return err_wrap(e, "%s: riak %s %s", n->id, words[0], words[1] ? words[1] : "");
 	return 0;
 }
@@ -347,71 +359,126 @@ static int switch_base(const struct db_opts *o, const struct db_node *nodes, siz
 	return 0;
 }
 
-/* Wait until nodes[0..n) all print the settled ring of names, the
- * claimant nodes[first] before the rest: the claimant settles first and
- * the others learn it by gossip, seconds later, so a caller that returned
- * after the claimant alone would leave a node that still shows transfers
- * pending to whoever asks it next. */
-static int wait_settled(const struct db_opts *o, const struct db_node *nodes, size_t n,
-			size_t first, const struct names *names, int64_t deadline, struct err *e)
-{
-	for (size_t k = 0; k < n; k++) {
-		size_t i = k == 0 ? first : k == first ? 0 : k;
-		struct riak_ring r = {0};
+/* What the per-node steps of form share (read only, but for refused[],
+ * where each node's step writes its own slot). */
+struct ring_job {
+	const struct db_opts *o;
+	const struct db_node *nodes;
+	const struct names *names;
+	const struct riak_ring *base; /* the base ring as read */
+	size_t b;                     /* the base node */
+	size_t first;                 /* settled: the node already seen settled */
+	int64_t deadline;
+	bool wait_kv;                 /* ready_join: wait for riak_kv first */
+	bool *refused;                /* per node: "already a member" of another ring */
+};
 
-		if (wait_ring(o, &nodes[i], deadline, "the ring to settle", settled_as, names, &r,
-			      e) < 0)
-			return -1;
-		riak_ring_free(&r);
-	}
+/* Node k: riak_kv up (when asked), then, unless the base ring lists it,
+ * `cluster join` to the base node.  Refused as already in another ring:
+ * refused[k], for form_ring to look at once every node is done. */
+static int ready_join(void *arg, size_t k, struct err *e)
+{
+	struct ring_job *j = arg;
+
+	if (j->wait_kv && wait_kv(j->o, &j->nodes[k], j->deadline, e) < 0)
+		return -1;
+	if (riak_ring_find(j->base, j->names->v[k]) ||
+	    join_to(j->o, &j->nodes[k], j->names->v[j->b], j->deadline, e) == 0)
+		return 0;
+	if (e->code != EEXIST)
+		return -1;
+	j->refused[k] = true;
 	return 0;
 }
 
-/* Make nodes[0..n) one settled ring (see the top of the file). */
+/* Node k (but the one already seen settled) prints the settled ring. */
+static int settled_one(void *arg, size_t k, struct err *e)
+{
+	struct ring_job *j = arg;
+	struct riak_ring r = {0};
+
+	if (k == j->first)
+		return 0;
+	if (wait_ring(j->o, &j->nodes[k], j->deadline, "the ring to settle", settled_as, j->names,
+		      &r, e) < 0)
+		return -1;
+	riak_ring_free(&r);
+	return 0;
+}
+
+/* Wait until nodes[0..n) all print the settled ring of names: the
+ * claimant nodes[first], then the others all at once.  The claimant
+ * settles first and the others learn it by gossip, seconds later, so a
+ * caller that returned after the claimant alone would leave a node that
+ * still shows transfers pending to whoever asks it next; looking at the
+ * others only then spares the hand-off the Erlang VMs of their looks. */
+static int wait_settled(const struct db_opts *o, const struct db_node *nodes, size_t n,
+			size_t first, const struct names *names, int64_t deadline, struct err *e)
+{
+	struct ring_job j = {.o = o, .nodes = nodes, .names = names, .first = first,
+			     .deadline = deadline};
+	struct riak_ring r = {0};
+
+	if (wait_ring(o, &nodes[first], deadline, "the ring to settle", settled_as, names, &r,
+		      e) < 0)
+		return -1;
+	riak_ring_free(&r);
+	return fanout(n, settled_one, &j, e);
+}
+
+/* Make nodes[0..n) one settled ring (see the top of the file).  The
+ * per-node steps (riak_kv up, join, the last look) run on every node at
+ * once: each is an Erlang VM started in the node, 2-5 s.  Riak takes
+ * joins staged at the same time: each joiner sends the base its ring with
+ * itself added, and the base merges the member lists of the rings it gets
+ * (riak_core_ring:reconcile_members). */
 static int form_ring(const struct db_node *nodes, size_t n, const struct db_opts *o,
 		     struct err *e)
 {
 	int64_t deadline = deadline_of(o);
 	struct names all = names_of(nodes, n);
 	struct riak_ring base = {0};
-	size_t b = 0;
+	bool *refused = xcalloc(n + 1, sizeof *refused);
+	struct ring_job j = {.o = o, .nodes = nodes, .names = &all, .base = &base,
+			     .deadline = deadline, .wait_kv = true, .refused = refused};
+	size_t k;
 	int rc = -1;
 
-	if (!n) {
-		free(all.v);
-		return 0;
-	}
+	if (!n)
+		goto done;
 	if (wait_ring(o, &nodes[0], deadline, "its member-status", any_ring, NULL, &base, e) < 0)
 		goto out;
-	if (settled_as(&base, &all)) {
-		rc = 0;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (wait_kv(o, &nodes[i], deadline, e) < 0)
-			goto out;
+	if (settled_as(&base, &all))
+		goto done;
 	/* the base is nodes[0]'s ring as just read (nothing was staged since:
 	 * reading it again cost one more Erlang VM, 2-3 s on the lab); a node
-	 * that says it is already in another one is looked at (switch_base) */
-	for (size_t k = 0; k < n; k++) {
-		if (riak_ring_find(&base, all.v[k]) || join_to(o, &nodes[k], all.v[b], deadline, e) == 0)
-			continue;
-		if (e->code != EEXIST || switch_base(o, nodes, k, &all, &base, &b, deadline, e) < 0)
+	 * that says it is already in another one is looked at (switch_base),
+	 * and the joins go again to the new base */
+	for (;;) {
+		if (fanout(n, ready_join, &j, e) < 0)
 			goto out;
-		k = (size_t)-1; /* again from the first, against the new base */
+		for (k = 0; k < n && !refused[k]; k++)
+			;
+		if (k == n)
+			break;
+		if (switch_base(o, nodes, k, &all, &base, &j.b, deadline, e) < 0)
+			goto out;
+		memset(refused, 0, n * sizeof *refused);
+		j.wait_kv = false;
 	}
 	riak_ring_free(&base);
 	/* the joins reach the base's ring by gossip: plan once it has them */
-	if (wait_ring(o, &nodes[b], deadline, "the joining nodes in its ring", lists_all, &all,
+	if (wait_ring(o, &nodes[j.b], deadline, "the joining nodes in its ring", lists_all, &all,
 		      &base, e) < 0)
 		goto out;
-	riak_ring_free(&base);
-	if (plan_commit(o, &nodes[b], deadline, e) < 0 ||
-	    wait_settled(o, nodes, n, b, &all, deadline, e) < 0)
+	if (plan_commit(o, &nodes[j.b], deadline, e) < 0 ||
+	    wait_settled(o, nodes, n, j.b, &all, deadline, e) < 0)
 		goto out;
+done:
 	rc = 0;
 out:
 	riak_ring_free(&base);
+	free(refused);
 	free(all.v);
 	return rc;
 }
