@@ -204,6 +204,9 @@ nodename = riak@$A
 distributed_cookie = $C
 ring_size = 16
 storage_backend = leveled
+# the hand-off pace cluster-specs/lab-riak.cfg gives shoal's nodes
+transfer_limit = 8
+vnode_management_timer = 1s
 platform_bin_dir = $D/usr/lib/riak/bin
 platform_data_dir = $D/data
 platform_etc_dir = $D/etc/riak
