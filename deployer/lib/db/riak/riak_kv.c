@@ -15,7 +15,9 @@
  *          404 is not proof of loss: with r=2 of n_val 3 Riak's get FSM
  *          answers notfound as soon as n_val - r + 1 = 2 replicas said
  *          notfound (riak_kv_get_fsm's fail threshold), though the third
- *          may hold the object.  So a 404 is asked again with
+ *          may hold the object (or 503 "R-value unsatisfied: 1/2" when
+ *          its answer came before the second notfound).  So a 404, or that
+ *          503, is asked again with
  *          r=1&notfound_ok=false&basic_quorum=false: the threshold is then
  *          n_val, Riak waits for every replica and answers 404 only when
  *          none has the key (absent: lost), else the value (present at
@@ -35,6 +37,7 @@
 /* the read at a quorum, then (on 404) the read that asks every replica */
 #define READ_QUORUM "r=quorum&notfound_ok=false"
 #define READ_ANY "r=1&notfound_ok=false&basic_quorum=false"
+#define R_UNSATISFIED "R-value unsatisfied" /* riak_kv_wm_object's 503 body */
 
 struct riak_kv_client {
 	CURL *easy;
@@ -205,8 +208,12 @@ int riak_kv_read(struct db_kv *kv, const char *const *keys, const char *const *v
 
 	for (size_t i = 0; i < n; i++) {
 		got[i] = read_one(k, keys[i], vals[i], READ_QUORUM);
-		/* absent at a quorum: is it on any replica? */
-		if (got[i] == DB_KV_ABSENT) {
+		/* absent at a quorum (404, or 503 "R-value unsatisfied: 1/2"
+		 * when the replica that has it answered before the second
+		 * notfound): is it on any replica? */
+		if (got[i] == DB_KV_ABSENT ||
+		    (got[i] == DB_KV_ERROR && k->body.len >= sizeof R_UNSATISFIED - 1 &&
+		     !memcmp(k->body.data, R_UNSATISFIED, sizeof R_UNSATISFIED - 1))) {
 			uint8_t any = read_one(k, keys[i], vals[i], READ_ANY);
 
 			got[i] = any == DB_KV_PRESENT ? DB_KV_PRESENT_FEW : any;
