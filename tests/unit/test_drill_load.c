@@ -144,7 +144,8 @@ static int mock_write(struct db_kv *kv, const char *const *keys, const char *con
 }
 
 /* A key whose number is 6 mod 19 cannot be read the first time (a node
- * still coming back): the load generator asks again. */
+ * still coming back): the load generator asks again.  One whose number is
+ * 5 mod 11, when kept, reads back from fewer replicas than a quorum. */
 static int mock_read(struct db_kv *kv, const char *const *keys, const char *const *vals,
 		     size_t n, uint8_t *got)
 {
@@ -163,7 +164,9 @@ static int mock_read(struct db_kv *kv, const char *const *keys, const char *cons
 		} else if (M.classes && num % 19 == 6 && r->reads++ == 0) {
 			got[i] = DB_KV_ERROR;
 		} else {
-			got[i] = r->stored ? DB_KV_PRESENT : DB_KV_ABSENT;
+			got[i] = !r->stored	      ? DB_KV_ABSENT
+				 : M.classes && num % 11 == 5 ? DB_KV_PRESENT_FEW
+							      : DB_KV_PRESENT;
 		}
 		errs += got[i] == DB_KV_ERROR;
 	}
@@ -218,6 +221,7 @@ static void expected(struct load_totals *x)
 			x->attempted++;
 			x->acknowledged += r->acked;
 			x->lost += r->acked && !r->stored;
+			x->below_quorum += r->acked && r->stored && M.classes && i % 11 == 5;
 			x->unexpected += !r->acked && r->stored;
 			x->pending += !r->acked;
 		}
@@ -259,6 +263,7 @@ static void assert_totals(const struct load_totals *t, const struct load_totals 
 	assert_int_equal(t->attempted, x->attempted);
 	assert_int_equal(t->acknowledged, x->acknowledged);
 	assert_int_equal(t->lost, x->lost);
+	assert_int_equal(t->below_quorum, x->below_quorum);
 	assert_int_equal(t->unexpected, x->unexpected);
 	assert_int_equal(t->pending, x->pending);
 	assert_int_equal(t->errors, x->errors);
@@ -288,6 +293,7 @@ static void test_accounting(void **unused)
 	/* every behaviour happened */
 	assert_true(x.attempted > 200);
 	assert_true(x.lost > 0);
+	assert_true(x.below_quorum > 0);
 	assert_true(x.unexpected > 0);
 	assert_true(x.errors > x.pending);
 
@@ -296,7 +302,21 @@ static void test_accounting(void **unused)
 	assert_totals(&t, &x);
 	assert_int_equal(win.acked, x.acknowledged);
 	assert_int_equal(win.lost, x.lost);
+	assert_int_equal(win.below_quorum, x.below_quorum);
 	assert_int_equal(win.errors, x.errors);
+	/* the report names the lost keys and those read back below quorum */
+	{
+		json_t *lk = loadgen_lost_keys(g, false, 100000), *bq = loadgen_lost_keys(g, true, 3);
+
+		assert_int_equal(json_array_size(lk), x.lost);
+		assert_int_equal(json_array_size(bq), x.below_quorum < 3 ? x.below_quorum : 3);
+		assert_string_equal(json_string_value(json_object_get(json_array_get(lk, 0), "read")),
+				    "absent");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(bq, 0), "read")),
+				    "below quorum");
+		json_decref(lk);
+		json_decref(bq);
+	}
 	/* a key never acknowledged waits from its first attempt to the end */
 	assert_true(t.unavailable_ms > 0);
 	assert_true(t.unavailable_ms <= t.ran_ms);

@@ -155,6 +155,10 @@ struct model {
 	/* the keys of the HTTP API (one store for the whole ring) */
 	char key[16][96], val[16][64];
 	int nkeys;
+	/* held by one replica of three: a GET at r=quorum answers 404, one
+	 * with basic_quorum=false (Riak waits for every replica) the value */
+	bool one_copy[16];
+	bool r_unsat; /* then 503 "R-value unsatisfied: 1/2" instead of that 404 */
 	char last_query[96];    /* of the last key request */
 	int lfd;
 	pthread_t th;
@@ -449,7 +453,11 @@ static void http_answer(struct model *m, int fd, char *req)
 		snprintf(m->key[k], sizeof m->key[k], "%s", key);
 		snprintf(m->val[k], sizeof m->val[k], "%s", body + 4);
 		buf_puts(&reply, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-	} else if (k < m->nkeys) {
+	} else if (k < m->nkeys && m->one_copy[k] && m->r_unsat &&
+		   !strstr(q + 1, "basic_quorum=false")) {
+		buf_puts(&reply, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: 25\r\nConnection: close\r\n\r\nR-value unsatisfied: 1/2\n");
+	} else if (k < m->nkeys && (!m->one_copy[k] || strstr(q + 1, "basic_quorum=false"))) {
 		buf_printf(&reply, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: "
 			   "close\r\n\r\n%s", strlen(m->val[k]), m->val[k]);
 	} else {
@@ -820,8 +828,9 @@ static void test_leave_unreachable_replace(void **state)
 	model_free(&m);
 }
 
-/* The drills' client: PUT with w=quorum&pw=quorum, GET with notfound_ok=false, and
- * a node that does not answer is left for the next one. */
+/* The drills' client: PUT with w=quorum&pw=quorum, GET with notfound_ok=false
+ * (a 404 asked again of every replica), and a node that does not answer is
+ * left for the next one. */
 static void test_kv(void **state)
 {
 	const struct db_driver *d = db_driver_find("riak");
@@ -846,6 +855,17 @@ static void test_kv(void **state)
 	assert_int_equal(got[0], DB_KV_PRESENT);
 	assert_int_equal(got[1], DB_KV_OTHER);
 	assert_int_equal(got[2], DB_KV_ABSENT);
+	/* absent at a quorum, asked again of every replica: none has k/2 */
+	assert_string_equal(m.last_query, "r=1&notfound_ok=false&basic_quorum=false");
+	/* a key one replica holds: absent at a quorum, then read back from it */
+	m.one_copy[1] = true;
+	assert_int_equal(db_kv_read(d, kv, keys, vals, 2, got), 0);
+	assert_int_equal(got[0], DB_KV_PRESENT);
+	assert_int_equal(got[1], DB_KV_PRESENT_FEW);
+	assert_string_equal(m.last_query, "r=1&notfound_ok=false&basic_quorum=false");
+	m.one_copy[1] = false;
+	assert_int_equal(db_kv_read(d, kv, &keys[1], &vals[1], 1, got), 0);
+	assert_int_equal(got[0], DB_KV_PRESENT);
 	assert_string_equal(m.last_query, "r=quorum&notfound_ok=false");
 	/* kv-0 goes: the write sent there fails, the next goes to kv-1 */
 	m.up[0] = false;
@@ -855,6 +875,14 @@ static void test_kv(void **state)
 	assert_true(ok[0]);
 	assert_string_equal(m.last_query, "w=2&pw=2");
 	assert_string_equal(m.key[2], "k/2");
+	/* a 503 "R-value unsatisfied: 1/2" (the replica that has it answered
+	 * before the second notfound) is asked again the same way; the 503
+	 * moves the client to kv-2 */
+	m.one_copy[1] = m.r_unsat = true;
+	assert_int_equal(db_kv_read(d, kv, keys, vals, 2, got), 0);
+	assert_int_equal(got[0], DB_KV_PRESENT);
+	assert_int_equal(got[1], DB_KV_PRESENT_FEW);
+	assert_string_equal(m.last_query, "r=1&notfound_ok=false&basic_quorum=false");
 	db_kv_close(d, kv);
 	/* no node answers: no client */
 	m.up[1] = m.up[2] = false;

@@ -149,7 +149,10 @@ struct db_driver {
 
 /* What kv_read found for a key. */
 enum { DB_KV_ABSENT = 0, DB_KV_PRESENT = 1 /* with the value written */, DB_KV_OTHER = 2,
-       DB_KV_ERROR = 3 /* could not be read */ };
+       DB_KV_ERROR = 3 /* could not be read */,
+       DB_KV_PRESENT_FEW = 4 /* with the value written, but a read at the
+				database's quorum found it absent: fewer
+				replicas than a quorum held it then (Riak) */ };
 
 /* The driver of a kind, or NULL. */
 const struct db_driver *db_driver_find(const char *kind);

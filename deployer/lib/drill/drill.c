@@ -26,6 +26,7 @@
 /* A network fault outlives its planned end by at most this much when shoal
  * cannot remove it (dead, cut off): the agent's dead-man timer does. */
 #define DEADMAN_MARGIN_MS 15000
+#define LOST_KEYS_MAX 100 /* lost keys the report names */
 
 static volatile sig_atomic_t interrupted;
 
@@ -701,6 +702,7 @@ static json_t *build_report(struct drill *d, const struct load_totals *t, struct
 	json_array_foreach(d->rounds, i, r) {
 		json_object_set_new(r, "acked", json_integer(w[i].acked));
 		json_object_set_new(r, "lost", json_integer(w[i].lost));
+		json_object_set_new(r, "below_quorum", json_integer(w[i].below_quorum));
 		json_object_set_new(r, "errors", json_integer(w[i].errors));
 		json_object_set_new(r, "unavailable_ms", json_integer(w[i].unavailable_ms));
 	}
@@ -721,7 +723,13 @@ static json_t *build_report(struct drill *d, const struct load_totals *t, struct
 				      "never_acknowledged", (json_int_t)t->pending,
 				      "unavailable_ms", (json_int_t)t->unavailable_ms, "writes_per_s",
 				      t->writes_per_s, "valid", t->lost == 0 && t->unread == 0));
+	json_object_set_new(json_object_get(rep, "check"), "below_quorum",
+			    json_integer(t->below_quorum));
 	json_object_set_new(rep, "series", d->load ? loadgen_series(d->load) : json_array());
+	json_object_set_new(rep, "lost_keys",
+			    d->load ? loadgen_lost_keys(d->load, false, LOST_KEYS_MAX) : json_array());
+	json_object_set_new(rep, "below_quorum_keys",
+			    d->load ? loadgen_lost_keys(d->load, true, LOST_KEYS_MAX) : json_array());
 	json_object_set_new(rep, "health_at_end", json_string(end ? end->health : "unknown"));
 	json_object_set_new(rep, "healthy_at_end", json_boolean(healthy(end, d->n)));
 	if (reason)

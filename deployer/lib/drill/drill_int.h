@@ -8,6 +8,7 @@
 #ifndef SHOAL_DRILL_INT_H
 #define SHOAL_DRILL_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "driver.h"
@@ -37,12 +38,16 @@ void loadgen_stop(struct loadgen *g);
 struct load_window {
 	int64_t from, to;          /* wall ms, [from, to) by acknowledgement or first attempt */
 	long acked, lost, errors;  /* acknowledged in it; of those lost; failed attempts */
+	long below_quorum;         /* of those acknowledged, read back only from fewer
+				      replicas than a quorum (DB_KV_PRESENT_FEW) */
 	int64_t unavailable_ms;    /* longest a key first tried in it waited, failed
 				      attempt to acknowledgement (or to the end) */
 };
 
 struct load_totals {
 	long attempted, acknowledged, lost, unexpected, unread, errors, pending;
+	long below_quorum;         /* acknowledged, a quorum read found them absent,
+				      a replica held them (not lost) */
 	int64_t unavailable_ms;
 	double writes_per_s;       /* acknowledged / seconds the load ran */
 	int64_t ran_ms;
@@ -53,6 +58,11 @@ void loadgen_results(struct loadgen *g, struct load_window *w, size_t nw, struct
 /* Per second since t0: acknowledged writes and failed attempts, as
  * [{"t":s,"acked":n,"errors":n},...]. */
 json_t *loadgen_series(struct loadgen *g);
+/* After loadgen_stop: the first max acknowledged keys that read back absent
+ * or with another value (below_quorum: those read back only from fewer
+ * replicas than a quorum), as [{"key","first_at_ms","acked_at_ms" (since
+ * t0),"retried","read":"absent"|"other"|"below quorum"},...]. */
+json_t *loadgen_lost_keys(struct loadgen *g, bool below_quorum, size_t max);
 /* NULL-safe; stops first when still running. */
 void loadgen_free(struct loadgen *g);
 

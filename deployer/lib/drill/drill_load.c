@@ -250,7 +250,7 @@ void loadgen_results(struct loadgen *g, struct load_window *win, size_t nw, stru
 	for (size_t k = 0; k < nw; k++) {
 		int64_t from = win[k].from - g->t0, to = win[k].to - g->t0;
 
-		win[k].acked = win[k].lost = win[k].errors = 0;
+		win[k].acked = win[k].lost = win[k].below_quorum = win[k].errors = 0;
 		win[k].unavailable_ms = 0;
 		for (int64_t s = from / 1000; s < to / 1000 && s < MAX_SECONDS; s++)
 			if (s >= 0)
@@ -264,13 +264,16 @@ void loadgen_results(struct loadgen *g, struct load_window *win, size_t nw, stru
 			const struct key_rec *r = &w->keys[j];
 			bool acked = r->ack >= 0;
 			bool lost = acked && (r->got == DB_KV_ABSENT || r->got == DB_KV_OTHER);
+			bool few = acked && r->got == DB_KV_PRESENT_FEW;
+			bool present = r->got == DB_KV_PRESENT || r->got == DB_KV_PRESENT_FEW;
 			int64_t waited = r->failed ? (acked ? r->ack : end) - r->first : 0;
 
 			t->attempted++;
 			t->acknowledged += acked;
 			t->lost += lost;
+			t->below_quorum += few;
 			t->unread += r->got == DB_KV_ERROR;
-			t->unexpected += !acked && r->got == DB_KV_PRESENT;
+			t->unexpected += !acked && present;
 			t->pending += !acked;
 			if (waited > t->unavailable_ms)
 				t->unavailable_ms = waited;
@@ -280,6 +283,7 @@ void loadgen_results(struct loadgen *g, struct load_window *win, size_t nw, stru
 				if (acked && r->ack >= from && r->ack < to) {
 					win[k].acked++;
 					win[k].lost += lost;
+					win[k].below_quorum += few;
 				}
 				if (r->failed && r->first >= from && r->first < to &&
 				    waited > win[k].unavailable_ms)
@@ -289,6 +293,34 @@ void loadgen_results(struct loadgen *g, struct load_window *win, size_t nw, stru
 	}
 	t->ran_ms = end;
 	t->writes_per_s = end > 0 ? (double)t->acknowledged * 1000.0 / (double)end : 0;
+}
+
+json_t *loadgen_lost_keys(struct loadgen *g, bool below_quorum, size_t max)
+{
+	json_t *a = json_array();
+	char key[KEY_MAX], val[VAL_MAX];
+
+	for (size_t i = 0; i < g->nw; i++) {
+		const struct writer *w = &g->w[i];
+
+		for (size_t j = 0; j < w->n && json_array_size(a) < max; j++) {
+			const struct key_rec *r = &w->keys[j];
+
+			if (r->ack < 0 ||
+			    (below_quorum ? r->got != DB_KV_PRESENT_FEW
+					  : r->got != DB_KV_ABSENT && r->got != DB_KV_OTHER))
+				continue;
+			key_name(w, j, key, sizeof key, val, sizeof val);
+			json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:b, s:s}", "key", key,
+							   "first_at_ms", (json_int_t)r->first,
+							   "acked_at_ms", (json_int_t)r->ack, "retried",
+							   r->failed != 0, "read",
+							   r->got == DB_KV_ABSENT   ? "absent"
+							   : r->got == DB_KV_OTHER ? "other"
+										   : "below quorum"));
+		}
+	}
+	return a;
 }
 
 json_t *loadgen_series(struct loadgen *g)

@@ -66,6 +66,10 @@ void drill_report_text(FILE *f, const json_t *rep)
 		num(chk, "attempted"), num(chk, "acknowledged"),
 		json_number_value(GET(chk, "writes_per_s")), num(chk, "lost"), num(chk, "unexpected"),
 		num(chk, "unread"), num(chk, "errors"), (double)num(chk, "unavailable_ms") / 1000);
+	if (num(chk, "below_quorum") > 0)
+		fprintf(f, "below quorum: %lld acknowledged writes read back absent at the "
+			   "database's read quorum but held by a replica (not lost)\n",
+			num(chk, "below_quorum"));
 	fprintf(f, "check: %s\n", json_is_true(GET(chk, "valid"))
 					  ? "valid (every acknowledged write read back)"
 					  : "INVALID (acknowledged writes lost or unreadable)");
@@ -264,6 +268,10 @@ char *drill_report_html(const json_t *rep)
 		   valid ? "Every acknowledged write was read back" : "Acknowledged writes were lost",
 		   num(chk, "acknowledged"), num(chk, "lost"), num(chk, "unexpected"),
 		   num(chk, "unread"), (double)num(chk, "unavailable_ms") / 1000);
+	if (num(chk, "below_quorum") > 0)
+		buf_printf(&b, "<p>%lld acknowledged writes read back absent at the database's "
+			       "read quorum were held by a replica (not lost).</p>\n",
+			   num(chk, "below_quorum"));
 	buf_printf(&b, "<p class=\"%s\">", healthy ? "good" : "bad");
 	if (healthy) {
 		buf_puts(&b, "The cluster was healthy at the end.");

@@ -10,10 +10,18 @@
  *          primary was down reads as absent from the primaries until
  *          hinted handoff brings it back (a full run saw 29 of 4,073);
  *   read   GET .../keys/KEY?r=quorum&notfound_ok=false - 200 with the value
- *          written: present; another value or siblings (300): other; 404:
- *          absent (notfound_ok=false: a replica that lacks the key does not
- *          count towards r, so 404 means no replica asked had it); any other
- *          answer or no answer: an error (read again by the caller). */
+ *          written: present; another value or siblings (300): other; any
+ *          other answer or no answer: an error (read again by the caller).
+ *          404 is not proof of loss: with r=2 of n_val 3 Riak's get FSM
+ *          answers notfound as soon as n_val - r + 1 = 2 replicas said
+ *          notfound (riak_kv_get_fsm's fail threshold), though the third
+ *          may hold the object (or 503 "R-value unsatisfied: 1/2" when
+ *          its answer came before the second notfound).  So a 404, or that
+ *          503, is asked again with
+ *          r=1&notfound_ok=false&basic_quorum=false: the threshold is then
+ *          n_val, Riak waits for every replica and answers 404 only when
+ *          none has the key (absent: lost), else the value (present at
+ *          fewer than a quorum; that read also read-repairs the others). */
 #include "riak_int.h"
 
 #include <curl/curl.h>
@@ -26,6 +34,10 @@
 #define KV_BUCKET "shoal"
 #define KV_CONNECT_MS 1000
 #define KV_TIMEOUT_MS 5000 /* per request, when the caller gave none */
+/* the read at a quorum, then (on 404) the read that asks every replica */
+#define READ_QUORUM "r=quorum&notfound_ok=false"
+#define READ_ANY "r=1&notfound_ok=false&basic_quorum=false"
+#define R_UNSATISFIED "R-value unsatisfied" /* riak_kv_wm_object's 503 body */
 
 struct riak_kv_client {
 	CURL *easy;
@@ -171,6 +183,23 @@ int riak_kv_write(struct db_kv *kv, const char *const *keys, const char *const *
 	return errs;
 }
 
+/* One GET of key with query: DB_KV_* (200 with val: present). */
+static uint8_t read_one(struct riak_kv_client *k, const char *key, const char *val,
+			const char *query)
+{
+	char *path = key_path(k, key, query);
+	long code = request(k, "GET", path, NULL);
+
+	free(path);
+	if (code == 200)
+		return k->body.len == strlen(val) && !memcmp(k->body.data, val, k->body.len)
+			       ? DB_KV_PRESENT
+			       : DB_KV_OTHER;
+	if (code == 300)
+		return DB_KV_OTHER;
+	return code == 404 ? DB_KV_ABSENT : DB_KV_ERROR;
+}
+
 int riak_kv_read(struct db_kv *kv, const char *const *keys, const char *const *vals, size_t n,
 		 uint8_t *got)
 {
@@ -178,22 +207,18 @@ int riak_kv_read(struct db_kv *kv, const char *const *keys, const char *const *v
 	int errs = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		char *path = key_path(k, keys[i], "r=quorum&notfound_ok=false");
-		long code = request(k, "GET", path, NULL);
+		got[i] = read_one(k, keys[i], vals[i], READ_QUORUM);
+		/* absent at a quorum (404, or 503 "R-value unsatisfied: 1/2"
+		 * when the replica that has it answered before the second
+		 * notfound): is it on any replica? */
+		if (got[i] == DB_KV_ABSENT ||
+		    (got[i] == DB_KV_ERROR && k->body.len >= sizeof R_UNSATISFIED - 1 &&
+		     !memcmp(k->body.data, R_UNSATISFIED, sizeof R_UNSATISFIED - 1))) {
+			uint8_t any = read_one(k, keys[i], vals[i], READ_ANY);
 
-		if (code == 200)
-			got[i] = k->body.len == strlen(vals[i]) &&
-						 !memcmp(k->body.data, vals[i], k->body.len)
-					 ? DB_KV_PRESENT
-					 : DB_KV_OTHER;
-		else if (code == 300)
-			got[i] = DB_KV_OTHER;
-		else if (code == 404)
-			got[i] = DB_KV_ABSENT;
-		else
-			got[i] = DB_KV_ERROR;
+			got[i] = any == DB_KV_PRESENT ? DB_KV_PRESENT_FEW : any;
+		}
 		errs += got[i] == DB_KV_ERROR;
-		free(path);
 	}
 	return errs;
 }
