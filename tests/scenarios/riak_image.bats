@@ -35,10 +35,11 @@ commit_to() {   # HOST FILE: drop FILE into HOST's blobs/tmp and commit it
 	H=$1 agent_call "{\"op\":\"blob.commit\",\"digest\":\"sha256:$hex\",\"tmp\":\"up-$hex\"}" | agent_ok
 }
 
-riak_conf() {   # ADDR: riak.conf as templates/riak renders it
+riak_conf() {   # ADDR: riak.conf as templates/riak renders it (every {{ }} filled)
 	sed -e "s/{{ node.address }}/$1/g" -e "s/{{ node.id }}/riak/" \
 		-e "s/{{ cluster.name }}/rk/" -e "s/{{ secret.cookie }}/$COOKIE/" \
 		-e "s/{{ settings.ring_size }}/16/" -e "s/{{ settings.storage_backend }}/leveled/" \
+		-e "s/{{ settings.transfer_limit }}/2/" -e "s/{{ settings.vnode_management_timer }}/10s/" \
 		-e "s|{{ node.data_dir }}|/var/lib/riak|" -e "s/{{ node.port }}/8087/" \
 		"$TOP/templates/riak/riak.conf.tmpl"
 }
@@ -47,6 +48,11 @@ riak_node() {   # HOST: create and start the node riak-HOST on HOST
 	local addr conf req
 	addr=$(lab_addr "$1")
 	conf=$(riak_conf "$addr")
+	# a template variable riak_conf does not fill stops riak at boot
+	if grep -o '{{[^}]*}}' <<<"$conf" >&2; then
+		echo "riak_conf leaves the variables above unfilled" >&2
+		return 1
+	fi
 	req=$(jq -cn --arg i "$RIAK_IMG" --arg n "riak-$1" --arg a "$addr" --arg conf "$conf" '{
 		op: "node.create", cluster: "rk", node: $n, image: $i, start: true,
 		memory: "1G", nofile: 65536, restart: "always", data_path: "/var/lib/riak",
