@@ -27,6 +27,15 @@ struct job {
 	atomic_int on_caller;    /* items run on the caller's thread */
 };
 
+/* j cleared, the test's thread recorded as the caller */
+static void job_reset(struct job *j, size_t wait_for, int wait_ms)
+{
+	memset(j, 0, sizeof *j);
+	j->caller = pthread_self();
+	j->wait_for = wait_for;
+	j->wait_ms = wait_ms;
+}
+
 static int item(void *arg, size_t i, struct err *e)
 {
 	struct job *j = arg;
@@ -62,11 +71,8 @@ static void test_all_at_once(void **state)
 	struct err e;
 
 	(void)state;
-	memset(&j, 0, sizeof j);
-	j.caller = pthread_self();
 	/* 6 items that each wait until all 6 run: they ran at once */
-	j.wait_for = 6;
-	j.wait_ms = 10000;
+	job_reset(&j, 6, 10000);
 	assert_int_equal(fanout(6, item, &j, &e), -1);
 	assert_int_equal(atomic_load(&j.most_inside), 6);
 	for (size_t i = 0; i < 6; i++)
@@ -82,16 +88,12 @@ static void test_more_items_than_threads(void **state)
 	struct err e;
 
 	(void)state;
-	memset(&j, 0, sizeof j);
-	j.caller = pthread_self();
+	job_reset(&j, 0, 0);
 	assert_int_equal(fanout(ITEMS, ok_item, &j, &e), 0);
 	for (size_t i = 0; i < ITEMS; i++)
 		assert_int_equal(atomic_load(&j.ran[i]), 1);
 	/* bounded: never more than FANOUT_THREADS_MAX at once */
-	memset(&j, 0, sizeof j);
-	j.caller = pthread_self();
-	j.wait_for = FANOUT_THREADS_MAX;
-	j.wait_ms = 1000;
+	job_reset(&j, FANOUT_THREADS_MAX, 1000);
 	assert_int_equal(fanout(40, item, &j, &e), -1);
 	assert_true(atomic_load(&j.most_inside) > 1);
 	assert_true(atomic_load(&j.most_inside) <= FANOUT_THREADS_MAX);
@@ -106,16 +108,14 @@ static void test_none_and_one(void **state)
 	struct err e;
 
 	(void)state;
-	memset(&j, 0, sizeof j);
-	j.caller = pthread_self();
+	job_reset(&j, 0, 0);
 	assert_int_equal(fanout(0, ok_item, &j, &e), 0);
 	assert_int_equal(atomic_load(&j.ran[0]), 0);
 	/* a single item runs on the caller's thread */
 	assert_int_equal(fanout(1, ok_item, &j, &e), 0);
 	assert_int_equal(atomic_load(&j.ran[0]), 1);
 	assert_int_equal(atomic_load(&j.on_caller), 1);
-	memset(&j, 0, sizeof j);
-	j.caller = pthread_self();
+	job_reset(&j, 0, 0);
 	assert_int_equal(fanout(2, item, &j, &e), -1);
 	assert_string_equal(e.msg, "item 1 failed");
 }
