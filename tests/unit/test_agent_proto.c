@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -225,6 +226,35 @@ static void test_hostile_agent_bounded(void **state)
 	assert_int_equal(agent_call(c, json_pack("{s:s}", "op", "hello"), NULL, 10000, &e), -1);
 	assert_int_equal(e.code, EMSGSIZE);
 	assert_non_null(strstr(e.msg, "zeros: from agent"));
+	agent_client_free(c);
+}
+
+/* An event the agent has sent is found by a look that does not wait
+ * (timeout 0), with no call in between to read the channel: the drill
+ * looks that way between its observations of the cluster. */
+static void test_event_without_waiting(void **state)
+{
+	const char *argv[] = {"/bin/sh", "-c",
+			      "echo '{\"event\":\"exited\",\"node\":\"kv-1\"}'; exec cat >/dev/null", NULL};
+	struct agent_client *c;
+	struct tchan *ch;
+	struct err e;
+	json_t *ev = NULL;
+	struct pollfd p = {0};
+
+	(void)state;
+	assert_int_equal(tchan_spawn_local("eventer", argv, &ch, &e), 0);
+	c = agent_client_new(ch);
+	p.fd = agent_client_pollfd(c);
+	p.events = POLLIN;
+	assert_true(p.fd >= 0);
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(agent_client_next_event(c, &ev, 0, &e), 1);
+	assert_string_equal(json_string_value(json_object_get(ev, "node")), "kv-1");
+	json_decref(ev);
+	/* nothing more has come: no wait, no event */
+	assert_int_equal(agent_client_next_event(c, &ev, 0, &e), 0);
+	assert_null(ev);
 	agent_client_free(c);
 }
 
@@ -542,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_stale_uploads_swept),
 		cmocka_unit_test(test_peer_cred),
 		cmocka_unit_test(test_hostile_agent_bounded),
+		cmocka_unit_test(test_event_without_waiting),
 		cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_lines, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_line, setup, teardown),

@@ -163,8 +163,8 @@ static int node_signal(struct drill *d, const char *host, const char *node, int 
 		json_decref(req);
 		return err_set(e, EHOSTUNREACH, "%s: not connected", host);
 	}
-	return agent_call(h->agent, req, NULL, AGENT_TIMEOUT_MS, e) < 0
-		       ? err_wrap(e, "%s on %s: signal %d", node, host, sig)
+	return fleet_call_stream(h, req, NULL, NULL, NULL, AGENT_TIMEOUT_MS, e) < 0
+		       ? err_wrap(e, "%s: signal %d", node, sig)
 		       : 0;
 }
 
@@ -177,18 +177,17 @@ static int host_call(struct drill *d, const char *host, json_t *req, json_t **re
 		json_decref(req);
 		return err_set(e, EHOSTUNREACH, "%s: not connected", host);
 	}
-	return agent_call(h->agent, req, resp, AGENT_TIMEOUT_MS, e) < 0 ? err_wrap(e, "%s", host)
-									  : 0;
+	return fleet_call_stream(h, req, NULL, NULL, resp, AGENT_TIMEOUT_MS, e);
 }
 
 static void subscribe_host(struct fleet_host *h)
 {
 	struct err e;
 
-	if (h->agent && agent_call(h->agent, json_pack("{s:s, s:b}", "op", "events.subscribe",
+	if (h->agent && fleet_call_stream(h, json_pack("{s:s, s:b}", "op", "events.subscribe",
 						       "on", 1),
-				   NULL, AGENT_TIMEOUT_MS, &e) < 0)
-		log_warn("%s: %s (the agent's events are not watched)", h->host->name, e.msg);
+					  NULL, NULL, NULL, AGENT_TIMEOUT_MS, &e) < 0)
+		log_warn("%s (the agent's events are not watched)", e.msg);
 }
 
 /* Undo the open fault: SIGCONT for pause-node, net.heal on every host of a
@@ -266,7 +265,7 @@ static void agent_events(struct drill *d, const char *node, int64_t since, int64
 		json_t *ev;
 		struct err e;
 
-		while (h->agent && agent_client_next_event(h->agent, &ev, 0, &e) == 1) {
+		while (fleet_next_event(h, &ev, &e) == 1) {
 			const char *type = json_string_value(json_object_get(ev, "event"));
 			const char *n = json_string_value(json_object_get(ev, "node"));
 			int64_t now = drill_wall_ms();
@@ -634,8 +633,11 @@ static int run_round(struct drill *d, int r, const struct drill_round *sched, st
 			healed = drill_wall_ms();
 		}
 		v = observe(d);
-		now = drill_wall_ms();
+		/* what the agents said while the view was read is known as
+		 * early as the view (a tie goes to the agent, who saw the
+		 * cause, not a symptom) */
 		agent_events(d, watch, injected, &detected_agent);
+		now = drill_wall_ms();
 		if (!detected_db && !healthy(v, d->n))
 			detected_db = now;
 		if (!detected && (detected_agent || detected_db)) {

@@ -275,9 +275,10 @@ int agent_client_next_event(struct agent_client *c, json_t **ev, int timeout_ms,
 			return -1;
 		int left = deadline < 0 ? -1 : (int)(deadline - now_ms());
 
-		if (deadline >= 0 && left <= 0)
-			return 0;
-		if (fill(c, left, e) < 0)
+		/* past the deadline (or a timeout of 0) it still reads what
+		 * has arrived, without waiting: else an event the agent sent
+		 * waits in the socket until some call happens to read it */
+		if (fill(c, left < 0 && deadline >= 0 ? 0 : left, e) < 0)
 			return e->code == ETIMEDOUT ? 0 : -1;
 	}
 }

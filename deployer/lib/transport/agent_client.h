@@ -60,8 +60,9 @@ int agent_call_stream(struct agent_client *c, json_t *req, agent_stream_cb cb,
 
 /* Deliver events to cb instead of queueing them (cb NULL: queue again). */
 void agent_client_on_event(struct agent_client *c, agent_event_cb cb, void *arg);
-/* Wait up to timeout_ms for the next queued event.  Returns 1 with *ev
- * (caller decrefs), 0 on timeout, -1 on error or end of stream. */
+/* Wait up to timeout_ms for the next event, queued or arrived on the
+ * channel (timeout 0: what has arrived, without waiting).  Returns 1 with
+ * *ev (caller decrefs), 0 on timeout, -1 on error or end of stream. */
 int agent_client_next_event(struct agent_client *c, json_t **ev, int timeout_ms,
 			    struct err *e);
 

@@ -267,6 +267,19 @@ int fleet_call_stream(struct fleet_host *h, json_t *req, agent_stream_cb cb, voi
 	return rc < 0 ? err_wrap(e, "%s", h->host->name) : 0;
 }
 
+int fleet_next_event(struct fleet_host *h, json_t **ev, struct err *e)
+{
+	int rc;
+
+	*ev = NULL;
+	if (!h->agent)
+		return 0;
+	pthread_mutex_lock(&h->call_lock);
+	rc = agent_client_next_event(h->agent, ev, 0, e);
+	pthread_mutex_unlock(&h->call_lock);
+	return rc < 0 ? err_wrap(e, "%s", h->host->name) : rc;
+}
+
 int fleet_call(struct fleet_host *h, json_t *req, json_t **resp, struct err *e)
 {
 	return fleet_call_stream(h, req, NULL, NULL, resp, FLEET_CALL_TIMEOUT_MS, e);

@@ -74,6 +74,11 @@ int fleet_call(struct fleet_host *h, json_t *req, json_t **resp,
 int fleet_call_stream(struct fleet_host *h, json_t *req, agent_stream_cb cb, void *arg,
 		      json_t **resp, int timeout_ms, struct err *e);
 
+/* The next agent event of host h that has arrived (queued, or waiting on
+ * the channel), without waiting: 1 with *ev (caller decrefs), 0 when none
+ * (or not connected), -1 on error.  Takes turns with the calls. */
+int fleet_next_event(struct fleet_host *h, json_t **ev, struct err *e);
+
 /* Run fn(f, host index, arg) for every connected wanted host, in parallel
  * (bounded by FLEET_PARALLEL).  Each call must only touch its own host's
  * slot (and what it owns).  Returns the number of calls that failed. */
