@@ -4,9 +4,27 @@
 
 load 'up_helpers'
 
-# monitor_setup_file: lab, cluster up, monitor started and every node up.
+# monitor_setup_file [SED]: lab, cluster up (lab-redis.cfg, edited by
+# sed -i SED first when given: the edit must change it), monitor started and
+# every node up.
 monitor_setup_file() {
 	up_setup 3 cluster-specs/lab-redis.cfg || return
+	if [ -n "${1:-}" ]; then
+		cp "$SPEC" "$BATS_FILE_TMPDIR/spec.orig"
+		sed -i "$1" "$SPEC"
+		if cmp -s "$SPEC" "$BATS_FILE_TMPDIR/spec.orig"; then
+			echo "monitor_setup_file: sed '$1' changed nothing in $SPEC" >&2
+			up_teardown
+			return 1
+		fi
+	fi
+	monitor_cluster_up || return
+	monitor_start || { monitor_stop; up_teardown; return 1; }
+}
+
+# monitor_cluster_up: MON_PORT and MON_URL of this lab id, and `shoal up`
+# of $SPEC (on failure its output is printed and the lab torn down).
+monitor_cluster_up() {
 	export MON_PORT=$((7960 + LAB_ID))
 	export MON_URL="http://127.0.0.1:$MON_PORT"
 	if ! "$SHOAL" up --accept-new-host-keys "$SPEC" >"$BATS_FILE_TMPDIR/up.log" 2>&1; then
@@ -14,7 +32,6 @@ monitor_setup_file() {
 		up_teardown
 		return 1
 	fi
-	monitor_start || { monitor_stop; up_teardown; return 1; }
 }
 
 monitor_teardown_file() {

@@ -12,17 +12,7 @@
 load 'monitor_helpers'
 
 setup_file() {
-	up_setup 3 cluster-specs/lab-redis.cfg || return
-	sed -i 's/reschedule_after_s = [0-9]*;/reschedule_after_s = 4;/' "$SPEC"
-	grep -q 'reschedule_after_s = 4;' "$SPEC"
-	export MON_PORT=$((7960 + LAB_ID))
-	export MON_URL="http://127.0.0.1:$MON_PORT"
-	if ! "$SHOAL" up --accept-new-host-keys "$SPEC" >"$BATS_FILE_TMPDIR/up.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/up.log" >&2
-		up_teardown
-		return 1
-	fi
-	monitor_start || { monitor_stop; up_teardown; return 1; }
+	monitor_setup_file 's/reschedule_after_s = [0-9]*;/reschedule_after_s = 4;/'
 }
 
 teardown_file() {

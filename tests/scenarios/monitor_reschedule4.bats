@@ -14,15 +14,9 @@ setup_file() {
 	up_setup 4 cluster-specs/lab-redis.cfg || return
 	sed -i 's/reschedule_after_s = [0-9]*;/reschedule_after_s = 2;/' "$SPEC"
 	grep -q 'reschedule_after_s = 2;' "$SPEC"
-	export MON_PORT=$((7960 + LAB_ID))
-	export MON_URL="http://127.0.0.1:$MON_PORT"
 	# up on h1-h3, then h4 joins the spec: a placement that fits is kept,
 	# so h4 stays a spare until a host is gone
-	if ! "$SHOAL" up --accept-new-host-keys "$SPEC" >"$BATS_FILE_TMPDIR/up.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/up.log" >&2
-		up_teardown
-		return 1
-	fi
+	monitor_cluster_up || return
 	h4="  { name = \"h4\"; address = \"$(lab_addr h4)\"; rack = \"r4\"; cpus = 2; memory = \"2G\"; }"
 	awk -v h4="$h4" '/name = "h3"/ { sub(/ }$/, " },"); print; print h4; next } { print }' \
 		"$SPEC" >"$SPEC.4" && mv "$SPEC.4" "$SPEC"

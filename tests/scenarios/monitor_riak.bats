@@ -32,13 +32,7 @@ setup_file() {
 		  reschedule_after_s = 4;
 		};
 	EOF
-	export MON_PORT=$((7960 + LAB_ID))
-	export MON_URL="http://127.0.0.1:$MON_PORT"
-	if ! "$SHOAL" up --accept-new-host-keys "$SPEC" >"$BATS_FILE_TMPDIR/up.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/up.log" >&2
-		up_teardown
-		return 1
-	fi
+	monitor_cluster_up
 }
 
 setup() {

@@ -49,6 +49,8 @@ struct converge_opts {
 	const char *fence_what;
 	bool (*may_act)(void *arg);
 	void *may_act_arg;
+	int *failed_back;     /* up (out, may be NULL): planned masters made
+				 master again after a failover */
 	bool wide;            /* status: text with more columns (-o wide) */
 	int wait_healthy_ms;  /* status: look again every second until healthy,
 				 at most this long (0: look once) */

@@ -1003,6 +1003,8 @@ int converge_up(const char *spec_path, const struct converge_opts *o,
 	    form_clusters(&c, e) < 0)
 		goto out;
 	repairs = up_repairs(&c);
+	if (o->failed_back)
+		*o->failed_back = (int)json_integer_value(json_object_get(repairs, "failed_back"));
 	free(c.failed_back);
 	c.failed_back = NULL;
 	if (up_roll_in_place(&c, o, &acts, done, e) < 0 ||

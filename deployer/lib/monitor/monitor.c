@@ -79,16 +79,30 @@ void mon_event(struct mon *m, const char *type, const char *node, const char *ho
 	json_decref(f);
 }
 
+static bool recorded_master(const struct mnode *n)
+{
+	return n->sn->role && !strcmp(n->sn->role, "master");
+}
+
 static void node_event(struct mnode *n, struct mon_decision d, const char *seen)
 {
-	if (d.event)
-		mon_event(n->m, d.event, n->sn->id, n->sn->host, seen, d.done, d.duration_ms);
+	if (!d.event)
+		return;
+	mon_event(n->m, d.event, n->sn->id, n->sn->host, seen, d.done, d.duration_ms);
+	/* a master that was away may have failed over (monitor.fail_back) */
+	if (!strcmp(d.event, "node-back") && recorded_master(n))
+		mon_failback_due(n->m, mono_ms());
 }
 
 static void host_event(struct mhost *h, struct mon_decision d, const char *seen)
 {
-	if (d.event)
-		mon_event(h->m, d.event, NULL, h->sh->name, seen, d.done, d.duration_ms);
+	if (!d.event)
+		return;
+	mon_event(h->m, d.event, NULL, h->sh->name, seen, d.done, d.duration_ms);
+	if (!strcmp(d.event, "host-reachable"))
+		for (size_t i = 0; i < h->m->nnodes; i++)
+			if (h->m->nodes[i].h == h && recorded_master(&h->m->nodes[i]))
+				mon_failback_due(h->m, mono_ms());
 }
 
 /* ---- hosts -------------------------------------------------------------------------- */
@@ -593,6 +607,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		host_fence(&m->hosts[i], now);
 	mon_status_refresh(m, now);
 	mon_reschedule_start(m, now);
+	mon_failback_start(m, now);
 	mon_reschedule_end(m, now); /* last: it may replace hosts and nodes */
 }
 

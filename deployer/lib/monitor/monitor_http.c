@@ -45,10 +45,11 @@ static json_t *monitor_json(struct mon *m)
 			(json_int_t)n->restarts, "last_probe",
 			n->probes ? probe_result_name(n->last) : "none", "kills", n->fsm.kills));
 	}
-	json_t *doc = json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f}", "held", m->held,
+	json_t *doc = json_pack("{s:b, s:i, s:i, s:o, s:o, s:i, s:f, s:i}", "held", m->held,
 				"hosts_reachable", reachable, "hosts_watched", (int)m->nhosts,
 				"hosts", hosts, "nodes", nodes, "reschedules", m->reschedules,
-				"last_reschedule_seconds", m->last_resched_ms / 1000.0);
+				"last_reschedule_seconds", m->last_resched_ms / 1000.0,
+				"failbacks", m->failbacks);
 
 	if (m->gate) {
 		int64_t token = 0;
@@ -329,6 +330,10 @@ static void http_metrics(struct evhttp_request *req, void *arg)
 		    "Last reschedule: host lost to its nodes running elsewhere, cluster formed.");
 	evbuffer_add_printf(b, "shoal_reschedule_seconds{cluster=\"%s\"} %.3f\n", cl,
 			    m->last_resched_ms / 1000.0);
+	metric_head(b, "shoal_failbacks_total", "counter",
+		    "Fail-backs (monitor.fail_back) this monitor completed that gave a "
+		    "master its role back.");
+	evbuffer_add_printf(b, "shoal_failbacks_total{cluster=\"%s\"} %d\n", cl, m->failbacks);
 	metric_head(b, "shoal_monitor_events_total", "counter",
 		    "Events this monitor process logged.");
 	evbuffer_add_printf(b, "shoal_monitor_events_total{cluster=\"%s\"} %llu\n", cl,

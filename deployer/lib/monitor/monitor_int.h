@@ -4,7 +4,9 @@
  *   monitor.c          the loop: agent connections, events, probes, fencing,
  *                      the tick, set-up and reload
  *   monitor_resched.c  nodes of a host gone for reschedule_after_s placed
- *                      on the others (`up` without it, on a thread)
+ *                      on the others (`up` without it, on a thread); the
+ *                      fail-back of a master that came back (`up`, on
+ *                      the same thread slot)
  *   monitor_http.c     /status (`shoal status --json` on a thread), /metrics
  *                      and /events over evhttp
  *
@@ -33,6 +35,9 @@
  * database had not failed over yet) is tried again this much later */
 #define RESCHEDULE_RETRY_MS 3000
 #define RESCHEDULE_RETRY_MAX_MS 30000
+/* monitor.fail_back: this long after a recorded master came back (its
+ * replica copy catches up meanwhile; the `up` waits for it too) */
+#define FAILBACK_AFTER_MS 5000
 /* probe_seconds histogram buckets (monitor.c) */
 #define NBUCKETS 12
 extern const double mon_probe_buckets[NBUCKETS];
@@ -121,6 +126,12 @@ struct mon {
 	bool resched_finished;        /* set by its thread (atomic), seen by the tick */
 	int64_t resched_token;        /* the leader's fencing token it runs under */
 	bool resched_followed;        /* a follower logged that it leaves it to the leader */
+	/* fail-back (monitor.fail_back): an `up` on the same thread slot,
+	 * resched_hosts empty */
+	bool failback;                /* the running `up` is a fail-back */
+	int64_t failback_due_ms;      /* 0: none wanted */
+	int failed_back;              /* masters the last fail-back gave back */
+	int failbacks;                /* fail-backs that gave a master back */
 	/* /status: the document of `shoal status --json`, rebuilt on a thread */
 	struct status_job *sj;        /* running, or NULL */
 	json_t *status_doc;           /* the last one built, or NULL */
@@ -148,8 +159,16 @@ bool mon_reload(struct mon *m, const char *why);
 /* Start a reschedule of the hosts unreachable past reschedule_after_s
  * that have nodes (leader only, one at a time, on a thread). */
 void mon_reschedule_start(struct mon *m, int64_t now);
-/* The reschedule thread finished: log it, reload or retry later.  Watched
- * hosts and nodes are replaced: call it last in a callback. */
+/* A recorded master answers again (node-back, or its host reachable):
+ * with monitor.fail_back, a fail-back is due FAILBACK_AFTER_MS later. */
+void mon_failback_due(struct mon *m, int64_t now);
+/* Start a due fail-back: an `up` (which gives failed-over masters their
+ * role back) on the reschedule's thread, when every host and node is up,
+ * nothing else runs there, and this monitor leads. */
+void mon_failback_start(struct mon *m, int64_t now);
+/* The reschedule or fail-back thread finished: log it, reload or retry
+ * later.  Watched hosts and nodes are replaced: call it last in a
+ * callback. */
 void mon_reschedule_end(struct mon *m, int64_t now);
 
 /* ---- monitor_http.c ---- */

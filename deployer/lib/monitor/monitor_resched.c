@@ -1,6 +1,8 @@
 /* monitor_resched.c - `shoal monitor`: the nodes of hosts unreachable for
  * reschedule_after_s placed on the other hosts by an `up` planned without
- * them, on a thread, fenced by the leader's token (monitor_int.h). */
+ * them, and (monitor.fail_back) the planned roles given back once a
+ * master that failed over is back, by an `up`: either on a thread, one at
+ * a time, fenced by the leader's token (monitor_int.h). */
 #include "monitor_int.h"
 
 #include <stdio.h>
@@ -21,7 +23,9 @@ static void *resched_thread(void *arg)
 {
 	struct mon *m = arg;
 	struct converge_opts co = {.accept_new_host_keys = m->o->accept_new_host_keys,
-				   .without_hosts = (const char *const *)m->resched_hosts};
+				   .without_hosts = m->failback ? NULL
+						    : (const char *const *)m->resched_hosts,
+				   .failed_back = &m->failed_back};
 
 	if (m->gate) {
 		/* the `up` writes to etcd only while this leadership lasts, and
@@ -34,6 +38,7 @@ static void *resched_thread(void *arg)
 	}
 
 	err_clear(&m->resched_err);
+	m->failed_back = 0;
 	m->resched_rc = converge_up(m->spec_path, &co, &m->resched_err);
 	__atomic_store_n(&m->resched_finished, true, __ATOMIC_RELEASE);
 	return NULL;
@@ -137,6 +142,73 @@ void mon_reschedule_start(struct mon *m, int64_t now)
 	}
 }
 
+void mon_failback_due(struct mon *m, int64_t now)
+{
+	if (m->c.spec->monitor.fail_back && !m->o->once)
+		m->failback_due_ms = now + FAILBACK_AFTER_MS;
+}
+
+void mon_failback_start(struct mon *m, int64_t now)
+{
+	int64_t token = 0;
+
+	if (!m->failback_due_ms || now < m->failback_due_ms || m->held || m->resched_running)
+		return;
+	/* only with every host and node up: a node still away is the
+	 * respawn's or the reschedule's to bring back first */
+	for (size_t i = 0; i < m->nhosts; i++)
+		if (m->hosts[i].fsm.state != MH_UP)
+			return;
+	for (size_t i = 0; i < m->nnodes; i++)
+		if (m->nodes[i].fsm.state != MN_UP)
+			return;
+	m->failback_due_ms = 0;
+	if (!leader_gate_acting(m->gate, &token))
+		return; /* the leading monitor sees the same and acts */
+	m->resched_token = token;
+	m->resched_hosts = xcalloc(1, sizeof *m->resched_hosts);
+	m->resched_nodes = xcalloc(1, sizeof *m->resched_nodes);
+	m->failback = true;
+	m->resched_start_ms = now;
+	m->resched_running = true;
+	__atomic_store_n(&m->resched_finished, false, __ATOMIC_RELEASE);
+	if (pthread_create(&m->resched_th, NULL, resched_thread, m) != 0) {
+		m->resched_running = false;
+		m->failback = false;
+		mon_event(m, "fail-back-failed", NULL, NULL, "cannot start a thread",
+			  "tried again in 3 s", -1);
+		m->failback_due_ms = now + RESCHEDULE_RETRY_MS;
+		strv_free(m->resched_hosts);
+		strv_free(m->resched_nodes);
+		m->resched_hosts = m->resched_nodes = NULL;
+	}
+}
+
+/* The fail-back's `up` finished: an event when it gave a master back or
+ * failed (then tried again later); nothing when the roles were as
+ * planned (no failover had happened). */
+static void failback_end(struct mon *m, int64_t now)
+{
+	char done[96];
+
+	m->failback = false;
+	if (m->resched_rc < 0) {
+		mon_event(m, "fail-back-failed", NULL, NULL, m->resched_err.msg,
+			  "tried again in 3 s", now - m->resched_start_ms);
+		m->failback_due_ms = now + RESCHEDULE_RETRY_MS;
+		return;
+	}
+	if (!m->failed_back)
+		return;
+	m->failbacks++;
+	snprintf(done, sizeof done, "%d master%s made master again (an `up`)", m->failed_back,
+		 m->failed_back == 1 ? "" : "s");
+	mon_event(m, "fail-back", NULL, NULL,
+		  "a master that came back after a failover serves as a replica", done,
+		  now - m->resched_start_ms);
+	mon_reload(m, "failed back");
+}
+
 /* The reschedule thread finished: log it; on success watch what state.json
  * records now (mon_reload), else try again RESCHEDULE_RETRY_MS later.
  * Watched hosts and nodes are replaced: call it last in a callback. */
@@ -149,6 +221,13 @@ void mon_reschedule_end(struct mon *m, int64_t now)
 		return;
 	pthread_join(m->resched_th, NULL);
 	m->resched_running = false;
+	if (m->failback) {
+		failback_end(m, now);
+		strv_free(m->resched_hosts);
+		strv_free(m->resched_nodes);
+		m->resched_hosts = m->resched_nodes = NULL;
+		return;
+	}
 	strv_join(m->resched_hosts, hosts, sizeof hosts);
 	if (m->resched_rc < 0) {
 		mon_event(m, "reschedule-failed", NULL, hosts, m->resched_err.msg,

@@ -317,6 +317,10 @@ static const struct key keys[] = {
 	 .help = "Move a node to another host after its host has been down this many "
 		 "seconds; 0 = never.",
 	 .example = "60"},
+	{"monitor", "fail_back", KT_BOOL, 0, "false", NULL, 0, 1, NULL, M_(fail_back),
+	 .help = "Once a master that failed over is back, give it its planned role again "
+		 "(an `up` run by the monitor; Redis: a coordinated CLUSTER FAILOVER).",
+	 .example = "true"},
 	{"monitor", "listen", KT_LISTEN, 0, "127.0.0.1:7900", NULL, 0, 0, NULL, M_(listen),
 	 .help = "Where the monitor serves /status and /metrics.",
 	 .example = "\"127.0.0.1:7901\""},

@@ -102,6 +102,7 @@ struct spec_monitor {
 	int fail_after;      /* consecutive failed probes before "down" */
 	bool respawn;
 	int reschedule_after_s;
+	bool fail_back;      /* give failed-over masters their role back */
 	char *listen;        /* "127.0.0.1:7900" */
 };
 
