@@ -17,7 +17,8 @@
 #                -x` under /var/lib/shoal/riak-hand (the host's own disk),
 #                relocate its absolute paths with sed, write riak.conf (the
 #                keys templates/riak renders: node name, cookie, listeners,
-#                handoff, distribution range, ring_size, backend), `riak
+#                handoff, distribution range, ring_size, backend) and
+#                advanced.config's vnode_inactivity_timeout, `riak
 #                chkconfig` and `riak daemon`; wait for /ping (curl); then
 #                `riak admin wait-for-service riak_kv` on every node at
 #                once, `cluster join riak@H1` on h2..h5 one after the other, `cluster plan` + `cluster commit` on h1 (again while
@@ -199,6 +200,10 @@ sed -i -e "s|/usr/lib/riak|$D/usr/lib/riak|g" -e "s|/etc/riak|$D/etc/riak|g" \
 	usr/sbin/riak usr/lib/riak/bin/riak usr/lib/riak/bin/riak-admin \
 	usr/lib/riak/bin/cf_config usr/lib/riak/bin/riak-chkconfig \
 	usr/lib/riak/bin/hooks/riak_not_running etc/riak/advanced.config
+# the vnode idle time cluster-specs/lab-riak.cfg gives shoal's nodes
+# (templates/riak/advanced.config.tmpl)
+sed -i '/{riak_core,/{n;s/\[/[\n   {vnode_inactivity_timeout, 2000},/}' etc/riak/advanced.config
+grep -q 'vnode_inactivity_timeout, 2000' etc/riak/advanced.config
 cat >etc/riak/riak.conf <<CONF
 nodename = riak@$A
 distributed_cookie = $C

@@ -276,6 +276,55 @@ static void test_riak_template(void **state)
 	world_free(w);
 }
 
+/* advanced.config is one Erlang term that Erlang itself reads
+ * (file:consult), with riak_core's vnode_inactivity_timeout the setting's
+ * integer (Riak's default 60000 unless the spec says otherwise). */
+static void test_riak_advanced_config(void **state)
+{
+	struct world *w = world_new("riak", 3, 3);
+	char dir[] = "/tmp/shoal-test-advcfg.XXXXXX";
+	char *conf, *path, *expr;
+	struct err e;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	conf = render_for(w, 1, 1);
+	assert_non_null(strstr(conf, "{vnode_inactivity_timeout, 60000},"));
+	if (access("/usr/bin/erl", X_OK) != 0) {
+		print_message("# skip reason: %s: /usr/bin/erl not installed\n", __func__);
+		free(conf);
+		world_free(w);
+		skip();
+		return;
+	}
+	assert_non_null(mkdtemp(dir));
+	path = xasprintf("%s/advanced.config", dir);
+	assert_int_equal(write_file_atomic(path, conf, strlen(conf), 0600, &e), 0);
+	expr = xasprintf("case file:consult(\"%s\") of "
+			 "{ok, [T]} -> case proplists:get_value(vnode_inactivity_timeout, "
+			 "proplists:get_value(riak_core, T)) of 60000 -> halt(0); _ -> halt(2) end; "
+			 "Other -> io:format(\"~p~n\", [Other]), halt(1) end.",
+			 path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *argv[] = {"/usr/bin/erl", "-noshell", "-eval", expr, NULL};
+
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+	free(expr);
+	free(conf);
+	world_free(w);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 struct probe_wait {
 	struct probe_target t;
 	struct probe_report r;
@@ -556,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_redis_conf_runs),
 		cmocka_unit_test(test_cassandra_template),
 		cmocka_unit_test(test_riak_template),
+		cmocka_unit_test(test_riak_advanced_config),
 		cmocka_unit_test(test_render_rules),
 		cmocka_unit_test(test_bad_templates),
 	};
