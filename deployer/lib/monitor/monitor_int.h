@@ -130,6 +130,8 @@ struct mon {
 	 * resched_hosts empty */
 	bool failback;                /* the running `up` is a fail-back */
 	int64_t failback_due_ms;      /* 0: none wanted */
+	int64_t failback_retry_ms;    /* after a failure: RESCHEDULE_RETRY_MS
+					 doubling to _MAX_MS; 0 after a success */
 	int failed_back;              /* masters the last fail-back gave back */
 	int failbacks;                /* fail-backs that gave a master back */
 	/* /status: the document of `shoal status --json`, rebuilt on a thread */

@@ -185,19 +185,24 @@ void mon_failback_start(struct mon *m, int64_t now)
 }
 
 /* The fail-back's `up` finished: an event when it gave a master back or
- * failed (then tried again later); nothing when the roles were as
- * planned (no failover had happened). */
+ * failed (then tried again later, 3 s doubling to 30 s); nothing when the
+ * roles were as planned (no failover had happened). */
 static void failback_end(struct mon *m, int64_t now)
 {
+	int64_t wait = m->failback_retry_ms ? m->failback_retry_ms : RESCHEDULE_RETRY_MS;
 	char done[96];
 
 	m->failback = false;
 	if (m->resched_rc < 0) {
-		mon_event(m, "fail-back-failed", NULL, NULL, m->resched_err.msg,
-			  "tried again in 3 s", now - m->resched_start_ms);
-		m->failback_due_ms = now + RESCHEDULE_RETRY_MS;
+		snprintf(done, sizeof done, "tried again in %lld s", (long long)(wait / 1000));
+		mon_event(m, "fail-back-failed", NULL, NULL, m->resched_err.msg, done,
+			  now - m->resched_start_ms);
+		m->failback_due_ms = now + wait;
+		m->failback_retry_ms = wait * 2 > RESCHEDULE_RETRY_MAX_MS ? RESCHEDULE_RETRY_MAX_MS
+									  : wait * 2;
 		return;
 	}
+	m->failback_retry_ms = 0;
 	if (!m->failed_back)
 		return;
 	m->failbacks++;
