@@ -252,8 +252,14 @@ static void test_event_without_waiting(void **state)
 	assert_int_equal(agent_client_next_event(c, &ev, 0, &e), 1);
 	assert_string_equal(json_string_value(json_object_get(ev, "node")), "kv-1");
 	json_decref(ev);
-	/* nothing more has come: no wait, no event */
-	assert_int_equal(agent_client_next_event(c, &ev, 0, &e), 0);
+	/* nothing more has come: no wait, no event (the end of the channel,
+	 * should the shell's cat be gone already, is no event either: seen
+	 * once in a full run on a loaded machine) */
+	int rc = agent_client_next_event(c, &ev, 0, &e);
+
+	if (rc < 0)
+		print_message("# after the event: %s\n", e.msg);
+	assert_true(rc == 0 || (rc < 0 && e.code == EPIPE));
 	assert_null(ev);
 	agent_client_free(c);
 }

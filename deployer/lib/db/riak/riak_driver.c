@@ -19,8 +19,9 @@
  *            leave` (the template's leave hook), or when it cannot be
  *            reached a remaining node marks it down (`riak admin down`,
  *            else no plan is made while it is away) and stages `cluster
- *            force-remove` for it; plan + commit; then wait until the leaving nodes have
- *            handed their partitions off and are gone from the ring;
+ *            force-remove` for it; plan + commit; then wait until the
+ *            leaving nodes have handed their partitions off and are gone
+ *            from the ring of the claimant, then of every staying node;
  *   replace  the old node, when it does not answer, is marked down; the
  *            new node joins; `cluster force-replace riak@<old>
  *            riak@<new>`, plan, commit; wait until settled;
@@ -367,7 +368,10 @@ struct ring_job {
 	const struct names *names;
 	const struct riak_ring *base; /* the base ring as read */
 	size_t b;                     /* the base node */
-	size_t first;                 /* settled: the node already seen settled */
+	size_t first;                 /* wait_all: the node already seen */
+	ring_pred pred;               /* wait_all: what each node must print */
+	const void *pred_arg;
+	const char *what;
 	int64_t deadline;
 	bool wait_kv;                 /* ready_join: wait for riak_kv first */
 	bool *refused;                /* per node: "already a member" of another ring */
@@ -391,39 +395,46 @@ static int ready_join(void *arg, size_t k, struct err *e)
 	return 0;
 }
 
-/* Node k (but the one already seen settled) prints the settled ring. */
-static int settled_one(void *arg, size_t k, struct err *e)
+/* Node k (but the one already seen) prints a ring pred holds for. */
+static int ring_one(void *arg, size_t k, struct err *e)
 {
 	struct ring_job *j = arg;
 	struct riak_ring r = {0};
 
 	if (k == j->first)
 		return 0;
-	if (wait_ring(j->o, &j->nodes[k], j->deadline, "the ring to settle", settled_as, j->names,
-		      &r, e) < 0)
+	if (wait_ring(j->o, &j->nodes[k], j->deadline, j->what, j->pred, j->pred_arg, &r, e) < 0)
 		return -1;
 	riak_ring_free(&r);
 	return 0;
 }
 
-/* Wait until nodes[0..n) all print the settled ring of names: the
- * claimant nodes[first], then the others all at once.  The claimant
- * settles first and the others learn it by gossip, seconds later, so a
+/* Wait until nodes[0..n) all print a ring pred holds for: the claimant
+ * nodes[first], then the others all at once.  The claimant changes the
+ * ring first and the others learn it by gossip, seconds later, so a
  * caller that returned after the claimant alone would leave a node that
- * still shows transfers pending to whoever asks it next; looking at the
- * others only then spares the hand-off the Erlang VMs of their looks. */
+ * still shows transfers pending (or a member exiting) to whoever asks it
+ * next; looking at the others only then spares the hand-off the Erlang
+ * VMs of their looks. */
+static int wait_all(const struct db_opts *o, const struct db_node *nodes, size_t n,
+		    size_t first, const char *what, ring_pred pred, const void *arg,
+		    int64_t deadline, struct err *e)
+{
+	struct ring_job j = {.o = o, .nodes = nodes, .first = first, .deadline = deadline,
+			     .pred = pred, .pred_arg = arg, .what = what};
+	struct riak_ring r = {0};
+
+	if (wait_ring(o, &nodes[first], deadline, what, pred, arg, &r, e) < 0)
+		return -1;
+	riak_ring_free(&r);
+	return fanout(n, ring_one, &j, e);
+}
+
+/* wait_all: the settled ring of names. */
 static int wait_settled(const struct db_opts *o, const struct db_node *nodes, size_t n,
 			size_t first, const struct names *names, int64_t deadline, struct err *e)
 {
-	struct ring_job j = {.o = o, .nodes = nodes, .names = names, .first = first,
-			     .deadline = deadline};
-	struct riak_ring r = {0};
-
-	if (wait_ring(o, &nodes[first], deadline, "the ring to settle", settled_as, names, &r,
-		      e) < 0)
-		return -1;
-	riak_ring_free(&r);
-	return fanout(n, settled_one, &j, e);
+	return wait_all(o, nodes, n, first, "the ring to settle", settled_as, names, deadline, e);
 }
 
 /* Make nodes[0..n) one settled ring (see the top of the file).  The
@@ -630,9 +641,11 @@ static int riak_leave(const struct db_node *stay, size_t ns, const struct db_nod
 			goto out;
 	}
 	riak_ring_free(&ring);
+	/* gone from every staying node's ring, not only the claimant's (a
+	 * node a gossip behind still printed one `exiting`) */
 	if ((staged && plan_commit(o, &stay[0], deadline, e) < 0) ||
-	    wait_ring(o, &stay[0], deadline, "the leaving nodes to hand off and go", lists_none,
-		      &going, &ring, e) < 0)
+	    wait_all(o, stay, ns, 0, "the leaving nodes to hand off and go", lists_none, &going,
+		     deadline, e) < 0)
 		goto out;
 	*left = xcalloc(nl + 1, sizeof **left);
 	for (size_t i = 0; i < nl; i++)
