@@ -44,6 +44,14 @@ static void *resched_thread(void *arg)
 	return NULL;
 }
 
+/* The running job's host and node lists, freed (none: NULL). */
+static void resched_lists_free(struct mon *m)
+{
+	strv_free(m->resched_hosts);
+	strv_free(m->resched_nodes);
+	m->resched_hosts = m->resched_nodes = NULL;
+}
+
 /* "a, b, c" of a strv, into out. */
 static void strv_join(char *const *v, char *out, size_t size)
 {
@@ -116,9 +124,7 @@ void mon_reschedule_start(struct mon *m, int64_t now)
 			m->resched_lost_ms = h->fsm.since_ms;
 	}
 	if (!nh) {
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
+		resched_lists_free(m);
 		return;
 	}
 	strv_join(m->resched_hosts, hosts, sizeof hosts);
@@ -136,9 +142,7 @@ void mon_reschedule_start(struct mon *m, int64_t now)
 		mon_event(m, "reschedule-failed", NULL, hosts, "cannot start a thread",
 			  "tried again in 3 s", -1);
 		m->resched_next_ms = now + RESCHEDULE_RETRY_MS;
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
+		resched_lists_free(m);
 	}
 }
 
@@ -178,9 +182,7 @@ void mon_failback_start(struct mon *m, int64_t now)
 		mon_event(m, "fail-back-failed", NULL, NULL, "cannot start a thread",
 			  "tried again in 3 s", -1);
 		m->failback_due_ms = now + RESCHEDULE_RETRY_MS;
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
+		resched_lists_free(m);
 	}
 }
 
@@ -228,9 +230,7 @@ void mon_reschedule_end(struct mon *m, int64_t now)
 	m->resched_running = false;
 	if (m->failback) {
 		failback_end(m, now);
-		strv_free(m->resched_hosts);
-		strv_free(m->resched_nodes);
-		m->resched_hosts = m->resched_nodes = NULL;
+		resched_lists_free(m);
 		return;
 	}
 	strv_join(m->resched_hosts, hosts, sizeof hosts);
@@ -265,7 +265,5 @@ void mon_reschedule_end(struct mon *m, int64_t now)
 		mon_event(m, "host-rescheduled", NULL, hosts, seen, moved,
 			  now - m->resched_lost_ms);
 	}
-	strv_free(m->resched_hosts);
-	strv_free(m->resched_nodes);
-	m->resched_hosts = m->resched_nodes = NULL;
+	resched_lists_free(m);
 }
